@@ -1,0 +1,488 @@
+//! Applicant accounts: the account row, field validation against the
+//! tenant's schema, password hashing, and the queries that read and change
+//! accounts. Every query is scoped by `tenant_id`.
+
+pub mod codes;
+pub mod password;
+pub mod session;
+
+use crate::store::{Db, now_ts};
+use crate::tenant::Tenant;
+use crate::tenant::config::{ApplicantType, FieldDef, FieldKind, HeaderRole};
+use sqlx::{Any, Executor};
+use std::collections::BTreeMap;
+
+/// Field id → message, shown under the field.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Account {
+    pub id: i64,
+    pub tenant_id: String,
+    pub applicant_type: ApplicantTypeId,
+    pub email: Option<String>,
+    pub login: Option<String>,
+    pub phone: Option<String>,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub profile: BTreeMap<String, String>,
+    pub email_confirmed: bool,
+    pub phone_confirmed: bool,
+    pub created_at: String,
+}
+
+/// The applicant type as stored; kept as text so an account survives a
+/// tenant dropping a type from its config.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct ApplicantTypeId(pub String);
+
+impl ApplicantTypeId {
+    pub fn get(&self) -> Option<ApplicantType> {
+        ApplicantType::from_id(&self.0)
+    }
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+const COLUMNS: &str = "id, tenant_id, applicant_type, email, login, phone, password_hash, profile, \
+                       email_confirmed_at, phone_confirmed_at, created_at";
+
+fn from_row(r: Row) -> Account {
+    Account {
+        id: r.0,
+        tenant_id: r.1,
+        applicant_type: ApplicantTypeId(r.2),
+        email: r.3,
+        login: r.4,
+        phone: r.5,
+        password_hash: r.6,
+        profile: serde_json::from_str(&r.7).unwrap_or_default(),
+        email_confirmed: r.8.is_some(),
+        phone_confirmed: r.9.is_some(),
+        created_at: r.10,
+    }
+}
+
+/// Which column a login identifier is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Email,
+    Login,
+    Phone,
+}
+
+impl Key {
+    fn column(self) -> &'static str {
+        match self {
+            Key::Email => "email",
+            Key::Login => "login",
+            Key::Phone => "phone",
+        }
+    }
+}
+
+pub async fn find_by(
+    db: &Db,
+    tenant: &str,
+    key: Key,
+    value: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM accounts WHERE tenant_id = $1 AND {} = $2",
+        key.column()
+    );
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(value)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(from_row))
+}
+
+pub async fn get(db: &Db, tenant: &str, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(from_row))
+}
+
+/// Whether `value` is free in `key` for the tenant (optionally ignoring one account).
+pub async fn is_free(
+    db: &Db,
+    tenant: &str,
+    key: Key,
+    value: &str,
+    except: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "SELECT id FROM accounts WHERE tenant_id = $1 AND {} = $2 AND id <> $3",
+        key.column()
+    );
+    let row: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(value)
+        .bind(except.unwrap_or(-1))
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.is_none())
+}
+
+pub struct NewAccount<'a> {
+    pub tenant: &'a str,
+    pub applicant_type: ApplicantType,
+    pub email: Option<&'a str>,
+    pub login: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub profile: &'a BTreeMap<String, String>,
+}
+
+pub async fn insert<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    a: &NewAccount<'_>,
+) -> Result<i64, sqlx::Error> {
+    let now = now_ts();
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO accounts (tenant_id, applicant_type, email, login, phone, password_hash, \
+         profile, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(a.tenant)
+    .bind(a.applicant_type.id())
+    .bind(a.email)
+    .bind(a.login)
+    .bind(a.phone)
+    .bind(a.password_hash)
+    .bind(serde_json::to_string(a.profile).unwrap_or_else(|_| "{}".into()))
+    .bind(&now)
+    .fetch_one(ex)
+    .await?;
+    Ok(id)
+}
+
+pub async fn save_profile<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+    profile: &BTreeMap<String, String>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE accounts SET profile = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(serde_json::to_string(profile).unwrap_or_else(|_| "{}".into()))
+    .bind(now_ts())
+    .bind(tenant)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(hash)
+    .bind(now_ts())
+    .bind(tenant)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Set a confirmed email address (after a followed link).
+pub async fn set_email_confirmed<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+    email: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ts();
+    sqlx::query(
+        "UPDATE accounts SET email = $1, email_confirmed_at = $2, updated_at = $2 \
+         WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(email)
+    .bind(&now)
+    .bind(tenant)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Set a confirmed phone (after a correct SMS code).
+pub async fn set_phone_confirmed<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+    phone: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ts();
+    sqlx::query(
+        "UPDATE accounts SET phone = $1, phone_confirmed_at = $2, updated_at = $2 \
+         WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(phone)
+    .bind(&now)
+    .bind(tenant)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Append one event to the account's history.
+pub async fn event<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    account: Option<i64>,
+    kind: &str,
+    data: serde_json::Value,
+    actor: &str,
+    ip: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (tenant_id, account_id, kind, data, actor, ip, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(kind)
+    .bind(data.to_string())
+    .bind(actor)
+    .bind(ip)
+    .bind(now_ts())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Lower-cased, trimmed email, or None if it is not an address.
+pub fn normalize_email(s: &str) -> Option<String> {
+    let s = s.trim().to_lowercase();
+    crate::tenant::is_email(&s).then_some(s)
+}
+
+/// A phone in `+<digits>` form. Russian and Kazakh numbers typed as
+/// `8 900 …`, `900 …` or `+7 (900) …` all become `+7900…`.
+pub fn normalize_phone(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.chars()
+        .any(|c| !(c.is_ascii_digit() || " +-()".contains(c)))
+    {
+        return None;
+    }
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    let plus = s.starts_with('+');
+    let e164 = match (plus, digits.len()) {
+        (false, 11) if digits.starts_with('8') || digits.starts_with('7') => {
+            format!("+7{}", &digits[1..])
+        }
+        (false, 10) => format!("+7{digits}"),
+        (true, 10..=15) => format!("+{digits}"),
+        _ => return None,
+    };
+    // Russian and Kazakh numbers are +7 and 11 digits long.
+    if e164.starts_with("+7") && e164.len() != 12 {
+        return None;
+    }
+    Some(e164)
+}
+
+/// Login names: 3–40 of latin letters, digits, `.`, `_`, `-`.
+pub fn normalize_login(s: &str) -> Result<String, &'static str> {
+    let s = s.trim().to_lowercase();
+    if s.len() < 3 || s.len() > 40 {
+        return Err("Логин: от 3 до 40 символов");
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err("Логин: только латинские буквы, цифры, точка, дефис и подчёркивание");
+    }
+    if s.contains('@') || s.chars().all(|c| c.is_ascii_digit()) {
+        return Err("Логин не может быть адресом почты или номером телефона");
+    }
+    Ok(s)
+}
+
+/// Check one tenant-defined field's raw input and return its stored form.
+/// An empty optional field stores as empty.
+pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<String, String> {
+    let raw = raw.unwrap_or("").trim();
+    if f.kind == FieldKind::Checkbox {
+        let on = matches!(raw, "on" | "true" | "1" | "yes");
+        if f.required && !on {
+            return Err(format!("Отметьте «{}»", f.label));
+        }
+        return Ok(if on { "yes".into() } else { String::new() });
+    }
+    if raw.is_empty() {
+        return if f.required {
+            Err("Заполните это поле".into())
+        } else {
+            Ok(String::new())
+        };
+    }
+    let max = f.max_length.unwrap_or(match f.kind {
+        FieldKind::Textarea => 4000,
+        _ => 300,
+    });
+    if raw.chars().count() > max {
+        return Err(format!("Не длиннее {max} символов"));
+    }
+    match f.kind {
+        FieldKind::Email => normalize_email(raw)
+            .ok_or_else(|| "Введите адрес почты, например ivanov@mail.ru".into()),
+        FieldKind::Phone => normalize_phone(raw)
+            .ok_or_else(|| "Введите номер телефона, например +7 900 123-45-67".into()),
+        FieldKind::Date => time::Date::parse(
+            raw,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(|_| raw.to_string())
+        .map_err(|_| "Введите дату в формате ГГГГ-ММ-ДД".into()),
+        FieldKind::Number => raw
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(|_| raw.replace(',', "."))
+            .ok_or_else(|| "Введите число".into()),
+        FieldKind::Select => {
+            let list = f
+                .options
+                .as_ref()
+                .and_then(|o| tenant.list(o.get_ref()))
+                .unwrap_or(&[]);
+            if list.iter().any(|v| v == raw) {
+                Ok(raw.to_string())
+            } else {
+                Err("Выберите значение из списка".into())
+            }
+        }
+        FieldKind::Text | FieldKind::Textarea => {
+            if let Some(v) = &f.validate
+                && let Some(kind) = tapline_ids::IdKind::from_name(v.get_ref())
+            {
+                return tapline_ids::validate(kind, raw).map_err(|e| e.to_string());
+            }
+            Ok(raw.to_string())
+        }
+        FieldKind::Checkbox => unreachable!("handled above"),
+    }
+}
+
+/// Check every field of `fields` from `form`, collecting values and errors.
+pub fn check_fields<'a>(
+    tenant: &Tenant,
+    fields: impl Iterator<Item = &'a FieldDef>,
+    form: &BTreeMap<String, String>,
+    values: &mut BTreeMap<String, String>,
+    errors: &mut FieldErrors,
+) {
+    for f in fields {
+        let id = f.id.get_ref().as_str();
+        match check_field(tenant, f, form.get(id).map(String::as_str)) {
+            Ok(v) => {
+                values.insert(id.to_string(), v);
+            }
+            Err(e) => {
+                values.insert(id.to_string(), form.get(id).cloned().unwrap_or_default());
+                errors.insert(id.to_string(), e);
+            }
+        }
+    }
+}
+
+/// Required profile fields that are still empty or invalid: the
+/// applications issue refuses to submit until this is empty.
+pub fn missing_profile_fields(tenant: &Tenant, a: &Account) -> Vec<String> {
+    let Some(t) = a.applicant_type.get() else {
+        return vec!["Тип заявителя".into()];
+    };
+    let mut missing: Vec<String> = tenant
+        .fields_for(t)
+        .filter(|f| {
+            let v = a.profile.get(f.id.get_ref().as_str()).map(String::as_str);
+            (f.required && v.unwrap_or("").is_empty())
+                || (v.is_some_and(|v| !v.is_empty()) && check_field(tenant, f, v).is_err())
+        })
+        .map(|f| f.label.clone())
+        .collect();
+    if tenant.config.accounts.confirm_phone && a.phone.is_some() && !a.phone_confirmed {
+        missing.push("Подтверждение телефона".into());
+    }
+    missing
+}
+
+/// What the header shows: display name and identifiers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Badge {
+    pub name: String,
+    pub type_title: String,
+    pub ids: Vec<(String, String)>,
+}
+
+pub fn badge(tenant: &Tenant, a: &Account) -> Badge {
+    let t = a.applicant_type.get();
+    let mut name = Vec::new();
+    let mut ids = Vec::new();
+    if let Some(t) = t {
+        for f in tenant.fields_for(t) {
+            let v = a
+                .profile
+                .get(f.id.get_ref().as_str())
+                .cloned()
+                .unwrap_or_default();
+            if v.is_empty() {
+                continue;
+            }
+            match f.header {
+                Some(HeaderRole::Name) => name.push(v),
+                Some(HeaderRole::Id) => ids.push((f.label.clone(), v)),
+                None => {}
+            }
+        }
+    }
+    let name = if name.is_empty() {
+        a.email
+            .clone()
+            .or_else(|| a.login.clone())
+            .or_else(|| a.phone.clone())
+            .unwrap_or_default()
+    } else {
+        name.join(" ")
+    };
+    Badge {
+        name,
+        type_title: t
+            .map(|t| tenant.type_title(t).to_string())
+            .unwrap_or_default(),
+        ids,
+    }
+}

@@ -1,0 +1,76 @@
+//! Login sessions stored in the database. The cookie holds a random token;
+//! the table holds only its SHA-256, scoped to the tenant, so a cookie of
+//! one tenant is worthless at another.
+
+use crate::store::{Db, now, now_ts, sha256_hex, ts};
+
+/// Lifetime of a session without "remember me" (and its idle cookie).
+pub const SHORT: time::Duration = time::Duration::hours(12);
+/// Lifetime with "remember me".
+pub const LONG: time::Duration = time::Duration::days(30);
+
+pub async fn create(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    remember: bool,
+    ip: &str,
+    user_agent: &str,
+) -> Result<String, sqlx::Error> {
+    let token = crate::security::random_token();
+    let life = if remember { LONG } else { SHORT };
+    sqlx::query(
+        "INSERT INTO sessions (tenant_id, account_id, token_hash, created_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(sha256_hex(&token))
+    .bind(now_ts())
+    .bind(ts(now() + life))
+    .bind(ip)
+    .bind(user_agent.chars().take(300).collect::<String>())
+    .execute(&db.pool)
+    .await?;
+    Ok(token)
+}
+
+/// The account of a live session of this tenant.
+pub async fn account_of(db: &Db, tenant: &str, token: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT account_id FROM sessions WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
+    )
+    .bind(tenant)
+    .bind(sha256_hex(token))
+    .bind(now_ts())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn delete(db: &Db, tenant: &str, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = $2")
+        .bind(tenant)
+        .bind(sha256_hex(token))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// End every session of the account but `keep` (after a password change or reset).
+pub async fn delete_others(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    keep: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND account_id = $2 AND token_hash <> $3",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(keep.map(sha256_hex).unwrap_or_default())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

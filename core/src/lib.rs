@@ -1,0 +1,13 @@
+//! Tapline: a host for utility connection portals. One process serves many
+//! tenants (utilities), each described by a folder under `tenants/`.
+//!
+//! The binary (`main.rs`) is a thin shell over [`server`]; tests build the
+//! same server in-process.
+
+pub mod account;
+pub mod notify;
+pub mod security;
+pub mod server;
+pub mod store;
+pub mod tenant;
+pub mod web;

@@ -1,0 +1,5 @@
+//! The `tapline` command: `serve`, `check`, `outbox`.
+
+fn main() -> std::process::ExitCode {
+    tapline::server::cli::main()
+}

@@ -1,0 +1,160 @@
+//! Notifications through a transactional outbox.
+//!
+//! A handler renders the message from the tenant's templates and inserts
+//! it into `outbox` inside the same transaction as the change that caused
+//! it; the [`worker`] leases due rows, delivers them (SMTP, an SMS gateway,
+//! or the local dev outbox) and retries with backoff. A crash between
+//! commit and delivery loses nothing: the row is still pending.
+
+pub mod sms;
+pub mod worker;
+
+use crate::store::now_ts;
+use crate::tenant::Tenant;
+use sqlx::{Any, Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("template {name}: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn render(tenant: &Tenant, name: &str, ctx: &minijinja::Value) -> Result<String, NotifyError> {
+    let full =
+        minijinja::context! { tenant => crate::web::templates::tenant_view(tenant), ..ctx.clone() };
+    tenant
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(&full))
+        .map(|s| s.trim().to_string())
+        .map_err(|source| NotifyError::Template {
+            name: name.to_string(),
+            source,
+        })
+}
+
+/// Queue an email rendered from `templates/email/<template>/{subject,body}.txt`.
+pub async fn email<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &Tenant,
+    to: &str,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Result<(), NotifyError> {
+    let subject = render(tenant, &format!("email/{template}/subject.txt"), &ctx)?;
+    let body = render(tenant, &format!("email/{template}/body.txt"), &ctx)?;
+    insert(
+        ex,
+        &tenant.slug,
+        "email",
+        template,
+        to,
+        Some(&subject),
+        &body,
+    )
+    .await
+}
+
+/// Queue an SMS rendered from `templates/sms/<template>.txt`.
+pub async fn sms<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &Tenant,
+    to: &str,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Result<(), NotifyError> {
+    let body = render(tenant, &format!("sms/{template}.txt"), &ctx)?;
+    insert(ex, &tenant.slug, "sms", template, to, None, &body).await
+}
+
+async fn insert<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    channel: &str,
+    template: &str,
+    to: &str,
+    subject: Option<&str>,
+    body: &str,
+) -> Result<(), NotifyError> {
+    let now = now_ts();
+    sqlx::query(
+        "INSERT INTO outbox (tenant_id, channel, template, recipient, subject, body_text, status, \
+         attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+    )
+    .bind(tenant)
+    .bind(channel)
+    .bind(template)
+    .bind(to)
+    .bind(subject)
+    .bind(body)
+    .bind(&now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// One outbox row as `tapline outbox` and tests read it.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub channel: String,
+    pub template: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub last_error: Option<String>,
+}
+
+/// Messages not delivered to a real recipient: pending, failed, or
+/// delivered to the dev outbox. Oldest first.
+pub async fn undelivered(
+    db: &crate::store::Db,
+    tenant: Option<&str>,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    type R = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        i64,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<R> = sqlx::query_as(
+        "SELECT id, tenant_id, channel, template, recipient, subject, body_text, status, attempts, \
+         created_at, last_error FROM outbox WHERE status <> 'sent' AND ($1 = '' OR tenant_id = $1) ORDER BY id",
+    )
+    .bind(tenant.unwrap_or(""))
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OutboxRow {
+            id: r.0,
+            tenant_id: r.1,
+            channel: r.2,
+            template: r.3,
+            recipient: r.4,
+            subject: r.5,
+            body_text: r.6,
+            status: r.7,
+            attempts: r.8,
+            created_at: r.9,
+            last_error: r.10,
+        })
+        .collect())
+}

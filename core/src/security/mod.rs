@@ -1,0 +1,125 @@
+//! Cross-cutting protections: random secrets, the CSRF key, database-backed
+//! rate limits (shared by every process of a deployment) and the captcha.
+
+pub mod captcha;
+
+use crate::store::{Db, now_ts};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::time::Duration;
+
+/// 256 random bits, URL-safe: session cookies, emailed links, captcha ids.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A numeric code of `n` digits, uniform (rejection-free via `random_range`).
+pub fn random_digits(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+/// The deployment's CSRF key. Stored in the database so that every
+/// `tapline` process behind a load balancer accepts the others' tokens.
+#[derive(Clone)]
+pub struct CsrfKey([u8; 32]);
+
+impl std::fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKey(..)")
+    }
+}
+
+impl CsrfKey {
+    pub async fn load_or_create(db: &Db) -> Result<CsrfKey, sqlx::Error> {
+        let fresh = hex::encode({
+            let mut b = [0u8; 32];
+            rand::rng().fill_bytes(&mut b);
+            b
+        });
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('csrf_key', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&fresh)
+        .execute(&db.pool)
+        .await?;
+        let stored: (String,) = sqlx::query_as("SELECT value FROM settings WHERE key = 'csrf_key'")
+            .fetch_one(&db.pool)
+            .await?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(&stored.0, &mut key).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(CsrfKey(key))
+    }
+
+    /// The form token for a browser's CSRF cookie: an HMAC, so a token
+    /// cannot be forged from a cookie planted by a sibling subdomain.
+    pub fn token_for(&self, cookie: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length works");
+        mac.update(cookie.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    pub fn verify(&self, cookie: &str, token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let want = self.token_for(cookie);
+        !cookie.is_empty() && want.as_bytes().ct_eq(token.as_bytes()).into()
+    }
+}
+
+/// Count one event against `key` in the current fixed window and say
+/// whether the count is still within `limit`.
+pub async fn hit(db: &Db, key: &str, window: Duration, limit: i64) -> Result<bool, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+         RETURNING count",
+    )
+    .bind(key)
+    .bind(window_start(window))
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n <= limit)
+}
+
+/// How many events `key` has in the current window, without counting one.
+pub async fn count(db: &Db, key: &str, window: Duration) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2")
+            .bind(key)
+            .bind(window_start(window))
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|r| r.0).unwrap_or(0))
+}
+
+fn window_start(window: Duration) -> i64 {
+    let now = crate::store::now().unix_timestamp();
+    let w = window.as_secs().max(1) as i64;
+    now - now.rem_euclid(w)
+}
+
+/// Drop counters and one-time secrets that can no longer matter.
+pub async fn sweep(db: &Db) -> Result<(), sqlx::Error> {
+    let day_ago = crate::store::now().unix_timestamp() - 2 * 86_400;
+    sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(day_ago)
+        .execute(&db.pool)
+        .await?;
+    let now = now_ts();
+    sqlx::query("DELETE FROM captchas WHERE expires_at < $1")
+        .bind(&now)
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+        .bind(&now)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

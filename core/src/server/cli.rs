@@ -1,0 +1,273 @@
+//! Command-line interface: flags and environment per DESIGN.md.
+
+use super::{Options, SmsConfig};
+use crate::store::Db;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tapline",
+    version,
+    about = "Utility connection portals for many tenants"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Common {
+    /// Folder with one sub-folder per tenant.
+    #[arg(long, env = "TAPLINE_TENANTS", default_value = "tenants")]
+    tenants: PathBuf,
+    /// Data folder: the default SQLite database and files.
+    #[arg(long, env = "TAPLINE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// sqlite://… or postgres://…; default: SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl Common {
+    fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/tapline.db", self.data_dir.display()))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Serve every tenant.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, env = "TAPLINE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Base URL for emailed links (default http://<listen>).
+        #[arg(long, env = "TAPLINE_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// SMTP server, e.g. smtp://user:pass@mail.example:587?tls=required. Unset: local outbox.
+        #[arg(long, env = "TAPLINE_SMTP_URL")]
+        smtp_url: Option<String>,
+        #[arg(
+            long,
+            env = "TAPLINE_EMAIL_FROM",
+            default_value = "Tapline <noreply@tapline.localhost>"
+        )]
+        email_from: String,
+        /// SMS gateway: `dev` (local outbox) or `smsc` (SMSC.ru HTTP API).
+        #[arg(long, env = "TAPLINE_SMS_GATEWAY", default_value = "dev")]
+        sms_gateway: String,
+        #[arg(
+            long,
+            env = "TAPLINE_SMSC_URL",
+            default_value = "https://smsc.ru/sys/send.php"
+        )]
+        smsc_url: String,
+        #[arg(long, env = "TAPLINE_SMSC_LOGIN", default_value = "")]
+        smsc_login: String,
+        #[arg(
+            long,
+            env = "TAPLINE_SMSC_PASSWORD",
+            default_value = "",
+            hide_env_values = true
+        )]
+        smsc_password: String,
+        /// Mark cookies Secure (set when TLS terminates in front of tapline).
+        #[arg(long, env = "TAPLINE_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// Trust X-Forwarded-For for the client address.
+        #[arg(long, env = "TAPLINE_TRUST_PROXY")]
+        trust_proxy: bool,
+        /// Log as JSON lines.
+        #[arg(long, env = "TAPLINE_LOG_JSON")]
+        log_json: bool,
+    },
+    /// Check every tenant's config and templates; print `file:line: message`.
+    Check {
+        #[arg(long, env = "TAPLINE_TENANTS", default_value = "tenants")]
+        tenants: PathBuf,
+    },
+    /// Print messages not delivered to a real recipient (dev outbox, pending, failed).
+    Outbox {
+        #[command(flatten)]
+        common: Common,
+        /// Only this tenant's messages.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn init_logs(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("TAPLINE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.cmd {
+        Cmd::Check { tenants } => match super::load_tenants(&tenants) {
+            Ok(reg) => {
+                println!(
+                    "ok: {} tenant(s): {}",
+                    reg.all().len(),
+                    reg.all()
+                        .iter()
+                        .map(|t| t.slug.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!("{} problem(s)", problems.len());
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Outbox { common, tenant } => rt.block_on(async move {
+            let db = match Db::connect(&common.database_url()).await {
+                Ok(db) => db,
+                Err(e) => {
+                    eprintln!("cannot open the database: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match crate::notify::undelivered(&db, tenant.as_deref()).await {
+                Ok(rows) => {
+                    if rows.is_empty() {
+                        println!("(no undelivered messages)");
+                    }
+                    for r in rows {
+                        println!(
+                            "#{} {} [{}] {} → {} ({}{})",
+                            r.id,
+                            r.created_at,
+                            r.tenant_id,
+                            r.channel,
+                            r.recipient,
+                            r.status,
+                            r.last_error
+                                .map(|e| format!(", {} attempt(s): {e}", r.attempts))
+                                .unwrap_or_default()
+                        );
+                        if let Some(s) = r.subject {
+                            println!("  Subject: {s}");
+                        }
+                        for line in r.body_text.lines() {
+                            println!("  {line}");
+                        }
+                        println!();
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot read the outbox: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Cmd::Serve {
+            common,
+            listen,
+            public_url,
+            smtp_url,
+            email_from,
+            sms_gateway,
+            smsc_url,
+            smsc_login,
+            smsc_password,
+            secure_cookies,
+            trust_proxy,
+            log_json,
+        } => {
+            init_logs(log_json);
+            let sms = match sms_gateway.as_str() {
+                "dev" => SmsConfig::Dev,
+                "smsc" => SmsConfig::Smsc {
+                    url: smsc_url,
+                    login: smsc_login,
+                    password: smsc_password,
+                },
+                other => {
+                    eprintln!("unknown --sms-gateway `{other}` (dev, smsc)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let opts = Options {
+                listen,
+                database_url: common.database_url(),
+                tenants: common.tenants,
+                data_dir: common.data_dir,
+                public_url,
+                smtp_url,
+                email_from,
+                sms,
+                secure_cookies,
+                trust_proxy,
+                ..Options::defaults()
+            };
+            rt.block_on(async move {
+                let running = match super::start(opts).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("{e:#}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                println!("tapline listening on http://{}", running.addr);
+                for t in running.state.tenants.all() {
+                    println!("  {}: http://{}/t/{}/", t.name(), running.addr, t.slug);
+                }
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                running.shutdown().await;
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,172 @@
+//! Database access: one pool over SQLite or PostgreSQL through sqlx's `Any`
+//! driver, embedded migrations for both dialects, and time helpers.
+//!
+//! SQL is kept portable (`$1` placeholders, RFC 3339 text timestamps, JSON
+//! as text) so one code path serves both databases; the two migration
+//! folders hold the same schema in each dialect.
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe};
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+pub use embedded::TEMPLATES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url `{0}` (use sqlite://… or postgres://…)")]
+    Url(String),
+    #[error("cannot create the database folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle shared by the whole process.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+impl Db {
+    /// Connect, apply the per-connection settings and run migrations.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let mut url = url.to_string();
+        if dialect == Dialect::Sqlite {
+            if let Some(path) = sqlite_path(&url)
+                && let Some(parent) = std::path::Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+        }
+        let opts = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10));
+        let opts = if dialect == Dialect::Sqlite {
+            opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; the busy
+                    // timeout makes writers queue instead of failing.
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            opts
+        };
+        let pool = opts.connect(&url).await?;
+        let db = Db { pool, dialect };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let files = match self.dialect {
+            Dialect::Sqlite => embedded::MIGRATIONS_SQLITE,
+            Dialect::Postgres => embedded::MIGRATIONS_POSTGRES,
+        };
+        let mut migrations = Vec::new();
+        for (name, sql) in files {
+            let Some(stem) = name.strip_suffix(".sql") else {
+                continue;
+            };
+            let (version, desc) = stem.split_once('_').unwrap_or((stem, stem));
+            let version = i64::from_str(version).unwrap_or(0);
+            migrations.push(Migration::new(
+                version,
+                Cow::Owned(desc.replace('_', " ")),
+                MigrationType::Simple,
+                AssertSqlSafe(*sql).into_sql_str(),
+                false,
+            ));
+        }
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+use sqlx::SqlSafeStr;
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}
+
+const TS: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// A timestamp as stored: fixed-width RFC 3339 in UTC.
+pub fn ts(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(TS)
+        .expect("formatting a UTC timestamp cannot fail")
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub fn now_ts() -> String {
+    ts(now())
+}
+
+pub fn parse_ts(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Hex SHA-256, the form secrets are stored in.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}

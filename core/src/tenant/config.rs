@@ -1,0 +1,309 @@
+//! The typed schema of `tenants/<slug>/tenant.toml`.
+//!
+//! Parsing is strict: unknown keys are errors (`deny_unknown_fields`), ids
+//! are newtypes that check their own syntax, and values other parts of the
+//! file refer to keep their source span (`Spanned`) so that the cross-checks
+//! in [`super::load`] can name the line of the reference that dangles.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// A short identifier used in URLs, form names and references:
+/// lowercase ASCII letters, digits and `_`/`-`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Ident {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = s.len() <= 64
+            && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if ok {
+            Ok(Ident(s))
+        } else {
+            Err(format!(
+                "`{s}` is not a valid id: use lowercase latin letters, digits, `_` or `-`, starting with a letter"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for Ident {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who applies: the three legal forms the portals know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplicantType {
+    Individual,
+    Legal,
+    Entrepreneur,
+}
+
+impl ApplicantType {
+    pub const ALL: [ApplicantType; 3] = [Self::Individual, Self::Legal, Self::Entrepreneur];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Individual => "individual",
+            Self::Legal => "legal",
+            Self::Entrepreneur => "entrepreneur",
+        }
+    }
+
+    pub fn from_id(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.id() == s)
+    }
+
+    /// Default Russian title; a tenant may rename it in `[applicants.titles]`.
+    pub fn default_title(self) -> &'static str {
+        match self {
+            Self::Individual => "Физическое лицо",
+            Self::Legal => "Юридическое лицо",
+            Self::Entrepreneur => "Индивидуальный предприниматель",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    pub tenant: TenantSection,
+    pub branding: Branding,
+    #[serde(default)]
+    pub texts: Texts,
+    #[serde(default)]
+    pub accounts: Accounts,
+    pub applicants: Applicants,
+    #[serde(default)]
+    pub lists: BTreeMap<Ident, Vec<String>>,
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    pub slug: Spanned<Ident>,
+    pub name: String,
+    /// Used in SMS texts and the page title where the full name is too long.
+    pub short_name: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    #[serde(default = "default_locale")]
+    pub locale: Spanned<String>,
+    /// Absolute URL of the portal used in emailed links; defaults to the
+    /// first host over https, or the server's public URL + `/t/<slug>`.
+    pub public_url: Option<Spanned<String>>,
+}
+
+fn default_locale() -> Spanned<String> {
+    Spanned::new(0..0, "ru".to_string())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    pub logo: Option<Spanned<String>>,
+    pub primary_color: Spanned<String>,
+    pub primary_contrast: Option<Spanned<String>>,
+    pub accent_color: Option<Spanned<String>>,
+    /// Subtitle under the name in the header, e.g. "Личный кабинет заявителя".
+    pub tagline: Option<String>,
+}
+
+/// Texts the tenant writes; plain text, paragraphs split on blank lines.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    /// Shown beside the login and registration forms.
+    pub welcome: Option<String>,
+    /// The label of the consent checkbox.
+    pub consent: Option<String>,
+    /// The "read more" text behind the consent checkbox.
+    pub consent_details: Option<String>,
+    pub footer: Option<String>,
+    /// Shown on the cabinet home page.
+    pub home: Option<String>,
+    pub support_phone: Option<String>,
+    pub support_email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginBy {
+    Email,
+    Login,
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Need {
+    #[default]
+    Required,
+    Optional,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    /// Which identifiers a user may type into the login form.
+    #[serde(default = "default_login_by")]
+    pub login_by: Spanned<Vec<LoginBy>>,
+    /// Whether registration asks for a mobile phone.
+    #[serde(default)]
+    pub phone: Need,
+    /// Send an SMS code to the phone right after registration (seed 000).
+    #[serde(default = "yes")]
+    pub confirm_phone: bool,
+    /// Require the emailed link to be followed before the first login (seed 002).
+    #[serde(default)]
+    pub confirm_email: bool,
+    #[serde(default = "yes")]
+    pub captcha: bool,
+    /// Utility addresses told about every new registration (seed 003).
+    #[serde(default)]
+    pub notify_on_registration: Vec<Spanned<String>>,
+    #[serde(default = "default_password_min")]
+    pub password_min_length: usize,
+    /// Self-service registration; off for portals where staff create accounts.
+    #[serde(default = "yes")]
+    pub registration: bool,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            login_by: default_login_by(),
+            phone: Need::Required,
+            confirm_phone: true,
+            confirm_email: false,
+            captcha: true,
+            notify_on_registration: Vec::new(),
+            password_min_length: default_password_min(),
+            registration: true,
+        }
+    }
+}
+
+fn default_login_by() -> Spanned<Vec<LoginBy>> {
+    Spanned::new(0..0, vec![LoginBy::Email])
+}
+fn yes() -> bool {
+    true
+}
+fn default_password_min() -> usize {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicants {
+    pub types: Spanned<Vec<ApplicantType>>,
+    /// Tenant wording for the applicant types.
+    #[serde(default)]
+    pub titles: BTreeMap<ApplicantType, String>,
+    #[serde(default, rename = "field")]
+    pub fields: Vec<FieldDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Text,
+    Textarea,
+    Email,
+    Phone,
+    Date,
+    Select,
+    Checkbox,
+    Number,
+}
+
+/// When the field is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldStep {
+    /// On the registration form and in the profile.
+    Registration,
+    /// In the profile only.
+    #[default]
+    Profile,
+}
+
+/// What the header shows of the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderRole {
+    /// Part of the user's display name, in field order.
+    Name,
+    /// An identifier shown after the applicant type (INN, SNILS, …).
+    Id,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    pub id: Spanned<Ident>,
+    pub label: String,
+    pub kind: FieldKind,
+    #[serde(default)]
+    pub required: bool,
+    /// Applicant types that see the field; all when empty.
+    #[serde(default)]
+    pub types: Vec<ApplicantType>,
+    #[serde(default)]
+    pub step: FieldStep,
+    /// Identifier checksum: inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin.
+    pub validate: Option<Spanned<String>>,
+    /// Name of a `[lists]` entry for `select` fields.
+    pub options: Option<Spanned<String>>,
+    pub hint: Option<String>,
+    pub placeholder: Option<String>,
+    pub max_length: Option<usize>,
+    pub header: Option<HeaderRole>,
+}
+
+impl FieldDef {
+    pub fn applies_to(&self, t: ApplicantType) -> bool {
+        self.types.is_empty() || self.types.contains(&t)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `From:` of the tenant's emails; the server default when absent.
+    pub email_from: Option<Spanned<String>>,
+    /// Alpha sender name for SMS where the provider allows it.
+    pub sms_sender: Option<String>,
+    /// SMS sends per tenant per day, a cost guard against abuse.
+    #[serde(default = "default_sms_daily")]
+    pub sms_daily_limit: u32,
+}
+
+fn default_sms_daily() -> u32 {
+    2000
+}

@@ -1,0 +1,517 @@
+//! Tenants: loading `tenants/<slug>/` folders, checking them, and the
+//! registry the web layer uses to find a tenant by slug or host name.
+//!
+//! Every problem found while loading is collected (not just the first) as a
+//! [`Problem`] carrying `file:line: message`, so `tapline check` can print
+//! them all and `tapline serve` can refuse to start on the same list.
+
+pub mod config;
+
+use crate::web::templates;
+use config::{ApplicantType, FieldDef, FieldKind, FieldStep, LoginBy, Need, TenantFile};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// One thing wrong with a tenant folder, located to the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Field ids the core uses on its own forms; a tenant field may not take them.
+const RESERVED_FIELDS: &[&str] = &[
+    "email",
+    "phone",
+    "login",
+    "password",
+    "password2",
+    "consent",
+    "captcha",
+    "captcha_id",
+    "csrf_token",
+    "type",
+    "remember",
+    "current_password",
+];
+
+/// A loaded, checked tenant.
+pub struct Tenant {
+    pub slug: String,
+    pub dir: PathBuf,
+    pub config: TenantFile,
+    pub templates: minijinja::Environment<'static>,
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tenant").field("slug", &self.slug).finish()
+    }
+}
+
+impl Tenant {
+    pub fn name(&self) -> &str {
+        &self.config.tenant.name
+    }
+
+    pub fn short_name(&self) -> &str {
+        self.config
+            .tenant
+            .short_name
+            .as_deref()
+            .unwrap_or(&self.config.tenant.name)
+    }
+
+    pub fn applicant_types(&self) -> &[ApplicantType] {
+        self.config.applicants.types.get_ref()
+    }
+
+    pub fn type_title(&self, t: ApplicantType) -> &str {
+        self.config
+            .applicants
+            .titles
+            .get(&t)
+            .map(String::as_str)
+            .unwrap_or(t.default_title())
+    }
+
+    /// Profile fields that apply to an applicant type, in config order.
+    pub fn fields_for(&self, t: ApplicantType) -> impl Iterator<Item = &FieldDef> {
+        self.config
+            .applicants
+            .fields
+            .iter()
+            .filter(move |f| f.applies_to(t))
+    }
+
+    pub fn registration_fields(&self, t: ApplicantType) -> impl Iterator<Item = &FieldDef> {
+        self.fields_for(t)
+            .filter(|f| f.step == FieldStep::Registration)
+    }
+
+    pub fn login_by(&self) -> &[LoginBy] {
+        self.config.accounts.login_by.get_ref()
+    }
+
+    pub fn asks_phone(&self) -> bool {
+        self.config.accounts.phone != Need::None
+    }
+
+    pub fn asks_login(&self) -> bool {
+        self.login_by().contains(&LoginBy::Login)
+    }
+
+    pub fn list(&self, name: &str) -> Option<&[String]> {
+        self.config.lists.get(name).map(Vec::as_slice)
+    }
+
+    /// Absolute base URL for links in emails.
+    pub fn public_url(&self, server_public_url: &str) -> String {
+        if let Some(u) = &self.config.tenant.public_url {
+            return u.get_ref().trim_end_matches('/').to_string();
+        }
+        format!(
+            "{}/t/{}",
+            server_public_url.trim_end_matches('/'),
+            self.slug
+        )
+    }
+}
+
+/// All tenants of the deployment.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tenants: Vec<Arc<Tenant>>,
+    by_slug: HashMap<String, Arc<Tenant>>,
+    by_host: HashMap<String, Arc<Tenant>>,
+}
+
+impl Registry {
+    pub fn by_slug(&self, slug: &str) -> Option<&Arc<Tenant>> {
+        self.by_slug.get(slug)
+    }
+
+    pub fn by_host(&self, host: &str) -> Option<&Arc<Tenant>> {
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        self.by_host.get(&host)
+    }
+
+    pub fn all(&self) -> &[Arc<Tenant>] {
+        &self.tenants
+    }
+
+    /// Load every `*/tenant.toml` under `dir`. Returns the registry or every
+    /// problem found.
+    pub fn load(dir: &Path) -> Result<Registry, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.join("tenant.toml").is_file())
+                .collect(),
+            Err(e) => {
+                return Err(vec![Problem {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    message: format!("cannot read the tenants folder: {e}"),
+                }]);
+            }
+        };
+        entries.sort();
+        if entries.is_empty() {
+            problems.push(Problem {
+                file: dir.to_path_buf(),
+                line: 0,
+                message: "no tenant found (expected <slug>/tenant.toml)".into(),
+            });
+        }
+        let mut reg = Registry::default();
+        let mut host_owner: HashMap<String, String> = HashMap::new();
+        for tdir in entries {
+            match load_tenant(&tdir) {
+                Ok(t) => {
+                    let file = tdir.join("tenant.toml");
+                    let src = std::fs::read_to_string(&file).unwrap_or_default();
+                    for h in &t.config.tenant.hosts {
+                        let host = h.get_ref().to_ascii_lowercase();
+                        if let Some(other) = host_owner.insert(host.clone(), t.slug.clone()) {
+                            problems.push(Problem {
+                                file: file.clone(),
+                                line: line_of(&src, h.span()),
+                                message: format!(
+                                    "host `{host}` is already used by tenant `{other}`"
+                                ),
+                            });
+                        }
+                    }
+                    let t = Arc::new(t);
+                    for h in &t.config.tenant.hosts {
+                        reg.by_host
+                            .insert(h.get_ref().to_ascii_lowercase(), t.clone());
+                    }
+                    reg.by_slug.insert(t.slug.clone(), t.clone());
+                    reg.tenants.push(t);
+                }
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        if problems.is_empty() {
+            Ok(reg)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(src: &str, span: Range<usize>) -> usize {
+    let end = span.start.min(src.len());
+    src[..end].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// Load and check one tenant folder.
+pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
+    let file = dir.join("tenant.toml");
+    let src = std::fs::read_to_string(&file).map_err(|e| {
+        vec![Problem {
+            file: file.clone(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let config: TenantFile = toml::from_str(&src).map_err(|e| {
+        vec![Problem {
+            file: file.clone(),
+            line: e.span().map(|s| line_of(&src, s)).unwrap_or(0),
+            message: e.message().trim().to_string(),
+        }]
+    })?;
+    let mut problems = Vec::new();
+    let mut err = |span: Range<usize>, message: String| {
+        problems.push(Problem {
+            file: file.clone(),
+            line: line_of(&src, span),
+            message,
+        })
+    };
+    check_config(dir, &config, &mut err);
+
+    let slug = config.tenant.slug.get_ref().to_string();
+    let templates = match templates::environment(dir) {
+        Ok(env) => env,
+        Err(mut p) => {
+            problems.append(&mut p);
+            minijinja::Environment::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Tenant {
+        slug,
+        dir: dir.to_path_buf(),
+        config,
+        templates,
+    })
+}
+
+fn check_config(dir: &Path, c: &TenantFile, err: &mut impl FnMut(Range<usize>, String)) {
+    let slug = &c.tenant.slug;
+    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if slug.get_ref().as_str() != dir_name {
+        err(
+            slug.span(),
+            format!(
+                "tenant.slug `{}` must equal the folder name `{dir_name}`",
+                slug.get_ref()
+            ),
+        );
+    }
+    for h in &c.tenant.hosts {
+        let ok = !h.get_ref().is_empty()
+            && h.get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !ok {
+            err(
+                h.span(),
+                format!("tenant.hosts: `{}` is not a host name", h.get_ref()),
+            );
+        }
+    }
+    if !["ru", "kk", "en"].contains(&c.tenant.locale.get_ref().as_str()) {
+        err(
+            c.tenant.locale.span(),
+            format!(
+                "tenant.locale: `{}` is not supported (ru, kk, en)",
+                c.tenant.locale.get_ref()
+            ),
+        );
+    }
+    if let Some(u) = &c.tenant.public_url {
+        match url::Url::parse(u.get_ref()) {
+            Ok(p) if p.scheme() == "http" || p.scheme() == "https" => {}
+            _ => err(
+                u.span(),
+                format!("tenant.public_url: `{}` is not an http(s) URL", u.get_ref()),
+            ),
+        }
+    }
+    let b = &c.branding;
+    for (key, v) in [
+        ("branding.primary_color", Some(&b.primary_color)),
+        ("branding.primary_contrast", b.primary_contrast.as_ref()),
+        ("branding.accent_color", b.accent_color.as_ref()),
+    ] {
+        if let Some(v) = v
+            && !is_color(v.get_ref())
+        {
+            err(
+                v.span(),
+                format!(
+                    "{key}: `{}` is not a colour like #0a5 or #00aa55",
+                    v.get_ref()
+                ),
+            );
+        }
+    }
+    if let Some(logo) = &b.logo {
+        match safe_relative(logo.get_ref()) {
+            None => err(
+                logo.span(),
+                format!(
+                    "branding.logo: `{}` must be a path inside the tenant folder",
+                    logo.get_ref()
+                ),
+            ),
+            Some(p) if !dir.join(&p).is_file() => err(
+                logo.span(),
+                format!("branding.logo: file `{}` not found", logo.get_ref()),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    let types = c.applicants.types.get_ref();
+    if types.is_empty() {
+        err(
+            c.applicants.types.span(),
+            "applicants.types: at least one applicant type is needed".into(),
+        );
+    }
+    let uniq: BTreeSet<_> = types.iter().collect();
+    if uniq.len() != types.len() {
+        err(
+            c.applicants.types.span(),
+            "applicants.types: an applicant type is listed twice".into(),
+        );
+    }
+
+    let mut seen: HashMap<&str, ()> = HashMap::new();
+    for f in &c.applicants.fields {
+        check_field(c, f, &mut seen, err);
+    }
+
+    let acc = &c.accounts;
+    let login_by = acc.login_by.get_ref();
+    if login_by.is_empty() {
+        err(
+            acc.login_by.span(),
+            "accounts.login_by: name at least one of email, login, phone".into(),
+        );
+    }
+    if login_by.contains(&LoginBy::Phone) && acc.phone != Need::Required {
+        err(
+            acc.login_by.span(),
+            "accounts.login_by: login by phone needs accounts.phone = \"required\"".into(),
+        );
+    }
+    if acc.confirm_phone && acc.phone == Need::None {
+        err(
+            acc.login_by.span(),
+            "accounts.confirm_phone: the tenant does not ask for a phone (accounts.phone = \"none\")"
+                .into(),
+        );
+    }
+    if acc.password_min_length < 8 {
+        err(
+            0..0,
+            "accounts.password_min_length: must be at least 8".into(),
+        );
+    }
+    for a in &acc.notify_on_registration {
+        if !is_email(a.get_ref()) {
+            err(
+                a.span(),
+                format!(
+                    "accounts.notify_on_registration: `{}` is not an email address",
+                    a.get_ref()
+                ),
+            );
+        }
+    }
+    if let Some(from) = &c.notify.email_from
+        && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
+    {
+        err(
+            from.span(),
+            format!(
+                "notify.email_from: `{}` is not a mailbox like `Name <addr@host>`",
+                from.get_ref()
+            ),
+        );
+    }
+}
+
+fn check_field<'a>(
+    c: &TenantFile,
+    f: &'a FieldDef,
+    seen: &mut HashMap<&'a str, ()>,
+    err: &mut impl FnMut(Range<usize>, String),
+) {
+    let id = f.id.get_ref().as_str();
+    if RESERVED_FIELDS.contains(&id) {
+        err(
+            f.id.span(),
+            format!("applicants.field `{id}`: this id is reserved by the core form"),
+        );
+    }
+    if seen.insert(id, ()).is_some() {
+        err(
+            f.id.span(),
+            format!("applicants.field `{id}`: defined twice"),
+        );
+    }
+    for t in &f.types {
+        if !c.applicants.types.get_ref().contains(t) {
+            err(
+                f.id.span(),
+                format!(
+                    "applicants.field `{id}`: type `{}` is not in applicants.types",
+                    t.id()
+                ),
+            );
+        }
+    }
+    if let Some(v) = &f.validate {
+        if tapline_ids::IdKind::from_name(v.get_ref()).is_none() {
+            err(
+                v.span(),
+                format!(
+                    "applicants.field `{id}`: unknown validator `{}` (inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin)",
+                    v.get_ref()
+                ),
+            );
+        } else if f.kind != FieldKind::Text {
+            err(
+                v.span(),
+                format!("applicants.field `{id}`: validate applies to kind = \"text\" only"),
+            );
+        }
+    }
+    match (&f.options, f.kind) {
+        (Some(o), FieldKind::Select) => {
+            if !c.lists.contains_key(o.get_ref().as_str()) {
+                err(
+                    o.span(),
+                    format!(
+                        "applicants.field `{id}`: options refers to list `{}`, which [lists] does not define",
+                        o.get_ref()
+                    ),
+                );
+            }
+        }
+        (None, FieldKind::Select) => err(
+            f.id.span(),
+            format!("applicants.field `{id}`: a select needs `options = \"<list>\"`"),
+        ),
+        (Some(o), _) => err(
+            o.span(),
+            format!("applicants.field `{id}`: options is only for kind = \"select\""),
+        ),
+        (None, _) => {}
+    }
+    if f.header.is_some() && f.kind != FieldKind::Text {
+        err(
+            f.id.span(),
+            format!("applicants.field `{id}`: header applies to text fields only"),
+        );
+    }
+}
+
+fn is_color(s: &str) -> bool {
+    let Some(hex) = s.strip_prefix('#') else {
+        return false;
+    };
+    (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A light syntactic check; the real proof is the confirmation link.
+pub fn is_email(s: &str) -> bool {
+    s.parse::<lettre::Address>().is_ok() && s.len() <= 254
+}
+
+/// A relative path without `..`, or None.
+pub fn safe_relative(p: &str) -> Option<PathBuf> {
+    let path = Path::new(p);
+    if path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && !p.is_empty()
+    {
+        Some(path.to_path_buf())
+    } else {
+        None
+    }
+}

@@ -1,0 +1,1073 @@
+//! Registration, captcha, login and logout, phone and email confirmation,
+//! and password reset: the pages a visitor meets before the cabinet.
+
+use super::{AppState, Ctx, WebError, form_map, set_cookie};
+use crate::account::codes::{self, CodeCheck, LinkState, purpose};
+use crate::account::{self, FieldErrors, Key, NewAccount, password, session};
+use crate::notify;
+use crate::security::{self, captcha};
+use crate::tenant::Tenant;
+use crate::tenant::config::{ApplicantType, FieldDef, LoginBy, Need};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::{Value, context};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/register", get(register_page).post(register))
+        .route("/captcha/{token}", get(captcha_picture))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route(
+            "/confirm-phone",
+            get(confirm_phone_page).post(confirm_phone),
+        )
+        .route("/confirm-phone/resend", post(resend_phone_code))
+        .route("/check-email", get(check_email_page))
+        .route("/confirm-email/resend", post(resend_email_link))
+        .route("/confirm-email/{token}", get(confirm_email))
+        .route("/forgot", get(forgot_page).post(forgot))
+        .route("/reset/{token}", get(reset_page).post(reset))
+        .route("/consent", get(consent_page))
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const QUARTER: Duration = Duration::from_secs(900);
+
+/// The view of tenant fields a form template loops over.
+pub fn field_views<'a>(
+    tenant: &Tenant,
+    fields: impl Iterator<Item = &'a FieldDef>,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+) -> Vec<Value> {
+    fields
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let options = f
+                .options
+                .as_ref()
+                .and_then(|o| tenant.list(o.get_ref()))
+                .unwrap_or(&[]);
+            context! {
+                id => id,
+                label => &f.label,
+                kind => format!("{:?}", f.kind).to_lowercase(),
+                required => f.required,
+                hint => &f.hint,
+                placeholder => &f.placeholder,
+                options => options.to_vec(),
+                max_length => f.max_length,
+                value => values.get(id).cloned().unwrap_or_default(),
+                error => errors.get(id),
+            }
+        })
+        .collect()
+}
+
+fn with_status(mut r: Response, s: StatusCode) -> Response {
+    *r.status_mut() = s;
+    r
+}
+
+// ---------------------------------------------------------------- register
+
+#[derive(serde::Deserialize)]
+struct TypeQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+fn pick_type(tenant: &Tenant, raw: Option<&str>) -> ApplicantType {
+    raw.and_then(ApplicantType::from_id)
+        .filter(|t| tenant.applicant_types().contains(t))
+        .unwrap_or(tenant.applicant_types()[0])
+}
+
+async fn register_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<TypeQuery>,
+) -> Result<Response, WebError> {
+    if !ctx.tenant.config.accounts.registration {
+        return Err(WebError::NotFound);
+    }
+    if ctx.user(&st).await?.is_some() {
+        return Ok(ctx.redirect("/"));
+    }
+    let t = pick_type(&ctx.tenant, q.kind.as_deref());
+    render_register(&ctx, &st, t, &BTreeMap::new(), &FieldErrors::new()).await
+}
+
+async fn render_register(
+    ctx: &Ctx,
+    st: &AppState,
+    t: ApplicantType,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+) -> Result<Response, WebError> {
+    let tenant = &ctx.tenant;
+    let captcha_token = if tenant.config.accounts.captcha {
+        Some(captcha::issue(&st.db, ctx.slug(), &st.cfg.captcha).await?)
+    } else {
+        None
+    };
+    let types: Vec<Value> = tenant
+        .applicant_types()
+        .iter()
+        .map(|x| context! { id => x.id(), title => tenant.type_title(*x), selected => *x == t })
+        .collect();
+    let fields = field_views(tenant, tenant.registration_fields(t), values, errors);
+    let acc = &tenant.config.accounts;
+    let r = ctx.render(
+        "portal/register.html",
+        None,
+        context! {
+            types => types,
+            type_id => t.id(),
+            type_title => tenant.type_title(t),
+            fields => fields,
+            values => values,
+            errors => errors,
+            captcha_token => captcha_token,
+            asks_phone => acc.phone != Need::None,
+            phone_required => acc.phone == Need::Required,
+            asks_login => tenant.asks_login(),
+            password_min => acc.password_min_length,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+/// Whether one more SMS may go to `phone` from this request, counting it.
+pub(super) async fn sms_allowed(st: &AppState, ctx: &Ctx, phone: &str) -> Result<bool, WebError> {
+    let slug = ctx.slug();
+    let per_phone = security::hit(&st.db, &format!("sms:phone:{slug}:{phone}"), HOUR, 5).await?;
+    let per_ip = security::hit(&st.db, &format!("sms:ip:{slug}:{}", ctx.ip), HOUR, 20).await?;
+    let daily = i64::from(ctx.tenant.config.notify.sms_daily_limit);
+    let per_tenant = security::hit(
+        &st.db,
+        &format!("sms:tenant:{slug}"),
+        Duration::from_secs(86_400),
+        daily,
+    )
+    .await?;
+    if !(per_phone && per_ip && per_tenant) {
+        tracing::warn!(per_phone, per_ip, per_tenant, "SMS refused by rate limit");
+    }
+    Ok(per_phone && per_ip && per_tenant)
+}
+
+async fn register(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let tenant = ctx.tenant.clone();
+    if !tenant.config.accounts.registration {
+        return Err(WebError::NotFound);
+    }
+    if !security::hit(
+        &st.db,
+        &format!("register:ip:{}:{}", ctx.slug(), ctx.ip),
+        HOUR,
+        20,
+    )
+    .await?
+    {
+        return Err(WebError::RateLimited);
+    }
+    let acc = &tenant.config.accounts;
+    let t = pick_type(&tenant, form.get("type").map(String::as_str));
+    let mut errors = FieldErrors::new();
+    let mut values = BTreeMap::new();
+    let get = |k: &str| {
+        form.get(k)
+            .map(String::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+
+    let email = get("email");
+    values.insert("email".to_string(), email.clone());
+    let email = match account::normalize_email(&email) {
+        Some(e) => Some(e),
+        None => {
+            errors.insert(
+                "email".into(),
+                "Введите адрес почты, например ivanov@mail.ru".into(),
+            );
+            None
+        }
+    };
+    let login = if tenant.asks_login() {
+        let raw = get("login");
+        values.insert("login".to_string(), raw.clone());
+        match account::normalize_login(&raw) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                errors.insert("login".into(), e.into());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let phone = if acc.phone != Need::None {
+        let raw = get("phone");
+        values.insert("phone".to_string(), raw.clone());
+        if raw.is_empty() {
+            if acc.phone == Need::Required {
+                errors.insert(
+                    "phone".into(),
+                    "Укажите мобильный телефон: на него придёт код".into(),
+                );
+            }
+            None
+        } else {
+            match account::normalize_phone(&raw) {
+                Some(p) => Some(p),
+                None => {
+                    errors.insert(
+                        "phone".into(),
+                        "Введите номер телефона, например +7 900 123-45-67".into(),
+                    );
+                    None
+                }
+            }
+        }
+    } else {
+        None
+    };
+    let pw = form.get("password").cloned().unwrap_or_default();
+    if let Err((field, msg)) = password::check_new(
+        &pw,
+        form.get("password2").map(String::as_str).unwrap_or(""),
+        acc.password_min_length,
+    ) {
+        errors.insert(field.into(), msg);
+    }
+    if tenant.config.texts.consent.is_some()
+        && form.get("consent").map(String::as_str) != Some("on")
+    {
+        errors.insert(
+            "consent".into(),
+            "Без согласия на обработку персональных данных регистрация невозможна".into(),
+        );
+    }
+    let mut profile = BTreeMap::new();
+    account::check_fields(
+        &tenant,
+        tenant.registration_fields(t),
+        &form,
+        &mut profile,
+        &mut errors,
+    );
+    values.extend(profile.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (k, e) in &errors {
+        if let Some(raw) = form.get(k)
+            && profile.contains_key(k)
+        {
+            values.insert(k.clone(), raw.clone());
+        }
+        let _ = e;
+    }
+    if acc.captcha {
+        let ok = captcha::check(&st.db, ctx.slug(), &get("captcha_id"), &get("captcha")).await?;
+        if !ok {
+            errors.insert(
+                "captcha".into(),
+                "Цифры с картинки введены неверно. Введите цифры с новой картинки".into(),
+            );
+        }
+    }
+    if errors.is_empty() {
+        if let Some(e) = &email
+            && !account::is_free(&st.db, ctx.slug(), Key::Email, e, None).await?
+        {
+            errors.insert(
+                "email".into(),
+                "Этот адрес уже зарегистрирован. Войдите или восстановите пароль".into(),
+            );
+        }
+        if let Some(l) = &login
+            && !account::is_free(&st.db, ctx.slug(), Key::Login, l, None).await?
+        {
+            errors.insert("login".into(), "Этот логин занят, выберите другой".into());
+        }
+        if let Some(p) = &phone
+            && !account::is_free(&st.db, ctx.slug(), Key::Phone, p, None).await?
+        {
+            errors.insert(
+                "phone".into(),
+                "Этот номер уже указан в другой учётной записи".into(),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return render_register(&ctx, &st, t, &values, &errors).await;
+    }
+
+    let hash = password::hash(pw).await;
+    let send_sms = match (&phone, acc.confirm_phone) {
+        (Some(p), true) => sms_allowed(&st, &ctx, p).await?,
+        _ => false,
+    };
+    let mut tx = st.db.pool.begin().await?;
+    let id = match account::insert(
+        &mut *tx,
+        &NewAccount {
+            tenant: ctx.slug(),
+            applicant_type: t,
+            email: email.as_deref(),
+            login: login.as_deref(),
+            phone: phone.as_deref(),
+            password_hash: &hash,
+            profile: &profile,
+        },
+    )
+    .await
+    {
+        Ok(id) => id,
+        // Lost a race with a twin request: same answer as the check above.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            drop(tx);
+            errors.insert(
+                "email".into(),
+                "Этот адрес, логин или телефон уже зарегистрирован".into(),
+            );
+            return render_register(&ctx, &st, t, &values, &errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(id),
+        "registered",
+        serde_json::json!({"type": t.id()}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    if send_sms && let Some(p) = &phone {
+        let code = codes::issue_code(&mut tx, ctx.slug(), id, purpose::CONFIRM_PHONE, p).await?;
+        notify::sms(
+            &mut *tx,
+            &tenant,
+            p,
+            "phone_code",
+            context! { code => code },
+        )
+        .await?;
+    }
+    let email_addr = email.clone().unwrap_or_default();
+    if acc.confirm_email {
+        let token = codes::issue_link(
+            &mut tx,
+            ctx.slug(),
+            id,
+            purpose::CONFIRM_EMAIL,
+            Some(&email_addr),
+            codes::LINK_LIFETIME,
+        )
+        .await?;
+        let link = format!(
+            "{}/confirm-email/{token}",
+            tenant.public_url(&st.cfg.public_url)
+        );
+        notify::email(
+            &mut *tx,
+            &tenant,
+            &email_addr,
+            "confirm_email",
+            context! { link => link },
+        )
+        .await?;
+    }
+    for to in &acc.notify_on_registration {
+        let badge_name = profile_name(&tenant, t, &profile);
+        let ids: Vec<(String, String)> = tenant
+            .registration_fields(t)
+            .filter(|f| f.validate.is_some())
+            .filter_map(|f| {
+                profile
+                    .get(f.id.get_ref().as_str())
+                    .map(|v| (f.label.clone(), v.clone()))
+            })
+            .collect();
+        notify::email(
+            &mut *tx,
+            &tenant,
+            to.get_ref(),
+            "new_registration",
+            context! { type_title => tenant.type_title(t), name => badge_name, email => &email_addr, phone => &phone, ids => ids },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    tracing::info!(account_id = id, applicant_type = t.id(), "registered");
+
+    if acc.confirm_email {
+        return Ok(ctx.redirect("/check-email"));
+    }
+    let token = session::create(&st.db, ctx.slug(), id, false, &ctx.ip, &ctx.user_agent).await?;
+    let next = if phone.is_some() && acc.confirm_phone {
+        "/confirm-phone"
+    } else {
+        "/profile?welcome=1"
+    };
+    let mut resp = ctx.redirect(next);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, None),
+    );
+    Ok(resp)
+}
+
+fn profile_name(tenant: &Tenant, t: ApplicantType, profile: &BTreeMap<String, String>) -> String {
+    tenant
+        .fields_for(t)
+        .filter(|f| f.header == Some(crate::tenant::config::HeaderRole::Name))
+        .filter_map(|f| profile.get(f.id.get_ref().as_str()))
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn captcha_picture(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let svg = captcha::picture(&st.db, ctx.slug(), &token)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------------- login
+
+#[derive(serde::Deserialize, Default)]
+struct Notice {
+    reset: Option<String>,
+    confirmed: Option<String>,
+    logout: Option<String>,
+}
+
+fn login_label(tenant: &Tenant) -> String {
+    let parts: Vec<&str> = tenant
+        .login_by()
+        .iter()
+        .map(|l| match l {
+            LoginBy::Email => "электронная почта",
+            LoginBy::Login => "логин",
+            LoginBy::Phone => "телефон",
+        })
+        .collect();
+    let s = parts.join(" или ");
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn render_login(
+    ctx: &Ctx,
+    identifier: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Result<Response, WebError> {
+    let r = ctx.render(
+        "portal/login.html",
+        None,
+        context! {
+            identifier => identifier,
+            identifier_label => login_label(&ctx.tenant),
+            error => error,
+            notice => notice,
+            registration => ctx.tenant.config.accounts.registration,
+        },
+    )?;
+    Ok(if error.is_some() {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        r
+    })
+}
+
+async fn login_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(n): Query<Notice>,
+) -> Result<Response, WebError> {
+    if ctx.user(&st).await?.is_some() {
+        return Ok(ctx.redirect("/"));
+    }
+    let notice = if n.reset.is_some() {
+        Some("Пароль изменён. Войдите с новым паролем.")
+    } else if n.confirmed.is_some() {
+        Some("Адрес почты подтверждён. Теперь можно войти.")
+    } else if n.logout.is_some() {
+        Some("Вы вышли из личного кабинета.")
+    } else {
+        None
+    };
+    render_login(&ctx, "", None, notice)
+}
+
+/// Find which account a login identifier names, by the tenant's rules.
+async fn lookup(
+    st: &AppState,
+    tenant: &Tenant,
+    ident: &str,
+) -> Result<Option<account::Account>, WebError> {
+    let by = tenant.login_by();
+    let slug = &tenant.slug;
+    if ident.contains('@') {
+        if by.contains(&LoginBy::Email)
+            && let Some(e) = account::normalize_email(ident)
+        {
+            return Ok(account::find_by(&st.db, slug, Key::Email, &e).await?);
+        }
+        return Ok(None);
+    }
+    if by.contains(&LoginBy::Phone)
+        && let Some(p) = account::normalize_phone(ident)
+    {
+        return Ok(account::find_by(&st.db, slug, Key::Phone, &p).await?);
+    }
+    if by.contains(&LoginBy::Login) {
+        return Ok(account::find_by(&st.db, slug, Key::Login, &ident.trim().to_lowercase()).await?);
+    }
+    Ok(None)
+}
+
+const LOGIN_FAILED: &str = "Неверный логин или пароль";
+
+async fn login(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let ident = form
+        .get("identifier")
+        .map(|s| s.trim())
+        .unwrap_or("")
+        .to_string();
+    let pw = form.get("password").cloned().unwrap_or_default();
+    if ident.is_empty() || pw.is_empty() {
+        return render_login(&ctx, &ident, Some("Введите логин и пароль"), None);
+    }
+    let slug = ctx.slug().to_string();
+    if !security::hit(&st.db, &format!("login:ip:{slug}:{}", ctx.ip), QUARTER, 50).await? {
+        return render_login(
+            &ctx,
+            &ident,
+            Some("Слишком много попыток входа с вашего адреса. Попробуйте через 15 минут."),
+            None,
+        );
+    }
+    let fail_key = format!("login:fail:{slug}:{}", ident.to_lowercase());
+    if security::count(&st.db, &fail_key, QUARTER).await? >= 5 {
+        return render_login(
+            &ctx,
+            &ident,
+            Some(
+                "Слишком много неудачных попыток. Попробуйте через 15 минут или восстановите пароль.",
+            ),
+            None,
+        );
+    }
+    let found = lookup(&st, &ctx.tenant, &ident).await?;
+    let ok = password::verify(found.as_ref().map(|a| a.password_hash.clone()), pw).await;
+    let Some(acc) = found.filter(|_| ok) else {
+        security::hit(&st.db, &fail_key, QUARTER, 5).await?;
+        tracing::info!("login failed");
+        return render_login(&ctx, &ident, Some(LOGIN_FAILED), None);
+    };
+    if ctx.tenant.config.accounts.confirm_email && !acc.email_confirmed {
+        send_confirm_link(&st, &ctx, &acc).await?;
+        return render_login(
+            &ctx,
+            &ident,
+            Some(
+                "Адрес почты ещё не подтверждён. Мы отправили новую ссылку для подтверждения — откройте письмо и перейдите по ней.",
+            ),
+            None,
+        );
+    }
+    let remember = form.get("remember").map(String::as_str) == Some("on");
+    if let Some(old) = &ctx.session {
+        session::delete(&st.db, &slug, old).await?;
+    }
+    let token = session::create(&st.db, &slug, acc.id, remember, &ctx.ip, &ctx.user_agent).await?;
+    account::event(
+        &st.db.pool,
+        &slug,
+        Some(acc.id),
+        "login",
+        serde_json::json!({"remember": remember}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    tracing::info!(account_id = acc.id, "logged in");
+    let mut resp = ctx.redirect("/");
+    let age = remember.then(|| session::LONG.whole_seconds());
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, age),
+    );
+    Ok(resp)
+}
+
+/// Send a fresh email-confirmation link unless one went out a minute ago.
+async fn send_confirm_link(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &account::Account,
+) -> Result<(), WebError> {
+    let Some(email) = &acc.email else {
+        return Ok(());
+    };
+    if !security::hit(
+        &st.db,
+        &format!("confirm-link:{}:{}", ctx.slug(), acc.id),
+        Duration::from_secs(60),
+        1,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let mut tx = st.db.pool.begin().await?;
+    let token = codes::issue_link(
+        &mut tx,
+        ctx.slug(),
+        acc.id,
+        purpose::CONFIRM_EMAIL,
+        Some(email),
+        codes::LINK_LIFETIME,
+    )
+    .await?;
+    let link = format!(
+        "{}/confirm-email/{token}",
+        ctx.tenant.public_url(&st.cfg.public_url)
+    );
+    notify::email(
+        &mut *tx,
+        &ctx.tenant,
+        email,
+        "confirm_email",
+        context! { link => link },
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(())
+}
+
+async fn logout(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    ctx.check_csrf(&st, &form_map(pairs))?;
+    if let Some(token) = &ctx.session {
+        session::delete(&st.db, ctx.slug(), token).await?;
+    }
+    let mut resp = ctx.redirect("/login?logout=1");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, &st, super::SESSION_COOKIE, "", Some(0)),
+    );
+    Ok(resp)
+}
+
+// ------------------------------------------------------- phone confirmation
+
+#[derive(serde::Deserialize, Default)]
+struct Sent {
+    sent: Option<String>,
+}
+
+async fn render_confirm_phone(
+    ctx: &Ctx,
+    st: &AppState,
+    acc: &account::Account,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, WebError> {
+    let wait = codes::cooldown_left(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE).await?;
+    let r = ctx.render(
+        "portal/confirm_phone.html",
+        Some(acc),
+        context! { error => &error, notice => notice, wait => wait, phone => &acc.phone, confirmed => acc.phone_confirmed },
+    )?;
+    Ok(if error.is_some() {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        r
+    })
+}
+
+async fn confirm_phone_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<Sent>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    if acc.phone.is_none() {
+        return Ok(ctx.redirect("/settings"));
+    }
+    let notice = q
+        .sent
+        .map(|_| "Мы отправили новый код. Он действует 10 минут.".to_string());
+    render_confirm_phone(&ctx, &st, &acc, None, notice).await
+}
+
+async fn confirm_phone(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let input = form.get("code").cloned().unwrap_or_default();
+    match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &input).await? {
+        CodeCheck::Ok(phone) if Some(&phone) == acc.phone.as_ref() => {
+            account::set_phone_confirmed(&st.db.pool, ctx.slug(), acc.id, &phone).await?;
+            account::event(
+                &st.db.pool,
+                ctx.slug(),
+                Some(acc.id),
+                "phone_confirmed",
+                serde_json::json!({"phone": phone}),
+                "applicant",
+                Some(&ctx.ip),
+            )
+            .await?;
+            Ok(ctx.redirect("/?phone_confirmed=1"))
+        }
+        CodeCheck::Ok(_) | CodeCheck::NoCode => {
+            render_confirm_phone(
+                &ctx,
+                &st,
+                &acc,
+                Some("Код устарел или попытки закончились. Запросите новый код.".into()),
+                None,
+            )
+            .await
+        }
+        CodeCheck::Wrong { attempts_left } => {
+            render_confirm_phone(
+                &ctx,
+                &st,
+                &acc,
+                Some(format!("Неверный код. Осталось попыток: {attempts_left}.")),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn resend_phone_code(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let Some(phone) = acc.phone.clone() else {
+        return Ok(ctx.redirect("/settings"));
+    };
+    if acc.phone_confirmed {
+        return Ok(ctx.redirect("/confirm-phone"));
+    }
+    if let Some(wait) =
+        codes::cooldown_left(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE).await?
+    {
+        return render_confirm_phone(
+            &ctx,
+            &st,
+            &acc,
+            Some(format!("Новый код можно запросить через {wait} с.")),
+            None,
+        )
+        .await;
+    }
+    if !sms_allowed(&st, &ctx, &phone).await? {
+        return render_confirm_phone(
+            &ctx,
+            &st,
+            &acc,
+            Some("Слишком много SMS за последний час. Попробуйте позже.".into()),
+            None,
+        )
+        .await;
+    }
+    let mut tx = st.db.pool.begin().await?;
+    let code =
+        codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &phone).await?;
+    notify::sms(
+        &mut *tx,
+        &ctx.tenant,
+        &phone,
+        "phone_code",
+        context! { code => code },
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect("/confirm-phone?sent=1"))
+}
+
+// ------------------------------------------------------- email confirmation
+
+async fn check_email_page(ctx: Ctx) -> Result<Response, WebError> {
+    ctx.render("portal/check_email.html", None, context! {})
+}
+
+async fn confirm_email(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    match codes::use_link(&st.db.pool, ctx.slug(), purpose::CONFIRM_EMAIL, &token).await? {
+        LinkState::Valid(id, Some(email)) => {
+            let acc = account::get(&st.db, ctx.slug(), id)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            if acc.email.as_deref() == Some(email.as_str()) {
+                account::set_email_confirmed(&st.db.pool, ctx.slug(), id, &email).await?;
+                account::event(
+                    &st.db.pool,
+                    ctx.slug(),
+                    Some(id),
+                    "email_confirmed",
+                    serde_json::json!({"email": email}),
+                    "applicant",
+                    Some(&ctx.ip),
+                )
+                .await?;
+                return Ok(ctx.redirect("/login?confirmed=1"));
+            }
+            invalid_link(&ctx)
+        }
+        _ => invalid_link(&ctx),
+    }
+}
+
+fn invalid_link(ctx: &Ctx) -> Result<Response, WebError> {
+    let r = ctx.render("portal/invalid_link.html", None, context! {})?;
+    Ok(with_status(r, StatusCode::GONE))
+}
+
+async fn resend_email_link(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    if !security::hit(
+        &st.db,
+        &format!("resend:ip:{}:{}", ctx.slug(), ctx.ip),
+        HOUR,
+        10,
+    )
+    .await?
+    {
+        return Err(WebError::RateLimited);
+    }
+    if let Some(e) = form.get("email").and_then(|e| account::normalize_email(e))
+        && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &e).await?
+        && !acc.email_confirmed
+    {
+        send_confirm_link(&st, &ctx, &acc).await?;
+    }
+    // The same answer whether or not the address is known.
+    ctx.render("portal/check_email.html", None, context! { resent => true })
+}
+
+// ---------------------------------------------------------- password reset
+
+async fn forgot_page(ctx: Ctx) -> Result<Response, WebError> {
+    ctx.render("portal/forgot.html", None, context! {})
+}
+
+async fn forgot(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let raw = form.get("email").cloned().unwrap_or_default();
+    let Some(email) = account::normalize_email(&raw) else {
+        let r = ctx.render(
+            "portal/forgot.html",
+            None,
+            context! { email => raw, error => "Введите адрес почты, указанный при регистрации" },
+        )?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let ip_ok = security::hit(
+        &st.db,
+        &format!("forgot:ip:{}:{}", ctx.slug(), ctx.ip),
+        HOUR,
+        10,
+    )
+    .await?;
+    let addr_ok = security::hit(
+        &st.db,
+        &format!("forgot:email:{}:{email}", ctx.slug()),
+        HOUR,
+        3,
+    )
+    .await?;
+    if !ip_ok {
+        return Err(WebError::RateLimited);
+    }
+    if addr_ok && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &email).await? {
+        let mut tx = st.db.pool.begin().await?;
+        let token = codes::issue_link(
+            &mut tx,
+            ctx.slug(),
+            acc.id,
+            purpose::RESET_PASSWORD,
+            Some(&email),
+            codes::RESET_LIFETIME,
+        )
+        .await?;
+        let link = format!(
+            "{}/reset/{token}",
+            ctx.tenant.public_url(&st.cfg.public_url)
+        );
+        notify::email(
+            &mut *tx,
+            &ctx.tenant,
+            &email,
+            "reset_password",
+            context! { link => link },
+        )
+        .await?;
+        account::event(
+            &mut *tx,
+            ctx.slug(),
+            Some(acc.id),
+            "password_reset_requested",
+            serde_json::json!({}),
+            "applicant",
+            Some(&ctx.ip),
+        )
+        .await?;
+        tx.commit().await?;
+        st.outbox_wake.notify_one();
+    }
+    // No account enumeration: the page reads the same for any address.
+    ctx.render(
+        "portal/forgot.html",
+        None,
+        context! { sent => true, email => email },
+    )
+}
+
+async fn reset_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    if !codes::peek_link(&st.db, ctx.slug(), purpose::RESET_PASSWORD, &token).await? {
+        return invalid_link(&ctx);
+    }
+    ctx.render("portal/reset.html", None, context! { token => token, errors => FieldErrors::new(), password_min => ctx.tenant.config.accounts.password_min_length })
+}
+
+async fn reset(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let pw = form.get("password").cloned().unwrap_or_default();
+    let min = ctx.tenant.config.accounts.password_min_length;
+    if let Err((field, msg)) = password::check_new(
+        &pw,
+        form.get("password2").map(String::as_str).unwrap_or(""),
+        min,
+    ) {
+        let errors: FieldErrors = [(field.to_string(), msg)].into();
+        let r = ctx.render(
+            "portal/reset.html",
+            None,
+            context! { token => token, errors => errors, password_min => min },
+        )?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    let hash = password::hash(pw).await;
+    let mut tx = st.db.pool.begin().await?;
+    let LinkState::Valid(id, email) =
+        codes::use_link(&mut *tx, ctx.slug(), purpose::RESET_PASSWORD, &token).await?
+    else {
+        drop(tx);
+        return invalid_link(&ctx);
+    };
+    account::set_password(&mut *tx, ctx.slug(), id, &hash).await?;
+    // Following the emailed link proves the mailbox.
+    if let Some(e) = &email {
+        sqlx::query("UPDATE accounts SET email_confirmed_at = $1 WHERE tenant_id = $2 AND id = $3 AND email = $4 AND email_confirmed_at IS NULL")
+            .bind(crate::store::now_ts())
+            .bind(ctx.slug())
+            .bind(id)
+            .bind(e)
+            .execute(&mut *tx)
+            .await?;
+    }
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(id),
+        "password_reset",
+        serde_json::json!({}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    tx.commit().await?;
+    session::delete_others(&st.db, ctx.slug(), id, None).await?;
+    Ok(ctx.redirect("/login?reset=1"))
+}
+
+async fn consent_page(ctx: Ctx) -> Result<Response, WebError> {
+    ctx.render("portal/consent.html", None, context! {})
+}

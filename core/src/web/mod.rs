@@ -1,0 +1,429 @@
+//! The HTTP layer: the router, tenant resolution, cookies, CSRF, error
+//! pages and the per-request context handlers receive.
+//!
+//! One tenant router serves every tenant. A middleware in front of it finds
+//! the tenant from `/t/<slug>/…` (stripping the prefix) or from the Host
+//! header, puts a [`Ctx`] into the request, and turns error responses into
+//! the tenant's branded error page.
+
+mod accounts;
+mod error;
+mod profile;
+pub mod templates;
+
+pub use error::WebError;
+
+use crate::account::{self, Account};
+use crate::security::CsrfKey;
+use crate::security::captcha::AnswerSource;
+use crate::store::Db;
+use crate::tenant::{Registry, Tenant};
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+/// Settings of the web layer that come from the command line.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Base for emailed links of tenants without their own `public_url`.
+    pub public_url: String,
+    /// Mark cookies `Secure` (when TLS terminates in front of us).
+    pub secure_cookies: bool,
+    pub captcha: AnswerSource,
+    /// Take the client address from `X-Forwarded-For` (behind a proxy).
+    pub trust_proxy: bool,
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub tenants: Arc<Registry>,
+    pub csrf: CsrfKey,
+    pub cfg: WebConfig,
+    /// Wakes the outbox worker after a commit that queued a message.
+    pub outbox_wake: Arc<Notify>,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+const SESSION_COOKIE: &str = "tl_session";
+const CSRF_COOKIE: &str = "tl_csrf";
+
+/// What a handler knows about the request beyond its own arguments.
+#[derive(Clone)]
+pub struct Ctx {
+    pub tenant: Arc<Tenant>,
+    /// `/t/<slug>` or empty on the tenant's own host.
+    pub base: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub session: Option<String>,
+    pub csrf_token: String,
+    csrf_cookie: String,
+    /// The path inside the tenant, for navigation highlighting.
+    pub path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Ctx>()
+            .cloned()
+            .ok_or(WebError::NotFound)
+    }
+}
+
+impl Ctx {
+    pub fn slug(&self) -> &str {
+        &self.tenant.slug
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn redirect(&self, path: &str) -> Response {
+        Redirect::to(&self.url(path)).into_response()
+    }
+
+    /// The logged-in account of this tenant, if any.
+    pub async fn user(&self, st: &AppState) -> Result<Option<Account>, WebError> {
+        let Some(token) = &self.session else {
+            return Ok(None);
+        };
+        let Some(id) = account::session::account_of(&st.db, self.slug(), token).await? else {
+            return Ok(None);
+        };
+        Ok(account::get(&st.db, self.slug(), id).await?)
+    }
+
+    pub async fn require_user(&self, st: &AppState) -> Result<Account, WebError> {
+        self.user(st)
+            .await?
+            .ok_or_else(|| WebError::NeedLogin(self.url("/login")))
+    }
+
+    /// Reject a form whose `csrf_token` does not match this browser.
+    pub fn check_csrf(
+        &self,
+        st: &AppState,
+        form: &BTreeMap<String, String>,
+    ) -> Result<(), WebError> {
+        let token = form.get("csrf_token").map(String::as_str).unwrap_or("");
+        if st.csrf.verify(&self.csrf_cookie, token) {
+            Ok(())
+        } else {
+            tracing::warn!("CSRF token missing or wrong");
+            Err(WebError::Csrf)
+        }
+    }
+
+    /// Render a tenant template with the common context.
+    pub fn render(
+        &self,
+        name: &str,
+        user: Option<&Account>,
+        extra: minijinja::Value,
+    ) -> Result<Response, WebError> {
+        let user_view = user.map(|a| {
+            let badge = account::badge(&self.tenant, a);
+            minijinja::context! {
+                name => badge.name,
+                type_title => badge.type_title,
+                ids => badge.ids,
+                phone => &a.phone,
+                phone_confirmed => a.phone_confirmed,
+                email => &a.email,
+                email_confirmed => a.email_confirmed,
+                needs_phone_confirm => self.tenant.config.accounts.confirm_phone && a.phone.is_some() && !a.phone_confirmed,
+            }
+        });
+        let ctx = minijinja::context! {
+            tenant => templates::tenant_view(&self.tenant),
+            base => &self.base,
+            path => &self.path,
+            csrf_token => &self.csrf_token,
+            user => user_view,
+            request_id => &self.request_id,
+            ..extra
+        };
+        let html = self
+            .tenant
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| WebError::Internal(anyhow::anyhow!("template {name}: {e:#}")))?;
+        Ok(Html(html).into_response())
+    }
+}
+
+/// Build the whole application.
+pub fn app(state: AppState) -> Router {
+    let tenant_routes = Router::new()
+        .merge(accounts::routes())
+        .merge(profile::routes())
+        .route("/assets/theme.css", get(theme_css))
+        .route("/assets/{*path}", get(tenant_asset))
+        .route("/static/{*path}", get(static_file))
+        .fallback(|| async { WebError::NotFound })
+        .with_state(state.clone());
+    let tenant_service = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            resolve_tenant,
+        ))
+        .service(tenant_routes);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback_service(tenant_service)
+        .with_state(state)
+        .layer(middleware::from_fn(security_headers))
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    if st.db.ping().await && !st.tenants.all().is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (k, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+    ] {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    }
+    resp
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// A `Set-Cookie` value for this tenant's path.
+pub fn set_cookie(
+    ctx: &Ctx,
+    st: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let path = if ctx.base.is_empty() {
+        "/".to_string()
+    } else {
+        format!("{}/", ctx.base)
+    };
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if st.cfg.secure_cookies {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie values are URL-safe base64")
+}
+
+fn client_ip(st: &AppState, req: &Request) -> String {
+    if st.cfg.trust_proxy
+        && let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return ip.trim().to_string();
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::security::random_token()[..12].to_string());
+    let path = req.uri().path().to_string();
+    let (tenant, base, rest) = if let Some(after) = path.strip_prefix("/t/") {
+        let (slug, rest) = after
+            .split_once('/')
+            .map(|(s, r)| (s, format!("/{r}")))
+            .unwrap_or((after, String::new()));
+        let Some(t) = st.tenants.by_slug(slug) else {
+            return (StatusCode::NOT_FOUND, "Нет такого портала").into_response();
+        };
+        if rest.is_empty() {
+            return Redirect::permanent(&format!("/t/{slug}/")).into_response();
+        }
+        (t.clone(), format!("/t/{slug}"), rest)
+    } else {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        match st.tenants.by_host(host) {
+            Some(t) => (t.clone(), String::new(), path.clone()),
+            None => return (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
+        }
+    };
+    let new_uri = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.clone(),
+    };
+    if let Ok(u) = new_uri.parse::<Uri>() {
+        *req.uri_mut() = u;
+    }
+    let (csrf_cookie, fresh_csrf) = match cookie(req.headers(), CSRF_COOKIE) {
+        Some(c) => (c, false),
+        None => (crate::security::random_token(), true),
+    };
+    let ctx = Ctx {
+        tenant: tenant.clone(),
+        base,
+        ip: client_ip(&st, &req),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        request_id: request_id.clone(),
+        session: cookie(req.headers(), SESSION_COOKIE),
+        csrf_token: st.csrf.token_for(&csrf_cookie),
+        csrf_cookie: csrf_cookie.clone(),
+        path: rest,
+    };
+    req.extensions_mut().insert(ctx.clone());
+    let span = tracing::info_span!("request", tenant = %tenant.slug, request_id = %request_id, method = %req.method(), path = %ctx.path);
+    async move {
+        let mut resp = next.run(req).await;
+        if let Some(err) = resp.extensions_mut().remove::<error::ErrorInfo>() {
+            resp = error::page(&ctx, err);
+        }
+        if fresh_csrf {
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&ctx, &st, CSRF_COOKIE, &csrf_cookie, None),
+            );
+        }
+        resp.headers_mut().insert(
+            "x-request-id",
+            HeaderValue::from_str(&ctx.request_id).unwrap_or(HeaderValue::from_static("-")),
+        );
+        tracing::debug!(status = resp.status().as_u16(), "done");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+async fn theme_css(ctx: Ctx) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        templates::theme_css(&ctx.tenant),
+    )
+        .into_response()
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "js" => "text/javascript; charset=utf-8",
+        "pdf" => "application/pdf",
+        "ico" => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn tenant_asset(
+    ctx: Ctx,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    let rel = crate::tenant::safe_relative(&path).ok_or(WebError::NotFound)?;
+    let file = ctx.tenant.dir.join("assets").join(rel);
+    let bytes = tokio::fs::read(&file)
+        .await
+        .map_err(|_| WebError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&path)),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn static_file(
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    let body = templates::embedded(&format!("static/{path}")).ok_or(WebError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&path)),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Parse an urlencoded body into a map; repeated keys keep the last value.
+pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
+    pairs.into_iter().collect()
+}

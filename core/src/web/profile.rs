@@ -1,0 +1,527 @@
+//! The cabinet of a logged-in applicant: home page, profile, and account
+//! settings (password, email, phone).
+
+use super::accounts::field_views;
+use super::{AppState, Ctx, WebError, form_map};
+use crate::account::codes::{self, CodeCheck, LinkState, purpose};
+use crate::account::{self, Account, FieldErrors, Key, password, session};
+use crate::notify;
+use crate::security;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/profile", get(profile_page).post(save_profile))
+        .route("/settings", get(settings_page))
+        .route("/settings/password", post(change_password))
+        .route("/settings/email", post(change_email))
+        .route("/settings/email/{token}", get(confirm_new_email))
+        .route("/settings/phone", post(change_phone))
+        .route("/settings/phone/confirm", post(confirm_new_phone))
+}
+
+fn unprocessable(mut r: Response) -> Response {
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HomeQuery {
+    phone_confirmed: Option<String>,
+}
+
+async fn home(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, WebError> {
+    let Some(acc) = ctx.user(&st).await? else {
+        return Ok(ctx.redirect("/login"));
+    };
+    let missing = account::missing_profile_fields(&ctx.tenant, &acc);
+    ctx.render(
+        "portal/home.html",
+        Some(&acc),
+        context! { missing => missing, phone_confirmed_now => q.phone_confirmed.is_some() },
+    )
+}
+
+// ----------------------------------------------------------------- profile
+
+#[derive(serde::Deserialize, Default)]
+struct ProfileQuery {
+    saved: Option<String>,
+    welcome: Option<String>,
+    incomplete: Option<String>,
+}
+
+fn render_profile(
+    ctx: &Ctx,
+    acc: &Account,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+    q: &ProfileQuery,
+) -> Result<Response, WebError> {
+    let Some(t) = acc.applicant_type.get() else {
+        return Err(WebError::Internal(anyhow::anyhow!(
+            "unknown applicant type {}",
+            acc.applicant_type.0
+        )));
+    };
+    let fields = field_views(&ctx.tenant, ctx.tenant.fields_for(t), values, errors);
+    let missing = account::missing_profile_fields(&ctx.tenant, acc);
+    let r = ctx.render(
+        "portal/profile.html",
+        Some(acc),
+        context! {
+            fields => fields,
+            errors => errors,
+            saved => q.saved.is_some(),
+            welcome => q.welcome.is_some(),
+            incomplete => q.incomplete.is_some(),
+            missing => missing,
+            type_title => ctx.tenant.type_title(t),
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        unprocessable(r)
+    })
+}
+
+async fn profile_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<ProfileQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    render_profile(&ctx, &acc, &acc.profile.clone(), &FieldErrors::new(), &q)
+}
+
+async fn save_profile(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let t = acc
+        .applicant_type
+        .get()
+        .ok_or_else(|| WebError::Internal(anyhow::anyhow!("unknown applicant type")))?;
+    let mut values = BTreeMap::new();
+    let mut errors = FieldErrors::new();
+    account::check_fields(
+        &ctx.tenant,
+        ctx.tenant.fields_for(t),
+        &form,
+        &mut values,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        // Nothing is saved, and every typed value comes back into its field.
+        return render_profile(&ctx, &acc, &values, &errors, &ProfileQuery::default());
+    }
+    // Keep values of fields the tenant no longer shows for this type.
+    let mut profile = acc.profile.clone();
+    profile.extend(values);
+    let mut tx = st.db.pool.begin().await?;
+    account::save_profile(&mut *tx, ctx.slug(), acc.id, &profile).await?;
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(acc.id),
+        "profile_saved",
+        serde_json::json!({}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ctx.redirect("/profile?saved=1"))
+}
+
+// ---------------------------------------------------------------- settings
+
+#[derive(serde::Deserialize, Default)]
+struct SettingsQuery {
+    password_changed: Option<String>,
+    email_sent: Option<String>,
+    email_changed: Option<String>,
+    phone_code: Option<String>,
+    phone_changed: Option<String>,
+}
+
+fn render_settings(
+    ctx: &Ctx,
+    acc: &Account,
+    errors: &FieldErrors,
+    values: &BTreeMap<String, String>,
+    q: &SettingsQuery,
+) -> Result<Response, WebError> {
+    let r = ctx.render(
+        "portal/settings.html",
+        Some(acc),
+        context! {
+            errors => errors,
+            values => values,
+            password_changed => q.password_changed.is_some(),
+            email_sent => q.email_sent.is_some(),
+            email_changed => q.email_changed.is_some(),
+            phone_code => q.phone_code.is_some(),
+            phone_changed => q.phone_changed.is_some(),
+            asks_phone => ctx.tenant.asks_phone(),
+            password_min => ctx.tenant.config.accounts.password_min_length,
+            account => acc,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        unprocessable(r)
+    })
+}
+
+async fn settings_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<SettingsQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    render_settings(&ctx, &acc, &FieldErrors::new(), &BTreeMap::new(), &q)
+}
+
+async fn current_password_ok(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    form: &BTreeMap<String, String>,
+) -> Result<bool, WebError> {
+    let key = format!("reauth:{}:{}", ctx.slug(), acc.id);
+    if security::count(&st.db, &key, Duration::from_secs(900)).await? >= 5 {
+        return Ok(false);
+    }
+    let pw = form.get("current_password").cloned().unwrap_or_default();
+    let ok = password::verify(Some(acc.password_hash.clone()), pw).await;
+    if !ok {
+        security::hit(&st.db, &key, Duration::from_secs(900), 5).await?;
+    }
+    Ok(ok)
+}
+
+const WRONG_CURRENT: &str = "Текущий пароль введён неверно";
+
+async fn change_password(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let mut errors = FieldErrors::new();
+    let new = form.get("password").cloned().unwrap_or_default();
+    if let Err((field, msg)) = password::check_new(
+        &new,
+        form.get("password2").map(String::as_str).unwrap_or(""),
+        ctx.tenant.config.accounts.password_min_length,
+    ) {
+        errors.insert(format!("pw_{field}"), msg);
+    }
+    if !current_password_ok(&st, &ctx, &acc, &form).await? {
+        errors.insert("pw_current_password".into(), WRONG_CURRENT.into());
+    }
+    if !errors.is_empty() {
+        return render_settings(
+            &ctx,
+            &acc,
+            &errors,
+            &BTreeMap::new(),
+            &SettingsQuery::default(),
+        );
+    }
+    let hash = password::hash(new).await;
+    let mut tx = st.db.pool.begin().await?;
+    account::set_password(&mut *tx, ctx.slug(), acc.id, &hash).await?;
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(acc.id),
+        "password_changed",
+        serde_json::json!({}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    if let Some(email) = &acc.email {
+        notify::email(
+            &mut *tx,
+            &ctx.tenant,
+            email,
+            "password_changed",
+            context! {},
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    // Other browsers logged in with the old password are logged out.
+    session::delete_others(&st.db, ctx.slug(), acc.id, ctx.session.as_deref()).await?;
+    Ok(ctx.redirect("/settings?password_changed=1"))
+}
+
+async fn change_email(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let raw = form.get("new_email").cloned().unwrap_or_default();
+    let mut errors = FieldErrors::new();
+    let new = account::normalize_email(&raw);
+    match &new {
+        None => {
+            errors.insert(
+                "new_email".into(),
+                "Введите адрес почты, например ivanov@mail.ru".into(),
+            );
+        }
+        Some(e) if acc.email.as_deref() == Some(e.as_str()) => {
+            errors.insert("new_email".into(), "Это ваш текущий адрес".into());
+        }
+        Some(e) if !account::is_free(&st.db, ctx.slug(), Key::Email, e, Some(acc.id)).await? => {
+            errors.insert(
+                "new_email".into(),
+                "Этот адрес уже указан в другой учётной записи".into(),
+            );
+        }
+        Some(_) => {}
+    }
+    if !current_password_ok(&st, &ctx, &acc, &form).await? {
+        errors.insert("email_current_password".into(), WRONG_CURRENT.into());
+    }
+    let values: BTreeMap<String, String> = [("new_email".to_string(), raw)].into();
+    let (true, Some(new)) = (errors.is_empty(), new) else {
+        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
+    };
+    let mut tx = st.db.pool.begin().await?;
+    let token = codes::issue_link(
+        &mut tx,
+        ctx.slug(),
+        acc.id,
+        purpose::CHANGE_EMAIL,
+        Some(&new),
+        codes::LINK_LIFETIME,
+    )
+    .await?;
+    let link = format!(
+        "{}/settings/email/{token}",
+        ctx.tenant.public_url(&st.cfg.public_url)
+    );
+    notify::email(
+        &mut *tx,
+        &ctx.tenant,
+        &new,
+        "change_email",
+        context! { link => link },
+    )
+    .await?;
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(acc.id),
+        "email_change_requested",
+        serde_json::json!({"new": new}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect("/settings?email_sent=1"))
+}
+
+async fn confirm_new_email(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let mut tx = st.db.pool.begin().await?;
+    let LinkState::Valid(id, Some(new)) =
+        codes::use_link(&mut *tx, ctx.slug(), purpose::CHANGE_EMAIL, &token).await?
+    else {
+        drop(tx);
+        let mut r = ctx.render("portal/invalid_link.html", None, context! {})?;
+        *r.status_mut() = StatusCode::GONE;
+        return Ok(r);
+    };
+    if !account::is_free(&st.db, ctx.slug(), Key::Email, &new, Some(id)).await? {
+        drop(tx);
+        let mut r = ctx.render("portal/invalid_link.html", None, context! { taken => true })?;
+        *r.status_mut() = StatusCode::CONFLICT;
+        return Ok(r);
+    }
+    let old = account::get(&st.db, ctx.slug(), id)
+        .await?
+        .and_then(|a| a.email);
+    account::set_email_confirmed(&mut *tx, ctx.slug(), id, &new).await?;
+    account::event(
+        &mut *tx,
+        ctx.slug(),
+        Some(id),
+        "email_changed",
+        serde_json::json!({"old": old, "new": new}),
+        "applicant",
+        Some(&ctx.ip),
+    )
+    .await?;
+    if let Some(old) = &old {
+        notify::email(
+            &mut *tx,
+            &ctx.tenant,
+            old,
+            "email_changed",
+            context! { new => new },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect("/settings?email_changed=1"))
+}
+
+async fn change_phone(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let raw = form.get("new_phone").cloned().unwrap_or_default();
+    let values: BTreeMap<String, String> = [("new_phone".to_string(), raw.clone())].into();
+    let mut errors = FieldErrors::new();
+    let new = account::normalize_phone(&raw);
+    match &new {
+        None => {
+            errors.insert(
+                "new_phone".into(),
+                "Введите номер телефона, например +7 900 123-45-67".into(),
+            );
+        }
+        Some(p) if acc.phone.as_deref() == Some(p.as_str()) && acc.phone_confirmed => {
+            errors.insert("new_phone".into(), "Это ваш текущий номер".into());
+        }
+        Some(p) if !account::is_free(&st.db, ctx.slug(), Key::Phone, p, Some(acc.id)).await? => {
+            errors.insert(
+                "new_phone".into(),
+                "Этот номер уже указан в другой учётной записи".into(),
+            );
+        }
+        Some(_) => {}
+    }
+    if !current_password_ok(&st, &ctx, &acc, &form).await? {
+        errors.insert("phone_current_password".into(), WRONG_CURRENT.into());
+    }
+    if errors.is_empty()
+        && let Some(wait) =
+            codes::cooldown_left(&st.db, ctx.slug(), acc.id, purpose::CHANGE_PHONE).await?
+    {
+        errors.insert(
+            "new_phone".into(),
+            format!("Новый код можно запросить через {wait} с."),
+        );
+    }
+    let (true, Some(new)) = (errors.is_empty(), new) else {
+        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
+    };
+    if !super::accounts::sms_allowed(&st, &ctx, &new).await? {
+        errors.insert(
+            "new_phone".into(),
+            "Слишком много SMS за последний час. Попробуйте позже.".into(),
+        );
+        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
+    }
+    let mut tx = st.db.pool.begin().await?;
+    let code = codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CHANGE_PHONE, &new).await?;
+    notify::sms(
+        &mut *tx,
+        &ctx.tenant,
+        &new,
+        "phone_code",
+        context! { code => code },
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect("/settings?phone_code=1"))
+}
+
+async fn confirm_new_phone(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let input = form.get("code").cloned().unwrap_or_default();
+    let q = SettingsQuery {
+        phone_code: Some("1".into()),
+        ..Default::default()
+    };
+    let err = |m: String| -> FieldErrors { [("phone_code".to_string(), m)].into() };
+    match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CHANGE_PHONE, &input).await? {
+        CodeCheck::Ok(phone) => {
+            if !account::is_free(&st.db, ctx.slug(), Key::Phone, &phone, Some(acc.id)).await? {
+                return render_settings(
+                    &ctx,
+                    &acc,
+                    &err("Этот номер уже указан в другой учётной записи".into()),
+                    &BTreeMap::new(),
+                    &q,
+                );
+            }
+            let mut tx = st.db.pool.begin().await?;
+            account::set_phone_confirmed(&mut *tx, ctx.slug(), acc.id, &phone).await?;
+            account::event(
+                &mut *tx,
+                ctx.slug(),
+                Some(acc.id),
+                "phone_changed",
+                serde_json::json!({"old": acc.phone, "new": phone}),
+                "applicant",
+                Some(&ctx.ip),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(ctx.redirect("/settings?phone_changed=1"))
+        }
+        CodeCheck::Wrong { attempts_left } => render_settings(
+            &ctx,
+            &acc,
+            &err(format!("Неверный код. Осталось попыток: {attempts_left}.")),
+            &BTreeMap::new(),
+            &q,
+        ),
+        CodeCheck::NoCode => render_settings(
+            &ctx,
+            &acc,
+            &err("Код устарел или попытки закончились. Запросите новый код.".into()),
+            &BTreeMap::new(),
+            &SettingsQuery::default(),
+        ),
+    }
+}

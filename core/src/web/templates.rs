@@ -1,0 +1,160 @@
+//! Template environments: the core templates are compiled into the binary
+//! (`templates/`), and a tenant overrides any of them by placing a file of
+//! the same name under `tenants/<slug>/templates/`. Every template a tenant
+//! will use is compiled at load time, so a syntax error stops `check`.
+
+use crate::store::TEMPLATES;
+use crate::tenant::{Problem, Tenant};
+use minijinja::{Environment, Value};
+use std::path::Path;
+
+/// Names of templates (not static files) shipped with the core.
+fn template_names() -> impl Iterator<Item = &'static str> {
+    TEMPLATES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| n.ends_with(".html") || n.ends_with(".txt"))
+}
+
+pub fn embedded(name: &str) -> Option<&'static str> {
+    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Build a tenant's environment and compile every template it can render.
+pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let over = tenant_dir.join("templates");
+    let mut overrides = Vec::new();
+    collect(&over, &over, &mut overrides);
+    for name in &overrides {
+        if embedded(name).is_none() || !(name.ends_with(".html") || name.ends_with(".txt")) {
+            problems.push(Problem {
+                file: over.join(name),
+                line: 0,
+                message: format!(
+                    "`{name}` does not override any core template (see templates/ for the names)"
+                ),
+            });
+        }
+    }
+    let mut env = Environment::new();
+    let dir = over.clone();
+    env.set_loader(move |name| {
+        if let Some(rel) = crate::tenant::safe_relative(name) {
+            let p = dir.join(rel);
+            if p.is_file() {
+                return std::fs::read_to_string(&p).map(Some).map_err(|e| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        "cannot read template",
+                    )
+                    .with_source(e)
+                });
+            }
+        }
+        Ok(embedded(name).map(str::to_string))
+    });
+    env.add_filter("paragraphs", paragraphs);
+    for name in template_names() {
+        if let Err(e) = env.get_template(name) {
+            let file = if overrides.iter().any(|o| o == name) {
+                over.join(name)
+            } else {
+                Path::new("templates").join(name)
+            };
+            problems.push(Problem {
+                file,
+                line: e.line().unwrap_or(0),
+                message: e.detail().unwrap_or("template error").to_string(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(env)
+    } else {
+        Err(problems)
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// Plain tenant text → escaped HTML paragraphs (blank line separates).
+fn paragraphs(text: String) -> Value {
+    let mut out = String::new();
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        out.push_str("<p>");
+        for (i, line) in para.lines().enumerate() {
+            if i > 0 {
+                out.push_str("<br>");
+            }
+            out.push_str(&html_escape(line));
+        }
+        out.push_str("</p>");
+    }
+    Value::from_safe_string(out)
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#x27;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// What templates see of the tenant.
+pub fn tenant_view(t: &Tenant) -> Value {
+    let c = &t.config;
+    minijinja::context! {
+        slug => &t.slug,
+        name => &c.tenant.name,
+        short_name => t.short_name(),
+        tagline => &c.branding.tagline,
+        has_logo => c.branding.logo.is_some(),
+        texts => minijinja::context! {
+            welcome => &c.texts.welcome,
+            consent => &c.texts.consent,
+            consent_details => &c.texts.consent_details,
+            footer => &c.texts.footer,
+            home => &c.texts.home,
+            support_phone => &c.texts.support_phone,
+            support_email => &c.texts.support_email,
+        },
+    }
+}
+
+/// The per-tenant stylesheet: brand colours as CSS variables.
+pub fn theme_css(t: &Tenant) -> String {
+    let b = &t.config.branding;
+    format!(
+        ":root{{--primary:{};--primary-contrast:{};--accent:{};}}\n",
+        b.primary_color.get_ref(),
+        b.primary_contrast
+            .as_ref()
+            .map(|c| c.get_ref().as_str())
+            .unwrap_or("#ffffff"),
+        b.accent_color
+            .as_ref()
+            .map(|c| c.get_ref().as_str())
+            .unwrap_or(b.primary_color.get_ref()),
+    )
+}

@@ -1,0 +1,355 @@
+//! Test support: start a real Tapline server on a loopback port with a
+//! fresh database, and drive it like a browser (cookies, CSRF tokens,
+//! redirects) over HTTP.
+//!
+//! The database is SQLite in a temporary folder, or a fresh PostgreSQL
+//! database when `TAPLINE_TEST_PG` holds a server URL
+//! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
+//! runs on both.
+
+use sqlx::Executor;
+use std::path::{Path, PathBuf};
+use tapline::notify::OutboxRow;
+use tapline::security::captcha::AnswerSource;
+use tapline::server::{Options, Running, SmsConfig};
+
+/// The answer every captcha has in tests.
+pub const CAPTCHA: &str = "40731";
+pub const PASSWORD: &str = "Secret-pass-1";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn scratch() -> PathBuf {
+    let d = repo()
+        .join("target")
+        .join("test-data")
+        .join(&tapline::security::random_token()[..16]);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A database URL for one test: SQLite in `dir`, or a new PostgreSQL database.
+pub async fn database_url(dir: &Path) -> String {
+    match std::env::var("TAPLINE_TEST_PG") {
+        Ok(server) if !server.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let name = format!(
+                "t_{}",
+                tapline::security::random_token()[..12]
+                    .to_lowercase()
+                    .replace(['-', '_'], "x")
+            );
+            let pool = sqlx::AnyPool::connect(&server)
+                .await
+                .expect("connect to TAPLINE_TEST_PG");
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/tapline.db", dir.display()),
+    }
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub running: Option<Running>,
+    pub dir: PathBuf,
+}
+
+pub struct Setup {
+    pub tenants: PathBuf,
+    pub smtp_url: Option<String>,
+    pub sms: SmsConfig,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            tenants: repo().join("tenants"),
+            smtp_url: None,
+            sms: SmsConfig::Dev,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Setup::default()).await
+    }
+
+    pub async fn spawn_with(setup: Setup) -> TestApp {
+        let dir = scratch();
+        let opts = Options {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: database_url(&dir).await,
+            tenants: setup.tenants,
+            data_dir: dir.clone(),
+            smtp_url: setup.smtp_url,
+            sms: setup.sms,
+            captcha: AnswerSource::Fixed(CAPTCHA.into()),
+            ..Options::defaults()
+        };
+        let running = tapline::server::start(opts).await.expect("server starts");
+        TestApp {
+            addr: running.addr,
+            running: Some(running),
+            dir,
+        }
+    }
+
+    pub fn db(&self) -> &tapline::store::Db {
+        &self.running.as_ref().unwrap().state.db
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A fresh browser on a tenant's `/t/<slug>` portal.
+    pub fn browser(&self, slug: &str) -> Browser {
+        Browser::new(format!("http://{}/t/{slug}", self.addr))
+    }
+
+    pub async fn outbox(&self, tenant: &str) -> Vec<OutboxRow> {
+        tapline::notify::undelivered(self.db(), Some(tenant))
+            .await
+            .unwrap()
+    }
+
+    /// All outbox rows of a tenant, delivered or not.
+    pub async fn all_messages(&self, tenant: &str) -> Vec<(String, String, String, String)> {
+        sqlx::query_as("SELECT channel, recipient, body_text, status FROM outbox WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant)
+            .fetch_all(&self.db().pool)
+            .await
+            .unwrap()
+    }
+
+    /// The code of the newest SMS to `phone`.
+    pub async fn last_sms_code(&self, tenant: &str, phone: &str) -> String {
+        let msg = self
+            .outbox(tenant)
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| m.channel == "sms" && m.recipient == phone)
+            .unwrap_or_else(|| panic!("no SMS to {phone}"));
+        digits6(&msg.body_text).unwrap_or_else(|| panic!("no code in {:?}", msg.body_text))
+    }
+
+    /// The first link in the newest email to `to` (path part after the tenant base).
+    pub async fn last_link(&self, tenant: &str, to: &str) -> String {
+        let msg = self
+            .outbox(tenant)
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| m.channel == "email" && m.recipient == to)
+            .unwrap_or_else(|| panic!("no email to {to}"));
+        let start = msg.body_text.find("http").expect("a link in the email");
+        let link: String = msg.body_text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let marker = format!("/t/{tenant}");
+        link[link.find(&marker).expect("tenant link") + marker.len()..].to_string()
+    }
+
+    pub async fn count(&self, sql: &'static str, tenant: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .bind(tenant)
+            .fetch_one(&self.db().pool)
+            .await
+            .unwrap();
+        n
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+fn digits6(s: &str) -> Option<String> {
+    let b: Vec<char> = s.chars().collect();
+    for i in 0..b.len() {
+        let run: String = b[i..].iter().take_while(|c| c.is_ascii_digit()).collect();
+        if run.len() == 6 && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            return Some(run);
+        }
+    }
+    None
+}
+
+/// What a request returned.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The text of the error shown under field `id`, if any.
+    pub fn field_error(&self, id: &str) -> Option<String> {
+        let marker = format!("class=\"field-error\" id=\"e-{id}\">");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find("</div>")? + start;
+        Some(unescape(self.body[start..end].trim()))
+    }
+
+    pub fn has(&self, text: &str) -> bool {
+        unescape(&self.body).contains(text)
+    }
+
+    /// The value of hidden input `name`.
+    pub fn hidden(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_string())
+    }
+
+    #[track_caller]
+    pub fn assert_redirect(&self, to: &str) {
+        assert!(
+            (300..400).contains(&self.status)
+                && self.location.as_deref().is_some_and(|l| l.ends_with(to)),
+            "expected a redirect to {to}, got {} {:?}",
+            self.status,
+            self.location
+        );
+    }
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A cookie-keeping client bound to one tenant's base URL.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    pub fn new(base: String) -> Browser {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            base,
+            csrf: None,
+        }
+    }
+
+    async fn page(&mut self, resp: reqwest::Response) -> Page {
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        let body = resp.text().await.unwrap();
+        let p = Page {
+            status,
+            location,
+            body,
+        };
+        if let Some(t) = p.hidden("csrf_token") {
+            self.csrf = Some(t);
+        }
+        p
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        self.page(resp).await
+    }
+
+    /// POST a form with this browser's CSRF token (fetching a page first if none).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        if self.csrf.is_none() {
+            self.get("/login").await;
+        }
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", self.csrf.as_deref().unwrap())];
+        form.extend_from_slice(fields);
+        let body = serde_urlencoded(&form);
+        self.post_raw(path, body).await
+    }
+
+    pub async fn post_raw(&mut self, path: &str, body: String) -> Page {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.page(resp).await
+    }
+
+    /// Follow a redirect (relative to the server root).
+    pub async fn follow(&mut self, p: &Page) -> Page {
+        let loc = p.location.as_deref().expect("a redirect");
+        let origin = &self.base[..self.base.find("/t/").unwrap_or(self.base.len())];
+        let resp = self
+            .client
+            .get(format!("{origin}{loc}"))
+            .send()
+            .await
+            .unwrap();
+        self.page(resp).await
+    }
+}
+
+fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// Register through the form, solving the captcha, and return the response.
+pub async fn register(b: &mut Browser, kind: &str, fields: &[(&str, &str)]) -> Page {
+    let page = b.get(&format!("/register?type={kind}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let captcha_id = page.hidden("captcha_id");
+    let mut form: Vec<(&str, &str)> = vec![
+        ("type", kind),
+        ("password", PASSWORD),
+        ("password2", PASSWORD),
+        ("consent", "on"),
+    ];
+    let cid;
+    if let Some(c) = captcha_id {
+        cid = c;
+        form.push(("captcha_id", &cid));
+        form.push(("captcha", CAPTCHA));
+    }
+    // Later entries win, so callers can override the defaults.
+    form.extend_from_slice(fields);
+    b.post("/register", &form).await
+}
