@@ -7,6 +7,9 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
 //! runs on both.
 
+pub mod smsc;
+pub mod smtp;
+
 use sqlx::Executor;
 use std::path::{Path, PathBuf};
 use tapline::notify::OutboxRow;
