@@ -266,6 +266,9 @@ async fn register(
             "consent".into(),
             "Без согласия на обработку персональных данных регистрация невозможна".into(),
         );
+    } else {
+        // A consent once given stays ticked when the form comes back with errors.
+        values.insert("consent".into(), "on".into());
     }
     let mut profile = BTreeMap::new();
     account::check_fields(

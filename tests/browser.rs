@@ -1,0 +1,205 @@
+//! A real browser: headless Chromium driven through chromedriver
+//! (WebDriver) registers an applicant, confirms the phone, logs out and
+//! logs back in, and leaves a screenshot under `target/screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Under CI (`CI` set)
+//! their absence fails the test; on a developer machine without them the
+//! test says so and returns.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tapline_e2e::{CAPTCHA, PASSWORD, TestApp, repo};
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium-driver (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("chromedriver not installed: browser test not run");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Some(Driver { child, port })
+}
+
+async fn connect(port: u16, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=412,1400",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    // chromedriver takes a moment to listen.
+    for _ in 0..50 {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("could not open a WebDriver session with chromedriver");
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let el = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn submit(c: &Client, form_action_suffix: &str) {
+    let css = format!("form[action$='{form_action_suffix}'] button[type=submit]");
+    c.find(Locator::Css(&css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
+    let base = app.url("/t/kvadra");
+
+    c.goto(&format!("{base}/register?type=individual"))
+        .await
+        .unwrap();
+    assert!(c.title().await.unwrap().contains("Регистрация"));
+    // The captcha is a picture the browser can load.
+    let img = c.find(Locator::Css("img.captcha-img")).await.unwrap();
+    let loaded: serde_json::Value = c
+        .execute(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0",
+            vec![serde_json::to_value(&img).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded,
+        serde_json::Value::Bool(true),
+        "captcha image did not load"
+    );
+
+    // First a mistake: the passwords differ; the error sits under its field
+    // and what was typed is kept.
+    fill(&c, "f-surname", "Браузеров").await;
+    fill(&c, "f-first_name", "Хром").await;
+    fill(&c, "f-email", "chrome@example.ru").await;
+    fill(&c, "f-phone", "+7 900 555-44-33").await;
+    fill(&c, "f-password", PASSWORD).await;
+    fill(&c, "f-password2", "something-else-1").await;
+    c.find(Locator::Id("f-consent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "f-captcha", CAPTCHA).await;
+    submit(&c, "/register").await;
+    let err = c
+        .find(Locator::Id("e-password2"))
+        .await
+        .expect("an error under the repeat field");
+    assert!(!err.text().await.unwrap().is_empty());
+    let kept = c
+        .find(Locator::Id("f-surname"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Браузеров"));
+
+    fill(&c, "f-password", PASSWORD).await;
+    fill(&c, "f-password2", PASSWORD).await;
+    let consent = c.find(Locator::Id("f-consent")).await.unwrap();
+    if consent.prop("checked").await.unwrap().as_deref() != Some("true") {
+        consent.click().await.unwrap();
+    }
+    fill(&c, "f-captcha", CAPTCHA).await;
+    submit(&c, "/register").await;
+
+    // The SMS code page; the code is read from the outbox as a person would with `tapline outbox`.
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/confirm-phone")
+    );
+    let code = app.last_sms_code("kvadra", "+79005554433").await;
+    fill(&c, "f-code", &code).await;
+    submit(&c, "/confirm-phone").await;
+    let home = text(&c).await;
+    assert!(home.contains("Телефон подтверждён"), "{home}");
+    assert!(home.contains("Браузеров"), "the header names the user");
+
+    std::fs::create_dir_all(repo().join("target/screenshots")).unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::write(repo().join("target/screenshots/registered.png"), png).unwrap();
+
+    submit(&c, "/logout").await;
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "f-identifier", "chrome@example.ru").await;
+    fill(&c, "f-password", PASSWORD).await;
+    submit(&c, "/login").await;
+    let home = text(&c).await;
+    assert!(home.contains("Браузеров"), "{home}");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(repo().join("target/screenshots/logged-in.png"), png).unwrap();
+
+    c.close().await.unwrap();
+    app.stop().await;
+}
