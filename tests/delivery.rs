@@ -69,7 +69,10 @@ async fn confirmation_email_goes_over_smtp_and_its_link_works() {
         subject.contains("Водоканал") || subject.contains("почт"),
         "subject: {subject}"
     );
-    assert!(body.contains("в личном кабинете заявителя МУП «Водоканал»"), "{body}");
+    assert!(
+        body.contains("в личном кабинете заявителя МУП «Водоканал»"),
+        "{body}"
+    );
     let start = body
         .find("/t/vodokanal/confirm-email/")
         .expect("a confirmation link in the body");
