@@ -186,12 +186,15 @@ impl Registry {
                     for h in &t.config.tenant.hosts {
                         let host = h.get_ref().to_ascii_lowercase();
                         if let Some(other) = host_owner.insert(host.clone(), t.slug.clone()) {
+                            let message = if other == t.slug {
+                                format!("tenant.hosts: `{host}` is listed twice")
+                            } else {
+                                format!("host `{host}` is already used by tenant `{other}`")
+                            };
                             problems.push(Problem {
                                 file: file.clone(),
                                 line: line_of(&src, h.span()),
-                                message: format!(
-                                    "host `{host}` is already used by tenant `{other}`"
-                                ),
+                                message,
                             });
                         }
                     }
@@ -220,6 +223,55 @@ pub fn line_of(src: &str, span: Range<usize>) -> usize {
     src[..end].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
+/// A step of a key path into the TOML document: a key or an array item.
+#[derive(Clone, Copy)]
+enum At<'k> {
+    Key(&'k str),
+    Item(usize),
+}
+
+/// The tenant file parsed once more with spans on every value, to locate
+/// keys the typed config keeps no span for (plain `bool`, `usize`, …).
+struct Doc<'a> {
+    src: &'a str,
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Doc<'a> {
+    fn parse(src: &'a str) -> Self {
+        Doc {
+            src,
+            root: toml::de::DeTable::parse(src).ok(),
+        }
+    }
+
+    /// Span of the value at `path`, if the file spells it out.
+    fn span(&self, path: &[At<'_>]) -> Option<Range<usize>> {
+        use toml::de::DeValue;
+        let (At::Key(first), rest) = path.split_first()? else {
+            return None;
+        };
+        let mut v = self.root.as_ref()?.get_ref().get(*first)?;
+        for step in rest {
+            v = match (step, v.get_ref()) {
+                (At::Key(k), DeValue::Table(t)) => t.get(*k)?,
+                (At::Item(i), DeValue::Array(a)) => a.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(v.span())
+    }
+
+    /// Span of the first of `paths` the file spells out, else `0..0`.
+    fn first_span(&self, paths: &[&[At<'_>]]) -> Range<usize> {
+        paths.iter().find_map(|p| self.span(p)).unwrap_or(0..0)
+    }
+
+    fn line(&self, span: Range<usize>) -> usize {
+        line_of(self.src, span)
+    }
+}
+
 /// Load and check one tenant folder.
 pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
     let file = dir.join("tenant.toml");
@@ -245,7 +297,8 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
             message,
         })
     };
-    check_config(dir, &config, &mut err);
+    let doc = Doc::parse(&src);
+    check_config(dir, &config, &doc, &mut err);
 
     let slug = config.tenant.slug.get_ref().to_string();
     let templates = match templates::environment(dir) {
@@ -266,7 +319,12 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
     })
 }
 
-fn check_config(dir: &Path, c: &TenantFile, err: &mut impl FnMut(Range<usize>, String)) {
+fn check_config(
+    dir: &Path,
+    c: &TenantFile,
+    doc: &Doc<'_>,
+    err: &mut impl FnMut(Range<usize>, String),
+) {
     let slug = &c.tenant.slug;
     let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if slug.get_ref().as_str() != dir_name {
@@ -358,9 +416,9 @@ fn check_config(dir: &Path, c: &TenantFile, err: &mut impl FnMut(Range<usize>, S
         );
     }
 
-    let mut seen: HashMap<&str, ()> = HashMap::new();
-    for f in &c.applicants.fields {
-        check_field(c, f, &mut seen, err);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in c.applicants.fields.iter().enumerate() {
+        check_field(c, f, i, doc, &mut seen, err);
     }
 
     let acc = &c.accounts;
@@ -378,16 +436,23 @@ fn check_config(dir: &Path, c: &TenantFile, err: &mut impl FnMut(Range<usize>, S
         );
     }
     if acc.confirm_phone && acc.phone == Need::None {
+        // `confirm_phone` defaults to true: point at it when written, else at `phone`.
         err(
-            acc.login_by.span(),
+            doc.first_span(&[
+                &[At::Key("accounts"), At::Key("confirm_phone")],
+                &[At::Key("accounts"), At::Key("phone")],
+            ]),
             "accounts.confirm_phone: the tenant does not ask for a phone (accounts.phone = \"none\")"
                 .into(),
         );
     }
     if acc.password_min_length < 8 {
         err(
-            0..0,
-            "accounts.password_min_length: must be at least 8".into(),
+            doc.first_span(&[&[At::Key("accounts"), At::Key("password_min_length")]]),
+            format!(
+                "accounts.password_min_length: {} is too short, must be at least 8",
+                acc.password_min_length
+            ),
         );
     }
     for a in &acc.notify_on_registration {
@@ -417,7 +482,9 @@ fn check_config(dir: &Path, c: &TenantFile, err: &mut impl FnMut(Range<usize>, S
 fn check_field<'a>(
     c: &TenantFile,
     f: &'a FieldDef,
-    seen: &mut HashMap<&'a str, ()>,
+    index: usize,
+    doc: &Doc<'_>,
+    seen: &mut HashMap<&'a str, usize>,
     err: &mut impl FnMut(Range<usize>, String),
 ) {
     let id = f.id.get_ref().as_str();
@@ -427,16 +494,27 @@ fn check_field<'a>(
             format!("applicants.field `{id}`: this id is reserved by the core form"),
         );
     }
-    if seen.insert(id, ()).is_some() {
+    if let Some(first) = seen.insert(id, doc.line(f.id.span())) {
         err(
             f.id.span(),
-            format!("applicants.field `{id}`: defined twice"),
+            format!("applicants.field `{id}`: defined twice (first on line {first})"),
         );
     }
+    // Span of one of this field's keys; the id line when it is not written.
+    let key_span = |key: &str| {
+        doc.span(&[
+            At::Key("applicants"),
+            At::Key("field"),
+            At::Item(index),
+            At::Key(key),
+        ])
+        .unwrap_or_else(|| f.id.span())
+    };
+    let types_span = key_span("types");
     for t in &f.types {
         if !c.applicants.types.get_ref().contains(t) {
             err(
-                f.id.span(),
+                types_span.clone(),
                 format!(
                     "applicants.field `{id}`: type `{}` is not in applicants.types",
                     t.id()
@@ -461,17 +539,23 @@ fn check_field<'a>(
         }
     }
     match (&f.options, f.kind) {
-        (Some(o), FieldKind::Select) => {
-            if !c.lists.contains_key(o.get_ref().as_str()) {
-                err(
-                    o.span(),
-                    format!(
-                        "applicants.field `{id}`: options refers to list `{}`, which [lists] does not define",
-                        o.get_ref()
-                    ),
-                );
-            }
-        }
+        (Some(o), FieldKind::Select) => match c.lists.get(o.get_ref().as_str()) {
+            None => err(
+                o.span(),
+                format!(
+                    "applicants.field `{id}`: options refers to list `{}`, which [lists] does not define",
+                    o.get_ref()
+                ),
+            ),
+            Some(items) if items.is_empty() => err(
+                o.span(),
+                format!(
+                    "applicants.field `{id}`: options refers to list `{}`, which is empty",
+                    o.get_ref()
+                ),
+            ),
+            Some(_) => {}
+        },
         (None, FieldKind::Select) => err(
             f.id.span(),
             format!("applicants.field `{id}`: a select needs `options = \"<list>\"`"),
@@ -484,7 +568,7 @@ fn check_field<'a>(
     }
     if f.header.is_some() && f.kind != FieldKind::Text {
         err(
-            f.id.span(),
+            key_span("header"),
             format!("applicants.field `{id}`: header applies to text fields only"),
         );
     }

@@ -30,7 +30,7 @@ pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Proble
         if embedded(name).is_none() || !(name.ends_with(".html") || name.ends_with(".txt")) {
             problems.push(Problem {
                 file: over.join(name),
-                line: 0,
+                line: 1,
                 message: format!(
                     "`{name}` does not override any core template (see templates/ for the names)"
                 ),
@@ -64,8 +64,8 @@ pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Proble
             };
             problems.push(Problem {
                 file,
-                line: e.line().unwrap_or(0),
-                message: e.detail().unwrap_or("template error").to_string(),
+                line: e.line().unwrap_or(1),
+                message: format!("template error: {}", e.detail().unwrap_or("cannot be compiled")),
             });
         }
     }

@@ -1,0 +1,187 @@
+//! `tapline check` and `tapline serve` on broken tenant folders: the real
+//! binary, its exit code and the `file:line: message` lines it prints.
+//!
+//! The cases live in `tests/bad_tenants/<case>/`: each is a tenants folder
+//! with an `expected.txt` listing the problem lines, paths relative to the
+//! case folder (see the README there).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("core/ has a parent")
+        .to_path_buf()
+}
+
+fn bad_cases() -> Vec<PathBuf> {
+    let dir = repo_root().join("tests").join("bad_tenants");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no case under {}", dir.display());
+    cases
+}
+
+/// The binary with the environment it reads cleared, so a developer's
+/// shell settings cannot change what the test sees.
+fn tapline() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapline"));
+    for var in [
+        "TAPLINE_TENANTS",
+        "TAPLINE_DATA_DIR",
+        "TAPLINE_LISTEN",
+        "TAPLINE_PUBLIC_URL",
+        "TAPLINE_SMTP_URL",
+        "DATABASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn check(tenants: &Path) -> Output {
+    tapline()
+        .arg("check")
+        .arg("--tenants")
+        .arg(tenants)
+        .output()
+        .expect("run tapline check")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_bad_case_fails_with_its_expected_problems() {
+    let mut failures = Vec::new();
+    for case in bad_cases() {
+        let name = case.file_name().unwrap_or_default().to_string_lossy();
+        let expected_file = case.join("expected.txt");
+        let Ok(expected) = std::fs::read_to_string(&expected_file) else {
+            failures.push(format!("{name}: no expected.txt"));
+            continue;
+        };
+        let mut expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+        expected.sort_unstable();
+
+        let out = check(&case);
+        let stdout = text(&out.stdout);
+        let stderr = text(&out.stderr);
+        if out.status.success() {
+            failures.push(format!(
+                "{name}: exit 0, expected a failure\n  stdout: {stdout}"
+            ));
+            continue;
+        }
+        // Problems go to stdout as `<case>/<tenant>/…:line: message`; the
+        // count goes to stderr.
+        let prefix = format!("{}{}", case.display(), std::path::MAIN_SEPARATOR);
+        let mut got: Vec<String> = stdout
+            .lines()
+            .map(|l| {
+                l.strip_prefix(&prefix)
+                    .unwrap_or(l)
+                    .replace(std::path::MAIN_SEPARATOR, "/")
+            })
+            .collect();
+        got.sort_unstable();
+        if got != expected {
+            failures.push(format!(
+                "{name}:\n  expected:\n    {}\n  got:\n    {}\n  stderr: {}",
+                expected.join("\n    "),
+                got.join("\n    "),
+                stderr.trim()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} bad-tenant case(s) do not match their expected.txt:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn demo_tenants_pass() {
+    let out = check(&repo_root().join("tenants"));
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tapline check on tenants/ failed:\n{stdout}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("ok: 5 tenant(s)"),
+        "unexpected output: {stdout}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_tenant() {
+    let case = repo_root().join("tests/bad_tenants/duplicate_host");
+    let data = std::env::temp_dir().join(format!(
+        "tapline-check-cli-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&data).expect("create the data folder");
+
+    let mut child = tapline()
+        .arg("serve")
+        .arg("--tenants")
+        .arg(&case)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tapline serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for tapline serve") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child
+        .wait_with_output()
+        .expect("collect tapline serve output");
+    let _ = std::fs::remove_dir_all(&data);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+
+    let Some(status) = status else {
+        panic!("tapline serve kept running on a bad tenant\nstdout: {stdout}\nstderr: {stderr}");
+    };
+    assert!(
+        !status.success(),
+        "tapline serve exited 0 on a bad tenant\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let expected = std::fs::read_to_string(case.join("expected.txt")).expect("expected.txt");
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let problem = format!("{}{}{line}", case.display(), std::path::MAIN_SEPARATOR);
+        assert!(
+            stderr.contains(&problem),
+            "tapline serve did not print the problem `{problem}`\nstdout: {stdout}\nstderr: {stderr}"
+        );
+    }
+    assert!(
+        !stdout.contains("listening"),
+        "tapline serve claims to listen: {stdout}"
+    );
+}
