@@ -1,5 +1,10 @@
 //! Embeds `templates/` and `migrations/` into the binary, so one `tapline`
 //! file runs anywhere; tenants still override templates from their folders.
+//!
+//! Also builds the guest crates under `plugins/` for wasm32-wasip2 (their
+//! own workspace and target folder) and puts each demo tenant's plugin at
+//! `tenants/<slug>/plugin.wasm`, so `cargo run -p tapline -- serve` needs no
+//! manual step. `TAPLINE_SKIP_PLUGIN_BUILD=1` skips it.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -54,4 +59,64 @@ fn main() {
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(out, code).unwrap();
+    build_plugins(root);
+}
+
+const DEMO_TENANTS: &[&str] = &[
+    "kazenergo",
+    "kvadra",
+    "vodokanal",
+    "setevaya",
+    "almatyenergosbyt",
+];
+
+fn build_plugins(root: &Path) {
+    println!("cargo:rerun-if-env-changed=TAPLINE_SKIP_PLUGIN_BUILD");
+    for dir in ["plugins", "sdk/rust", "sdk/wit", "sdk/ids/src"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    if std::env::var_os("TAPLINE_SKIP_PLUGIN_BUILD").is_some() {
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = root.join("target").join("wasm");
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(root.join("plugins"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    // The outer build's settings (wrappers, flags, jobserver, profile) are
+    // for the host; the guests get their own.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || k.starts_with("RUSTC")
+            || k == "RUSTFLAGS"
+            || k == "RUSTDOCFLAGS"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd.output().expect("running cargo for the plugins");
+    if !out.status.success() {
+        panic!(
+            "building plugins/ for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let built = target_dir.join("wasm32-wasip2").join("release");
+    for slug in DEMO_TENANTS {
+        let from = built.join(format!("{slug}.wasm"));
+        let to = root.join("tenants").join(slug).join("plugin.wasm");
+        let new = std::fs::read(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        // Rewritten only when changed: a running server reloads on change.
+        if std::fs::read(&to).ok().as_deref() != Some(&new[..]) {
+            std::fs::write(&to, new).unwrap();
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod notify;
+pub mod plugin;
 pub mod security;
 pub mod server;
 pub mod store;

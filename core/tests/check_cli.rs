@@ -185,3 +185,42 @@ fn serve_refuses_to_start_on_a_bad_tenant() {
         "tapline serve claims to listen: {stdout}"
     );
 }
+
+#[test]
+fn plugin_run_prints_output_time_fuel_and_memory() {
+    let root = repo_root();
+    let input = root.join("target/test-data/fee-input.json");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(
+        &input,
+        r#"{"kind":"connection","values":{"power_kw":"10","line_length_m":"0","metering_points":"1"}}"#,
+    )
+    .unwrap();
+    let out = tapline()
+        .args(["plugin", "run"])
+        .arg(root.join("target/wasm/wasm32-wasip2/release/setevaya.wasm"))
+        .arg("calculate-fee")
+        .arg(&input)
+        .arg("--tenant-toml")
+        .arg(root.join("tenants/setevaya/tenant.toml"))
+        .output()
+        .expect("run tapline plugin run");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    // base up to 15 kW 5 000 + 0 m + 1 point × 24 500 roubles, in kopecks.
+    assert!(stdout.contains("\"total\": 2950000"), "{stdout}");
+    for what in ["wall time:", "fuel:", "peak memory:"] {
+        assert!(stderr.contains(what), "no `{what}` in {stderr}");
+    }
+
+    // A hook name that does not exist is a clear error.
+    let out = tapline()
+        .args(["plugin", "run"])
+        .arg(root.join("target/wasm/wasm32-wasip2/release/setevaya.wasm"))
+        .arg("calculate-tax")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown hook `calculate-tax`"));
+}

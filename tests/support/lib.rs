@@ -7,9 +7,11 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
 //! runs on both.
 
+pub mod logs;
 pub mod smsc;
 pub mod smtp;
 
+pub use logs::{capture_logs, logged};
 use sqlx::Executor;
 use std::path::{Path, PathBuf};
 use tapline::notify::OutboxRow;
@@ -98,8 +100,11 @@ impl TestApp {
             smtp_url: setup.smtp_url,
             sms: setup.sms,
             captcha: AnswerSource::Fixed(CAPTCHA.into()),
+            // Shared by every test: each plugin is compiled once per build.
+            plugin_cache: Some(repo().join("target").join("test-plugin-cache")),
             ..Options::defaults()
         };
+        capture_logs();
         let running = tapline::server::start(opts).await.expect("server starts");
         TestApp {
             addr: running.addr,
@@ -355,4 +360,53 @@ pub async fn register(b: &mut Browser, kind: &str, fields: &[(&str, &str)]) -> P
     // Later entries win, so callers can override the defaults.
     form.extend_from_slice(fields);
     b.post("/register", &form).await
+}
+
+/// A built plugin: a demo tenant's (`setevaya`) or a test one (`test_loop`).
+pub fn wasm(name: &str) -> PathBuf {
+    repo()
+        .join("target/wasm/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"))
+}
+
+/// A fresh tenants folder holding copies of demo tenants under new slugs,
+/// each optionally with another plugin file: `(new_slug, demo_slug, plugin)`.
+/// Distinct slugs keep one test's log lines apart from another's.
+pub fn tenants_copy(specs: &[(&str, &str, Option<&Path>)]) -> PathBuf {
+    let root = scratch().join("tenants");
+    for (slug, demo, plugin) in specs {
+        let from = repo().join("tenants").join(demo);
+        let to = root.join(slug);
+        copy_dir(&from, &to);
+        let toml = std::fs::read_to_string(to.join("tenant.toml")).unwrap();
+        let toml = toml
+            .replace(&format!("slug = \"{demo}\""), &format!("slug = \"{slug}\""))
+            .lines()
+            .map(|l| {
+                if l.starts_with("hosts = ") {
+                    format!("hosts = [\"{slug}.localhost\"]")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(to.join("tenant.toml"), toml).unwrap();
+        if let Some(p) = plugin {
+            std::fs::copy(p, to.join("plugin.wasm")).unwrap();
+        }
+    }
+    root
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
 }

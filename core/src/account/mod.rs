@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 /// Field id → message, shown under the field.
 pub type FieldErrors = BTreeMap<String, String>;
 
+/// The key of an error about the whole form rather than one field.
+pub const FORM_ERROR: &str = "_form";
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Account {
     pub id: i64,

@@ -92,6 +92,11 @@ enum Cmd {
         #[arg(long, env = "TAPLINE_TENANTS", default_value = "tenants")]
         tenants: PathBuf,
     },
+    /// Plugin tools for integrators.
+    Plugin {
+        #[command(subcommand)]
+        cmd: PluginCmd,
+    },
     /// Print messages not delivered to a real recipient (dev outbox, pending, failed).
     Outbox {
         #[command(flatten)]
@@ -99,6 +104,36 @@ enum Cmd {
         /// Only this tenant's messages.
         #[arg(long)]
         tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCmd {
+    /// Run one hook of a plugin the way the host does; print its output,
+    /// wall time, fuel (≈ instructions) and peak memory.
+    Run {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+        /// validate-profile, validate-application, check-transition,
+        /// registration-number, document-context, calculate-fee, shape-webhook.
+        hook: String,
+        /// The hook's input as JSON (`-` reads standard input).
+        input: PathBuf,
+        /// Take `[plugin.settings]` (and limits) from this tenant.toml.
+        #[arg(long)]
+        tenant_toml: Option<PathBuf>,
+        /// A setting `key=value`; may repeat; wins over --tenant-toml.
+        #[arg(long = "setting", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// A fixed time for host::now (RFC 3339).
+        #[arg(long)]
+        now: Option<String>,
+        /// Wall-clock budget in milliseconds.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Memory cap in MiB.
+        #[arg(long)]
+        memory_mb: Option<u64>,
     },
 }
 
@@ -129,7 +164,26 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.cmd {
-        Cmd::Check { tenants } => match super::load_tenants(&tenants) {
+        Cmd::Plugin { cmd } => {
+            init_logs(false);
+            plugin_run(cmd)
+        }
+        Cmd::Check { tenants } => match super::load_tenants(&tenants).and_then(|reg| {
+            let host = crate::plugin::PluginHost::new(crate::plugin::HostConfig {
+                max_instances: 2,
+                ..Default::default()
+            })
+            .map_err(|e| {
+                vec![crate::tenant::Problem {
+                    file: tenants.clone(),
+                    line: 0,
+                    message: format!("cannot start the plugin engine: {e}"),
+                }]
+            })?;
+            let seq = std::sync::Arc::new(crate::plugin::MemorySequences::default());
+            crate::plugin::load_all(&host, &reg, seq)?;
+            Ok(reg)
+        }) {
             Ok(reg) => {
                 println!(
                     "ok: {} tenant(s): {}",
@@ -269,5 +323,115 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+fn plugin_run(cmd: PluginCmd) -> ExitCode {
+    use crate::plugin::{
+        CallContext, HostConfig, MemorySequences, PluginHost, TenantPlugin, types::Hook,
+    };
+    let PluginCmd::Run {
+        file,
+        hook,
+        input,
+        tenant_toml,
+        settings,
+        now,
+        timeout_ms,
+        memory_mb,
+    } = cmd;
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::FAILURE
+    };
+    let json = if input.as_os_str() == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+            return fail(format!("reading standard input: {e}"));
+        }
+        s
+    } else {
+        match std::fs::read_to_string(&input) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("{}: {e}", input.display())),
+        }
+    };
+    let hook = match Hook::from_json(&hook, &json) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let mut map = std::collections::BTreeMap::new();
+    let (mut timeout, mut memory) = (
+        crate::plugin::DEFAULT_TIMEOUT,
+        crate::plugin::DEFAULT_MEMORY,
+    );
+    if let Some(t) = &tenant_toml {
+        let src = match std::fs::read_to_string(t) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("{}: {e}", t.display())),
+        };
+        let parsed: crate::tenant::config::TenantFile = match toml::from_str(&src) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("{}: {}", t.display(), e.message())),
+        };
+        for (k, v) in &parsed.plugin.settings {
+            map.insert(k.clone(), v.to_string());
+        }
+        if let Some(ms) = &parsed.plugin.timeout_ms {
+            timeout = std::time::Duration::from_millis(*ms.get_ref());
+        }
+        if let Some(mb) = &parsed.plugin.memory_mb {
+            memory = mb.get_ref() << 20;
+        }
+    }
+    for s in settings {
+        let Some((k, v)) = s.split_once('=') else {
+            return fail(format!("--setting {s}: expected KEY=VALUE"));
+        };
+        map.insert(k.to_string(), v.to_string());
+    }
+    if let Some(ms) = timeout_ms {
+        timeout = std::time::Duration::from_millis(ms);
+    }
+    if let Some(mb) = memory_mb {
+        memory = mb << 20;
+    }
+    let host = match PluginHost::new(HostConfig {
+        count_fuel: true,
+        max_instances: 2,
+        ..Default::default()
+    }) {
+        Ok(h) => h,
+        Err(e) => return fail(e.to_string()),
+    };
+    let ctx = CallContext {
+        tenant: "local".into(),
+        settings: std::sync::Arc::new(map),
+        sequences: std::sync::Arc::new(MemorySequences::default()),
+        timeout,
+        memory,
+        clock: now,
+    };
+    let plugin = match TenantPlugin::load(host, file, ctx) {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    match plugin.call_blocking(&hook) {
+        Ok((out, stats)) => {
+            match serde_json::to_string_pretty(&out) {
+                Ok(s) => println!("{s}"),
+                Err(e) => return fail(e.to_string()),
+            }
+            eprintln!("wall time: {} µs", stats.wall.as_micros());
+            if let Some(f) = stats.fuel {
+                eprintln!("fuel: {f}");
+            }
+            eprintln!("peak memory: {} KiB", stats.peak_memory / 1024);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("users would see: {}", e.user_message());
+            fail(e.to_string())
+        }
     }
 }

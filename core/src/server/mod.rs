@@ -5,6 +5,7 @@ pub mod cli;
 
 use crate::notify::sms::{DevOutbox, SmsGateway, Smsc};
 use crate::notify::worker::{self, Delivery, EmailTransport};
+use crate::plugin::{self, DbSequences, HostConfig, PluginHost};
 use crate::security::CsrfKey;
 use crate::security::captcha::AnswerSource;
 use crate::store::Db;
@@ -43,6 +44,8 @@ pub struct Options {
     pub secure_cookies: bool,
     pub trust_proxy: bool,
     pub captcha: AnswerSource,
+    /// Precompiled plugins; default `<data-dir>/plugin-cache`.
+    pub plugin_cache: Option<PathBuf>,
 }
 
 impl Options {
@@ -60,6 +63,7 @@ impl Options {
             secure_cookies: false,
             trust_proxy: false,
             captcha: AnswerSource::Random,
+            plugin_cache: None,
         }
     }
 }
@@ -111,6 +115,22 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let db = Db::connect(&opts.database_url)
         .await
         .context("opening the database")?;
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(
+            opts.plugin_cache
+                .clone()
+                .unwrap_or_else(|| opts.data_dir.join("plugin-cache")),
+        ),
+        ..HostConfig::default()
+    })?;
+    let sequences = Arc::new(DbSequences {
+        db: db.clone(),
+        rt: tokio::runtime::Handle::current(),
+    });
+    let plugins = plugin::load_all(&host, &tenants, sequences).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("plugin problems:\n{}", list.join("\n"))
+    })?;
     let csrf = CsrfKey::load_or_create(&db)
         .await
         .context("loading the CSRF key")?;
@@ -173,6 +193,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             trust_proxy: opts.trust_proxy,
         },
         outbox_wake: wake.clone(),
+        plugins,
     }));
     let app = web::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_server = stop_rx.clone();

@@ -99,6 +99,43 @@ pub struct TenantFile {
     pub lists: BTreeMap<Ident, Vec<String>>,
     #[serde(default)]
     pub notify: Notify,
+    #[serde(default)]
+    pub plugin: PluginSection,
+}
+
+/// Limits and settings of the tenant's plugin (`[tenant] plugin` names the file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    /// Wall-clock budget of one hook call; the host's default when absent.
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// Linear memory cap of one call in MiB; the host's default when absent.
+    pub memory_mb: Option<Spanned<u64>>,
+    /// Values the plugin reads with `host::setting(key)`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingValue>,
+}
+
+/// A plugin setting: written in TOML as text, number or boolean, handed to
+/// the plugin as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Text(s) => f.write_str(s),
+            SettingValue::Integer(n) => write!(f, "{n}"),
+            SettingValue::Float(x) => write!(f, "{x}"),
+            SettingValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +152,8 @@ pub struct TenantSection {
     /// Absolute URL of the portal used in emailed links; defaults to the
     /// first host over https, or the server's public URL + `/t/<slug>`.
     pub public_url: Option<Spanned<String>>,
+    /// The tenant's WebAssembly plugin, relative to the tenant folder.
+    pub plugin: Option<Spanned<String>>,
 }
 
 fn default_locale() -> Spanned<String> {

@@ -278,6 +278,15 @@ async fn register(
         &mut profile,
         &mut errors,
     );
+    super::profile::check_with_plugin(
+        &st,
+        &ctx,
+        t,
+        tenant.registration_fields(t),
+        &profile,
+        &mut errors,
+    )
+    .await;
     values.extend(profile.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (k, e) in &errors {
         if let Some(raw) = form.get(k)

@@ -49,6 +49,8 @@ pub struct Inner {
     pub cfg: WebConfig,
     /// Wakes the outbox worker after a commit that queued a message.
     pub outbox_wake: Arc<Notify>,
+    /// Tenants' WebAssembly plugins.
+    pub plugins: crate::plugin::Plugins,
 }
 
 #[derive(Clone)]

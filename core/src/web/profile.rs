@@ -128,6 +128,7 @@ async fn save_profile(
         &mut values,
         &mut errors,
     );
+    check_with_plugin(&st, &ctx, t, ctx.tenant.fields_for(t), &values, &mut errors).await;
     if !errors.is_empty() {
         // Nothing is saved, and every typed value comes back into its field.
         return render_profile(&ctx, &acc, &values, &errors, &ProfileQuery::default());
@@ -523,5 +524,47 @@ async fn confirm_new_phone(
             &BTreeMap::new(),
             &SettingsQuery::default(),
         ),
+    }
+}
+
+/// Run the tenant's validate-profile hook over the fields of a form. Its
+/// errors join the core's (a field the core already faulted keeps the core's
+/// message). A failing plugin stops the save with a message of its own:
+/// the user's input comes back untouched.
+pub(crate) async fn check_with_plugin<'a>(
+    st: &AppState,
+    ctx: &Ctx,
+    applicant_type: crate::tenant::config::ApplicantType,
+    fields: impl Iterator<Item = &'a crate::tenant::config::FieldDef>,
+    values: &BTreeMap<String, String>,
+    errors: &mut account::FieldErrors,
+) {
+    if st.plugins.get(ctx.slug()).is_none() {
+        return;
+    }
+    let profile = crate::plugin::types::Profile {
+        applicant_type: applicant_type.id().to_string(),
+        fields: fields
+            .map(|f| {
+                let id = f.id.get_ref().as_str().to_string();
+                let v = values.get(&id).cloned().unwrap_or_default();
+                (id, v)
+            })
+            .collect(),
+    };
+    match st.plugins.validate_profile(ctx.slug(), profile).await {
+        Ok(found) => {
+            for e in found {
+                let key = if e.field.is_empty() {
+                    account::FORM_ERROR.to_string()
+                } else {
+                    e.field
+                };
+                errors.entry(key).or_insert(e.message);
+            }
+        }
+        Err(e) => {
+            errors.insert(account::FORM_ERROR.into(), e.user_message().into());
+        }
     }
 }

@@ -65,7 +65,10 @@ pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Proble
             problems.push(Problem {
                 file,
                 line: e.line().unwrap_or(1),
-                message: format!("template error: {}", e.detail().unwrap_or("cannot be compiled")),
+                message: format!(
+                    "template error: {}",
+                    e.detail().unwrap_or("cannot be compiled")
+                ),
             });
         }
     }
