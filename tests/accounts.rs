@@ -1080,3 +1080,55 @@ async fn sms_to_one_phone_is_rate_limited() {
     assert_eq!(sms, 5);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_tenant_overrides_a_page_and_an_sms_template_without_touching_others() {
+    let tenants =
+        tapline_e2e::tenants_copy(&[("ownlook", "kvadra", None), ("plain", "kvadra", None)]);
+    let over = tenants.join("ownlook/templates");
+    std::fs::create_dir_all(over.join("portal")).unwrap();
+    std::fs::create_dir_all(over.join("sms")).unwrap();
+    let login = std::fs::read_to_string(tapline_e2e::repo().join("templates/portal/login.html"))
+        .unwrap()
+        .replace(
+            "<h1>Вход в личный кабинет</h1>",
+            "<h1>Вход для абонентов «Своего вида»</h1>",
+        );
+    std::fs::write(over.join("portal/login.html"), login).unwrap();
+    std::fs::write(over.join("sms/phone_code.txt"), "Код {{ code }} — свой вид").unwrap();
+    let app = TestApp::spawn_with(tapline_e2e::Setup {
+        tenants,
+        ..Default::default()
+    })
+    .await;
+
+    assert!(
+        app.browser("ownlook")
+            .get("/login")
+            .await
+            .has("Вход для абонентов «Своего вида»")
+    );
+    let plain = app.browser("plain").get("/login").await;
+    assert!(plain.has("Вход в личный кабинет") && !plain.has("Своего вида"));
+
+    let mut b = app.browser("ownlook");
+    register(
+        &mut b,
+        "individual",
+        &[
+            ("email", "o@example.ru"),
+            ("phone", "+79001110001"),
+            ("surname", "О"),
+            ("first_name", "О"),
+        ],
+    )
+    .await;
+    let sms = app
+        .outbox("ownlook")
+        .await
+        .into_iter()
+        .find(|m| m.channel == "sms")
+        .unwrap();
+    assert!(sms.body_text.ends_with("— свой вид"), "{}", sms.body_text);
+    app.stop().await;
+}

@@ -411,3 +411,52 @@ async fn unknown_interface_versions_and_non_wasm_files_are_refused_at_load() {
     };
     assert!(format!("{e:#}").contains("not a WebAssembly file"), "{e:#}");
 }
+
+/// A running tenant whose plugin file is replaced by one for an unknown
+/// interface version, then by a file that is not WebAssembly: each is
+/// refused with a clear log line, the loaded version keeps serving, and
+/// another tenant keeps answering.
+#[tokio::test]
+async fn a_bad_replacement_file_is_refused_and_the_loaded_plugin_keeps_serving() {
+    let tenants = tenants_copy(&[
+        ("swapco", "kvadra", Some(&wasm("test_echo"))),
+        ("calmco", "kazenergo", None),
+    ]);
+    let app = TestApp::spawn_with(Setup {
+        tenants: tenants.clone(),
+        ..Setup::default()
+    })
+    .await;
+    let bad_profile = || {
+        Hook::ValidateProfile(Profile {
+            applicant_type: "individual".into(),
+            fields: [("surname".to_string(), "bad".to_string())].into(),
+        })
+    };
+    let plugin = tenants.join("swapco/plugin.wasm");
+
+    std::fs::copy(wasm("test_future"), &plugin).unwrap();
+    let HookOutput::Errors(e) = call(&app, "swapco", bad_profile()).await else {
+        panic!()
+    };
+    assert_eq!(e[0].message, "bad value", "the echo plugin still answers");
+    assert!(
+        !logged(&[
+            "swapco",
+            "built for plugin interface 9.0.0",
+            "previous version keeps serving"
+        ])
+        .is_empty()
+    );
+
+    std::fs::write(&plugin, b"\x00asm-not-really, just text").unwrap();
+    let HookOutput::Errors(e) = call(&app, "swapco", bad_profile()).await else {
+        panic!()
+    };
+    assert_eq!(e[0].message, "bad value");
+    assert!(!logged(&["swapco", "not a WebAssembly file"]).is_empty());
+
+    assert_eq!(app.browser("calmco").get("/login").await.status, 200);
+    assert_eq!(app.browser("swapco").get("/register").await.status, 200);
+    app.stop().await;
+}

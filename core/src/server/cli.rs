@@ -301,6 +301,7 @@ pub fn main() -> ExitCode {
                 shutdown_signal().await;
                 tracing::info!("shutting down");
                 running.shutdown().await;
+                tracing::info!("stopped");
                 ExitCode::SUCCESS
             })
         }

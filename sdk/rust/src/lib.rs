@@ -147,6 +147,17 @@ impl Profile {
     pub fn get(&self, id: &str) -> Option<&str> {
         lookup(&self.fields, id)
     }
+
+    /// A profile field read as a number (comma or dot decimal).
+    pub fn number(&self, id: &str) -> Option<f64> {
+        self.get(id).and_then(parse_number)
+    }
+
+    /// Whether the form has field `id` at all (filled or not). The host only
+    /// accepts errors under fields the form has.
+    pub fn has(&self, id: &str) -> bool {
+        self.fields.iter().any(|f| f.id == id)
+    }
 }
 
 impl Application {
@@ -158,6 +169,12 @@ impl Application {
     /// An application field read as a number (comma or dot decimal).
     pub fn number(&self, id: &str) -> Option<f64> {
         self.get(id).and_then(parse_number)
+    }
+
+    /// Whether the form has field `id` at all (filled or not). The host only
+    /// accepts errors under fields the form has.
+    pub fn has(&self, id: &str) -> bool {
+        self.values.iter().any(|f| f.id == id)
     }
 }
 
@@ -182,7 +199,8 @@ impl Field {
 }
 
 impl Fee {
-    /// A fee from its lines; the total is their sum.
+    /// A fee from its lines; the total is their sum. The host accepts 1 to
+    /// 50 lines with non-empty titles and no negative amount.
     pub fn from_lines(currency: &str, lines: Vec<FeeLine>) -> Fee {
         let total = lines.iter().map(|l| l.amount).sum();
         Fee {
