@@ -387,25 +387,15 @@ async fn register(
     }
     let email_addr = email.clone().unwrap_or_default();
     if acc.confirm_email {
-        let token = codes::issue_link(
+        mail_link(
             &mut tx,
-            ctx.slug(),
-            id,
-            purpose::CONFIRM_EMAIL,
-            Some(&email_addr),
-            codes::LINK_LIFETIME,
-        )
-        .await?;
-        let link = format!(
-            "{}/confirm-email/{token}",
-            tenant.public_url(&st.cfg.public_url)
-        );
-        notify::email(
-            &mut *tx,
+            &st,
             &tenant,
+            id,
+            (purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
             &email_addr,
+            "confirm-email",
             "confirm_email",
-            context! { link => link },
         )
         .await?;
     }
@@ -677,25 +667,15 @@ async fn send_confirm_link(
         return Ok(());
     }
     let mut tx = st.db.pool.begin().await?;
-    let token = codes::issue_link(
+    mail_link(
         &mut tx,
-        ctx.slug(),
-        acc.id,
-        purpose::CONFIRM_EMAIL,
-        Some(email),
-        codes::LINK_LIFETIME,
-    )
-    .await?;
-    let link = format!(
-        "{}/confirm-email/{token}",
-        ctx.tenant.public_url(&st.cfg.public_url)
-    );
-    notify::email(
-        &mut *tx,
+        st,
         &ctx.tenant,
+        acc.id,
+        (purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
         email,
+        "confirm-email",
         "confirm_email",
-        context! { link => link },
     )
     .await?;
     tx.commit().await?;
@@ -970,25 +950,15 @@ async fn forgot(
     }
     if addr_ok && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &email).await? {
         let mut tx = st.db.pool.begin().await?;
-        let token = codes::issue_link(
+        mail_link(
             &mut tx,
-            ctx.slug(),
-            acc.id,
-            purpose::RESET_PASSWORD,
-            Some(&email),
-            codes::RESET_LIFETIME,
-        )
-        .await?;
-        let link = format!(
-            "{}/reset/{token}",
-            ctx.tenant.public_url(&st.cfg.public_url)
-        );
-        notify::email(
-            &mut *tx,
+            &st,
             &ctx.tenant,
+            acc.id,
+            (purpose::RESET_PASSWORD, codes::RESET_LIFETIME),
             &email,
+            "reset",
             "reset_password",
-            context! { link => link },
         )
         .await?;
         account::event(
@@ -1082,4 +1052,23 @@ async fn reset(
 
 async fn consent_page(ctx: Ctx) -> Result<Response, WebError> {
     ctx.render("portal/consent.html", None, context! {})
+}
+
+/// Issue a one-time link for `account` and queue the email carrying it, both
+/// in `tx`, so the link exists exactly when the email will go out.
+pub(crate) async fn mail_link(
+    tx: &mut sqlx::AnyConnection,
+    st: &AppState,
+    tenant: &Tenant,
+    account: i64,
+    (purpose, lifetime): (&str, time::Duration),
+    to: &str,
+    path: &str,
+    template: &str,
+) -> Result<(), WebError> {
+    let token =
+        codes::issue_link(&mut *tx, &tenant.slug, account, purpose, Some(to), lifetime).await?;
+    let link = format!("{}/{path}/{token}", tenant.public_url(&st.cfg.public_url));
+    notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
+    Ok(())
 }

@@ -318,25 +318,15 @@ async fn change_email(
         return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
     };
     let mut tx = st.db.pool.begin().await?;
-    let token = codes::issue_link(
+    super::accounts::mail_link(
         &mut tx,
-        ctx.slug(),
-        acc.id,
-        purpose::CHANGE_EMAIL,
-        Some(&new),
-        codes::LINK_LIFETIME,
-    )
-    .await?;
-    let link = format!(
-        "{}/settings/email/{token}",
-        ctx.tenant.public_url(&st.cfg.public_url)
-    );
-    notify::email(
-        &mut *tx,
+        &st,
         &ctx.tenant,
+        acc.id,
+        (purpose::CHANGE_EMAIL, codes::LINK_LIFETIME),
         &new,
+        "settings/email",
         "change_email",
-        context! { link => link },
     )
     .await?;
     account::event(
