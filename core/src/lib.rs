@@ -5,6 +5,7 @@
 //! same server in-process.
 
 pub mod account;
+pub mod application;
 pub mod notify;
 pub mod plugin;
 pub mod security;

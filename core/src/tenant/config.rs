@@ -101,6 +101,89 @@ pub struct TenantFile {
     pub notify: Notify,
     #[serde(default)]
     pub plugin: PluginSection,
+    #[serde(default)]
+    pub applications: ApplicationsSection,
+    /// Fields of application forms; kinds pick from them by id.
+    #[serde(default, rename = "application_field")]
+    pub application_fields: Vec<FieldDef>,
+    #[serde(default, rename = "application_kind")]
+    pub application_kinds: Vec<ApplicationKind>,
+    #[serde(default)]
+    pub workflow: Workflow,
+}
+
+/// How applications start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsSection {
+    /// Ask for the city (from `[lists] cities`) before the kind (seed 001).
+    #[serde(default)]
+    pub city_first: bool,
+}
+
+/// One kind of application (technical conditions, connection contract, …).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationKind {
+    pub id: Spanned<Ident>,
+    pub title: String,
+    pub description: Option<String>,
+    /// Application field ids, in form order.
+    pub fields: Vec<Spanned<String>>,
+    /// Applicant types that may file it; all when empty.
+    #[serde(default)]
+    pub types: Vec<ApplicantType>,
+    /// Several drafts at once, or one at a time (seed 003).
+    #[serde(default)]
+    pub drafts: DraftPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftPolicy {
+    #[default]
+    Many,
+    One,
+}
+
+/// Status vocabulary. `draft` is built in; `submitted` names the status an
+/// application takes when the applicant submits it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    pub submitted: Spanned<String>,
+    #[serde(default, rename = "status")]
+    pub statuses: Vec<StatusDef>,
+}
+
+impl Default for Workflow {
+    fn default() -> Self {
+        Workflow {
+            submitted: Spanned::new(0..0, "submitted".into()),
+            statuses: vec![StatusDef {
+                id: Spanned::new(0..0, Ident("submitted".into())),
+                title: "Подана".into(),
+                notify: vec![Channel::Email],
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusDef {
+    pub id: Spanned<Ident>,
+    pub title: String,
+    /// Channels the applicant is told on entering this status.
+    #[serde(default)]
+    pub notify: Vec<Channel>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
 }
 
 /// Limits and settings of the tenant's plugin (`[tenant] plugin` names the file).
@@ -323,6 +406,8 @@ pub struct FieldDef {
     pub placeholder: Option<String>,
     pub max_length: Option<usize>,
     pub header: Option<HeaderRole>,
+    /// Unit shown after a number ("кВт", "Гкал/ч", "м³/сут").
+    pub unit: Option<String>,
 }
 
 impl FieldDef {

@@ -418,8 +418,9 @@ fn check_config(
 
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, f) in c.applicants.fields.iter().enumerate() {
-        check_field(c, f, i, doc, &mut seen, err);
+        check_field(c, f, i, doc, &mut seen, err, Place::Profile);
     }
+    check_applications(c, doc, err);
 
     let acc = &c.accounts;
     let login_by = acc.login_by.get_ref();
@@ -479,6 +480,86 @@ fn check_config(
     }
 }
 
+/// Which list of fields a field belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Profile,
+    Application,
+}
+
+fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<usize>, String)) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in c.application_fields.iter().enumerate() {
+        check_field(c, f, i, doc, &mut seen, err, Place::Application);
+    }
+    let mut kinds: HashMap<&str, usize> = HashMap::new();
+    for k in &c.application_kinds {
+        let id = k.id.get_ref().as_str();
+        if let Some(first) = kinds.insert(id, doc.line(k.id.span())) {
+            err(
+                k.id.span(),
+                format!("application_kind `{id}`: defined twice (first on line {first})"),
+            );
+        }
+        for f in &k.fields {
+            if !seen.contains_key(f.get_ref().as_str()) {
+                err(
+                    f.span(),
+                    format!(
+                        "application_kind `{id}`: field `{}` is not defined by any [[application_field]]",
+                        f.get_ref()
+                    ),
+                );
+            }
+        }
+        for t in &k.types {
+            if !c.applicants.types.get_ref().contains(t) {
+                err(
+                    k.id.span(),
+                    format!(
+                        "application_kind `{id}`: type `{}` is not in applicants.types",
+                        t.id()
+                    ),
+                );
+            }
+        }
+    }
+    let statuses: BTreeSet<&str> = c
+        .workflow
+        .statuses
+        .iter()
+        .map(|s| s.id.get_ref().as_str())
+        .collect();
+    if statuses.len() != c.workflow.statuses.len() {
+        err(
+            doc.first_span(&[&[At::Key("workflow")]]),
+            "workflow.status: a status id is defined twice".into(),
+        );
+    }
+    if statuses.contains("draft") {
+        err(
+            doc.first_span(&[&[At::Key("workflow")]]),
+            "workflow.status: `draft` is built in and cannot be redefined".into(),
+        );
+    }
+    let sub = &c.workflow.submitted;
+    if !statuses.contains(sub.get_ref().as_str()) {
+        err(
+            sub.span(),
+            format!(
+                "workflow.submitted: `{}` is not a workflow.status id",
+                sub.get_ref()
+            ),
+        );
+    }
+    if c.applications.city_first && c.lists.get("cities").is_none_or(|l| l.is_empty()) {
+        err(
+            doc.first_span(&[&[At::Key("applications"), At::Key("city_first")]]),
+            "applications.city_first needs a non-empty [lists] cities".into(),
+        );
+    }
+}
+
 fn check_field<'a>(
     c: &TenantFile,
     f: &'a FieldDef,
@@ -486,29 +567,38 @@ fn check_field<'a>(
     doc: &Doc<'_>,
     seen: &mut HashMap<&'a str, usize>,
     err: &mut impl FnMut(Range<usize>, String),
+    place: Place,
 ) {
     let id = f.id.get_ref().as_str();
-    if RESERVED_FIELDS.contains(&id) {
+    let (what, path): (&str, [At<'_>; 2]) = match place {
+        Place::Profile => (
+            "applicants.field",
+            [At::Key("applicants"), At::Key("field")],
+        ),
+        Place::Application => (
+            "application_field",
+            [At::Key("application_field"), At::Key("")],
+        ),
+    };
+    if place == Place::Profile && RESERVED_FIELDS.contains(&id) {
         err(
             f.id.span(),
-            format!("applicants.field `{id}`: this id is reserved by the core form"),
+            format!("{what} `{id}`: this id is reserved by the core form"),
         );
     }
     if let Some(first) = seen.insert(id, doc.line(f.id.span())) {
         err(
             f.id.span(),
-            format!("applicants.field `{id}`: defined twice (first on line {first})"),
+            format!("{what} `{id}`: defined twice (first on line {first})"),
         );
     }
     // Span of one of this field's keys; the id line when it is not written.
     let key_span = |key: &str| {
-        doc.span(&[
-            At::Key("applicants"),
-            At::Key("field"),
-            At::Item(index),
-            At::Key(key),
-        ])
-        .unwrap_or_else(|| f.id.span())
+        let found = match place {
+            Place::Profile => doc.span(&[path[0], path[1], At::Item(index), At::Key(key)]),
+            Place::Application => doc.span(&[path[0], At::Item(index), At::Key(key)]),
+        };
+        found.unwrap_or_else(|| f.id.span())
     };
     let types_span = key_span("types");
     for t in &f.types {
@@ -516,7 +606,7 @@ fn check_field<'a>(
             err(
                 types_span.clone(),
                 format!(
-                    "applicants.field `{id}`: type `{}` is not in applicants.types",
+                    "{what} `{id}`: type `{}` is not in applicants.types",
                     t.id()
                 ),
             );
@@ -527,14 +617,14 @@ fn check_field<'a>(
             err(
                 v.span(),
                 format!(
-                    "applicants.field `{id}`: unknown validator `{}` (inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin)",
+                    "{what} `{id}`: unknown validator `{}` (inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin)",
                     v.get_ref()
                 ),
             );
         } else if f.kind != FieldKind::Text {
             err(
                 v.span(),
-                format!("applicants.field `{id}`: validate applies to kind = \"text\" only"),
+                format!("{what} `{id}`: validate applies to kind = \"text\" only"),
             );
         }
     }
@@ -543,14 +633,14 @@ fn check_field<'a>(
             None => err(
                 o.span(),
                 format!(
-                    "applicants.field `{id}`: options refers to list `{}`, which [lists] does not define",
+                    "{what} `{id}`: options refers to list `{}`, which [lists] does not define",
                     o.get_ref()
                 ),
             ),
             Some(items) if items.is_empty() => err(
                 o.span(),
                 format!(
-                    "applicants.field `{id}`: options refers to list `{}`, which is empty",
+                    "{what} `{id}`: options refers to list `{}`, which is empty",
                     o.get_ref()
                 ),
             ),
@@ -558,18 +648,18 @@ fn check_field<'a>(
         },
         (None, FieldKind::Select) => err(
             f.id.span(),
-            format!("applicants.field `{id}`: a select needs `options = \"<list>\"`"),
+            format!("{what} `{id}`: a select needs `options = \"<list>\"`"),
         ),
         (Some(o), _) => err(
             o.span(),
-            format!("applicants.field `{id}`: options is only for kind = \"select\""),
+            format!("{what} `{id}`: options is only for kind = \"select\""),
         ),
         (None, _) => {}
     }
     if f.header.is_some() && f.kind != FieldKind::Text {
         err(
             key_span("header"),
-            format!("applicants.field `{id}`: header applies to text fields only"),
+            format!("{what} `{id}`: header applies to text fields only"),
         );
     }
 }

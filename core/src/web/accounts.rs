@@ -63,6 +63,7 @@ pub fn field_views<'a>(
                 placeholder => &f.placeholder,
                 options => options.to_vec(),
                 max_length => f.max_length,
+                unit => &f.unit,
                 value => values.get(id).cloned().unwrap_or_default(),
                 error => errors.get(id),
             }

@@ -7,6 +7,7 @@
 //! the tenant's branded error page.
 
 mod accounts;
+mod applications;
 mod error;
 mod profile;
 pub mod templates;
@@ -185,6 +186,7 @@ pub fn app(state: AppState) -> Router {
     let tenant_routes = Router::new()
         .merge(accounts::routes())
         .merge(profile::routes())
+        .merge(applications::routes())
         .route("/assets/theme.css", get(theme_css))
         .route("/assets/{*path}", get(tenant_asset))
         .route("/static/{*path}", get(static_file))

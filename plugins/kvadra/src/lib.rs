@@ -77,7 +77,7 @@ impl Plugin for Kvadra {
     }
 
     fn check_transition(t: &Transition) -> Option<String> {
-        if t.to == "submitted" && t.application.get("object_address").is_none() {
+        if t.from == "draft" && t.application.get("object_address").is_none() {
             return Some("Укажите адрес подключаемого объекта, затем отправьте заявку.".into());
         }
         None

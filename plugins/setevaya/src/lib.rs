@@ -102,9 +102,11 @@ impl Plugin for Setevaya {
     }
 
     fn check_transition(t: &Transition) -> Option<String> {
-        // Above 670 kW the grid needs a load schedule before it can prepare conditions.
+        // Above 670 kW the grid needs a load schedule before it can prepare
+        // conditions: checked when the application leaves the draft, whatever
+        // the tenant calls its first status.
         let power = t.application.number("power_kw").unwrap_or(0.0);
-        if t.to == "submitted"
+        if t.from == "draft"
             && Category::of(power) == Category::Above670
             && t.application.get("load_schedule").is_none()
         {

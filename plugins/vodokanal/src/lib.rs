@@ -37,11 +37,12 @@ pub enum Supply {
 }
 
 impl Supply {
+    /// An id, or the title the tenant's `supply_types` list shows users.
     pub fn from_id(id: &str) -> Option<Supply> {
         match id {
-            "cold_water" => Some(Supply::ColdWater),
-            "hot_water" => Some(Supply::HotWater),
-            "sewage" => Some(Supply::Sewage),
+            "cold_water" | "Холодное водоснабжение" => Some(Supply::ColdWater),
+            "hot_water" | "Горячее водоснабжение" => Some(Supply::HotWater),
+            "sewage" | "Водоотведение" => Some(Supply::Sewage),
             _ => None,
         }
     }

@@ -1,0 +1,310 @@
+//! Applications: drafts an applicant fills over several visits, submission
+//! (once, whatever the number of clicks), and the append-only history.
+//! Every query is scoped by tenant and, on the applicant side, by account:
+//! an id from another account or tenant finds nothing.
+
+use crate::store::{Db, now_ts};
+use serde::Serialize;
+use sqlx::Any;
+use std::collections::BTreeMap;
+
+pub const DRAFT: &str = "draft";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Application {
+    pub id: i64,
+    pub tenant_id: String,
+    pub account_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub number: Option<String>,
+    pub city: Option<String>,
+    pub values: BTreeMap<String, String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub submitted_at: Option<String>,
+}
+
+impl Application {
+    pub fn is_draft(&self) -> bool {
+        self.status == DRAFT
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub kind: String,
+    pub status: Option<String>,
+    pub actor: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Someone saved the draft since this copy was loaded (another tab).
+    #[error("the draft changed since it was opened")]
+    Stale,
+    /// The application is no longer a draft.
+    #[error("the application is not a draft")]
+    NotDraft,
+}
+
+type Row = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+);
+
+const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
+                       created_at, updated_at, submitted_at";
+
+fn from_row(r: Row) -> Application {
+    Application {
+        id: r.0,
+        tenant_id: r.1,
+        account_id: r.2,
+        kind: r.3,
+        status: r.4,
+        number: r.5,
+        city: r.6,
+        values: serde_json::from_str(&r.7).unwrap_or_default(),
+        version: r.8,
+        created_at: r.9,
+        updated_at: r.10,
+        submitted_at: r.11,
+    }
+}
+
+async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    app: i64,
+    kind: &str,
+    status: Option<&str>,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) \
+         VALUES ($1, $2, $3, $4, $5, '{}', $6)",
+    )
+    .bind(tenant)
+    .bind(app)
+    .bind(kind)
+    .bind(status)
+    .bind(actor)
+    .bind(now_ts())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// A new draft with the given starting values.
+pub async fn create_draft(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    kind: &str,
+    city: Option<&str>,
+    values: &BTreeMap<String, String>,
+) -> Result<i64, AppError> {
+    let now = now_ts();
+    let mut tx = db.pool.begin().await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, 1, $6, $6) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(kind)
+    .bind(city)
+    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?;
+    event(&mut *tx, tenant, id, "created", Some(DRAFT), "applicant").await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// One of the account's applications; `None` for anyone else's.
+pub async fn get_own(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    id: i64,
+) -> Result<Option<Application>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM applications WHERE id = $1 AND tenant_id = $2 AND account_id = $3"
+    );
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(tenant)
+        .bind(account)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(from_row))
+}
+
+/// The account's applications, newest change first.
+pub async fn list_own(db: &Db, tenant: &str, account: i64) -> Result<Vec<Application>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND account_id = $2 \
+         ORDER BY updated_at DESC, id DESC LIMIT 200"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(account)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// The account's drafts of one kind, newest first.
+pub async fn drafts_of_kind(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    kind: &str,
+) -> Result<Vec<Application>, AppError> {
+    Ok(list_own(db, tenant, account)
+        .await?
+        .into_iter()
+        .filter(|a| a.is_draft() && a.kind == kind)
+        .collect())
+}
+
+/// Save a draft's values if nobody saved it since `version`; returns the new version.
+pub async fn save_draft(
+    db: &Db,
+    app: &Application,
+    version: i64,
+    values: &BTreeMap<String, String>,
+) -> Result<i64, AppError> {
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND tenant_id = $4 AND account_id = $5 AND status = 'draft' AND version = $6",
+    )
+    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
+    .bind(now_ts())
+    .bind(app.id)
+    .bind(&app.tenant_id)
+    .bind(app.account_id)
+    .bind(version)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(stale_or_not_draft(db, app).await);
+    }
+    event(
+        &mut *tx,
+        &app.tenant_id,
+        app.id,
+        "saved",
+        Some(DRAFT),
+        "applicant",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(version + 1)
+}
+
+async fn stale_or_not_draft(db: &Db, app: &Application) -> AppError {
+    match get_own(db, &app.tenant_id, app.account_id, app.id).await {
+        Ok(Some(a)) if a.is_draft() => AppError::Stale,
+        Ok(_) => AppError::NotDraft,
+        Err(e) => e,
+    }
+}
+
+/// Submit a draft at `version` inside the caller's transaction, so the
+/// notifications the caller queues commit with it. A second submit of the
+/// same draft finds it no longer a draft and changes nothing.
+pub async fn submit(
+    tx: &mut sqlx::AnyConnection,
+    db: &Db,
+    app: &Application,
+    version: i64,
+    values: &BTreeMap<String, String>,
+    status: &str,
+    number: &str,
+) -> Result<(), AppError> {
+    let now = now_ts();
+    let done = sqlx::query(
+        "UPDATE applications SET field_values = $1, status = $2, number = $3, submitted_at = $4, \
+         updated_at = $4, version = version + 1 \
+         WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = 'draft' AND version = $8",
+    )
+    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
+    .bind(status)
+    .bind(number)
+    .bind(&now)
+    .bind(app.id)
+    .bind(&app.tenant_id)
+    .bind(app.account_id)
+    .bind(version)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(stale_or_not_draft(db, app).await);
+    }
+    event(
+        &mut *tx,
+        &app.tenant_id,
+        app.id,
+        "submitted",
+        Some(status),
+        "applicant",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Delete one of the account's drafts; submitted applications stay.
+pub async fn delete_draft(db: &Db, app: &Application) -> Result<bool, AppError> {
+    let n = sqlx::query(
+        "DELETE FROM applications WHERE id = $1 AND tenant_id = $2 AND account_id = $3 AND status = 'draft'",
+    )
+    .bind(app.id)
+    .bind(&app.tenant_id)
+    .bind(app.account_id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// An application's history, oldest first.
+pub async fn history(db: &Db, app: &Application) -> Result<Vec<Event>, AppError> {
+    let rows: Vec<(String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT kind, status, actor, created_at FROM application_events \
+         WHERE tenant_id = $1 AND application_id = $2 ORDER BY id",
+    )
+    .bind(&app.tenant_id)
+    .bind(app.id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, status, actor, created_at)| Event {
+            kind,
+            status,
+            actor,
+            created_at,
+        })
+        .collect())
+}

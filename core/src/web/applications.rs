@@ -1,0 +1,592 @@
+//! The applicant's applications: list, start (city, then kind), the draft
+//! form (save, submit, delete) and the view of a submitted application
+//! with its history.
+
+use super::accounts::field_views;
+use super::{AppState, Ctx, WebError, form_map};
+use crate::account::{self, Account, FORM_ERROR, FieldErrors};
+use crate::application::{self as app, AppError, Application};
+use crate::notify;
+use crate::plugin::types::{self as pt, Hook, HookOutput};
+use crate::tenant::Tenant;
+use crate::tenant::config::{ApplicationKind, Channel, DraftPolicy, FieldDef};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use std::collections::BTreeMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/applications", get(list))
+        .route("/applications/new", get(start_page).post(create))
+        .route("/applications/{id}", get(show).post(save))
+        .route("/applications/{id}/delete", post(delete))
+}
+
+impl From<AppError> for WebError {
+    fn from(e: AppError) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
+fn unprocessable(mut r: Response) -> Response {
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+fn kind<'t>(tenant: &'t Tenant, id: &str) -> Option<&'t ApplicationKind> {
+    tenant
+        .config
+        .application_kinds
+        .iter()
+        .find(|k| k.id.get_ref().as_str() == id)
+}
+
+fn kinds_for<'t>(tenant: &'t Tenant, acc: &Account) -> Vec<&'t ApplicationKind> {
+    let t = acc.applicant_type.get();
+    tenant
+        .config
+        .application_kinds
+        .iter()
+        .filter(|k| k.types.is_empty() || t.is_some_and(|t| k.types.contains(&t)))
+        .collect()
+}
+
+/// The fields of a kind's form this applicant sees, in form order.
+fn form_fields<'t>(tenant: &'t Tenant, k: &ApplicationKind, acc: &Account) -> Vec<&'t FieldDef> {
+    let t = acc.applicant_type.get();
+    k.fields
+        .iter()
+        .filter_map(|id| {
+            tenant
+                .config
+                .application_fields
+                .iter()
+                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
+        })
+        .filter(|f| t.is_none_or(|t| f.applies_to(t)))
+        .collect()
+}
+
+fn status_title(tenant: &Tenant, status: &str) -> String {
+    if status == app::DRAFT {
+        return "Черновик".into();
+    }
+    tenant
+        .config
+        .workflow
+        .statuses
+        .iter()
+        .find(|s| s.id.get_ref().as_str() == status)
+        .map(|s| s.title.clone())
+        .unwrap_or_else(|| status.to_string())
+}
+
+fn parse_id(raw: &str) -> Result<i64, WebError> {
+    raw.parse().map_err(|_| WebError::NotFound)
+}
+
+/// One of this user's applications, or 404 for anyone else's.
+async fn own(st: &AppState, ctx: &Ctx, acc: &Account, id: &str) -> Result<Application, WebError> {
+    app::get_own(&st.db, ctx.slug(), acc.id, parse_id(id)?)
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+// --------------------------------------------------------------------- list
+
+#[derive(serde::Deserialize, Default)]
+struct ListQuery {
+    deleted: Option<String>,
+}
+
+async fn list(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    let rows: Vec<_> = app::list_own(&st.db, ctx.slug(), acc.id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            context! {
+                id => a.id,
+                number => a.number,
+                kind => kind(&ctx.tenant, &a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
+                address => a.values.get("object_address").cloned().unwrap_or_default(),
+                city => a.city,
+                status => status_title(&ctx.tenant, &a.status),
+                draft => a.status == app::DRAFT,
+                submitted_at => a.submitted_at.as_deref().map(short_time),
+                updated_at => short_time(&a.updated_at),
+            }
+        })
+        .collect();
+    ctx.render(
+        "portal/applications.html",
+        Some(&acc),
+        context! { rows => rows, deleted => q.deleted.is_some() },
+    )
+}
+
+/// "2026-11-23T10:00:00.123456Z" → "23.11.2026 10:00 UTC".
+fn short_time(ts: &str) -> String {
+    match (ts.get(0..4), ts.get(5..7), ts.get(8..10), ts.get(11..16)) {
+        (Some(y), Some(m), Some(d), Some(hm)) => format!("{d}.{m}.{y} {hm} UTC"),
+        _ => ts.to_string(),
+    }
+}
+
+// -------------------------------------------------------------------- start
+
+#[derive(serde::Deserialize, Default)]
+struct StartQuery {
+    city: Option<String>,
+    kind: Option<String>,
+}
+
+async fn start_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<StartQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    let cities = ctx.tenant.list("cities").unwrap_or(&[]).to_vec();
+    let city = q.city.filter(|c| cities.contains(c));
+    let city_first = ctx.tenant.config.applications.city_first;
+    // Choosing a kind with a draft of it already open reopens that draft.
+    if let Some(k) = q.kind.as_deref().and_then(|k| kind(&ctx.tenant, k))
+        && (!city_first || city.is_some())
+    {
+        let drafts =
+            app::drafts_of_kind(&st.db, ctx.slug(), acc.id, k.id.get_ref().as_str()).await?;
+        if let Some(d) = drafts.into_iter().find(|d| !city_first || d.city == city) {
+            return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
+        }
+    }
+    let kinds: Vec<_> = kinds_for(&ctx.tenant, &acc)
+        .into_iter()
+        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description })
+        .collect();
+    ctx.render(
+        "portal/application_new.html",
+        Some(&acc),
+        context! {
+            city_first => city_first,
+            cities => cities,
+            city => city,
+            kinds => kinds,
+            chosen_kind => q.kind,
+        },
+    )
+}
+
+async fn create(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let Some(k) = form.get("kind").and_then(|k| kind(&ctx.tenant, k)) else {
+        return Ok(ctx.redirect("/applications/new"));
+    };
+    if !kinds_for(&ctx.tenant, &acc).iter().any(|x| x.id == k.id) {
+        return Err(WebError::Forbidden);
+    }
+    let cities = ctx.tenant.list("cities").unwrap_or(&[]);
+    let city = form.get("city").filter(|c| cities.contains(c)).cloned();
+    if ctx.tenant.config.applications.city_first && city.is_none() {
+        return Ok(ctx.redirect("/applications/new"));
+    }
+    let kind_id = k.id.get_ref().as_str();
+    if k.drafts == DraftPolicy::One
+        && let Some(d) = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, kind_id)
+            .await?
+            .first()
+    {
+        return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
+    }
+    // Contacts default from the profile (seed 002), the city from the first step.
+    let fields = form_fields(&ctx.tenant, k, &acc);
+    let mut values = BTreeMap::new();
+    for f in &fields {
+        let id = f.id.get_ref().as_str();
+        let v = match id {
+            "email" => acc.email.clone(),
+            "phone" => acc.phone.clone(),
+            "city" => city.clone(),
+            _ => acc.profile.get(id).cloned(),
+        };
+        if let Some(v) = v {
+            values.insert(id.to_string(), v);
+        }
+    }
+    let id = app::create_draft(
+        &st.db,
+        ctx.slug(),
+        acc.id,
+        kind_id,
+        city.as_deref(),
+        &values,
+    )
+    .await?;
+    tracing::info!(application = id, kind = kind_id, "draft created");
+    Ok(ctx.redirect(&format!("/applications/{id}?created=1")))
+}
+
+// --------------------------------------------------------------- show/edit
+
+#[derive(serde::Deserialize, Default)]
+struct ShowQuery {
+    reopened: Option<String>,
+    created: Option<String>,
+    saved: Option<String>,
+    submitted: Option<String>,
+}
+
+async fn show(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    if a.is_draft() {
+        let notice = if q.reopened.is_some() {
+            Some(format!(
+                "Открыт ваш черновик, сохранённый {}.",
+                short_time(&a.updated_at)
+            ))
+        } else if q.saved.is_some() {
+            Some(format!("Черновик сохранён {}.", short_time(&a.updated_at)))
+        } else if q.created.is_some() {
+            Some(
+                "Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется."
+                    .into(),
+            )
+        } else {
+            None
+        };
+        return render_form(
+            &st,
+            &ctx,
+            &acc,
+            &a,
+            &a.values,
+            &FieldErrors::new(),
+            notice,
+            q.reopened.is_some(),
+        )
+        .await;
+    }
+    let k = kind(&ctx.tenant, &a.kind);
+    let fields: Vec<_> = k
+        .map(|k| form_fields(&ctx.tenant, k, &acc))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            context! { label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
+        })
+        .collect();
+    let history: Vec<_> = app::history(&st.db, &a)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind != "saved")
+        .map(|e| {
+            context! {
+                what => match e.kind.as_str() {
+                    "created" => "Создан черновик".to_string(),
+                    "submitted" => format!("Заявка подана: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
+                    _ => status_title(&ctx.tenant, e.status.as_deref().unwrap_or(&e.kind)),
+                },
+                who => if e.actor == "applicant" { "Вы" } else { "Организация" },
+                when => short_time(&e.created_at),
+            }
+        })
+        .collect();
+    ctx.render(
+        "portal/application_view.html",
+        Some(&acc),
+        context! {
+            a => context! {
+                id => a.id,
+                number => a.number,
+                status => status_title(&ctx.tenant, &a.status),
+                kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
+                submitted_at => a.submitted_at.as_deref().map(short_time),
+            },
+            fields => fields,
+            history => history,
+            submitted_now => q.submitted.is_some(),
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_form(
+    _st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+    notice: Option<String>,
+    offer_new: bool,
+) -> Result<Response, WebError> {
+    let Some(k) = kind(&ctx.tenant, &a.kind) else {
+        return Err(WebError::NotFound);
+    };
+    let fields = field_views(
+        &ctx.tenant,
+        form_fields(&ctx.tenant, k, acc).into_iter(),
+        values,
+        errors,
+    );
+    let r = ctx.render(
+        "portal/application_form.html",
+        Some(acc),
+        context! {
+            a => context! { id => a.id, version => a.version, city => &a.city },
+            kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
+            fields => fields,
+            errors => errors,
+            notice => notice,
+            offer_new => offer_new && k.drafts == DraftPolicy::Many,
+            missing => account::missing_profile_fields(&ctx.tenant, acc),
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        unprocessable(r)
+    })
+}
+
+async fn save(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    if !a.is_draft() {
+        // A second click on "submit" lands here: the application exists once.
+        return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
+    }
+    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
+    let fields = form_fields(&ctx.tenant, k, &acc);
+    let version: i64 = form
+        .get("version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    let mut values: BTreeMap<String, String> = fields
+        .iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            (
+                id.to_string(),
+                form.get(id)
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut errors = FieldErrors::new();
+    const CONTROL: &[&str] = &["csrf_token", "version", "action"];
+    if let Some(bad) = form
+        .keys()
+        .find(|k| !CONTROL.contains(&k.as_str()) && !values.contains_key(*k))
+    {
+        tracing::warn!(field = %bad, "application form carried a field it does not have");
+        errors.insert(FORM_ERROR.into(), format!("Форма содержит поле «{bad}», которого в ней нет. Обновите страницу: введённое ниже не сохранено."));
+        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+    }
+    let submit = form.get("action").map(String::as_str) == Some("submit");
+    if !submit {
+        return match app::save_draft(&st.db, &a, version, &values).await {
+            Ok(_) => Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id))),
+            Err(AppError::Stale) => {
+                errors.insert(FORM_ERROR.into(), stale_message());
+                render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await
+            }
+            Err(AppError::NotDraft) => Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+            Err(e) => Err(e.into()),
+        };
+    }
+
+    // Submit: the values are kept as a draft first, whatever comes next.
+    let version = match app::save_draft(&st.db, &a, version, &values).await {
+        Ok(v) => v,
+        Err(AppError::Stale) => {
+            errors.insert(FORM_ERROR.into(), stale_message());
+            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+        }
+        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+        Err(e) => return Err(e.into()),
+    };
+    let a = Application { version, ..a };
+    if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
+        return Ok(ctx.redirect("/profile?incomplete=1"));
+    }
+    let mut checked = BTreeMap::new();
+    account::check_fields(
+        &ctx.tenant,
+        fields.iter().copied(),
+        &values,
+        &mut checked,
+        &mut errors,
+    );
+    values = checked;
+    let plugin_app = pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: None,
+        values: values.clone(),
+        applicant: pt::Profile {
+            applicant_type: acc.applicant_type.0.clone(),
+            fields: acc.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    };
+    if errors.is_empty() {
+        match st
+            .plugins
+            .call(ctx.slug(), Hook::ValidateApplication(plugin_app.clone()))
+            .await
+        {
+            Ok(Some(HookOutput::Errors(found))) => {
+                for e in found {
+                    let key = if e.field.is_empty() {
+                        FORM_ERROR.to_string()
+                    } else {
+                        e.field
+                    };
+                    errors.entry(key).or_insert(e.message);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                errors.insert(FORM_ERROR.into(), e.user_message().into());
+            }
+        }
+    }
+    let status = ctx.tenant.config.workflow.submitted.get_ref().clone();
+    if errors.is_empty() {
+        let t = pt::Transition {
+            application: plugin_app.clone(),
+            from: app::DRAFT.into(),
+            to: status.clone(),
+            actor: "applicant".into(),
+        };
+        match st.plugins.call(ctx.slug(), Hook::CheckTransition(t)).await {
+            Ok(Some(HookOutput::Refusal(Some(reason)))) => {
+                errors.insert(FORM_ERROR.into(), reason);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                errors.insert(FORM_ERROR.into(), e.user_message().into());
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+    }
+    let number = match st
+        .plugins
+        .call(ctx.slug(), Hook::RegistrationNumber(plugin_app))
+        .await
+    {
+        Ok(Some(HookOutput::Number(Some(n)))) => n,
+        Ok(_) => default_number(&st, ctx.slug()).await?,
+        Err(e) => {
+            errors.insert(FORM_ERROR.into(), e.user_message().into());
+            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+        }
+    };
+    let mut tx = st.db.pool.begin().await?;
+    match app::submit(&mut tx, &st.db, &a, version, &values, &status, &number).await {
+        Ok(()) => {}
+        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+        Err(AppError::Stale) => {
+            errors.insert(FORM_ERROR.into(), stale_message());
+            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let title = status_title(&ctx.tenant, &status);
+    let notify_on = ctx
+        .tenant
+        .config
+        .workflow
+        .statuses
+        .iter()
+        .find(|s| s.id.get_ref().as_str() == status)
+        .map(|s| s.notify.clone())
+        .unwrap_or_default();
+    let link = format!(
+        "{}/applications/{}",
+        ctx.tenant.public_url(&st.cfg.public_url),
+        a.id
+    );
+    let mctx = context! { number => &number, status => &title, link => &link, kind => &k.title };
+    if notify_on.contains(&Channel::Email)
+        && let Some(to) = &acc.email
+    {
+        notify::email(
+            &mut *tx,
+            &ctx.tenant,
+            to,
+            "application_status",
+            mctx.clone(),
+        )
+        .await?;
+    }
+    if notify_on.contains(&Channel::Sms)
+        && let Some(to) = &acc.phone
+    {
+        notify::sms(&mut *tx, &ctx.tenant, to, "application_status", mctx).await?;
+    }
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    tracing::info!(application = a.id, number = %number, "application submitted");
+    Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
+}
+
+fn stale_message() -> String {
+    "Этот черновик только что сохранили в другой вкладке или окне. Ниже — то, что вы ввели здесь: \
+     обновите страницу, чтобы увидеть сохранённое, и перенесите нужное."
+        .into()
+}
+
+/// The host's numbering when the tenant's plugin gives none: a running number.
+async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
+    let n = crate::plugin::next_in_db(&st.db, tenant, "applications").await?;
+    Ok(format!("{n:06}"))
+}
+
+async fn delete(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    if !app::delete_draft(&st.db, &a).await? {
+        return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
+    }
+    Ok(ctx.redirect("/applications?deleted=1"))
+}

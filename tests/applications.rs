@@ -1,0 +1,374 @@
+//! Applications over HTTP: start (city, then kind), drafts that survive
+//! visits, submission with the tenant's rules, numbering and notifications,
+//! and the bad input the issue names.
+
+use tapline_e2e::{Browser, TestApp, register};
+
+/// Register an individual on `tenant`, confirm the phone and fill the profile.
+async fn applicant(
+    app: &TestApp,
+    tenant: &str,
+    email: &str,
+    phone: &str,
+    profile: &[(&str, &str)],
+) -> Browser {
+    let mut b = app.browser(tenant);
+    let mut fields = vec![
+        ("email", email),
+        ("phone", phone),
+        ("surname", "Заявителев"),
+        ("first_name", "Иван"),
+    ];
+    fields.extend_from_slice(profile);
+    register(&mut b, "individual", &fields).await;
+    let code = app.last_sms_code(tenant, phone).await;
+    b.post("/confirm-phone", &[("code", &code)]).await;
+    b
+}
+
+fn id_of(location: &str) -> String {
+    location
+        .split("/applications/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(&app, "kvadra", "k@example.ru", "+79002000001", &[]).await;
+    // Kvadra's profile needs a city and a postal address before submitting.
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("surname", "Заявителев"),
+                ("first_name", "Иван"),
+                ("city", "Курск"),
+                ("postal_address", "Курск, ул. Ленина, 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // City first: the kind list comes after a city is chosen.
+    let p = b.get("/applications/new").await;
+    assert!(p.has("name=\"city\"") && !p.has("name=\"kind\""));
+    let p = b.get("/applications/new?city=Белгород").await;
+    assert!(p.has("Технические условия подключения"));
+    let r = b
+        .post(
+            "/applications/new",
+            &[("kind", "tech_conditions"), ("city", "Белгород")],
+        )
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let form = b.follow(&r).await;
+    assert!(form.has("Черновик создан"));
+    // Contacts came from the profile, the city from the first step.
+    assert!(
+        form.has("value=\"+79002000001\"") && form.has("value=\"k@example.ru\""),
+        "{}",
+        form.body
+    );
+    assert!(form.has("<option selected>Белгород</option>"));
+
+    // Save part of it; choosing the same kind again reopens the draft with its time.
+    let version = form.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &version),
+                ("city", "Белгород"),
+                ("object_address", "ул. Мира, 5"),
+                ("phone", "+79002000001"),
+                ("email", "k@example.ru"),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/kvadra/applications/{id}?saved=1"));
+    let r = b
+        .get("/applications/new?city=Белгород&kind=tech_conditions")
+        .await;
+    r.assert_redirect(&format!("/t/kvadra/applications/{id}?reopened=1"));
+    let p = b.follow(&r).await;
+    assert!(p.has("Открыт ваш черновик, сохранённый") && p.has("value=\"ул. Мира, 5\""));
+    assert!(p.has("Создать новую заявку"));
+
+    // Submit without the load: the error sits under its field, the rest is kept.
+    let version = p.hidden("version").unwrap();
+    let base = vec![
+        ("city", "Белгород"),
+        ("object_address", "ул. Мира, 5"),
+        ("supply_type", "Теплоснабжение"),
+        ("phone", "+79002000001"),
+        ("email", "k@example.ru"),
+    ];
+    let mut f = base.clone();
+    f.extend([("action", "submit"), ("version", version.as_str())]);
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.field_error("load_gcal_h").as_deref(),
+        Some("Заполните это поле")
+    );
+    assert!(r.has("value=\"ул. Мира, 5\""));
+
+    let version = r.hidden("version").unwrap();
+    let mut f = base.clone();
+    f.extend([
+        ("load_gcal_h", "0,25"),
+        ("action", "submit"),
+        ("version", version.as_str()),
+    ]);
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    r.assert_redirect(&format!("/t/kvadra/applications/{id}?submitted=1"));
+    let view = b.follow(&r).await;
+    let year = &tapline::store::now_ts()[..4];
+    assert!(view.has(&format!("БЛГ-{year}-0001")), "{}", view.body);
+    assert!(view.has("Сформирована"));
+
+    // Submitting twice creates one application and one number.
+    let again = b.post(&format!("/applications/{id}"), &f).await;
+    again.assert_redirect(&format!("/t/kvadra/applications/{id}"));
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM applications WHERE tenant_id = 'kvadra' AND status <> 'draft'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+
+    // The applicant was told by email and SMS.
+    let out = app.outbox("kvadra").await;
+    assert!(out.iter().any(|m| m.channel == "email"
+        && m.template == "application_status"
+        && m.body_text.contains(&format!("БЛГ-{year}-0001"))));
+    assert!(
+        out.iter()
+            .any(|m| m.channel == "sms" && m.template == "application_status")
+    );
+
+    let list = b.get("/applications").await;
+    assert!(
+        list.has(&format!("БЛГ-{year}-0001"))
+            && list.has("ул. Мира, 5")
+            && list.has("Сформирована")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_incomplete_profile_sends_the_applicant_back_and_keeps_the_draft() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(&app, "kvadra", "inc@example.ru", "+79002000002", &[]).await;
+    let r = b
+        .post(
+            "/applications/new",
+            &[("kind", "connection"), ("city", "Тула")],
+        )
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let form = b.follow(&r).await;
+    assert!(form.has("Перед отправкой заполните профиль"));
+    let version = form.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &version),
+                ("city", "Тула"),
+                ("object_address", "пр. Ленина, 2"),
+                ("supply_type", "Теплоснабжение"),
+                ("load_gcal_h", "1"),
+                ("phone", "+79002000002"),
+                ("email", "inc@example.ru"),
+            ],
+        )
+        .await;
+    r.assert_redirect("/t/kvadra/profile?incomplete=1");
+    assert!(
+        b.follow(&r)
+            .await
+            .has("Чтобы отправить заявку, заполните обязательные поля профиля")
+    );
+    // Nothing typed was lost.
+    assert!(
+        b.get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"пр. Ленина, 2\"")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("setevaya");
+    register(
+        &mut b,
+        "individual",
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("email", "s@example.ru"),
+            ("phone", "+79002000003"),
+        ],
+    )
+    .await;
+    let code = app.last_sms_code("setevaya", "+79002000003").await;
+    b.post("/confirm-phone", &[("code", &code)]).await;
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("surname", "Сетев"),
+                ("first_name", "Пётр"),
+                ("patronymic", "Ильич"),
+                ("snils", "112-233-445 95"),
+                ("postal_address", "Казань, ул. Сетевая, 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = id_of(r.location.as_deref().unwrap());
+    // One draft at a time: starting again opens the same draft, without a "create new" offer.
+    let r2 = b.post("/applications/new", &[("kind", "connection")]).await;
+    r2.assert_redirect(&format!("/t/setevaya/applications/{id}?reopened=1"));
+    let p = b.follow(&r2).await;
+    assert!(!p.has("Создать новую заявку"));
+
+    // The plugin's check-transition: above 670 kW a load schedule is needed.
+    let v = p.hidden("version").unwrap();
+    let fields = |power: &'static str, v: String| {
+        vec![
+            ("action", "submit".to_string()),
+            ("version", v),
+            ("object_address", "ул. Сетевая, 1".into()),
+            ("power_kw", power.into()),
+            ("line_length_m", "50".into()),
+            ("metering_points", "1".into()),
+            ("phone", "+79002000003".into()),
+            ("email", "s@example.ru".into()),
+        ]
+    };
+    let f = fields("800", v);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 422, "{:?}", r.location);
+    assert!(r.has("приложите график нагрузки"), "{}", r.body);
+
+    let f = fields("12", r.hidden("version").unwrap());
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    r.assert_redirect(&format!("/t/setevaya/applications/{id}?submitted=1"));
+    let year = &tapline::store::now_ts()[..4];
+    let view = b.follow(&r).await;
+    assert!(view.has(&format!("ТП-{year}-000001")) && view.has("Ожидание ответа электросетевой"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_foreign_ids_unknown_fields_and_two_tabs() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(&app, "kazenergo", "a@example.ru", "+79002000004", &[]).await;
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+
+    // Another applicant of the same tenant, and one of another tenant, see nothing.
+    let mut other = applicant(&app, "kazenergo", "b@example.ru", "+79002000005", &[]).await;
+    assert_eq!(other.get(&format!("/applications/{id}")).await.status, 404);
+    let r = other
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "чужое"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let mut foreign = applicant(&app, "kvadra", "c@example.ru", "+79002000006", &[]).await;
+    assert_eq!(
+        foreign.get(&format!("/applications/{id}")).await.status,
+        404
+    );
+    assert_eq!(b.get("/applications/not-a-number").await.status, 404);
+
+    // A field the form does not have is refused and nothing is saved.
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "ул. Баумана, 1"),
+                ("is_admin", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("Форма содержит поле «is_admin»"));
+    assert!(
+        !b.get(&format!("/applications/{id}"))
+            .await
+            .has("ул. Баумана, 1")
+    );
+
+    // Two tabs saving the same draft: the second is told, and its input comes back.
+    let tab1 = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "из первой вкладки"),
+            ],
+        )
+        .await;
+    assert_eq!(tab1.status, 303);
+    let tab2 = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "из второй вкладки"),
+            ],
+        )
+        .await;
+    assert_eq!(tab2.status, 422);
+    assert!(tab2.has("сохранили в другой вкладке") && tab2.has("value=\"из второй вкладки\""));
+    assert!(
+        b.get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"из первой вкладки\"")
+    );
+
+    // Kazenergo's plugin: objects outside its cities are refused under the field... (city list has only Казань)
+    // Delete the draft.
+    let r = b.post(&format!("/applications/{id}/delete"), &[]).await;
+    r.assert_redirect("/t/kazenergo/applications?deleted=1");
+    assert_eq!(b.get(&format!("/applications/{id}")).await.status, 404);
+    // Without CSRF nothing happens.
+    let r = b
+        .post_raw("/applications/new", "kind=tech_conditions".into())
+        .await;
+    assert_eq!(r.status, 403);
+    app.stop().await;
+}
