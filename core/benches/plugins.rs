@@ -58,6 +58,15 @@ fn calls(c: &mut Criterion) {
     c.bench_function("validate_profile_20_fields_reused_instance", |b| {
         b.iter(|| live.call(&hook).unwrap())
     });
+    // The floor of a call: what the 20 fields add is the canonical ABI
+    // moving 40 strings (one guest allocation each) and freeing them.
+    let empty = Hook::ValidateProfile(Profile {
+        applicant_type: "legal".into(),
+        fields: BTreeMap::new(),
+    });
+    c.bench_function("validate_profile_0_fields_reused_instance", |b| {
+        b.iter(|| live.call(&empty).unwrap())
+    });
 }
 
 fn loading(c: &mut Criterion) {
