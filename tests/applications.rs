@@ -250,7 +250,20 @@ async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
     assert!(!p.has("Создать новую заявку"));
 
     // The plugin's check-transition: above 670 kW a load schedule is needed.
-    let v = p.hidden("version").unwrap();
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/ownership_doc"),
+            "егрн.pdf",
+            PDF,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
     let fields = |power: &'static str, v: String| {
         vec![
             ("action", "submit".to_string()),
@@ -269,7 +282,21 @@ async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
     assert_eq!(r.status, 422, "{:?}", r.location);
     assert!(r.has("приложите график нагрузки"), "{}", r.body);
 
-    let f = fields("12", r.hidden("version").unwrap());
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/ownership_doc"),
+            "егрн.pdf",
+            PDF,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let f = fields("12", v);
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = b.post(&format!("/applications/{id}"), &f).await;
     r.assert_redirect(&format!("/t/setevaya/applications/{id}?submitted=1"));
@@ -371,4 +398,217 @@ async fn bad_input_foreign_ids_unknown_fields_and_two_tabs() {
         .await;
     assert_eq!(r.status, 403);
     app.stop().await;
+}
+
+/// A minimal real PDF.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+#[tokio::test]
+async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("almatyenergosbyt");
+    register(
+        &mut b,
+        "legal",
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", "050540004455"),
+            ("email", "u@example.kz"),
+            ("phone", "+77012000001"),
+        ],
+    )
+    .await;
+    let code = app.last_sms_code("almatyenergosbyt", "+77012000001").await;
+    b.post("/confirm-phone", &[("code", &code)]).await;
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("org_name", "ТОО «Тест»"),
+                ("bin", "050540004455"),
+                ("head_name", "Директоров Д. Д."),
+                ("legal_address", "Алматы, пр. Абая, 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let form = b.follow(&r).await;
+    assert!(
+        form.has("Справка о государственной регистрации")
+            && form.has("enctype=\"multipart/form-data\"")
+    );
+
+    // A right name with the wrong content is refused, by the script's JSON and by a plain post.
+    let exe = b"MZ\x90\x00\x03\x00\x00\x00 not a pdf at all";
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/registration_certificate"),
+            "справка.pdf",
+            exe,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("не принимается"), "{}", r.body);
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/registration_certificate"),
+            "справка.pdf",
+            exe,
+            false,
+        )
+        .await;
+    let page = b.follow(&r).await;
+    assert!(
+        page.field_error("registration_certificate")
+            .unwrap()
+            .contains("не принимается")
+    );
+
+    // Over the tenant's 10 MB: refused while streaming, nothing kept.
+    let big = [PDF, &vec![b' '; 10 << 20]].concat();
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/title_document"),
+            "big.pdf",
+            &big,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.body.contains("больше 10 МБ"));
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM application_files")
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    let store = app.dir.join("files");
+    let stored: Vec<_> = walk(&store)
+        .into_iter()
+        .filter(|p| !p.starts_with(store.join("tmp")))
+        .collect();
+    assert!(stored.is_empty(), "no orphan file: {stored:?}");
+    assert!(
+        walk(&store.join("tmp")).is_empty(),
+        "no temporary file left"
+    );
+
+    // Submitting without the required documents puts an error under each slot.
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let fields = [
+        ("action", "submit"),
+        ("object_address", "Алматы, пр. Абая, 1"),
+        ("power_kw", "20"),
+        ("phone", "+77012000001"),
+        ("email", "u@example.kz"),
+    ];
+    let mut f = fields.to_vec();
+    f.push(("version", &v));
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.field_error("title_document").as_deref(),
+        Some("Приложите этот документ")
+    );
+
+    // Good files: a confirmation each, stored under their SHA-256, downloadable, removable.
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/registration_certificate"),
+            "../../справка.pdf",
+            PDF,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(j["name"], "справка.pdf");
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/title_document"),
+            "акт.pdf",
+            PDF,
+            false,
+        )
+        .await;
+    let page = b.follow(&r).await;
+    assert!(page.has("Файл «акт.pdf» загружен"));
+    let sha = tapline::store::sha256_hex(std::str::from_utf8(PDF).unwrap());
+    assert!(store.join(&sha[..2]).join(&sha).exists());
+    let file_id = j["id"].as_i64().unwrap();
+    let dl = b
+        .client
+        .get(app.url(&format!(
+            "/t/almatyenergosbyt/applications/{id}/file/{file_id}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dl.headers()["content-type"], "application/pdf");
+    assert_eq!(&dl.bytes().await.unwrap()[..], PDF);
+    // Someone else cannot fetch it.
+    let mut other = app.browser("almatyenergosbyt");
+    register(
+        &mut other,
+        "legal",
+        &[
+            ("org_name", "ТОО «Другое»"),
+            ("bin", "050540004455"),
+            ("email", "o@example.kz"),
+            ("phone", "+77012000002"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        other
+            .get(&format!("/applications/{id}/file/{file_id}"))
+            .await
+            .status,
+        404
+    );
+
+    // A slot that does not exist in the form.
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/passport"),
+            "p.pdf",
+            PDF,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let mut f = fields.to_vec();
+    f.push(("version", &v));
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    r.assert_redirect(&format!(
+        "/t/almatyenergosbyt/applications/{id}?submitted=1"
+    ));
+    app.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod application;
+pub mod document;
 pub mod notify;
 pub mod plugin;
 pub mod security;

@@ -320,6 +320,40 @@ impl Browser {
         self.page(resp).await
     }
 
+    /// Upload a file as the page's form does: multipart, CSRF token first.
+    /// `json` asks for the script's JSON answer instead of a redirect.
+    pub async fn upload(&mut self, path: &str, file_name: &str, bytes: &[u8], json: bool) -> Page {
+        if self.csrf.is_none() {
+            self.get("/login").await;
+        }
+        let boundary = "----taplineTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n",
+                self.csrf.as_deref().unwrap()
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut req = self.client.post(format!("{}{path}", self.base)).header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        if json {
+            req = req.header("accept", "application/json");
+        }
+        let resp = req.body(body).send().await.unwrap();
+        self.page(resp).await
+    }
+
     /// Follow a redirect (relative to the server root).
     pub async fn follow(&mut self, p: &Page) -> Page {
         let loc = p.location.as_deref().expect("a redirect");

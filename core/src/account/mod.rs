@@ -388,6 +388,8 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
                 Err("Выберите значение из списка".into())
             }
         }
+        // Files are attached separately; a slot carries no text value.
+        FieldKind::File => Ok(String::new()),
         FieldKind::Text | FieldKind::Textarea => {
             if let Some(v) = &f.validate
                 && let Some(kind) = tapline_ids::IdKind::from_name(v.get_ref())

@@ -115,6 +115,8 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let db = Db::connect(&opts.database_url)
         .await
         .context("opening the database")?;
+    let files = crate::document::FileStore::new(opts.data_dir.join("files"))
+        .with_context(|| format!("creating the file store under {}", opts.data_dir.display()))?;
     let host = PluginHost::new(HostConfig {
         cache_dir: Some(
             opts.plugin_cache
@@ -194,6 +196,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         },
         outbox_wake: wake.clone(),
         plugins,
+        files,
     }));
     let app = web::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_server = stop_rx.clone();

@@ -113,12 +113,28 @@ pub struct TenantFile {
 }
 
 /// How applications start.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationsSection {
     /// Ask for the city (from `[lists] cities`) before the kind (seed 001).
     #[serde(default)]
     pub city_first: bool,
+    /// Largest attached file, in MB (seed 003: 50).
+    #[serde(default = "default_upload_mb")]
+    pub max_upload_mb: u64,
+}
+
+impl Default for ApplicationsSection {
+    fn default() -> Self {
+        ApplicationsSection {
+            city_first: false,
+            max_upload_mb: default_upload_mb(),
+        }
+    }
+}
+
+fn default_upload_mb() -> u64 {
+    50
 }
 
 /// One kind of application (technical conditions, connection contract, …).
@@ -362,6 +378,8 @@ pub enum FieldKind {
     Select,
     Checkbox,
     Number,
+    /// A slot for attached documents (application forms only).
+    File,
 }
 
 /// When the field is asked for.
@@ -408,6 +426,11 @@ pub struct FieldDef {
     pub header: Option<HeaderRole>,
     /// Unit shown after a number ("кВт", "Гкал/ч", "м³/сут").
     pub unit: Option<String>,
+    /// File slots: the document type recorded with each file (seed 004).
+    pub doc_type: Option<String>,
+    /// File slots: accepted types, checked by content: pdf, jpeg, png, tiff, docx, xlsx, zip.
+    #[serde(default)]
+    pub accept: Vec<Spanned<String>>,
 }
 
 impl FieldDef {

@@ -592,6 +592,29 @@ fn check_field<'a>(
             format!("{what} `{id}`: defined twice (first on line {first})"),
         );
     }
+    if f.kind == FieldKind::File && place == Place::Profile {
+        err(
+            f.id.span(),
+            format!("{what} `{id}`: file slots belong to application forms"),
+        );
+    }
+    for a in &f.accept {
+        if crate::document::FileType::from_name(a.get_ref()).is_none() {
+            err(
+                a.span(),
+                format!(
+                    "{what} `{id}`: unknown file type `{}` (pdf, jpeg, png, tiff, docx, xlsx, zip)",
+                    a.get_ref()
+                ),
+            );
+        }
+    }
+    if !f.accept.is_empty() && f.kind != FieldKind::File {
+        err(
+            f.id.span(),
+            format!("{what} `{id}`: accept is only for kind = \"file\""),
+        );
+    }
     // Span of one of this field's keys; the id line when it is not written.
     let key_span = |key: &str| {
         let found = match place {

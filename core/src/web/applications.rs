@@ -9,7 +9,7 @@ use crate::application::{self as app, AppError, Application};
 use crate::notify;
 use crate::plugin::types::{self as pt, Hook, HookOutput};
 use crate::tenant::Tenant;
-use crate::tenant::config::{ApplicationKind, Channel, DraftPolicy, FieldDef};
+use crate::tenant::config::{ApplicationKind, Channel, DraftPolicy, FieldDef, FieldKind};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -24,6 +24,13 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/new", get(start_page).post(create))
         .route("/applications/{id}", get(show).post(save))
         .route("/applications/{id}/delete", post(delete))
+        // Uploads stream to the store under the tenant's own size limit.
+        .route(
+            "/applications/{id}/files/{slot}",
+            post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/applications/{id}/file/{file}", get(download))
+        .route("/applications/{id}/file/{file}/delete", post(remove_file))
 }
 
 impl From<AppError> for WebError {
@@ -248,6 +255,9 @@ struct ShowQuery {
     created: Option<String>,
     saved: Option<String>,
     submitted: Option<String>,
+    uploaded: Option<String>,
+    upload_error: Option<String>,
+    slot: Option<String>,
 }
 
 async fn show(
@@ -272,15 +282,24 @@ async fn show(
                     .into(),
             )
         } else {
-            None
+            q.uploaded
+                .as_ref()
+                .map(|name| format!("Файл «{name}» загружен."))
         };
+        let mut errors = FieldErrors::new();
+        if let (Some(code), Some(slot)) = (&q.upload_error, &q.slot) {
+            errors.insert(
+                slot.clone(),
+                upload_message(code, ctx.tenant.config.applications.max_upload_mb),
+            );
+        }
         return render_form(
             &st,
             &ctx,
             &acc,
             &a,
             &a.values,
-            &FieldErrors::new(),
+            &errors,
             notice,
             q.reopened.is_some(),
         )
@@ -332,7 +351,7 @@ async fn show(
 
 #[allow(clippy::too_many_arguments)]
 async fn render_form(
-    _st: &AppState,
+    st: &AppState,
     ctx: &Ctx,
     acc: &Account,
     a: &Application,
@@ -344,12 +363,37 @@ async fn render_form(
     let Some(k) = kind(&ctx.tenant, &a.kind) else {
         return Err(WebError::NotFound);
     };
+    let all = form_fields(&ctx.tenant, k, acc);
     let fields = field_views(
         &ctx.tenant,
-        form_fields(&ctx.tenant, k, acc).into_iter(),
+        all.iter().copied().filter(|f| f.kind != FieldKind::File),
         values,
         errors,
     );
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    let slots: Vec<_> = all
+        .iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let mine: Vec<_> = files
+                .iter()
+                .filter(|x| x.slot == id)
+                .map(|x| context! { id => x.id, name => &x.file_name, size => human_size(x.size), kind => &x.content_type })
+                .collect();
+            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
+            context! {
+                id => id,
+                label => &f.label,
+                doc_type => &f.doc_type,
+                required => f.required,
+                hint => &f.hint,
+                accept => accept.join(", ").to_uppercase(),
+                files => mine,
+                error => errors.get(id),
+            }
+        })
+        .collect();
     let r = ctx.render(
         "portal/application_form.html",
         Some(acc),
@@ -357,6 +401,8 @@ async fn render_form(
             a => context! { id => a.id, version => a.version, city => &a.city },
             kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
             fields => fields,
+            slots => slots,
+            max_mb => ctx.tenant.config.applications.max_upload_mb,
             errors => errors,
             notice => notice,
             offer_new => offer_new && k.drafts == DraftPolicy::Many,
@@ -390,6 +436,14 @@ async fn save(
         .get("version")
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1);
+    let fields: Vec<&FieldDef> = fields
+        .into_iter()
+        .filter(|f| f.kind != FieldKind::File)
+        .collect();
+    let slots: Vec<&FieldDef> = form_fields(&ctx.tenant, k, &acc)
+        .into_iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .collect();
     let mut values: BTreeMap<String, String> = fields
         .iter()
         .map(|f| {
@@ -448,6 +502,13 @@ async fn save(
         &mut errors,
     );
     values = checked;
+    let attached = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    for f in slots.iter().filter(|f| f.required) {
+        let id = f.id.get_ref().as_str();
+        if !attached.iter().any(|x| x.slot == id) {
+            errors.insert(id.to_string(), "Приложите этот документ".into());
+        }
+    }
     let plugin_app = pt::Application {
         kind: a.kind.clone(),
         status: a.status.clone(),
@@ -589,4 +650,221 @@ async fn delete(
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
     }
     Ok(ctx.redirect("/applications?deleted=1"))
+}
+
+// ------------------------------------------------------------------- files
+
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64),
+        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
+        b => format!("{b} байт"),
+    }
+}
+
+fn upload_message(code: &str, max_mb: u64) -> String {
+    match code {
+        "too_large" => format!("Файл больше {max_mb} МБ. Уменьшите его (например, сожмите скан) и загрузите снова."),
+        "type" => "Этот тип файла здесь не принимается: содержимое файла не совпадает с разрешёнными типами.".into(),
+        "empty" => "Файл пустой. Выберите другой файл.".into(),
+        "no_file" => "Выберите файл для загрузки.".into(),
+        _ => "Файл не загрузился. Попробуйте ещё раз.".into(),
+    }
+}
+
+/// Where an upload's answer goes: JSON for the page's script (progress
+/// bar), a redirect back to the draft for a plain form post.
+fn upload_reply(
+    ctx: &Ctx,
+    json: bool,
+    app_id: i64,
+    slot: &str,
+    res: Result<(i64, String, i64), &str>,
+    max_mb: u64,
+) -> Response {
+    use axum::response::IntoResponse;
+    match (json, res) {
+        (true, Ok((id, name, size))) => axum::Json(
+            serde_json::json!({"ok": true, "id": id, "name": name, "size": human_size(size)}),
+        )
+        .into_response(),
+        (true, Err(code)) => {
+            let status = if code == "too_large" {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            (
+                status,
+                axum::Json(serde_json::json!({"ok": false, "error": upload_message(code, max_mb)})),
+            )
+                .into_response()
+        }
+        (false, Ok((_, name, _))) => ctx.redirect(&format!(
+            "/applications/{app_id}?uploaded={}",
+            url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+        )),
+        (false, Err(code)) => ctx.redirect(&format!(
+            "/applications/{app_id}?upload_error={code}&slot={slot}#slot-{slot}"
+        )),
+    }
+}
+
+async fn upload(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, slot)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let json = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    if !a.is_draft() {
+        return Err(WebError::Forbidden);
+    }
+    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
+    let f = form_fields(&ctx.tenant, k, &acc)
+        .into_iter()
+        .find(|f| f.kind == FieldKind::File && f.id.get_ref().as_str() == slot)
+        .ok_or(WebError::NotFound)?;
+    let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
+    // The CSRF token comes first in the form, before the file.
+    let mut csrf_ok = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return reply(Err("no_file")),
+            Err(e) => {
+                tracing::info!(error = %e, "upload interrupted");
+                return reply(Err("failed"));
+            }
+        };
+        match field.name() {
+            Some("csrf_token") => {
+                let token = field.text().await.unwrap_or_default();
+                csrf_ok = ctx
+                    .check_csrf(&st, &[("csrf_token".to_string(), token)].into())
+                    .is_ok();
+            }
+            Some("file") if csrf_ok => {
+                let name = crate::document::safe_name(field.file_name().unwrap_or("file"));
+                let stored = match st.files.put(field, max_mb << 20).await {
+                    Ok(s) => s,
+                    Err(crate::document::PutError::TooLarge(_)) => return reply(Err("too_large")),
+                    Err(crate::document::PutError::Empty) => return reply(Err("empty")),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "upload failed");
+                        return reply(Err("failed"));
+                    }
+                };
+                let accepted: Vec<_> = f
+                    .accept
+                    .iter()
+                    .filter_map(|a| crate::document::FileType::from_name(a.get_ref()))
+                    .collect();
+                let Some(found) = crate::document::FileType::sniff(&stored.head)
+                    .filter(|t| crate::document::accepts(&accepted, *t))
+                else {
+                    // The bytes stay only if another row names them; an
+                    // unattached file is removed at once.
+                    remove_unreferenced(&st, &stored.sha256).await;
+                    return reply(Err("type"));
+                };
+                let row = crate::document::attach(
+                    &st.db,
+                    ctx.slug(),
+                    a.id,
+                    &slot,
+                    f.doc_type.as_deref(),
+                    &name,
+                    &stored,
+                    found.mime(),
+                )
+                .await?;
+                tracing::info!(application = a.id, file = row, size = stored.size, sha256 = %stored.sha256, "file attached");
+                return reply(Ok((row, name, stored.size as i64)));
+            }
+            Some("file") => return Err(WebError::Csrf),
+            _ => {}
+        }
+    }
+}
+
+async fn remove_unreferenced(st: &AppState, sha256: &str) {
+    let used: Result<(i64,), _> =
+        sqlx::query_as("SELECT COUNT(*) FROM application_files WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_one(&st.db.pool)
+            .await;
+    if matches!(used, Ok((0,))) {
+        let _ = tokio::fs::remove_file(st.files.path(sha256)).await;
+    }
+}
+
+async fn download(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
+    let f = crate::document::files_of(&st.db, ctx.slug(), a.id)
+        .await?
+        .into_iter()
+        .find(|x| x.id == file)
+        .ok_or(WebError::NotFound)?;
+    let bytes = tokio::fs::read(st.files.path(&f.sha256))
+        .await
+        .map_err(|e| {
+            WebError::Internal(anyhow::anyhow!("reading stored file {}: {e}", f.sha256))
+        })?;
+    let disposition = format!(
+        "attachment; filename=\"file\"; filename*=UTF-8''{}",
+        url::form_urlencoded::byte_serialize(f.file_name.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, f.content_type.clone()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn remove_file(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    if !a.is_draft() {
+        return Err(WebError::Forbidden);
+    }
+    let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
+    let sha = crate::document::files_of(&st.db, ctx.slug(), a.id)
+        .await?
+        .into_iter()
+        .find(|x| x.id == file)
+        .map(|x| x.sha256);
+    if !crate::document::detach(&st.db, ctx.slug(), a.id, file).await? {
+        return Err(WebError::NotFound);
+    }
+    if let Some(sha) = sha {
+        remove_unreferenced(&st, &sha).await;
+    }
+    Ok(ctx.redirect(&format!("/applications/{}", a.id)))
 }

@@ -52,6 +52,8 @@ pub struct Inner {
     pub outbox_wake: Arc<Notify>,
     /// Tenants' WebAssembly plugins.
     pub plugins: crate::plugin::Plugins,
+    /// Attached files.
+    pub files: crate::document::FileStore,
 }
 
 #[derive(Clone)]

@@ -1,0 +1,346 @@
+//! Files: a content-addressed store on local disk (SHA-256 names), file
+//! types recognised by their content rather than their names, and the rows
+//! that attach files to applications.
+//!
+//! A file is streamed to a temporary name in the store's own folder,
+//! hashed on the way, synced, then renamed into place; only then does the
+//! row naming it commit. An aborted or refused upload leaves neither.
+
+use crate::store::{Db, now_ts};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// File types an application slot may accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    Pdf,
+    Jpeg,
+    Png,
+    Tiff,
+    Docx,
+    Xlsx,
+    Zip,
+}
+
+impl FileType {
+    pub fn from_name(s: &str) -> Option<FileType> {
+        Some(match s {
+            "pdf" => FileType::Pdf,
+            "jpeg" | "jpg" => FileType::Jpeg,
+            "png" => FileType::Png,
+            "tiff" | "tif" => FileType::Tiff,
+            "docx" => FileType::Docx,
+            "xlsx" => FileType::Xlsx,
+            "zip" => FileType::Zip,
+            _ => return None,
+        })
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            FileType::Pdf => "application/pdf",
+            FileType::Jpeg => "image/jpeg",
+            FileType::Png => "image/png",
+            FileType::Tiff => "image/tiff",
+            FileType::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            FileType::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            FileType::Zip => "application/zip",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FileType::Pdf => "PDF",
+            FileType::Jpeg => "JPEG",
+            FileType::Png => "PNG",
+            FileType::Tiff => "TIFF",
+            FileType::Docx => "DOCX",
+            FileType::Xlsx => "XLSX",
+            FileType::Zip => "ZIP",
+        }
+    }
+
+    /// What the first bytes of a file say it is. Office files are ZIP
+    /// archives told apart by the part names near their start.
+    pub fn sniff(head: &[u8]) -> Option<FileType> {
+        if head.starts_with(b"%PDF-") {
+            Some(FileType::Pdf)
+        } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(FileType::Jpeg)
+        } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(FileType::Png)
+        } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+            Some(FileType::Tiff)
+        } else if head.starts_with(b"PK\x03\x04") {
+            let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+            Some(if has(b"word/") {
+                FileType::Docx
+            } else if has(b"xl/") {
+                FileType::Xlsx
+            } else {
+                FileType::Zip
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Is `found` acceptable where `accepted` is asked for? A DOCX or XLSX is
+/// also a ZIP, but not the other way round.
+pub fn accepts(accepted: &[FileType], found: FileType) -> bool {
+    accepted.is_empty() || accepted.contains(&found)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("the file is empty")]
+    Empty,
+    #[error("file store: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("upload interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// A stored file.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub sha256: String,
+    pub size: u64,
+    /// The first bytes, for type sniffing.
+    pub head: Vec<u8>,
+}
+
+/// Content-addressed files on local disk.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(root: PathBuf) -> std::io::Result<FileStore> {
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(FileStore { root })
+    }
+
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(sha256)
+    }
+
+    /// Stream chunks into the store, refusing beyond `limit` bytes. The
+    /// temporary file is removed on every failure.
+    pub async fn put<S, E>(&self, mut chunks: S, limit: u64) -> Result<Stored, PutError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let tmp = self.root.join("tmp").join(crate::security::random_token());
+        let res = self.write(&tmp, &mut chunks, limit).await;
+        match res {
+            Ok(stored) => {
+                let dest = self.path(&stored.sha256);
+                if let Some(dir) = dest.parent() {
+                    tokio::fs::create_dir_all(dir).await?;
+                }
+                tokio::fs::rename(&tmp, &dest).await?;
+                Ok(stored)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write<S, E>(&self, tmp: &Path, chunks: &mut S, limit: u64) -> Result<Stored, PutError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        let mut f = tokio::fs::File::create(tmp).await?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut head = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| PutError::Interrupted(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(PutError::TooLarge(limit));
+            }
+            if head.len() < 4096 {
+                head.extend_from_slice(&chunk[..chunk.len().min(4096 - head.len())]);
+            }
+            hasher.update(&chunk);
+            f.write_all(&chunk).await?;
+        }
+        if size == 0 {
+            return Err(PutError::Empty);
+        }
+        f.sync_all().await?;
+        Ok(Stored {
+            sha256: hex::encode(hasher.finalize()),
+            size,
+            head,
+        })
+    }
+}
+
+/// A file attached to an application.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attached {
+    pub id: i64,
+    pub slot: String,
+    pub doc_type: Option<String>,
+    pub file_name: String,
+    pub size: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub created_at: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn attach(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+    slot: &str,
+    doc_type: Option<&str>,
+    file_name: &str,
+    stored: &Stored,
+    content_type: &str,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, content_type, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(application)
+    .bind(slot)
+    .bind(doc_type)
+    .bind(file_name)
+    .bind(stored.size as i64)
+    .bind(&stored.sha256)
+    .bind(content_type)
+    .bind(now_ts())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(id)
+}
+
+pub async fn files_of(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+) -> Result<Vec<Attached>, sqlx::Error> {
+    type R = (
+        i64,
+        String,
+        Option<String>,
+        String,
+        i64,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<R> = sqlx::query_as(
+        "SELECT id, slot, doc_type, file_name, size, sha256, content_type, created_at FROM application_files \
+         WHERE tenant_id = $1 AND application_id = $2 ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(application)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Attached {
+            id: r.0,
+            slot: r.1,
+            doc_type: r.2,
+            file_name: r.3,
+            size: r.4,
+            sha256: r.5,
+            content_type: r.6,
+            created_at: r.7,
+        })
+        .collect())
+}
+
+/// Remove one file row of an application (the content stays: other rows
+/// may name the same bytes).
+pub async fn detach(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+    file: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3",
+    )
+    .bind(file)
+    .bind(tenant)
+    .bind(application)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// A name safe for any file system and archive, keeping the extension.
+pub fn safe_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_control() || "<>:\"|?*".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    let cleaned: String = cleaned.chars().take(120).collect();
+    if cleaned.is_empty() {
+        "file".into()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_come_from_content_not_names() {
+        assert_eq!(FileType::sniff(b"%PDF-1.7\n..."), Some(FileType::Pdf));
+        assert_eq!(
+            FileType::sniff(b"\x89PNG\r\n\x1a\n...."),
+            Some(FileType::Png)
+        );
+        assert_eq!(
+            FileType::sniff(b"PK\x03\x04....word/document.xml"),
+            Some(FileType::Docx)
+        );
+        assert_eq!(
+            FileType::sniff(b"PK\x03\x04....foo.txt"),
+            Some(FileType::Zip)
+        );
+        assert_eq!(FileType::sniff(b"MZ\x90\x00 an exe named .pdf"), None);
+        assert!(!accepts(&[FileType::Pdf], FileType::Zip));
+    }
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("C:\\docs\\план.pdf"), "план.pdf");
+        assert_eq!(safe_name("a<b>:c?.pdf"), "a_b__c_.pdf");
+        assert_eq!(safe_name("..."), "file");
+    }
+}
