@@ -612,3 +612,79 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn all_attachments_download_as_one_zip_with_unique_names() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(
+        &app,
+        "setevaya",
+        "z@example.ru",
+        "+79002000009",
+        &[("snils", "112-233-445 95")],
+    )
+    .await;
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake but typed by its header";
+    for (slot, name, bytes) in [
+        ("ownership_doc", "скан.pdf", PDF),
+        ("ownership_doc", "скан.pdf", &png[..]),
+        ("site_plan", "план.pdf", PDF),
+    ] {
+        let r = b
+            .upload(
+                &format!("/applications/{id}/files/{slot}"),
+                name,
+                bytes,
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let resp = b
+        .client
+        .get(app.url(&format!("/t/setevaya/applications/{id}/files.zip")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    let bytes = resp.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "План расположения/план.pdf",
+            "Правоустанавливающий документ/скан (2).pdf",
+            "Правоустанавливающий документ/скан.pdf",
+        ]
+    );
+    let mut first = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zip.by_name("План расположения/план.pdf").unwrap(),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first, PDF);
+    // Not for anyone else.
+    let mut other = applicant(
+        &app,
+        "setevaya",
+        "zz@example.ru",
+        "+79002000010",
+        &[("snils", "112-233-445 95")],
+    )
+    .await;
+    assert_eq!(
+        other
+            .get(&format!("/applications/{id}/files.zip"))
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}

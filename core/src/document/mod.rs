@@ -313,6 +313,47 @@ pub fn safe_name(name: &str) -> String {
     }
 }
 
+/// Archive entry names for a set of files: `<folder>/<name>`, made safe and
+/// unique ("a.pdf", "a (2).pdf", …) so no entry overwrites another.
+pub fn archive_names(files: &[(String, String)]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|(folder, name)| {
+            let folder = safe_name(folder);
+            let name = safe_name(name);
+            let (stem, ext) = match name.rfind('.') {
+                Some(i) if i > 0 => (&name[..i], &name[i..]),
+                _ => (name.as_str(), ""),
+            };
+            let mut candidate = format!("{folder}/{name}");
+            let mut n = 2;
+            while !used.insert(candidate.to_lowercase()) {
+                candidate = format!("{folder}/{stem} ({n}){ext}");
+                n += 1;
+            }
+            candidate
+        })
+        .collect()
+}
+
+/// A ZIP of the given stored files under the given names (blocking: call
+/// from the blocking pool). Stored, not compressed: scans and PDFs are
+/// compressed already.
+pub fn zip_files(store: &FileStore, entries: &[(String, String)]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (name, sha) in entries {
+        out.start_file(name.as_str(), opts)
+            .map_err(std::io::Error::other)?;
+        out.write_all(&std::fs::read(store.path(sha))?)?;
+    }
+    Ok(out.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +375,25 @@ mod tests {
         );
         assert_eq!(FileType::sniff(b"MZ\x90\x00 an exe named .pdf"), None);
         assert!(!accepts(&[FileType::Pdf], FileType::Zip));
+    }
+
+    #[test]
+    fn archive_names_are_unique_and_safe() {
+        let files = vec![
+            ("Паспорт".to_string(), "скан.pdf".to_string()),
+            ("Паспорт".to_string(), "СКАН.pdf".to_string()),
+            ("Паспорт".to_string(), "скан.pdf".to_string()),
+            ("../План".to_string(), "../x".to_string()),
+        ];
+        assert_eq!(
+            archive_names(&files),
+            vec![
+                "Паспорт/скан.pdf",
+                "Паспорт/СКАН (2).pdf",
+                "Паспорт/скан (3).pdf",
+                "План/x"
+            ]
+        );
     }
 
     #[test]

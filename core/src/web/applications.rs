@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
             post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/applications/{id}/file/{file}", get(download))
+        .route("/applications/{id}/files.zip", get(download_zip))
         .route("/applications/{id}/file/{file}/delete", post(remove_file))
 }
 
@@ -343,6 +344,11 @@ async fn show(
                 submitted_at => a.submitted_at.as_deref().map(short_time),
             },
             fields => fields,
+            files => crate::document::files_of(&st.db, ctx.slug(), a.id)
+                .await?
+                .into_iter()
+                .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => human_size(f.size) })
+                .collect::<Vec<_>>(),
             history => history,
             submitted_now => q.submitted.is_some(),
         },
@@ -867,4 +873,59 @@ async fn remove_file(
         remove_unreferenced(&st, &sha).await;
     }
     Ok(ctx.redirect(&format!("/applications/{}", a.id)))
+}
+
+/// Every attachment of an application in one ZIP, a folder per document slot.
+async fn download_zip(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    let label = |slot: &str| {
+        ctx.tenant
+            .config
+            .application_fields
+            .iter()
+            .find(|f| f.id.get_ref().as_str() == slot)
+            .map(|f| f.doc_type.clone().unwrap_or(f.label.clone()))
+            .unwrap_or(slot.to_string())
+    };
+    let named: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (label(&f.slot), f.file_name.clone()))
+        .collect();
+    let entries: Vec<(String, String)> = crate::document::archive_names(&named)
+        .into_iter()
+        .zip(files.iter().map(|f| f.sha256.clone()))
+        .collect();
+    let store = st.files.clone();
+    let bytes = tokio::task::spawn_blocking(move || crate::document::zip_files(&store, &entries))
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("building the ZIP: {e}")))?;
+    let name = format!(
+        "zayavka-{}.zip",
+        a.number.clone().unwrap_or(a.id.to_string())
+    );
+    let disposition = format!(
+        "attachment; filename=\"documents.zip\"; filename*=UTF-8''{}",
+        url::form_urlencoded::byte_serialize(name.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
 }
