@@ -688,3 +688,197 @@ async fn all_attachments_download_as_one_zip_with_unique_names() {
     );
     app.stop().await;
 }
+
+fn docx_text(bytes: &[u8]) -> String {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec()))
+        .expect("a .docx is a ZIP package");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut z.by_name("word/document.xml").unwrap(), &mut xml).unwrap();
+    xml
+}
+
+#[tokio::test]
+async fn the_application_as_word_with_plugin_values_and_fee() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(
+        &app,
+        "setevaya",
+        "w@example.ru",
+        "+79002000011",
+        &[("snils", "112-233-445 95")],
+    )
+    .await;
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    b.post(
+        &format!("/applications/{id}"),
+        &[
+            ("action", "save"),
+            ("version", &v),
+            ("object_address", "ул. Мира & Труда, 5"),
+            ("power_kw", "120"),
+            ("line_length_m", "40"),
+            ("metering_points", "2"),
+        ],
+    )
+    .await;
+    let resp = b
+        .client
+        .get(app.url(&format!("/t/setevaya/applications/{id}/application.docx")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let xml = docx_text(&resp.bytes().await.unwrap());
+    assert!(
+        xml.contains("ул. Мира &amp; Труда, 5"),
+        "values are escaped into XML: {xml}"
+    );
+    assert!(xml.contains("Максимальная мощность: 120 кВт"));
+    assert!(
+        xml.contains("category: свыше 15 до 150 кВт включительно"),
+        "the plugin's document values"
+    );
+    assert!(
+        xml.contains("Итого: 168\u{a0}000,00"),
+        "the plugin's fee: {xml}"
+    );
+    assert!(xml.contains("Сетев"), "the applicant");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_word_template_with_placeholders_split_across_runs() {
+    // A template as Word saves it: the tag broken into runs by formatting and spell-check.
+    let tenants = tapline_e2e::tenants_copy(&[("wordco", "kvadra", None)]);
+    let doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>\
+        <w:p><w:r><w:t>Заявка № {{ num</w:t></w:r><w:proofErr w:type=\"spellStart\"/><w:r><w:rPr><w:b/></w:rPr><w:t>ber }}</w:t></w:r></w:p>\
+        <w:p><w:r><w:t>Адрес: {{ values.object_</w:t></w:r><w:r><w:t>address }}, город {{ values.city }}</w:t></w:r></w:p>\
+        <w:p><w:r><w:t xml:space=\"preserve\">Без меток </w:t></w:r><w:r><w:t>остаётся как есть</w:t></w:r></w:p>\
+        </w:body></w:document>";
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in [
+        ("[Content_Types].xml", "<Types/>"),
+        ("word/document.xml", doc),
+    ] {
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+    }
+    std::fs::create_dir_all(tenants.join("wordco/documents")).unwrap();
+    std::fs::write(
+        tenants.join("wordco/documents/application.docx"),
+        w.finish().unwrap().into_inner(),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(tenants.join("wordco/tenant.toml")).unwrap();
+    std::fs::write(
+        tenants.join("wordco/tenant.toml"),
+        toml.replacen(
+            "[applications]\n",
+            "[applications]\ndocx = \"documents/application.docx\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(tapline_e2e::Setup {
+        tenants,
+        ..Default::default()
+    })
+    .await;
+    let mut b = applicant(&app, "wordco", "t@example.ru", "+79002000012", &[]).await;
+    let r = b
+        .post(
+            "/applications/new",
+            &[("kind", "connection"), ("city", "Тула")],
+        )
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    b.post(
+        &format!("/applications/{id}"),
+        &[
+            ("action", "save"),
+            ("version", &v),
+            ("city", "Тула"),
+            ("object_address", "ул. Советская, 3"),
+        ],
+    )
+    .await;
+    let resp = b
+        .client
+        .get(app.url(&format!("/t/wordco/applications/{id}/application.docx")))
+        .send()
+        .await
+        .unwrap();
+    let xml = docx_text(&resp.bytes().await.unwrap());
+    assert!(xml.contains(&format!("Заявка № черновик {id}")), "{xml}");
+    assert!(xml.contains("Адрес: ул. Советская, 3, город Тула"), "{xml}");
+    assert!(xml.contains(
+        "<w:t xml:space=\"preserve\">Без меток </w:t></w:r><w:r><w:t>остаётся как есть</w:t>"
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("kazenergo");
+    register(
+        &mut b,
+        "legal",
+        &[("email", "edo@example.ru"), ("phone", "+79002000013")],
+    )
+    .await;
+    let code = app.last_sms_code("kazenergo", "+79002000013").await;
+    b.post("/confirm-phone", &[("code", &code)]).await;
+    // Kazenergo's required profile fields of a legal entity.
+    let fields: Vec<(String, String)> = [
+        ("org_name", "ООО «Тепло»"),
+        ("inn", "7707083893"),
+        ("ogrn", "1027700132195"),
+        ("surname", "Директоров"),
+        ("first_name", "Иван"),
+        ("patronymic", "Иванович"),
+        ("contact_email", "office@example.ru"),
+        ("postal_address", "Казань, ул. Баумана, 1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let f: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post("/profile", &f).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Казань"),
+                ("object_address", "ул. Баумана, 1"),
+                ("object_name", "Магазин"),
+                ("load_gcal_h", "0,1"),
+                ("phone", "+79002000013"),
+                ("email", "edo@example.ru"),
+            ],
+        )
+        .await;
+    let page = b.follow(&r).await;
+    assert!(
+        page.has("id=\"edo\"") && page.has("через вашего оператора ЭДО"),
+        "{}",
+        page.body
+    );
+    assert!(page.has(&format!("/applications/{id}/application.docx")));
+    app.stop().await;
+}

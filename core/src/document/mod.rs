@@ -6,6 +6,8 @@
 //! hashed on the way, synced, then renamed into place; only then does the
 //! row naming it commit. An aborted or refused upload leaves neither.
 
+pub mod docx;
+
 use crate::store::{Db, now_ts};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -122,6 +122,13 @@ pub struct ApplicationsSection {
     /// Largest attached file, in MB (seed 003: 50).
     #[serde(default = "default_upload_mb")]
     pub max_upload_mb: u64,
+    /// The tenant's Word template of an application (relative to the
+    /// tenant folder); the built-in one when absent.
+    pub docx: Option<Spanned<String>>,
+    /// Applicant types told after submitting to send the Word file through
+    /// their EDO with a qualified signature (seed 000).
+    #[serde(default)]
+    pub edo_for: Vec<ApplicantType>,
 }
 
 impl Default for ApplicationsSection {
@@ -129,6 +136,8 @@ impl Default for ApplicationsSection {
         ApplicationsSection {
             city_first: false,
             max_upload_mb: default_upload_mb(),
+            docx: None,
+            edo_for: Vec::new(),
         }
     }
 }

@@ -384,6 +384,26 @@ fn check_config(
             );
         }
     }
+    if let Some(d) = &c.applications.docx {
+        match safe_relative(d.get_ref()) {
+            Some(p) if dir.join(&p).is_file() && d.get_ref().ends_with(".docx") => {
+                let bytes = std::fs::read(dir.join(&p)).unwrap_or_default();
+                if let Err(e) = crate::document::docx::render(&bytes, &minijinja::context! {}) {
+                    err(
+                        d.span(),
+                        format!("applications.docx: `{}` cannot be used: {e}", d.get_ref()),
+                    );
+                }
+            }
+            _ => err(
+                d.span(),
+                format!(
+                    "applications.docx: `{}` is not a .docx file inside the tenant folder",
+                    d.get_ref()
+                ),
+            ),
+        }
+    }
     if let Some(logo) = &b.logo {
         match safe_relative(logo.get_ref()) {
             None => err(

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/applications/{id}/file/{file}", get(download))
         .route("/applications/{id}/files.zip", get(download_zip))
+        .route("/applications/{id}/application.docx", get(download_docx))
         .route("/applications/{id}/file/{file}/delete", post(remove_file))
 }
 
@@ -351,6 +352,7 @@ async fn show(
                 .collect::<Vec<_>>(),
             history => history,
             submitted_now => q.submitted.is_some(),
+            edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
         },
     )
 }
@@ -922,6 +924,125 @@ async fn download_zip(
             (
                 axum::http::header::CONTENT_TYPE,
                 "application/zip".to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Roubles (or tenge) from minor units: "1 234,56".
+fn money(minor: i64) -> String {
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped},{:02}", (minor % 100).abs())
+}
+
+/// The application as a Word file, from the tenant's template or the
+/// built-in one, with the plugin's document values and fee.
+async fn download_docx(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
+    let fields: Vec<_> = form_fields(&ctx.tenant, k, &acc)
+        .into_iter()
+        .filter(|f| f.kind != FieldKind::File)
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            context! { id => id, label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
+        })
+        .collect();
+    let by_id: BTreeMap<String, String> = a.values.clone();
+    let plugin_app = pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: a.values.clone(),
+        applicant: pt::Profile {
+            applicant_type: acc.applicant_type.0.clone(),
+            fields: acc.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    };
+    // A plugin that fails here costs the document its extra values, not the document.
+    let plugin_values = match st
+        .plugins
+        .call(
+            ctx.slug(),
+            Hook::DocumentContext(plugin_app.clone(), "application".into()),
+        )
+        .await
+    {
+        Ok(Some(HookOutput::Context(m))) => m,
+        _ => BTreeMap::new(),
+    };
+    let fee = match st
+        .plugins
+        .call(ctx.slug(), Hook::CalculateFee(plugin_app))
+        .await
+    {
+        Ok(Some(HookOutput::Fee(Some(f)))) => Some(context! {
+            currency => f.currency,
+            lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
+            total => money(f.total),
+        }),
+        _ => None,
+    };
+    let badge = account::badge(&ctx.tenant, &acc);
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    let doc_ctx = context! {
+        tenant => ctx.tenant.name(),
+        kind => &k.title,
+        number => a.number.clone().unwrap_or_else(|| format!("черновик {}", a.id)),
+        status => status_title(&ctx.tenant, &a.status),
+        submitted_at => a.submitted_at.as_deref().map(short_time).unwrap_or_default(),
+        applicant => context! { name => &badge.name, type => &badge.type_title, ids => &badge.ids },
+        fields => fields,
+        values => by_id,
+        plugin => plugin_values,
+        fee => fee,
+        files => files.iter().map(|f| context! { name => &f.file_name, slot => &f.slot, doc_type => &f.doc_type }).collect::<Vec<_>>(),
+    };
+    let template = match &ctx.tenant.config.applications.docx {
+        Some(p) => tokio::fs::read(ctx.tenant.dir.join(p.get_ref()))
+            .await
+            .map_err(|e| {
+                WebError::Internal(anyhow::anyhow!("reading the tenant's DOCX template: {e}"))
+            })?,
+        None => crate::document::docx::builtin_template(),
+    };
+    let bytes =
+        tokio::task::spawn_blocking(move || crate::document::docx::render(&template, &doc_ctx))
+            .await
+            .map_err(|e| WebError::Internal(e.into()))?
+            .map_err(|e| WebError::Internal(anyhow::anyhow!("rendering the DOCX: {e}")))?;
+    let name = format!(
+        "zayavka-{}.docx",
+        a.number.clone().unwrap_or(a.id.to_string())
+    );
+    let disposition = format!(
+        "attachment; filename=\"application.docx\"; filename*=UTF-8''{}",
+        url::form_urlencoded::byte_serialize(name.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                crate::document::FileType::Docx.mime().to_string(),
             ),
             (axum::http::header::CONTENT_DISPOSITION, disposition),
         ],

@@ -1,0 +1,273 @@
+//! The application as a Word file: a tenant's .docx template with minijinja
+//! placeholders in its text, or the built-in one.
+//!
+//! Word often splits what the author typed as one `{{ number }}` across
+//! several runs (spell-check marks, edits, formatting). Before rendering,
+//! every paragraph whose text holds a placeholder has its runs' text joined
+//! into its first run, so the template engine sees whole tags; paragraphs
+//! without placeholders are left exactly as they were.
+
+use std::io::{Read, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocxError {
+    #[error("not a .docx: {0}")]
+    Package(String),
+    #[error("template: {0}")]
+    Template(String),
+}
+
+/// Render `template` (a .docx file's bytes) with `ctx`.
+pub fn render(template: &[u8], ctx: &minijinja::Value) -> Result<Vec<u8>, DocxError> {
+    let pkg = |e: zip::result::ZipError| DocxError::Package(e.to_string());
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(template)).map_err(pkg)?;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zin.len() {
+        let mut entry = zin.by_index(i).map_err(pkg)?;
+        let name = entry.name().to_string();
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| DocxError::Package(e.to_string()))?;
+        let is_text_part = name == "word/document.xml"
+            || (name.starts_with("word/header") || name.starts_with("word/footer"))
+                && name.ends_with(".xml");
+        if is_text_part {
+            let xml = String::from_utf8(data).map_err(|e| DocxError::Package(e.to_string()))?;
+            data = render_xml(&join_split_tags(&xml), ctx)?.into_bytes();
+        }
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        out.start_file(name, opts).map_err(pkg)?;
+        out.write_all(&data)
+            .map_err(|e| DocxError::Package(e.to_string()))?;
+    }
+    Ok(out.finish().map_err(pkg)?.into_inner())
+}
+
+fn render_xml(xml: &str, ctx: &minijinja::Value) -> Result<String, DocxError> {
+    let mut env = minijinja::Environment::new();
+    // Values land in XML text: the HTML escaper's &amp; &lt; &gt; &quot; &#x27; are valid XML.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    let t = env
+        .template_from_str(xml)
+        .map_err(|e| DocxError::Template(e.to_string()))?;
+    t.render(ctx)
+        .map_err(|e| DocxError::Template(e.to_string()))
+}
+
+/// Join the text of all runs of each paragraph that contains a tag into the
+/// paragraph's first text element. Word's markup inside tags (`&quot;` for
+/// quotes) is unescaped there so the template engine reads plain syntax.
+pub fn join_split_tags(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = find_paragraph(rest) {
+        out.push_str(&rest[..start]);
+        let para_end = match rest[start..].find("</w:p>") {
+            Some(e) => start + e + "</w:p>".len(),
+            None => break,
+        };
+        out.push_str(&join_paragraph(&rest[start..para_end]));
+        rest = &rest[para_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The next `<w:p>` or `<w:p …>` (not `<w:pPr>`, `<w:proofErr>`…).
+fn find_paragraph(s: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("<w:p") {
+        let at = from + i;
+        match s.as_bytes().get(at + 4) {
+            Some(b'>') | Some(b' ') => return Some(at),
+            _ => from = at + 4,
+        }
+    }
+    None
+}
+
+fn join_paragraph(p: &str) -> String {
+    // Collect the text elements' contents.
+    let mut texts: Vec<(usize, usize)> = Vec::new(); // content ranges
+    let mut from = 0;
+    while let Some(i) = p[from..].find("<w:t") {
+        let open = from + i;
+        let after = p.as_bytes().get(open + 4).copied();
+        if !matches!(after, Some(b'>') | Some(b' ')) {
+            from = open + 4;
+            continue;
+        }
+        let Some(gt) = p[open..].find('>') else { break };
+        let content_start = open + gt + 1;
+        if p[..content_start].ends_with("/>") {
+            from = content_start;
+            continue;
+        }
+        let Some(close) = p[content_start..].find("</w:t>") else {
+            break;
+        };
+        texts.push((content_start, content_start + close));
+        from = content_start + close + "</w:t>".len();
+    }
+    let joined: String = texts.iter().map(|&(a, b)| &p[a..b]).collect();
+    let has_tag = joined.contains("{{") || joined.contains("{%");
+    if !has_tag || texts.len() < 2 {
+        return unescape_tags(p);
+    }
+    let mut out = String::with_capacity(p.len());
+    let mut last = 0;
+    for (n, &(a, b)) in texts.iter().enumerate() {
+        out.push_str(&p[last..a]);
+        if n == 0 {
+            out.push_str(&unescape_tags(&joined));
+        }
+        last = b;
+    }
+    out.push_str(&p[last..]);
+    // Keep spaces at the ends of the joined text.
+    out.replacen("<w:t>", "<w:t xml:space=\"preserve\">", 1)
+}
+
+/// Inside `{{ … }}` and `{% … %}`, turn Word's entities back into the
+/// characters the template syntax needs (quotes in string literals).
+fn unescape_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let next = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(i) = next else { break };
+        out.push_str(&rest[..i]);
+        let close = if rest[i..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let Some(j) = rest[i..].find(close) else {
+            break;
+        };
+        let tag = &rest[i..i + j + 2];
+        out.push_str(
+            &tag.replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+                .replace(['\u{201c}', '\u{201d}', '\u{ab}', '\u{bb}'], "\""),
+        );
+        rest = &rest[i + j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The built-in application document, used when the tenant has no template.
+pub fn builtin_template() -> Vec<u8> {
+    let p = |text: &str, bold: bool| {
+        let rpr = if bold { "<w:rPr><w:b/></w:rPr>" } else { "" };
+        format!("<w:p><w:r>{rpr}<w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
+    };
+    let body = [
+        p("{{ tenant }}", false),
+        p("{{ kind }} № {{ number }}", true),
+        p("Дата подачи: {{ submitted_at }}. Статус: {{ status }}.", false),
+        p("Заявитель: {{ applicant.name }} ({{ applicant.type }}){% for i in applicant.ids %}, {{ i.0 }} {{ i.1 }}{% endfor %}", false),
+        p("{% for f in fields %}", false),
+        p("{{ f.label }}: {{ f.value }}{% if f.unit %} {{ f.unit }}{% endif %}", false),
+        p("{% endfor %}", false),
+        p("{% if fee %}Плата за подключение ({{ fee.currency }}):{% endif %}", true),
+        p("{% for l in fee.lines %}", false),
+        p("{{ l.title }}: {{ l.amount }}", false),
+        p("{% endfor %}", false),
+        p("{% if fee %}Итого: {{ fee.total }}{% endif %}", true),
+        p("{% for k, v in plugin|default({})|items %}", false),
+        p("{{ k }}: {{ v }}", false),
+        p("{% endfor %}", false),
+        p("{% if files %}Приложения:{% endif %}", true),
+        p("{% for f in files %}", false),
+        p("{{ loop.index }}. {{ f.doc_type or f.slot }}: {{ f.name }}", false),
+        p("{% endfor %}", false),
+    ]
+    .concat();
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+         <w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{body}</w:body></w:document>"
+    );
+    let files: [(&str, String); 3] = [
+        (
+            "[Content_Types].xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+             <Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+             <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+             <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+             <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/>\
+             </Types>"
+                .into(),
+        ),
+        (
+            "_rels/.rels",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+             <Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+             <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/>\
+             </Relationships>"
+                .into(),
+        ),
+        ("word/document.xml", document),
+    ];
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in files {
+        // Writing to memory cannot fail.
+        let _ = out.start_file(name, zip::write::SimpleFileOptions::default());
+        let _ = out.write_all(text.as_bytes());
+    }
+    out.finish().map(|c| c.into_inner()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placeholder_split_across_runs_is_joined() {
+        let xml = "<w:body><w:p><w:pPr/><w:r><w:t>Заявка № {{ num</w:t></w:r><w:proofErr w:type=\"x\"/>\
+                   <w:r><w:rPr><w:b/></w:rPr><w:t>ber }}</w:t></w:r></w:p><w:p><w:r><w:t>plain</w:t></w:r><w:r><w:t> text</w:t></w:r></w:p></w:body>";
+        let joined = join_split_tags(xml);
+        assert!(
+            joined.contains("<w:t xml:space=\"preserve\">Заявка № {{ number }}</w:t>"),
+            "{joined}"
+        );
+        // Paragraphs without tags keep their runs.
+        assert!(joined.contains("<w:t>plain</w:t></w:r><w:r><w:t> text</w:t>"));
+        let out = render_xml(&joined, &minijinja::context! { number => "ТП-1 & <2>" }).unwrap();
+        assert!(out.contains("Заявка № ТП-1 &amp; &lt;2&gt;"), "{out}");
+    }
+
+    #[test]
+    fn quotes_inside_tags_come_back_from_entities() {
+        let xml = "<w:p><w:r><w:t>{{ x or &quot;—&quot; }}</w:t></w:r></w:p>";
+        let out = render_xml(&join_split_tags(xml), &minijinja::context! {}).unwrap();
+        assert!(out.contains(">—<"), "{out}");
+    }
+
+    #[test]
+    fn the_builtin_template_renders() {
+        let ctx = minijinja::context! { number => "42", kind => "Заявка", fields => vec![minijinja::context!{ label => "Адрес", value => "ул. Мира" }] };
+        let docx = render(&builtin_template(), &ctx).unwrap();
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(docx)).unwrap();
+        let mut xml = String::new();
+        z.by_name("word/document.xml")
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        assert!(
+            xml.contains("Заявка № 42") && xml.contains("Адрес: ул. Мира"),
+            "{xml}"
+        );
+    }
+}
