@@ -882,3 +882,52 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
     assert!(page.has(&format!("/applications/{id}/application.docx")));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn my_applications_filter_by_kind_status_period_and_page() {
+    let app = TestApp::spawn().await;
+    let mut b = applicant(&app, "kazenergo", "list@example.ru", "+79002000020", &[]).await;
+    for _ in 0..21 {
+        b.post("/applications/new", &[("kind", "tech_conditions")])
+            .await;
+    }
+    for _ in 0..2 {
+        b.post("/applications/new", &[("kind", "connection")]).await;
+    }
+    let count = |p: &tapline_e2e::Page| p.body.matches("<tr data-id=").count();
+    let all = b.get("/applications").await;
+    assert!(all.has("Найдено: 23"));
+    assert_eq!(count(&all), 20);
+    assert!(all.has("Страница 1 из 2") && all.has("rel=\"next\""));
+    let second = b.get("/applications?page=1").await;
+    assert_eq!(count(&second), 3);
+    let kind = b.get("/applications?kind=connection").await;
+    assert!(kind.has("Найдено: 2"));
+    assert_eq!(count(&kind), 2);
+    assert!(
+        b.get("/applications?status=submitted")
+            .await
+            .has("Найдено: 0")
+    );
+    let today = &tapline::store::now_ts()[..10];
+    assert!(
+        b.get(&format!("/applications?from={today}&to={today}"))
+            .await
+            .has("Найдено: 23")
+    );
+    assert!(
+        b.get("/applications?from=2000-01-01&to=2000-01-31")
+            .await
+            .has("Найдено: 0")
+    );
+    // A malformed date is ignored rather than failing the page.
+    assert!(
+        b.get("/applications?from=yesterday")
+            .await
+            .has("Найдено: 23")
+    );
+    // Another applicant's list is their own.
+    let mut other = applicant(&app, "kazenergo", "list2@example.ru", "+79002000021", &[]).await;
+    assert!(other.get("/applications").await.has("Найдено: 0"));
+    app.stop().await;
+}

@@ -159,16 +159,72 @@ pub async fn get_own(
 
 /// The account's applications, newest change first.
 pub async fn list_own(db: &Db, tenant: &str, account: i64) -> Result<Vec<Application>, AppError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND account_id = $2 \
-         ORDER BY updated_at DESC, id DESC LIMIT 200"
-    );
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(list_filtered(db, tenant, account, &Filter::default())
+        .await?
+        .0)
+}
+
+/// What "my applications" can be narrowed by.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    /// Created on or after this date (YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Created on or before this date (YYYY-MM-DD).
+    pub to: Option<String>,
+    /// Page size and 0-based page.
+    pub limit: i64,
+    pub page: i64,
+}
+
+/// One page of the account's applications under `f`, and how many match.
+pub async fn list_filtered(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    f: &Filter,
+) -> Result<(Vec<Application>, i64), AppError> {
+    // Conditions are fixed text; only their values are bound.
+    let mut cond = String::from("tenant_id = $1 AND account_id = $2");
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |sql: &str, v: String| {
+        binds.push(v);
+        cond.push_str(&format!(" AND {sql} ${}", binds.len() + 2));
+    };
+    if let Some(k) = &f.kind {
+        add("kind =", k.clone());
+    }
+    if let Some(s) = &f.status {
+        add("status =", s.clone());
+    }
+    if let Some(d) = &f.from {
+        add("created_at >=", format!("{d}T00:00:00"));
+    }
+    if let Some(d) = &f.to {
+        add("created_at <=", format!("{d}T23:59:59.999999Z"));
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
+    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
         .bind(tenant)
-        .bind(account)
-        .fetch_all(&db.pool)
-        .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+        .bind(account);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let (total,) = q.fetch_one(&db.pool).await?;
+    let limit = if f.limit <= 0 { 200 } else { f.limit.min(200) };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM applications WHERE {cond} ORDER BY updated_at DESC, id DESC LIMIT {limit} OFFSET {}",
+        f.page.max(0) * limit
+    );
+    let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(account);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    Ok((rows.into_iter().map(from_row).collect(), total))
 }
 
 /// The account's drafts of one kind, newest first.

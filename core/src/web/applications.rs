@@ -110,6 +110,22 @@ async fn own(st: &AppState, ctx: &Ctx, acc: &Account, id: &str) -> Result<Applic
 #[derive(serde::Deserialize, Default)]
 struct ListQuery {
     deleted: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<i64>,
+}
+
+const PAGE: i64 = 20;
+
+fn date_param(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|d| {
+            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).is_ok()
+        })
+        .map(str::to_string)
 }
 
 async fn list(
@@ -118,8 +134,22 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
-    let rows: Vec<_> = app::list_own(&st.db, ctx.slug(), acc.id)
-        .await?
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let filter = app::Filter {
+        kind: nonempty(&q.kind),
+        status: nonempty(&q.status),
+        from: date_param(&q.from),
+        to: date_param(&q.to),
+        limit: PAGE,
+        page: q.page.unwrap_or(0).max(0),
+    };
+    let (found, total) = app::list_filtered(&st.db, ctx.slug(), acc.id, &filter).await?;
+    let rows: Vec<_> = found
         .into_iter()
         .map(|a| {
             context! {
@@ -135,10 +165,50 @@ async fn list(
             }
         })
         .collect();
+    let mut statuses = vec![context! { id => app::DRAFT, title => "Черновик" }];
+    statuses.extend(
+        ctx.tenant
+            .config
+            .workflow
+            .statuses
+            .iter()
+            .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title }),
+    );
+    let kinds: Vec<_> = ctx
+        .tenant
+        .config
+        .application_kinds
+        .iter()
+        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
+        .collect();
+    // The filter in links to other pages.
+    let keep = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            [
+                ("kind", &filter.kind),
+                ("status", &filter.status),
+                ("from", &filter.from),
+                ("to", &filter.to),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.as_str()))),
+        )
+        .finish();
+    let pages = (total + PAGE - 1) / PAGE;
     ctx.render(
         "portal/applications.html",
         Some(&acc),
-        context! { rows => rows, deleted => q.deleted.is_some() },
+        context! {
+            rows => rows,
+            deleted => q.deleted.is_some(),
+            total => total,
+            page => filter.page,
+            pages => pages,
+            keep => keep,
+            kinds => kinds,
+            statuses => statuses,
+            f => context! { kind => &filter.kind, status => &filter.status, from => &filter.from, to => &filter.to },
+        },
     )
 }
 
