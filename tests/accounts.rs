@@ -1132,3 +1132,42 @@ async fn a_tenant_overrides_a_page_and_an_sms_template_without_touching_others()
     assert!(sms.body_text.ends_with("— свой вид"), "{}", sms.body_text);
     app.stop().await;
 }
+
+/// Seed 000 §2: the phone can be confirmed later, after logging in.
+#[tokio::test]
+async fn the_phone_can_be_confirmed_after_logging_in_later() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("kazenergo");
+    register(
+        &mut b,
+        "individual",
+        &[("email", "later@example.ru"), ("phone", "+79003000001")],
+    )
+    .await;
+    b.post("/logout", &[]).await;
+
+    let mut b = app.browser("kazenergo");
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("identifier", "later@example.ru"),
+                ("password", tapline_e2e::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let home = b.get("/").await;
+    assert!(
+        home.has("не подтверждён") && home.has("/confirm-phone\">Подтвердить по SMS"),
+        "{}",
+        home.body
+    );
+    assert_eq!(b.get("/confirm-phone").await.status, 200);
+    let code = app.last_sms_code("kazenergo", "+79003000001").await;
+    b.post("/confirm-phone", &[("code", &code)])
+        .await
+        .assert_redirect("/?phone_confirmed=1");
+    assert!(!b.get("/").await.has("Подтвердить по SMS"));
+    app.stop().await;
+}
