@@ -96,6 +96,23 @@ async fn submit(c: &Client, form_action_suffix: &str) {
         .unwrap();
 }
 
+/// Wait for the next page to show `what`; on timeout, say what it shows instead.
+async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
+    let found = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(what)
+        .await;
+    match found {
+        Ok(el) => el,
+        Err(e) => panic!(
+            "page did not show {what:?}: {e}\nat {:?}\n{}",
+            c.current_url().await.map(|u| u.to_string()),
+            text(c).await
+        ),
+    }
+}
+
 async fn text(c: &Client) -> String {
     c.find(Locator::Css("body"))
         .await
@@ -147,10 +164,7 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
         .unwrap();
     fill(&c, "f-captcha", CAPTCHA).await;
     submit(&c, "/register").await;
-    let err = c
-        .find(Locator::Id("e-password2"))
-        .await
-        .expect("an error under the repeat field");
+    let err = arrive(&c, Locator::Id("e-password2")).await;
     assert!(!err.text().await.unwrap().is_empty());
     let kept = c
         .find(Locator::Id("f-surname"))
@@ -171,6 +185,7 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
     submit(&c, "/register").await;
 
     // The SMS code page; the code is read from the outbox as a person would with `tapline outbox`.
+    arrive(&c, Locator::Id("f-code")).await;
     assert!(
         c.current_url()
             .await
@@ -181,6 +196,7 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
     let code = app.last_sms_code("kvadra", "+79005554433").await;
     fill(&c, "f-code", &code).await;
     submit(&c, "/confirm-phone").await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
     let home = text(&c).await;
     assert!(home.contains("Телефон подтверждён"), "{home}");
     assert!(home.contains("Браузеров"), "the header names the user");
@@ -191,10 +207,12 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
     std::fs::write(repo().join("target/screenshots/registered.png"), png).unwrap();
 
     submit(&c, "/logout").await;
+    arrive(&c, Locator::Id("f-identifier")).await;
     c.goto(&format!("{base}/login")).await.unwrap();
     fill(&c, "f-identifier", "chrome@example.ru").await;
     fill(&c, "f-password", PASSWORD).await;
     submit(&c, "/login").await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
     let home = text(&c).await;
     assert!(home.contains("Браузеров"), "{home}");
     let png = c.screenshot().await.unwrap();

@@ -889,7 +889,6 @@ async fn download(
     State(st): State<AppState>,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
@@ -903,20 +902,7 @@ async fn download(
         .map_err(|e| {
             WebError::Internal(anyhow::anyhow!("reading stored file {}: {e}", f.sha256))
         })?;
-    let disposition = format!(
-        "attachment; filename=\"file\"; filename*=UTF-8''{}",
-        url::form_urlencoded::byte_serialize(f.file_name.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    );
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, f.content_type.clone()),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(attachment(&f.content_type, "file", &f.file_name, bytes))
 }
 
 async fn remove_file(
@@ -953,7 +939,6 @@ async fn download_zip(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
@@ -983,23 +968,7 @@ async fn download_zip(
         "zayavka-{}.zip",
         a.number.clone().unwrap_or(a.id.to_string())
     );
-    let disposition = format!(
-        "attachment; filename=\"documents.zip\"; filename*=UTF-8''{}",
-        url::form_urlencoded::byte_serialize(name.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    );
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "application/zip".to_string(),
-            ),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(attachment("application/zip", "documents.zip", &name, bytes))
 }
 
 /// Roubles (or tenge) from minor units: "1 234,56".
@@ -1022,7 +991,6 @@ async fn download_docx(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
@@ -1102,21 +1070,28 @@ async fn download_docx(
         "zayavka-{}.docx",
         a.number.clone().unwrap_or(a.id.to_string())
     );
-    let disposition = format!(
-        "attachment; filename=\"application.docx\"; filename*=UTF-8''{}",
-        url::form_urlencoded::byte_serialize(name.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    );
-    Ok((
+    Ok(attachment(
+        crate::document::FileType::Docx.mime(),
+        "application.docx",
+        &name,
+        bytes,
+    ))
+}
+
+/// A file download: the name in RFC 5987 form (Cyrillic survives) with an
+/// ASCII fallback for old clients.
+fn attachment(content_type: &str, fallback: &str, name: &str, bytes: Vec<u8>) -> Response {
+    use axum::response::IntoResponse;
+    let encoded = url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    let disposition = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}");
+    (
         [
-            (
-                axum::http::header::CONTENT_TYPE,
-                crate::document::FileType::Docx.mime().to_string(),
-            ),
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
             (axum::http::header::CONTENT_DISPOSITION, disposition),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
