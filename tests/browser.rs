@@ -96,30 +96,30 @@ async fn submit(c: &Client, form_action_suffix: &str) {
         .unwrap();
 }
 
-/// Wait for the next page to show `what`; on timeout, say what it shows instead.
+/// Wait for the next page to show `what`; on timeout, say what it shows
+/// instead. Any WebDriver error counts as "not yet": mid-navigation, Chrome
+/// answers with errors other than "no such element".
 async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
-    let found = c
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(what)
-        .await;
-    match found {
-        Ok(el) => el,
-        Err(e) => panic!(
-            "page did not show {what:?}: {e}\nat {:?}\n{}",
-            c.current_url().await.map(|u| u.to_string()),
-            text(c).await
-        ),
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.find(what).await {
+            Ok(el) => return el,
+            Err(e) if std::time::Instant::now() > deadline => panic!(
+                "page did not show {what:?}: {e}\nat {:?}\n{}",
+                c.current_url().await.map(|u| u.to_string()),
+                text(c).await
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }
 
 async fn text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    match c.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        // Between pages there may be no body yet: show the source instead.
+        Err(_) => c.source().await.unwrap_or_default(),
+    }
 }
 
 #[tokio::test]
