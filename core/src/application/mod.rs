@@ -157,13 +157,6 @@ pub async fn get_own(
     Ok(row.map(from_row))
 }
 
-/// The account's applications, newest change first.
-pub async fn list_own(db: &Db, tenant: &str, account: i64) -> Result<Vec<Application>, AppError> {
-    Ok(list_filtered(db, tenant, account, &Filter::default())
-        .await?
-        .0)
-}
-
 /// What "my applications" can be narrowed by.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -234,13 +227,13 @@ pub async fn drafts_of_kind(
     account: i64,
     kind: &str,
 ) -> Result<Vec<Application>, AppError> {
-    Ok(list_own(db, tenant, account)
-        .await?
-        .into_iter()
-        .filter(|a| a.is_draft() && a.kind == kind)
-        .collect())
+    let f = Filter {
+        kind: Some(kind.into()),
+        status: Some(DRAFT.into()),
+        ..Filter::default()
+    };
+    Ok(list_filtered(db, tenant, account, &f).await?.0)
 }
-
 /// Save a draft's values if nobody saved it since `version`; returns the new version.
 pub async fn save_draft(
     db: &Db,

@@ -53,18 +53,6 @@ impl FileType {
         }
     }
 
-    pub fn label(self) -> &'static str {
-        match self {
-            FileType::Pdf => "PDF",
-            FileType::Jpeg => "JPEG",
-            FileType::Png => "PNG",
-            FileType::Tiff => "TIFF",
-            FileType::Docx => "DOCX",
-            FileType::Xlsx => "XLSX",
-            FileType::Zip => "ZIP",
-        }
-    }
-
     /// What the first bytes of a file say it is. Office files are ZIP
     /// archives told apart by the part names near their start.
     pub fn sniff(head: &[u8]) -> Option<FileType> {
@@ -273,24 +261,37 @@ pub async fn files_of(
         .collect())
 }
 
-/// Remove one file row of an application (the content stays: other rows
-/// may name the same bytes).
+/// Remove one file row of an application; returns the content's hash if
+/// there was such a row.
 pub async fn detach(
     db: &Db,
     tenant: &str,
     application: i64,
     file: i64,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3",
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3 \
+         RETURNING sha256",
     )
     .bind(file)
     .bind(tenant)
     .bind(application)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(sha,)| sha))
+}
+
+/// Delete stored bytes no row names any more (rows of any tenant may share
+/// the same content).
+pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) {
+    let used: Result<(i64,), _> =
+        sqlx::query_as("SELECT COUNT(*) FROM application_files WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_one(&db.pool)
+            .await;
+    if matches!(used, Ok((0,))) {
+        let _ = tokio::fs::remove_file(store.path(sha256)).await;
+    }
 }
 
 /// A name safe for any file system and archive, keeping the extension.

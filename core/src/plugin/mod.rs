@@ -705,10 +705,6 @@ impl TenantPlugin {
         }
         res
     }
-
-    pub fn loaded_hash(&self) -> String {
-        self.loaded().hash.clone()
-    }
 }
 
 /// Every tenant's plugin, by slug. Tenants without a plugin are absent.
@@ -724,14 +720,6 @@ impl Plugins {
 
     pub fn insert(&mut self, tenant: &str, p: TenantPlugin) {
         self.by_tenant.insert(tenant.to_string(), Arc::new(p));
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_tenant.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_tenant.is_empty()
     }
 
     /// The single entry point the rest of the host uses: run `hook` for

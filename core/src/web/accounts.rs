@@ -1,7 +1,7 @@
 //! Registration, captcha, login and logout, phone and email confirmation,
 //! and password reset: the pages a visitor meets before the cabinet.
 
-use super::{AppState, Ctx, WebError, form_map, set_cookie};
+use super::{AppState, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, FieldErrors, Key, NewAccount, password, session};
 use crate::notify;
@@ -69,11 +69,6 @@ pub fn field_views<'a>(
             }
         })
         .collect()
-}
-
-fn with_status(mut r: Response, s: StatusCode) -> Response {
-    *r.status_mut() = s;
-    r
 }
 
 // ---------------------------------------------------------------- register

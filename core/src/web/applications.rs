@@ -3,7 +3,7 @@
 //! with its history.
 
 use super::accounts::field_views;
-use super::{AppState, Ctx, WebError, form_map};
+use super::{AppState, Ctx, WebError, form_map, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::notify;
@@ -39,11 +39,6 @@ impl From<AppError> for WebError {
     fn from(e: AppError) -> Self {
         WebError::Internal(e.into())
     }
-}
-
-fn unprocessable(mut r: Response) -> Response {
-    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    r
 }
 
 fn kind<'t>(tenant: &'t Tenant, id: &str) -> Option<&'t ApplicationKind> {
@@ -92,6 +87,25 @@ fn status_title(tenant: &Tenant, status: &str) -> String {
         .find(|s| s.id.get_ref().as_str() == status)
         .map(|s| s.title.clone())
         .unwrap_or_else(|| status.to_string())
+}
+
+/// What a plugin sees of an application: `values` with the applicant's profile.
+fn plugin_view(
+    a: &Application,
+    acc: &Account,
+    values: &BTreeMap<String, String>,
+) -> pt::Application {
+    pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: values.clone(),
+        applicant: pt::Profile {
+            applicant_type: acc.applicant_type.0.clone(),
+            fields: acc.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    }
 }
 
 fn parse_id(raw: &str) -> Result<i64, WebError> {
@@ -490,7 +504,7 @@ async fn render_form(
     Ok(if errors.is_empty() {
         r
     } else {
-        unprocessable(r)
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
     })
 }
 
@@ -587,17 +601,7 @@ async fn save(
             errors.insert(id.to_string(), "Приложите этот документ".into());
         }
     }
-    let plugin_app = pt::Application {
-        kind: a.kind.clone(),
-        status: a.status.clone(),
-        number: None,
-        values: values.clone(),
-        applicant: pt::Profile {
-            applicant_type: acc.applicant_type.0.clone(),
-            fields: acc.profile.clone().into_iter().collect(),
-        },
-        created_at: a.created_at.clone(),
-    };
+    let plugin_app = plugin_view(&a, &acc, &values);
     if errors.is_empty() {
         match st
             .plugins
@@ -605,14 +609,7 @@ async fn save(
             .await
         {
             Ok(Some(HookOutput::Errors(found))) => {
-                for e in found {
-                    let key = if e.field.is_empty() {
-                        FORM_ERROR.to_string()
-                    } else {
-                        e.field
-                    };
-                    errors.entry(key).or_insert(e.message);
-                }
+                super::profile::add_plugin_errors(&mut errors, found)
             }
             Ok(_) => {}
             Err(e) => {
@@ -850,7 +847,7 @@ async fn upload(
                 else {
                     // The bytes stay only if another row names them; an
                     // unattached file is removed at once.
-                    remove_unreferenced(&st, &stored.sha256).await;
+                    crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
                     return reply(Err("type"));
                 };
                 let row = crate::document::attach(
@@ -870,17 +867,6 @@ async fn upload(
             Some("file") => return Err(WebError::Csrf),
             _ => {}
         }
-    }
-}
-
-async fn remove_unreferenced(st: &AppState, sha256: &str) {
-    let used: Result<(i64,), _> =
-        sqlx::query_as("SELECT COUNT(*) FROM application_files WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_one(&st.db.pool)
-            .await;
-    if matches!(used, Ok((0,))) {
-        let _ = tokio::fs::remove_file(st.files.path(sha256)).await;
     }
 }
 
@@ -919,17 +905,10 @@ async fn remove_file(
         return Err(WebError::Forbidden);
     }
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
-    let sha = crate::document::files_of(&st.db, ctx.slug(), a.id)
+    let sha = crate::document::detach(&st.db, ctx.slug(), a.id, file)
         .await?
-        .into_iter()
-        .find(|x| x.id == file)
-        .map(|x| x.sha256);
-    if !crate::document::detach(&st.db, ctx.slug(), a.id, file).await? {
-        return Err(WebError::NotFound);
-    }
-    if let Some(sha) = sha {
-        remove_unreferenced(&st, &sha).await;
-    }
+        .ok_or(WebError::NotFound)?;
+    crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
     Ok(ctx.redirect(&format!("/applications/{}", a.id)))
 }
 
@@ -1003,17 +982,7 @@ async fn download_docx(
         })
         .collect();
     let by_id: BTreeMap<String, String> = a.values.clone();
-    let plugin_app = pt::Application {
-        kind: a.kind.clone(),
-        status: a.status.clone(),
-        number: a.number.clone(),
-        values: a.values.clone(),
-        applicant: pt::Profile {
-            applicant_type: acc.applicant_type.0.clone(),
-            fields: acc.profile.clone().into_iter().collect(),
-        },
-        created_at: a.created_at.clone(),
-    };
+    let plugin_app = plugin_view(&a, &acc, &a.values);
     // A plugin that fails here costs the document its extra values, not the document.
     let plugin_values = match st
         .plugins

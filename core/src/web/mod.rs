@@ -430,6 +430,12 @@ async fn static_file(
 }
 
 /// Parse an urlencoded body into a map; repeated keys keep the last value.
+/// A rendered page answered with another status (a form with errors: 422).
+pub(crate) fn with_status(mut r: Response, s: StatusCode) -> Response {
+    *r.status_mut() = s;
+    r
+}
+
 pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     pairs.into_iter().collect()
 }

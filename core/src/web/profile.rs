@@ -2,7 +2,7 @@
 //! settings (password, email, phone).
 
 use super::accounts::field_views;
-use super::{AppState, Ctx, WebError, form_map};
+use super::{AppState, Ctx, WebError, form_map, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key, password, session};
 use crate::notify;
@@ -26,11 +26,6 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/email/{token}", get(confirm_new_email))
         .route("/settings/phone", post(change_phone))
         .route("/settings/phone/confirm", post(confirm_new_phone))
-}
-
-fn unprocessable(mut r: Response) -> Response {
-    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    r
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -94,7 +89,7 @@ fn render_profile(
     Ok(if errors.is_empty() {
         r
     } else {
-        unprocessable(r)
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
     })
 }
 
@@ -189,7 +184,7 @@ fn render_settings(
     Ok(if errors.is_empty() {
         r
     } else {
-        unprocessable(r)
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
     })
 }
 
@@ -543,18 +538,25 @@ pub(crate) async fn check_with_plugin<'a>(
             .collect(),
     };
     match st.plugins.validate_profile(ctx.slug(), profile).await {
-        Ok(found) => {
-            for e in found {
-                let key = if e.field.is_empty() {
-                    account::FORM_ERROR.to_string()
-                } else {
-                    e.field
-                };
-                errors.entry(key).or_insert(e.message);
-            }
-        }
+        Ok(found) => add_plugin_errors(errors, found),
         Err(e) => {
             errors.insert(account::FORM_ERROR.into(), e.user_message().into());
         }
+    }
+}
+
+/// A plugin's errors join the form's: an empty field means the whole form,
+/// and a field the core already faulted keeps the core's message.
+pub(crate) fn add_plugin_errors(
+    errors: &mut account::FieldErrors,
+    found: Vec<crate::plugin::types::FieldError>,
+) {
+    for e in found {
+        let key = if e.field.is_empty() {
+            account::FORM_ERROR.to_string()
+        } else {
+            e.field
+        };
+        errors.entry(key).or_insert(e.message);
     }
 }
