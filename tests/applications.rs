@@ -4,25 +4,43 @@
 
 use tapline_e2e::{Browser, TestApp, register};
 
-/// Register an individual on `tenant`, confirm the phone and fill the profile.
+/// Register an individual on `tenant` and confirm the phone; `extra` goes
+/// into the registration form.
 async fn applicant(
     app: &TestApp,
     tenant: &str,
     email: &str,
     phone: &str,
-    profile: &[(&str, &str)],
+    extra: &[(&str, &str)],
 ) -> Browser {
-    let mut b = app.browser(tenant);
     let mut fields = vec![
         ("email", email),
         ("phone", phone),
         ("surname", "Заявителев"),
         ("first_name", "Иван"),
     ];
-    fields.extend_from_slice(profile);
-    register(&mut b, "individual", &fields).await;
+    fields.extend_from_slice(extra);
+    ready(app, tenant, "individual", phone, &fields, &[]).await
+}
+
+/// Register as `kind` with `fields` (holding `phone`), confirm the phone,
+/// and save `profile` when given: an applicant who may submit.
+async fn ready(
+    app: &TestApp,
+    tenant: &str,
+    kind: &str,
+    phone: &str,
+    fields: &[(&str, &str)],
+    profile: &[(&str, &str)],
+) -> Browser {
+    let mut b = app.browser(tenant);
+    register(&mut b, kind, fields).await;
     let code = app.last_sms_code(tenant, phone).await;
     b.post("/confirm-phone", &[("code", &code)]).await;
+    if !profile.is_empty() {
+        let r = b.post("/profile", profile).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
     b
 }
 
@@ -211,10 +229,11 @@ async fn an_incomplete_profile_sends_the_applicant_back_and_keeps_the_draft() {
 #[tokio::test]
 async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
     let app = TestApp::spawn().await;
-    let mut b = app.browser("setevaya");
-    register(
-        &mut b,
+    let mut b = ready(
+        &app,
+        "setevaya",
         "individual",
+        "+79002000003",
         &[
             ("surname", "Сетев"),
             ("first_name", "Пётр"),
@@ -223,23 +242,15 @@ async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
             ("email", "s@example.ru"),
             ("phone", "+79002000003"),
         ],
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("postal_address", "Казань, ул. Сетевая, 1"),
+        ],
     )
     .await;
-    let code = app.last_sms_code("setevaya", "+79002000003").await;
-    b.post("/confirm-phone", &[("code", &code)]).await;
-    let r = b
-        .post(
-            "/profile",
-            &[
-                ("surname", "Сетев"),
-                ("first_name", "Пётр"),
-                ("patronymic", "Ильич"),
-                ("snils", "112-233-445 95"),
-                ("postal_address", "Казань, ул. Сетевая, 1"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
 
     let r = b.post("/applications/new", &[("kind", "connection")]).await;
     let id = id_of(r.location.as_deref().unwrap());
@@ -406,32 +417,25 @@ const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 o
 #[tokio::test]
 async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit() {
     let app = TestApp::spawn().await;
-    let mut b = app.browser("almatyenergosbyt");
-    register(
-        &mut b,
+    let mut b = ready(
+        &app,
+        "almatyenergosbyt",
         "legal",
+        "+77012000001",
         &[
             ("org_name", "ТОО «Тест»"),
             ("bin", "050540004455"),
             ("email", "u@example.kz"),
             ("phone", "+77012000001"),
         ],
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", "050540004455"),
+            ("head_name", "Директоров Д. Д."),
+            ("legal_address", "Алматы, пр. Абая, 1"),
+        ],
     )
     .await;
-    let code = app.last_sms_code("almatyenergosbyt", "+77012000001").await;
-    b.post("/confirm-phone", &[("code", &code)]).await;
-    let r = b
-        .post(
-            "/profile",
-            &[
-                ("org_name", "ТОО «Тест»"),
-                ("bin", "050540004455"),
-                ("head_name", "Директоров Д. Д."),
-                ("legal_address", "Алматы, пр. Абая, 1"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
     let r = b.post("/applications/new", &[("kind", "connection")]).await;
     let id = id_of(r.location.as_deref().unwrap());
     let form = b.follow(&r).await;
@@ -824,35 +828,25 @@ async fn a_tenant_word_template_with_placeholders_split_across_runs() {
 #[tokio::test]
 async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
     let app = TestApp::spawn().await;
-    let mut b = app.browser("kazenergo");
-    register(
-        &mut b,
+    // Kazenergo's required profile fields of a legal entity.
+    let mut b = ready(
+        &app,
+        "kazenergo",
         "legal",
+        "+79002000013",
         &[("email", "edo@example.ru"), ("phone", "+79002000013")],
+        &[
+            ("org_name", "ООО «Тепло»"),
+            ("inn", "7707083893"),
+            ("ogrn", "1027700132195"),
+            ("surname", "Директоров"),
+            ("first_name", "Иван"),
+            ("patronymic", "Иванович"),
+            ("contact_email", "office@example.ru"),
+            ("postal_address", "Казань, ул. Баумана, 1"),
+        ],
     )
     .await;
-    let code = app.last_sms_code("kazenergo", "+79002000013").await;
-    b.post("/confirm-phone", &[("code", &code)]).await;
-    // Kazenergo's required profile fields of a legal entity.
-    let fields: Vec<(String, String)> = [
-        ("org_name", "ООО «Тепло»"),
-        ("inn", "7707083893"),
-        ("ogrn", "1027700132195"),
-        ("surname", "Директоров"),
-        ("first_name", "Иван"),
-        ("patronymic", "Иванович"),
-        ("contact_email", "office@example.ru"),
-        ("postal_address", "Казань, ул. Баумана, 1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let f: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = b.post("/profile", &f).await;
-    assert_eq!(r.status, 303, "{}", r.body);
     let r = b
         .post("/applications/new", &[("kind", "tech_conditions")])
         .await;
