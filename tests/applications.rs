@@ -2,7 +2,7 @@
 //! visits, submission with the tenant's rules, numbering and notifications,
 //! and the bad input the issue names.
 
-use tapline_e2e::{Browser, TestApp, register};
+use tapline_e2e::{Browser, PASSWORD, TestApp, register};
 
 /// Register an individual on `tenant` and confirm the phone; `extra` goes
 /// into the registration form.
@@ -825,16 +825,14 @@ async fn a_tenant_word_template_with_placeholders_split_across_runs() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
-    let app = TestApp::spawn().await;
-    // Kazenergo's required profile fields of a legal entity.
-    let mut b = ready(
-        &app,
+/// A kazenergo legal entity with the profile its submission needs.
+async fn kazenergo_legal(app: &TestApp, email: &str, phone: &str) -> Browser {
+    ready(
+        app,
         "kazenergo",
         "legal",
-        "+79002000013",
-        &[("email", "edo@example.ru"), ("phone", "+79002000013")],
+        phone,
+        &[("email", email), ("phone", phone)],
         &[
             ("org_name", "ООО «Тепло»"),
             ("inn", "7707083893"),
@@ -846,7 +844,15 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
             ("postal_address", "Казань, ул. Баумана, 1"),
         ],
     )
-    .await;
+    .await
+}
+
+/// Create and submit a kazenergo application; its id and the submit reply.
+async fn kazenergo_submit(
+    b: &mut Browser,
+    email: &str,
+    phone: &str,
+) -> (String, tapline_e2e::Page) {
     let r = b
         .post("/applications/new", &[("kind", "tech_conditions")])
         .await;
@@ -862,11 +868,20 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
                 ("object_address", "ул. Баумана, 1"),
                 ("object_name", "Магазин"),
                 ("load_gcal_h", "0,1"),
-                ("phone", "+79002000013"),
-                ("email", "edo@example.ru"),
+                ("phone", phone),
+                ("email", email),
             ],
         )
         .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (id, r)
+}
+
+#[tokio::test]
+async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
+    let app = TestApp::spawn().await;
+    let mut b = kazenergo_legal(&app, "edo@example.ru", "+79002000013").await;
+    let (id, r) = kazenergo_submit(&mut b, "edo@example.ru", "+79002000013").await;
     let page = b.follow(&r).await;
     assert!(
         page.has("id=\"edo\"") && page.has("через вашего оператора ЭДО"),
@@ -923,5 +938,155 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
     // Another applicant's list is their own.
     let mut other = applicant(&app, "kazenergo", "list2@example.ru", "+79002000021", &[]).await;
     assert!(other.get("/applications").await.has("Найдено: 0"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_the_rest() {
+    let app = TestApp::spawn().await;
+    let mut b = kazenergo_legal(&app, "wf@example.ru", "+79002000030").await;
+    let (id, _) = kazenergo_submit(&mut b, "wf@example.ru", "+79002000030").await;
+    let page = b.get(&format!("/applications/{id}")).await;
+    // "Подана" has a deadline of 3 working days on the Russian calendar.
+    let cal = tapline::workflow::calendar::Calendar::of(tapline::tenant::config::CalendarId::Ru);
+    let due = cal.add_working_days(tapline::workflow::today(), 3);
+    let shown = format!(
+        "до {:02}.{:02}.{}",
+        due.day(),
+        u8::from(due.month()),
+        due.year()
+    );
+    assert!(page.has(&shown), "expected {shown} in {}", page.body);
+    assert!(page.has("Отозвать заявку"));
+    assert!(
+        !page.has("Принята к рассмотрению"),
+        "staff steps are not offered"
+    );
+
+    // A step that belongs to staff is refused and nothing changes.
+    let r = b
+        .post(&format!("/applications/{id}/status"), &[("to", "accepted")])
+        .await;
+    let back = b.follow(&r).await;
+    assert!(back.has("Это действие сейчас недоступно"), "{}", back.body);
+    assert!(back.has("<dd id=\"status\">Подана</dd>"));
+
+    // Another applicant cannot move it.
+    let mut other = kazenergo_legal(&app, "wf2@example.ru", "+79002000031").await;
+    let r = other
+        .post(
+            &format!("/applications/{id}/status"),
+            &[("to", "withdrawn")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    let r = b
+        .post(
+            &format!("/applications/{id}/status"),
+            &[("to", "withdrawn")],
+        )
+        .await;
+    let page = b.follow(&r).await;
+    assert!(
+        page.has("<dd id=\"status\">Отозвана заявителем</dd>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.has("Срок рассмотрения"),
+        "a final status has no deadline"
+    );
+    assert!(
+        !page.has("Отозвать заявку"),
+        "nothing follows a final status"
+    );
+    let history = page.body.split("id=\"history\"").nth(1).unwrap();
+    assert!(history.contains("Отозвана заявителем") && history.contains("(Вы)"));
+    // Withdrawn is notified by email only, as the tenant configures.
+    let mails: Vec<_> = app
+        .all_messages("kazenergo")
+        .await
+        .into_iter()
+        .filter(|m| m.2.contains("Отозвана заявителем"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "email");
+    // A second withdrawal finds nothing to do.
+    let r = b
+        .post(
+            &format!("/applications/{id}/status"),
+            &[("to", "withdrawn")],
+        )
+        .await;
+    assert!(b.follow(&r).await.has("Это действие сейчас недоступно"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn my_applications_filter_by_supply_type() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("vodokanal");
+    register(
+        &mut b,
+        "individual",
+        &[
+            ("full_name", "Сидоров Сидор Сидорович"),
+            ("email", "sup@example.ru"),
+            ("login", "supplier"),
+        ],
+    )
+    .await;
+    let link = app.last_link("vodokanal", "sup@example.ru").await;
+    b.get(&link).await;
+    let r = b
+        .post(
+            "/login",
+            &[("identifier", "supplier"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    for supply in [
+        "Холодное водоснабжение",
+        "Водоотведение",
+        "Холодное водоснабжение, Водоотведение",
+    ] {
+        let r = b
+            .post("/applications/new", &[("kind", "tech_conditions")])
+            .await;
+        let id = id_of(r.location.as_deref().unwrap());
+        let v = b.follow(&r).await.hidden("version").unwrap();
+        let r = b
+            .post(
+                &format!("/applications/{id}"),
+                &[
+                    ("version", &v),
+                    ("supply_types", supply),
+                    ("object_address", "ул. Мира, 5"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let list = b.get("/applications").await;
+    assert!(list.has("id=\"f-supply\""), "the filter is offered");
+    assert!(list.has("Найдено: 3"));
+    // A combined connection counts under each of its supplies.
+    assert!(
+        b.get("/applications?supply_type=Водоотведение")
+            .await
+            .has("Найдено: 2")
+    );
+    assert!(
+        b.get("/applications?supply_type=Холодное+водоснабжение")
+            .await
+            .has("Найдено: 2")
+    );
+    // LIKE wildcards in the query are taken literally.
+    assert!(
+        b.get("/applications?supply_type=%25")
+            .await
+            .has("Найдено: 0")
+    );
     app.stop().await;
 }

@@ -14,3 +14,4 @@ pub mod server;
 pub mod store;
 pub mod tenant;
 pub mod web;
+pub mod workflow;

@@ -24,6 +24,24 @@ pub struct Application {
     pub created_at: String,
     pub updated_at: String,
     pub submitted_at: Option<String>,
+    /// The date the utility must act by in the current status.
+    pub due_on: Option<String>,
+    pub supply_type: Option<String>,
+}
+
+/// Values as the form saves them, with the supply type (copied out of the
+/// tenant's supply field so that lists can filter on it).
+pub struct Values<'a> {
+    pub values: &'a BTreeMap<String, String>,
+    pub supply: Option<&'a str>,
+}
+
+/// What a submission sets besides the values.
+pub struct Submission<'a> {
+    pub version: i64,
+    pub status: &'a str,
+    pub number: &'a str,
+    pub due_on: Option<&'a str>,
 }
 
 impl Application {
@@ -37,6 +55,8 @@ pub struct Event {
     pub kind: String,
     pub status: Option<String>,
     pub actor: String,
+    /// What the author wrote with the change (a reason, a comment).
+    pub note: Option<String>,
     pub created_at: String,
 }
 
@@ -65,10 +85,12 @@ type Row = (
     String,
     String,
     Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
-                       created_at, updated_at, submitted_at";
+                       created_at, updated_at, submitted_at, due_on, supply_type";
 
 fn from_row(r: Row) -> Application {
     Application {
@@ -84,6 +106,8 @@ fn from_row(r: Row) -> Application {
         created_at: r.9,
         updated_at: r.10,
         submitted_at: r.11,
+        due_on: r.12,
+        supply_type: r.13,
     }
 }
 
@@ -94,16 +118,22 @@ async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     kind: &str,
     status: Option<&str>,
     actor: &str,
+    note: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let data = match note {
+        Some(n) => serde_json::json!({ "note": n }).to_string(),
+        None => "{}".into(),
+    };
     sqlx::query(
         "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, '{}', $6)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant)
     .bind(app)
     .bind(kind)
     .bind(status)
     .bind(actor)
+    .bind(data)
     .bind(now_ts())
     .execute(ex)
     .await?;
@@ -117,23 +147,33 @@ pub async fn create_draft(
     account: i64,
     kind: &str,
     city: Option<&str>,
-    values: &BTreeMap<String, String>,
+    v: Values<'_>,
 ) -> Result<i64, AppError> {
     let now = now_ts();
     let mut tx = db.pool.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'draft', $4, $5, 1, $6, $6) RETURNING id",
+        "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7) RETURNING id",
     )
     .bind(tenant)
     .bind(account)
     .bind(kind)
     .bind(city)
-    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
+    .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
     .bind(&now)
+    .bind(v.supply)
     .fetch_one(&mut *tx)
     .await?;
-    event(&mut *tx, tenant, id, "created", Some(DRAFT), "applicant").await?;
+    event(
+        &mut *tx,
+        tenant,
+        id,
+        "created",
+        Some(DRAFT),
+        "applicant",
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -166,6 +206,7 @@ pub struct Filter {
     pub from: Option<String>,
     /// Created on or before this date (YYYY-MM-DD).
     pub to: Option<String>,
+    pub supply_type: Option<String>,
     /// Page size and 0-based page.
     pub limit: i64,
     pub page: i64,
@@ -181,21 +222,31 @@ pub async fn list_filtered(
     // Conditions are fixed text; only their values are bound.
     let mut cond = String::from("tenant_id = $1 AND account_id = $2");
     let mut binds: Vec<String> = Vec::new();
+    // `sql` has `?` where the value's placeholder goes.
     let mut add = |sql: &str, v: String| {
         binds.push(v);
-        cond.push_str(&format!(" AND {sql} ${}", binds.len() + 2));
+        cond.push_str(" AND ");
+        cond.push_str(&sql.replace('?', &format!("${}", binds.len() + 2)));
     };
     if let Some(k) = &f.kind {
-        add("kind =", k.clone());
+        add("kind = ?", k.clone());
     }
     if let Some(s) = &f.status {
-        add("status =", s.clone());
+        add("status = ?", s.clone());
+    }
+    if let Some(s) = &f.supply_type {
+        // A field may name several supplies ("Холодное водоснабжение, Водоотведение").
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        add("supply_type LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
     }
     if let Some(d) = &f.from {
-        add("created_at >=", format!("{d}T00:00:00"));
+        add("created_at >= ?", format!("{d}T00:00:00"));
     }
     if let Some(d) = &f.to {
-        add("created_at <=", format!("{d}T23:59:59.999999Z"));
+        add("created_at <= ?", format!("{d}T23:59:59.999999Z"));
     }
     let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
@@ -239,19 +290,20 @@ pub async fn save_draft(
     db: &Db,
     app: &Application,
     version: i64,
-    values: &BTreeMap<String, String>,
+    v: Values<'_>,
 ) -> Result<i64, AppError> {
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
-        "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2 \
+        "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2, supply_type = $7 \
          WHERE id = $3 AND tenant_id = $4 AND account_id = $5 AND status = 'draft' AND version = $6",
     )
-    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
+    .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
     .bind(now_ts())
     .bind(app.id)
     .bind(&app.tenant_id)
     .bind(app.account_id)
     .bind(version)
+    .bind(v.supply)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -265,6 +317,7 @@ pub async fn save_draft(
         "saved",
         Some(DRAFT),
         "applicant",
+        None,
     )
     .await?;
     tx.commit().await?;
@@ -286,25 +339,25 @@ pub async fn submit(
     tx: &mut sqlx::AnyConnection,
     db: &Db,
     app: &Application,
-    version: i64,
-    values: &BTreeMap<String, String>,
-    status: &str,
-    number: &str,
+    v: Values<'_>,
+    s: Submission<'_>,
 ) -> Result<(), AppError> {
     let now = now_ts();
     let done = sqlx::query(
         "UPDATE applications SET field_values = $1, status = $2, number = $3, submitted_at = $4, \
-         updated_at = $4, version = version + 1 \
+         updated_at = $4, version = version + 1, due_on = $9, supply_type = $10 \
          WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = 'draft' AND version = $8",
     )
-    .bind(serde_json::to_string(values).unwrap_or_else(|_| "{}".into()))
-    .bind(status)
-    .bind(number)
+    .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
+    .bind(s.status)
+    .bind(s.number)
     .bind(&now)
     .bind(app.id)
     .bind(&app.tenant_id)
     .bind(app.account_id)
-    .bind(version)
+    .bind(s.version)
+    .bind(s.due_on)
+    .bind(v.supply)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -316,8 +369,9 @@ pub async fn submit(
         &app.tenant_id,
         app.id,
         "submitted",
-        Some(status),
+        Some(s.status),
         "applicant",
+        None,
     )
     .await?;
     Ok(())
@@ -337,10 +391,50 @@ pub async fn delete_draft(db: &Db, app: &Application) -> Result<bool, AppError> 
     Ok(n > 0)
 }
 
+/// Move `app` out of the status it was read in, inside the caller's
+/// transaction; `false` when someone moved it first. The workflow engine
+/// decides whether the move is allowed.
+pub async fn set_status(
+    tx: &mut sqlx::AnyConnection,
+    app: &Application,
+    to: &str,
+    due_on: Option<&str>,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE applications SET status = $1, due_on = $2, updated_at = $3, version = version + 1 \
+         WHERE id = $4 AND tenant_id = $5 AND status = $6",
+    )
+    .bind(to)
+    .bind(due_on)
+    .bind(now_ts())
+    .bind(app.id)
+    .bind(&app.tenant_id)
+    .bind(&app.status)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    event(
+        &mut *tx,
+        &app.tenant_id,
+        app.id,
+        "status",
+        Some(to),
+        actor,
+        note,
+    )
+    .await?;
+    Ok(true)
+}
+
 /// An application's history, oldest first.
 pub async fn history(db: &Db, app: &Application) -> Result<Vec<Event>, AppError> {
-    let rows: Vec<(String, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT kind, status, actor, created_at FROM application_events \
+    let rows: Vec<(String, Option<String>, String, String, String)> = sqlx::query_as(
+        "SELECT kind, status, actor, data, created_at FROM application_events \
          WHERE tenant_id = $1 AND application_id = $2 ORDER BY id",
     )
     .bind(&app.tenant_id)
@@ -349,10 +443,13 @@ pub async fn history(db: &Db, app: &Application) -> Result<Vec<Event>, AppError>
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(kind, status, actor, created_at)| Event {
+        .map(|(kind, status, actor, data, created_at)| Event {
             kind,
             status,
             actor,
+            note: serde_json::from_str::<serde_json::Value>(&data)
+                .ok()
+                .and_then(|d| d.get("note")?.as_str().map(str::to_string)),
             created_at,
         })
         .collect())

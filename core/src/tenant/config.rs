@@ -129,6 +129,14 @@ pub struct ApplicationsSection {
     /// their EDO with a qualified signature (seed 000).
     #[serde(default)]
     pub edo_for: Vec<ApplicantType>,
+    /// The application field that says which supply (heat, water, …) an
+    /// application is for; lists filter by it (seed 002).
+    #[serde(default = "default_supply_field")]
+    pub supply_field: String,
+}
+
+fn default_supply_field() -> String {
+    "supply_type".into()
 }
 
 impl Default for ApplicationsSection {
@@ -138,6 +146,7 @@ impl Default for ApplicationsSection {
             max_upload_mb: default_upload_mb(),
             docx: None,
             edo_for: Vec::new(),
+            supply_field: default_supply_field(),
         }
     }
 }
@@ -171,27 +180,59 @@ pub enum DraftPolicy {
     One,
 }
 
-/// Status vocabulary. `draft` is built in; `submitted` names the status an
-/// application takes when the applicant submits it.
+/// Status vocabulary and transitions. `draft` is built in; `submitted`
+/// names the status an application takes when the applicant submits it.
+///
+/// Without any `[[workflow.transition]]`, staff may set any status and the
+/// applicant only submits: a small utility writes its vocabulary and
+/// nothing else. With transitions, only those listed are allowed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
     pub submitted: Spanned<String>,
+    /// The production calendar deadlines are counted in.
+    #[serde(default)]
+    pub calendar: CalendarId,
+    /// Staff may type a status of their own words besides the vocabulary (seed 003).
+    #[serde(default)]
+    pub custom_status: bool,
     #[serde(default, rename = "status")]
     pub statuses: Vec<StatusDef>,
+    #[serde(default, rename = "transition")]
+    pub transitions: Vec<TransitionDef>,
 }
 
 impl Default for Workflow {
     fn default() -> Self {
         Workflow {
             submitted: Spanned::new(0..0, "submitted".into()),
+            calendar: CalendarId::default(),
+            custom_status: false,
             statuses: vec![StatusDef {
                 id: Spanned::new(0..0, Ident("submitted".into())),
                 title: "Подана".into(),
                 notify: vec![Channel::Email],
+                deadline_working_days: None,
+                is_final: false,
+                applicant_edits: false,
             }],
+            transitions: Vec::new(),
         }
     }
+}
+
+impl Workflow {
+    pub fn status(&self, id: &str) -> Option<&StatusDef> {
+        self.statuses.iter().find(|s| s.id.get_ref().as_str() == id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalendarId {
+    #[default]
+    Ru,
+    Kz,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +243,55 @@ pub struct StatusDef {
     /// Channels the applicant is told on entering this status.
     #[serde(default)]
     pub notify: Vec<Channel>,
+    /// The utility must act within this many working days of the status
+    /// being set; the application shows the due date and turns overdue.
+    pub deadline_working_days: Option<u32>,
+    /// Nothing follows (fulfilled, rejected, withdrawn): no deadline, no actions.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    /// The application is back with the applicant, who may edit and send it
+    /// again (returned for corrections, seed 004).
+    #[serde(default)]
+    pub applicant_edits: bool,
+}
+
+/// Who may make a status change.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Applicant,
+    Operator,
+    Manager,
+    Admin,
+    System,
+}
+
+impl Role {
+    pub fn id(self) -> &'static str {
+        match self {
+            Role::Applicant => "applicant",
+            Role::Operator => "operator",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+            Role::System => "system",
+        }
+    }
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Operator | Role::Manager | Role::Admin)
+    }
+}
+
+/// `from` (status ids, or `*` for any non-final status) → `to`, made by `by`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionDef {
+    pub from: Vec<Spanned<String>>,
+    pub to: Spanned<String>,
+    pub by: Vec<Role>,
+    /// The button's words when they should differ from the status title.
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -572,6 +572,63 @@ fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<
             ),
         );
     }
+    for t in &c.workflow.transitions {
+        for f in &t.from {
+            let f_id = f.get_ref().as_str();
+            if f_id != "*" && !statuses.contains(f_id) {
+                err(
+                    f.span(),
+                    format!(
+                        "workflow.transition: from `{f_id}` is not a workflow.status id (submission from the draft is built in)"
+                    ),
+                );
+            }
+        }
+        if t.from.is_empty() {
+            err(
+                t.to.span(),
+                "workflow.transition: `from` lists no status".into(),
+            );
+        }
+        if !statuses.contains(t.to.get_ref().as_str()) {
+            err(
+                t.to.span(),
+                format!(
+                    "workflow.transition: to `{}` is not a workflow.status id",
+                    t.to.get_ref()
+                ),
+            );
+        }
+        if t.by.is_empty() {
+            err(
+                t.to.span(),
+                "workflow.transition: `by` names nobody who may make it".into(),
+            );
+        }
+    }
+    for s in &c.workflow.statuses {
+        if s.deadline_working_days.is_some_and(|d| d == 0 || d > 365) {
+            err(
+                s.id.span(),
+                format!(
+                    "workflow.status `{}`: deadline_working_days must be 1..=365",
+                    s.id.get_ref()
+                ),
+            );
+        }
+    }
+    let supply = c.applications.supply_field.as_str();
+    if supply != "supply_type"
+        && !c
+            .application_fields
+            .iter()
+            .any(|f| f.id.get_ref().as_str() == supply)
+    {
+        err(
+            doc.first_span(&[&[At::Key("applications"), At::Key("supply_field")]]),
+            format!("applications.supply_field: `{supply}` is not an application_field id"),
+        );
+    }
     if c.applications.city_first && c.lists.get("cities").is_none_or(|l| l.is_empty()) {
         err(
             doc.first_span(&[&[At::Key("applications"), At::Key("city_first")]]),

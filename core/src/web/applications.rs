@@ -6,10 +6,10 @@ use super::accounts::field_views;
 use super::{AppState, Ctx, WebError, form_map, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
-use crate::notify;
 use crate::plugin::types::{self as pt, Hook, HookOutput};
 use crate::tenant::Tenant;
-use crate::tenant::config::{ApplicationKind, Channel, DraftPolicy, FieldDef, FieldKind};
+use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
+use crate::workflow::{self, Actor, Recipient, WorkflowError, status_title};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/new", get(start_page).post(create))
         .route("/applications/{id}", get(show).post(save))
         .route("/applications/{id}/delete", post(delete))
+        .route("/applications/{id}/status", post(change_status))
         // Uploads stream to the store under the tenant's own size limit.
         .route(
             "/applications/{id}/files/{slot}",
@@ -75,20 +76,6 @@ fn form_fields<'t>(tenant: &'t Tenant, k: &ApplicationKind, acc: &Account) -> Ve
         .collect()
 }
 
-fn status_title(tenant: &Tenant, status: &str) -> String {
-    if status == app::DRAFT {
-        return "Черновик".into();
-    }
-    tenant
-        .config
-        .workflow
-        .statuses
-        .iter()
-        .find(|s| s.id.get_ref().as_str() == status)
-        .map(|s| s.title.clone())
-        .unwrap_or_else(|| status.to_string())
-}
-
 /// What a plugin sees of an application: `values` with the applicant's profile.
 fn plugin_view(
     a: &Application,
@@ -128,6 +115,7 @@ struct ListQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    supply_type: Option<String>,
     page: Option<i64>,
 }
 
@@ -159,6 +147,7 @@ async fn list(
         status: nonempty(&q.status),
         from: date_param(&q.from),
         to: date_param(&q.to),
+        supply_type: nonempty(&q.supply_type),
         limit: PAGE,
         page: q.page.unwrap_or(0).max(0),
     };
@@ -174,6 +163,8 @@ async fn list(
                 city => a.city,
                 status => status_title(&ctx.tenant, &a.status),
                 draft => a.status == app::DRAFT,
+                supply_type => a.supply_type,
+                has_files => a.submitted_at.is_some(),
                 submitted_at => a.submitted_at.as_deref().map(short_time),
                 updated_at => short_time(&a.updated_at),
             }
@@ -203,6 +194,7 @@ async fn list(
                 ("status", &filter.status),
                 ("from", &filter.from),
                 ("to", &filter.to),
+                ("supply_type", &filter.supply_type),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.as_str()))),
@@ -221,9 +213,44 @@ async fn list(
             keep => keep,
             kinds => kinds,
             statuses => statuses,
-            f => context! { kind => &filter.kind, status => &filter.status, from => &filter.from, to => &filter.to },
+            supply_types => supply_types(&ctx.tenant),
+            f => context! { kind => &filter.kind, status => &filter.status, from => &filter.from, to => &filter.to, supply_type => &filter.supply_type },
         },
     )
+}
+
+/// The supply types the list can filter by, when the tenant's forms ask
+/// for one (seed 002): the tenant's `[lists] supply_types`.
+fn supply_types(tenant: &Tenant) -> Vec<String> {
+    let field = tenant.config.applications.supply_field.as_str();
+    let asked = tenant
+        .config
+        .application_kinds
+        .iter()
+        .any(|k| k.fields.iter().any(|f| f.get_ref() == field));
+    match tenant.list("supply_types") {
+        Some(l) if asked => l.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// The values with the supply type read from the tenant's supply field.
+fn with_supply<'a>(tenant: &Tenant, values: &'a BTreeMap<String, String>) -> app::Values<'a> {
+    app::Values {
+        values,
+        supply: values
+            .get(&tenant.config.applications.supply_field)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+/// "2026-11-23" → "23.11.2026".
+fn short_date(d: &str) -> String {
+    match (d.get(0..4), d.get(5..7), d.get(8..10)) {
+        (Some(y), Some(m), Some(dd)) => format!("{dd}.{m}.{y}"),
+        _ => d.to_string(),
+    }
 }
 
 /// "2026-11-23T10:00:00.123456Z" → "23.11.2026 10:00 UTC".
@@ -326,7 +353,7 @@ async fn create(
         acc.id,
         kind_id,
         city.as_deref(),
-        &values,
+        with_supply(&ctx.tenant, &values),
     )
     .await?;
     tracing::info!(application = id, kind = kind_id, "draft created");
@@ -344,6 +371,7 @@ struct ShowQuery {
     uploaded: Option<String>,
     upload_error: Option<String>,
     slot: Option<String>,
+    step_error: Option<String>,
 }
 
 async fn show(
@@ -391,9 +419,22 @@ async fn show(
         )
         .await;
     }
+    let step_error = q.step_error.as_deref().map(step_message);
+    render_view(&st, &ctx, &acc, &a, q.submitted.is_some(), step_error).await
+}
+
+/// A submitted application as its applicant sees it.
+async fn render_view(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    submitted_now: bool,
+    step_error: Option<String>,
+) -> Result<Response, WebError> {
     let k = kind(&ctx.tenant, &a.kind);
     let fields: Vec<_> = k
-        .map(|k| form_fields(&ctx.tenant, k, &acc))
+        .map(|k| form_fields(&ctx.tenant, k, acc))
         .unwrap_or_default()
         .into_iter()
         .map(|f| {
@@ -401,7 +442,7 @@ async fn show(
             context! { label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
         })
         .collect();
-    let history: Vec<_> = app::history(&st.db, &a)
+    let history: Vec<_> = app::history(&st.db, a)
         .await?
         .into_iter()
         .filter(|e| e.kind != "saved")
@@ -412,14 +453,19 @@ async fn show(
                     "submitted" => format!("Заявка подана: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
                     _ => status_title(&ctx.tenant, e.status.as_deref().unwrap_or(&e.kind)),
                 },
-                who => if e.actor == "applicant" { "Вы" } else { "Организация" },
+                who => match e.actor.as_str() {
+                    "applicant" => "Вы",
+                    "system" => "Система",
+                    _ => "Организация",
+                },
+                note => e.note,
                 when => short_time(&e.created_at),
             }
         })
         .collect();
     ctx.render(
         "portal/application_view.html",
-        Some(&acc),
+        Some(acc),
         context! {
             a => context! {
                 id => a.id,
@@ -427,7 +473,11 @@ async fn show(
                 status => status_title(&ctx.tenant, &a.status),
                 kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
                 submitted_at => a.submitted_at.as_deref().map(short_time),
+                due_on => a.due_on.as_deref().map(short_date),
+                overdue => workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), workflow::today()),
             },
+            steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
+            step_error => step_error,
             fields => fields,
             files => crate::document::files_of(&st.db, ctx.slug(), a.id)
                 .await?
@@ -435,7 +485,7 @@ async fn show(
                 .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => human_size(f.size) })
                 .collect::<Vec<_>>(),
             history => history,
-            submitted_now => q.submitted.is_some(),
+            submitted_now => submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
         },
     )
@@ -518,7 +568,11 @@ async fn save(
     ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
+    let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !a.is_draft() {
+        if autosave {
+            return Ok(autosave_reply(Err(AppError::NotDraft), &a));
+        }
         // A second click on "submit" lands here: the application exists once.
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
     }
@@ -555,12 +609,26 @@ async fn save(
         .find(|k| !CONTROL.contains(&k.as_str()) && !values.contains_key(*k))
     {
         tracing::warn!(field = %bad, "application form carried a field it does not have");
+        if autosave {
+            use axum::response::IntoResponse;
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(
+                    serde_json::json!({"ok": false, "error": "Форма устарела. Обновите страницу."}),
+                ),
+            )
+                .into_response());
+        }
         errors.insert(FORM_ERROR.into(), format!("Форма содержит поле «{bad}», которого в ней нет. Обновите страницу: введённое ниже не сохранено."));
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
     }
+    if autosave {
+        let res = app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await;
+        return Ok(autosave_reply(res, &a));
+    }
     let submit = form.get("action").map(String::as_str) == Some("submit");
     if !submit {
-        return match app::save_draft(&st.db, &a, version, &values).await {
+        return match app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await {
             Ok(_) => Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id))),
             Err(AppError::Stale) => {
                 errors.insert(FORM_ERROR.into(), stale_message());
@@ -572,15 +640,16 @@ async fn save(
     }
 
     // Submit: the values are kept as a draft first, whatever comes next.
-    let version = match app::save_draft(&st.db, &a, version, &values).await {
-        Ok(v) => v,
-        Err(AppError::Stale) => {
-            errors.insert(FORM_ERROR.into(), stale_message());
-            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-        }
-        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
-        Err(e) => return Err(e.into()),
-    };
+    let version =
+        match app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await {
+            Ok(v) => v,
+            Err(AppError::Stale) => {
+                errors.insert(FORM_ERROR.into(), stale_message());
+                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+            }
+            Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+            Err(e) => return Err(e.into()),
+        };
     let a = Application { version, ..a };
     if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
         return Ok(ctx.redirect("/profile?incomplete=1"));
@@ -618,22 +687,18 @@ async fn save(
         }
     }
     let status = ctx.tenant.config.workflow.submitted.get_ref().clone();
-    if errors.is_empty() {
-        let t = pt::Transition {
-            application: plugin_app.clone(),
-            from: app::DRAFT.into(),
-            to: status.clone(),
-            actor: "applicant".into(),
-        };
-        match st.plugins.call(ctx.slug(), Hook::CheckTransition(t)).await {
-            Ok(Some(HookOutput::Refusal(Some(reason)))) => {
-                errors.insert(FORM_ERROR.into(), reason);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                errors.insert(FORM_ERROR.into(), e.user_message().into());
-            }
-        }
+    if errors.is_empty()
+        && let Err(e) = workflow::check_with_plugin(
+            &st.plugins,
+            &ctx.tenant,
+            plugin_app.clone(),
+            app::DRAFT,
+            &status,
+            Actor::Applicant(acc.id),
+        )
+        .await
+    {
+        errors.insert(FORM_ERROR.into(), refusal_text(e));
     }
     if !errors.is_empty() {
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
@@ -650,8 +715,23 @@ async fn save(
             return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
         }
     };
+    let due = workflow::due_on(&ctx.tenant, &status, workflow::today()).map(|d| d.to_string());
     let mut tx = st.db.pool.begin().await?;
-    match app::submit(&mut tx, &st.db, &a, version, &values, &status, &number).await {
+    let submission = app::Submission {
+        version,
+        status: &status,
+        number: &number,
+        due_on: due.as_deref(),
+    };
+    match app::submit(
+        &mut tx,
+        &st.db,
+        &a,
+        with_supply(&ctx.tenant, &values),
+        submission,
+    )
+    .await
+    {
         Ok(()) => {}
         Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
         Err(AppError::Stale) => {
@@ -660,43 +740,132 @@ async fn save(
         }
         Err(e) => return Err(e.into()),
     }
-    let title = status_title(&ctx.tenant, &status);
-    let notify_on = ctx
-        .tenant
-        .config
-        .workflow
-        .statuses
-        .iter()
-        .find(|s| s.id.get_ref().as_str() == status)
-        .map(|s| s.notify.clone())
-        .unwrap_or_default();
-    let link = format!(
-        "{}/applications/{}",
-        ctx.tenant.public_url(&st.cfg.public_url),
-        a.id
-    );
-    let mctx = context! { number => &number, status => &title, link => &link, kind => &k.title };
-    if notify_on.contains(&Channel::Email)
-        && let Some(to) = &acc.email
-    {
-        notify::email(
-            &mut *tx,
-            &ctx.tenant,
-            to,
-            "application_status",
-            mctx.clone(),
-        )
-        .await?;
-    }
-    if notify_on.contains(&Channel::Sms)
-        && let Some(to) = &acc.phone
-    {
-        notify::sms(&mut *tx, &ctx.tenant, to, "application_status", mctx).await?;
-    }
+    let submitted = Application {
+        number: Some(number.clone()),
+        ..a.clone()
+    };
+    workflow::notify_status(
+        &mut tx,
+        &ctx.tenant,
+        &submitted,
+        &status,
+        &recipient(&st, &ctx, &acc, a.id),
+    )
+    .await
+    .map_err(workflow_error)?;
     tx.commit().await?;
     st.outbox_wake.notify_one();
     tracing::info!(application = a.id, number = %number, "application submitted");
     Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
+}
+
+fn recipient<'a>(st: &AppState, ctx: &Ctx, acc: &'a Account, id: i64) -> Recipient<'a> {
+    Recipient {
+        email: acc.email.as_deref(),
+        phone: acc.phone.as_deref(),
+        link: format!(
+            "{}/applications/{id}",
+            ctx.tenant.public_url(&st.cfg.public_url)
+        ),
+    }
+}
+
+/// The words for a refused status change; internal failures become a 500.
+fn refusal_text(e: WorkflowError) -> String {
+    match e {
+        WorkflowError::Refused(reason) | WorkflowError::Plugin(reason) => reason,
+        WorkflowError::NotAllowed => step_message("not_allowed"),
+        WorkflowError::Changed => step_message("changed"),
+        WorkflowError::Db(_) | WorkflowError::Notify(_) => step_message("failed"),
+    }
+}
+
+fn workflow_error(e: WorkflowError) -> WebError {
+    WebError::Internal(e.into())
+}
+
+fn step_message(code: &str) -> String {
+    match code {
+        "not_allowed" => "Это действие сейчас недоступно.".into(),
+        "changed" => "Статус заявки только что изменился. Обновите страницу.".into(),
+        _ => "Не удалось выполнить действие. Попробуйте ещё раз.".into(),
+    }
+}
+
+/// The applicant moves their application (withdraws it, sends a returned
+/// one back) where the tenant's workflow lets them.
+async fn change_status(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let to = form.get("to").map(String::as_str).unwrap_or_default();
+    let actor = Actor::Applicant(acc.id);
+    let back = |code: &str| Ok(ctx.redirect(&format!("/applications/{}?step_error={code}", a.id)));
+    if a.is_draft() || !workflow::may(&ctx.tenant.config.workflow, &a.status, to, Role::Applicant) {
+        return back("not_allowed");
+    }
+    let view = plugin_view(&a, &acc, &a.values);
+    if let Err(e) =
+        workflow::check_with_plugin(&st.plugins, &ctx.tenant, view, &a.status, to, actor).await
+    {
+        tracing::info!(application = a.id, to, error = %e, "status change refused");
+        let r = render_view(&st, &ctx, &acc, &a, false, Some(refusal_text(e))).await?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    let note = form.get("note").map(|n| n.trim()).filter(|n| !n.is_empty());
+    let mut tx = st.db.pool.begin().await?;
+    match workflow::change(
+        &mut tx,
+        &ctx.tenant,
+        &a,
+        to,
+        actor,
+        note,
+        &recipient(&st, &ctx, &acc, a.id),
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(WorkflowError::NotAllowed) => return back("not_allowed"),
+        Err(WorkflowError::Changed) => return back("changed"),
+        Err(e) => return Err(workflow_error(e)),
+    }
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect(&format!("/applications/{}", a.id)))
+}
+
+/// The answer to the form's background save: the new version, or why not.
+fn autosave_reply(res: Result<i64, AppError>, a: &Application) -> Response {
+    use axum::response::IntoResponse;
+    let (status, body) = match res {
+        Ok(version) => (
+            StatusCode::OK,
+            serde_json::json!({"ok": true, "version": version, "saved_at": short_time(&crate::store::now_ts())}),
+        ),
+        Err(AppError::Stale) => (
+            StatusCode::CONFLICT,
+            serde_json::json!({"ok": false, "stale": true, "error": stale_message()}),
+        ),
+        Err(AppError::NotDraft) => (
+            StatusCode::CONFLICT,
+            serde_json::json!({"ok": false, "error": "Заявка уже отправлена; черновика больше нет."}),
+        ),
+        Err(e) => {
+            tracing::error!(application = a.id, error = %e, "autosave failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"ok": false, "error": "Не удалось сохранить. Введённое хранится в этом браузере."}),
+            )
+        }
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 fn stale_message() -> String {

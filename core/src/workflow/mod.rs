@@ -1,0 +1,340 @@
+//! The workflow engine: which status changes a tenant allows and to whom,
+//! the plugin's say on each, the deadline each status sets (in working
+//! days of the tenant's production calendar), the history event with its
+//! author and the notifications the tenant wants for the new status.
+//!
+//! Every change goes through [`change`], inside the caller's transaction,
+//! so the status, its event and its notifications commit together.
+
+pub mod calendar;
+
+use crate::application::{self as app, Application, DRAFT};
+use crate::notify;
+use crate::plugin::Plugins;
+use crate::plugin::types as pt;
+use crate::plugin::types::{Hook, HookOutput};
+use crate::tenant::Tenant;
+use crate::tenant::config::{Channel, Role, StatusDef, Workflow};
+use calendar::Calendar;
+use minijinja::context;
+use time::Date;
+
+/// Who makes a change; recorded in the history as `applicant`,
+/// `staff:<id>` or `system`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Applicant(i64),
+    Staff { id: i64, role: Role },
+    System,
+}
+
+impl Actor {
+    pub fn role(self) -> Role {
+        match self {
+            Actor::Applicant(_) => Role::Applicant,
+            Actor::Staff { role, .. } => role,
+            Actor::System => Role::System,
+        }
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Actor::Applicant(_) => "applicant".into(),
+            Actor::Staff { id, .. } => format!("staff:{id}"),
+            Actor::System => "system".into(),
+        }
+    }
+
+    /// What the plugin's `check-transition` is told.
+    fn plugin_actor(self) -> &'static str {
+        match self.role() {
+            Role::Applicant => "applicant",
+            Role::System => "system",
+            _ => "staff",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("this status change is not allowed")]
+    NotAllowed,
+    /// The plugin refused; its reason is meant for the user.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The plugin failed; the text is the user-facing message.
+    #[error("plugin: {0}")]
+    Plugin(String),
+    /// Someone changed the application since it was read.
+    #[error("the application changed meanwhile")]
+    Changed,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("notification: {0}")]
+    Notify(#[from] notify::NotifyError),
+}
+
+/// A possible next status, with the words for its button.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub to: String,
+    pub label: String,
+}
+
+fn is_final(wf: &Workflow, status: &str) -> bool {
+    wf.status(status).is_some_and(|s| s.is_final)
+}
+
+/// The statuses `role` may move an application in `from` to.
+///
+/// Leaving the draft is the applicant's submission and nobody else's.
+/// Without configured transitions staff (and the system) may set any
+/// status and the applicant nothing; with them, only what they list.
+pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
+    let step = |s: &StatusDef, label: Option<&String>| Step {
+        to: s.id.get_ref().to_string(),
+        label: label.cloned().unwrap_or_else(|| s.title.clone()),
+    };
+    if from == DRAFT {
+        return match (role, wf.status(wf.submitted.get_ref())) {
+            (Role::Applicant, Some(s)) => vec![step(s, None)],
+            _ => Vec::new(),
+        };
+    }
+    let editable = wf.status(from).is_some_and(|s| s.applicant_edits);
+    if wf.transitions.is_empty() {
+        if role == Role::Applicant {
+            // Sending a returned application back is the one applicant step.
+            return match (editable, wf.status(wf.submitted.get_ref())) {
+                (true, Some(s)) => vec![step(s, None)],
+                _ => Vec::new(),
+            };
+        }
+        return wf
+            .statuses
+            .iter()
+            .filter(|s| s.id.get_ref().as_str() != from)
+            .map(|s| step(s, None))
+            .collect();
+    }
+    let mut out: Vec<Step> = Vec::new();
+    for t in &wf.transitions {
+        let matches_from = t.from.iter().any(|f| {
+            let f = f.get_ref().as_str();
+            f == from || (f == "*" && !is_final(wf, from))
+        });
+        if matches_from
+            && t.by.contains(&role)
+            && t.to.get_ref() != from
+            && !out.iter().any(|s| &s.to == t.to.get_ref())
+            && let Some(s) = wf.status(t.to.get_ref())
+        {
+            out.push(step(s, t.label.as_ref()));
+        }
+    }
+    out
+}
+
+pub fn may(wf: &Workflow, from: &str, to: &str, role: Role) -> bool {
+    next_steps(wf, from, role).iter().any(|s| s.to == to)
+}
+
+/// Today's date for deadlines. Dates are UTC days: a deadline a few hours
+/// off at the edge of a day does not change which working day is due.
+pub fn today() -> Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// The due date an application gets on entering `status` today.
+pub fn due_on(tenant: &Tenant, status: &str, today: Date) -> Option<Date> {
+    let wf = &tenant.config.workflow;
+    let days = wf.status(status)?.deadline_working_days?;
+    Some(Calendar::of(wf.calendar).add_working_days(today, days))
+}
+
+/// The title of a status for people; a custom status is its own title.
+pub fn status_title(tenant: &Tenant, status: &str) -> String {
+    if status == DRAFT {
+        return "Черновик".into();
+    }
+    tenant
+        .config
+        .workflow
+        .status(status)
+        .map(|s| s.title.clone())
+        .unwrap_or_else(|| status.to_string())
+}
+
+/// Ask the tenant's plugin whether it objects to the change.
+pub async fn check_with_plugin(
+    plugins: &Plugins,
+    tenant: &Tenant,
+    view: pt::Application,
+    from: &str,
+    to: &str,
+    actor: Actor,
+) -> Result<(), WorkflowError> {
+    let t = pt::Transition {
+        application: view,
+        from: from.into(),
+        to: to.into(),
+        actor: actor.plugin_actor().into(),
+    };
+    match plugins.call(&tenant.slug, Hook::CheckTransition(t)).await {
+        Ok(Some(HookOutput::Refusal(Some(reason)))) => Err(WorkflowError::Refused(reason)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(WorkflowError::Plugin(e.user_message().into())),
+    }
+}
+
+/// Whom to tell about a change, and the link to the application.
+pub struct Recipient<'a> {
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub link: String,
+}
+
+/// Move `a` from its current status to `to` on behalf of `actor`, inside
+/// `tx`: checks the tenant allows it, guards against a concurrent change,
+/// sets the deadline, appends the event and queues the notifications.
+/// The plugin's check is the caller's (it needs the applicant's view).
+pub async fn change(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    to: &str,
+    actor: Actor,
+    note: Option<&str>,
+    notify_to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
+    let wf = &tenant.config.workflow;
+    if !may(wf, &a.status, to, actor.role()) {
+        return Err(WorkflowError::NotAllowed);
+    }
+    let due = due_on(tenant, to, today()).map(|d| d.to_string());
+    let moved = app::set_status(tx, a, to, due.as_deref(), &actor.label(), note).await?;
+    if !moved {
+        return Err(WorkflowError::Changed);
+    }
+    notify_status(tx, tenant, a, to, notify_to).await?;
+    tracing::info!(application = a.id, from = %a.status, to, actor = %actor.label(), "status changed");
+    Ok(())
+}
+
+/// Queue the notifications `tenant` sends on entering `status`.
+pub async fn notify_status(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    status: &str,
+    to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
+    let channels = tenant
+        .config
+        .workflow
+        .status(status)
+        .map(|s| s.notify.clone())
+        .unwrap_or_default();
+    let kind = tenant
+        .config
+        .application_kinds
+        .iter()
+        .find(|k| k.id.get_ref().as_str() == a.kind)
+        .map(|k| k.title.clone())
+        .unwrap_or_default();
+    let ctx = context! {
+        number => &a.number,
+        status => status_title(tenant, status),
+        link => &to.link,
+        kind => kind,
+    };
+    if channels.contains(&Channel::Email)
+        && let Some(email) = to.email
+    {
+        notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
+    }
+    if channels.contains(&Channel::Sms)
+        && let Some(phone) = to.phone
+    {
+        notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
+    }
+    Ok(())
+}
+
+/// Whether an application in `status` due on `due` is late on `today`.
+pub fn is_overdue(tenant: &Tenant, status: &str, due: Option<&str>, today: Date) -> bool {
+    !is_final(&tenant.config.workflow, status)
+        && status != DRAFT
+        && due
+            .and_then(calendar::parse_date)
+            .is_some_and(|d| d < today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wf(src: &str) -> Workflow {
+        toml::from_str(src).unwrap()
+    }
+
+    const BASE: &str = r#"
+submitted = "new"
+[[status]]
+id = "new"
+title = "Подана"
+[[status]]
+id = "review"
+title = "На рассмотрении"
+[[status]]
+id = "done"
+title = "Исполнена"
+final = true
+[[status]]
+id = "returned"
+title = "Возвращена"
+applicant_edits = true
+"#;
+
+    fn ids(steps: Vec<Step>) -> Vec<String> {
+        steps.into_iter().map(|s| s.to).collect()
+    }
+
+    #[test]
+    fn without_transitions_staff_set_any_status_and_the_applicant_only_submits() {
+        let w = wf(BASE);
+        assert_eq!(ids(next_steps(&w, DRAFT, Role::Applicant)), ["new"]);
+        assert!(next_steps(&w, DRAFT, Role::Operator).is_empty());
+        assert_eq!(
+            ids(next_steps(&w, "new", Role::Operator)),
+            ["review", "done", "returned"]
+        );
+        assert!(next_steps(&w, "new", Role::Applicant).is_empty());
+        assert_eq!(ids(next_steps(&w, "returned", Role::Applicant)), ["new"]);
+    }
+
+    #[test]
+    fn listed_transitions_are_the_only_ones_and_name_who_may() {
+        let w = wf(&format!(
+            "{BASE}\n[[transition]]\nfrom = [\"new\"]\nto = \"review\"\nby = [\"operator\", \"manager\"]\n\
+             [[transition]]\nfrom = [\"*\"]\nto = \"done\"\nby = [\"manager\"]\nlabel = \"Исполнить\"\n\
+             [[transition]]\nfrom = [\"new\"]\nto = \"returned\"\nby = [\"system\"]\n\
+             [[transition]]\nfrom = [\"*\"]\nto = \"review\"\nby = [\"admin\"]\n"
+        ));
+        assert!(may(&w, "new", "review", Role::Operator));
+        assert!(!may(&w, "new", "done", Role::Operator));
+        assert!(may(&w, "review", "done", Role::Manager));
+        assert_eq!(
+            next_steps(&w, "review", Role::Manager)[0].label,
+            "Исполнить"
+        );
+        assert!(may(&w, "returned", "review", Role::Admin));
+        assert!(
+            !may(&w, "done", "review", Role::Admin),
+            "`*` does not reach past a final status"
+        );
+        assert!(!may(&w, "new", "returned", Role::Admin));
+        assert!(may(&w, "new", "returned", Role::System));
+        assert!(!may(&w, "new", "review", Role::Applicant));
+    }
+}
