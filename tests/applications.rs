@@ -1090,3 +1090,57 @@ async fn my_applications_filter_by_supply_type() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn autosave_answers_json_and_refuses_a_stale_copy_or_a_sent_application() {
+    let app = TestApp::spawn().await;
+    let mut b = kazenergo_legal(&app, "auto@example.ru", "+79002000033").await;
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    let path = format!("/applications/{id}");
+    let autosave = |v: String, addr: &'static str| {
+        vec![
+            ("action", "autosave".to_string()),
+            ("version", v),
+            ("object_address", addr.to_string()),
+        ]
+    };
+    let f = autosave(v.clone(), "ул. Первая, 1");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post(&path, &f).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(json["ok"], true);
+    let next = json["version"].as_i64().unwrap();
+    assert_eq!(next, v.parse::<i64>().unwrap() + 1);
+    assert!(b.get(&path).await.has("value=\"ул. Первая, 1\""));
+
+    // A second tab still holding the old version is refused, and the first
+    // tab's text stays.
+    let f = autosave(v, "ул. Вторая, 2");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post(&path, &f).await;
+    assert_eq!(r.status, 409);
+    let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(json["stale"], true);
+    assert!(json["error"].as_str().unwrap().contains("другой вкладке"));
+    assert!(b.get(&path).await.has("value=\"ул. Первая, 1\""));
+
+    let (sent, _) = kazenergo_submit(&mut b, "auto@example.ru", "+79002000033").await;
+    let r = b
+        .post(
+            &format!("/applications/{sent}"),
+            &[
+                ("action", "autosave"),
+                ("version", "2"),
+                ("object_address", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.body.contains("уже отправлена"), "{}", r.body);
+    app.stop().await;
+}

@@ -1,6 +1,8 @@
 //! A real browser: headless Chromium driven through chromedriver
 //! (WebDriver) registers an applicant, confirms the phone, logs out and
-//! logs back in, and leaves a screenshot under `target/screenshots/`.
+//! logs back in; and fills a draft that autosaves through a dropped
+//! connection, uploads a file with its progress bar and submits. Each
+//! leaves screenshots under `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Under CI (`CI` set)
 //! their absence fails the test; on a developer machine without them the
@@ -9,7 +11,7 @@
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tapline_e2e::{CAPTCHA, PASSWORD, TestApp, repo};
+use tapline_e2e::{CAPTCHA, PASSWORD, TestApp, register, repo};
 
 struct Driver {
     child: Child,
@@ -218,6 +220,172 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
     let png = c.screenshot().await.unwrap();
     std::fs::write(repo().join("target/screenshots/logged-in.png"), png).unwrap();
 
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![]).await.unwrap()
+}
+
+/// Wait until `script` returns true; on timeout, show the page.
+async fn until(c: &Client, script: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while js(c, script).await != serde_json::Value::Bool(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen\n{}",
+            text(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const STATUS: &str = "return document.querySelector('.autosave-status').textContent";
+
+#[tokio::test]
+async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_and_submits() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    // The account is made over HTTP; the browser only logs in.
+    let mut http = app.browser("setevaya");
+    let person = [
+        ("surname", "Сетев"),
+        ("first_name", "Пётр"),
+        ("patronymic", "Ильич"),
+        ("snils", "112-233-445 95"),
+    ];
+    let mut fields = person.to_vec();
+    fields.extend([("email", "draft@example.ru"), ("phone", "+79002000090")]);
+    register(&mut http, "individual", &fields).await;
+    let code = app.last_sms_code("setevaya", "+79002000090").await;
+    http.post("/confirm-phone", &[("code", &code)]).await;
+    let mut profile = person.to_vec();
+    profile.push(("postal_address", "Казань, ул. Сетевая, 1"));
+    assert_eq!(http.post("/profile", &profile).await.status, 303);
+
+    let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
+    let base = app.url("/t/setevaya");
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "f-identifier", "draft@example.ru").await;
+    fill(&c, "f-password", PASSWORD).await;
+    submit(&c, "/login").await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+
+    // A draft at once.
+    c.goto(&format!("{base}/applications/new")).await.unwrap();
+    arrive(&c, Locator::Id("start-connection"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    arrive(&c, Locator::Css("form[data-autosave]")).await;
+    let draft_url = c.current_url().await.unwrap();
+    let id: String = draft_url.path().rsplit('/').next().unwrap().to_string();
+
+    // Typing saves by itself.
+    fill(&c, "f-object_address", "ул. Сетевая, 7").await;
+    fill(&c, "f-power_kw", "12").await;
+    until(
+        &c,
+        &format!("{STATUS}.includes('сохранён автоматически')"),
+        "autosave",
+    )
+    .await;
+    let saved = http.get(&format!("/applications/{id}")).await;
+    assert!(
+        saved.has("value=\"ул. Сетевая, 7\""),
+        "the server has the typed address"
+    );
+
+    // The connection drops: what is typed next stays in the browser and
+    // the user is told so.
+    js(&c, "window.fetch = function () { return Promise.reject(new TypeError('offline')); }; return true;").await;
+    fill(&c, "f-line_length_m", "45").await;
+    until(
+        &c,
+        &format!("{STATUS}.includes('Нет связи')"),
+        "the offline notice",
+    )
+    .await;
+    assert!(
+        !http
+            .get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"45\"")
+    );
+    // The tab is reloaded (the connection is back): the copy is restored and sent.
+    c.refresh().await.unwrap();
+    arrive(&c, Locator::Css("form[data-autosave]")).await;
+    until(
+        &c,
+        "return document.getElementById('f-line_length_m').value === '45'",
+        "restore",
+    )
+    .await;
+    until(
+        &c,
+        &format!("{STATUS}.includes('сохранён автоматически')"),
+        "the restored copy to save",
+    )
+    .await;
+    assert!(
+        http.get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"45\"")
+    );
+
+    // Upload with a progress bar and a confirmation, in place.
+    let pdf = app.dir.join("егрн.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n").unwrap();
+    c.find(Locator::Id("u-ownership_doc"))
+        .await
+        .unwrap()
+        .send_keys(&pdf.display().to_string())
+        .await
+        .unwrap();
+    submit(&c, "/files/ownership_doc").await;
+    until(
+        &c,
+        "var s = document.querySelector('#slot-ownership_doc .upload-status').textContent; \
+         var p = document.querySelector('#slot-ownership_doc progress'); \
+         return s.includes('загружен') && !p.hidden && p.value === 100",
+        "the upload's progress and confirmation",
+    )
+    .await;
+    let listed = text(&c).await;
+    assert!(listed.contains("егрн.pdf"), "{listed}");
+    // Still the same draft page: nothing typed was lost by the upload.
+    assert_eq!(c.current_url().await.unwrap(), draft_url);
+    std::fs::create_dir_all(repo().join("target/screenshots")).unwrap();
+    std::fs::write(
+        repo().join("target/screenshots/draft-uploaded.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    c.find(Locator::Css("button[value=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = arrive(&c, Locator::Id("submitted")).await;
+    assert!(done.text().await.unwrap().contains("Заявка отправлена"));
+    let status = c.find(Locator::Id("status")).await.unwrap();
+    assert_eq!(
+        status.text().await.unwrap(),
+        "Ожидание ответа электросетевой"
+    );
+    assert!(
+        js(&c, "return localStorage.length === 0").await == serde_json::Value::Bool(true),
+        "no stale copy is left behind"
+    );
+    std::fs::write(
+        repo().join("target/screenshots/submitted.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
     c.close().await.unwrap();
     app.stop().await;
 }

@@ -1,0 +1,126 @@
+// Autosave of an application draft. Every change is kept in this
+// browser's localStorage at once and sent to the server a moment later
+// (action=autosave, JSON reply with the new version). When the connection
+// drops, the copy stays in the browser and goes out when it comes back; a
+// reload restores it. Without this script the form saves on its buttons.
+(function () {
+  // A sent application leaves no copy of its draft in the browser.
+  var sent = document.querySelector("[data-draft-sent]");
+  if (sent) {
+    try { localStorage.removeItem("tapline-draft:" + sent.getAttribute("data-draft-sent")); } catch (e) {}
+    return;
+  }
+  var form = document.querySelector("form[data-autosave]");
+  if (!form || !window.fetch) return;
+  // Not form.action: the buttons are named "action", which shadows it.
+  var url = form.getAttribute("action");
+  var key = "tapline-draft:" + url;
+  var version = form.querySelector("input[name=version]");
+  var status = form.querySelector(".autosave-status");
+  var timer = null, retry = null, sending = false, dirty = false, stopped = false;
+  var CONTROL = { csrf_token: 1, version: 1, action: 1 };
+
+  function say(text) { if (status) status.textContent = text; }
+  function values() {
+    var out = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || CONTROL[el.name] || el.type === "file" || el.type === "submit") return;
+      if (el.type === "checkbox" || el.type === "radio") out.push([el.name, el.value, el.checked]);
+      else out.push([el.name, el.value]);
+    });
+    return out;
+  }
+  function restore(list) {
+    list.forEach(function (v) {
+      var els = form.querySelectorAll("[name='" + v[0].replace(/'/g, "") + "']");
+      Array.prototype.forEach.call(els, function (el) {
+        if (el.type === "checkbox" || el.type === "radio") { if (el.value === v[1]) el.checked = v[2]; }
+        else el.value = v[1];
+      });
+    });
+  }
+  function read() { try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; } }
+  function keep(extra) {
+    var copy = { base: version.value, values: values(), at: Date.now() };
+    for (var k in extra) copy[k] = extra[k];
+    try { localStorage.setItem(key, JSON.stringify(copy)); } catch (e) { /* private mode: server save only */ }
+  }
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(save, ms);
+  }
+  function save() {
+    if (stopped || !dirty) return;
+    if (sending) { schedule(500); return; }
+    sending = true;
+    dirty = false;
+    var data = new URLSearchParams(new FormData(form));
+    data.set("action", "autosave");
+    fetch(url, {
+      method: "POST",
+      body: data,
+      headers: { "Accept": "application/json" },
+      credentials: "same-origin"
+    }).then(function (r) {
+      return r.json().catch(function () { return { ok: false, error: "Не удалось сохранить." }; });
+    }).then(function (r) {
+      sending = false;
+      if (r.ok) {
+        version.value = r.version;
+        if (dirty) { keep(); schedule(1000); }
+        else { try { localStorage.removeItem(key); } catch (e) {} }
+        say("Черновик сохранён автоматически " + r.saved_at + ".");
+        form.dataset.saved = r.version;
+      } else {
+        // Another tab saved, or the draft was sent: stop and say so; the
+        // copy stays in this browser.
+        stopped = true;
+        say(r.error);
+      }
+    }, function () {
+      sending = false;
+      dirty = true;
+      say("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
+      clearTimeout(retry);
+      retry = setTimeout(save, 15000);
+    });
+  }
+  function changed() {
+    dirty = true;
+    keep();
+    schedule(1500);
+  }
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
+  form.addEventListener("submit", function () {
+    clearTimeout(timer);
+    stopped = true;
+    keep({ submitted: true });
+  });
+  window.addEventListener("online", function () { if (dirty) save(); });
+
+  // A copy left by a dropped connection or a closed tab.
+  var copy = read();
+  if (copy && copy.values) {
+    if (copy.base === version.value) {
+      restore(copy.values);
+      dirty = true;
+      say("Восстановлено введённое, которое не успело сохраниться. Сохраняем…");
+      schedule(300);
+    } else if (copy.submitted) {
+      localStorage.removeItem(key);
+    } else {
+      var box = document.createElement("div");
+      box.className = "alert alert-warning";
+      box.setAttribute("role", "status");
+      box.textContent = "В этом браузере есть несохранённая версия черновика. ";
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "link";
+      b.textContent = "Восстановить её";
+      b.addEventListener("click", function () { restore(copy.values); box.remove(); changed(); });
+      box.appendChild(b);
+      form.parentNode.insertBefore(box, form);
+    }
+  }
+})();
