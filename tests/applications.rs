@@ -2,7 +2,9 @@
 //! visits, submission with the tenant's rules, numbering and notifications,
 //! and the bad input the issue names.
 
-use tapline_e2e::{Browser, PASSWORD, TestApp, register};
+use tapline_e2e::{
+    Browser, PASSWORD, TestApp, id_of, kazenergo_legal, kazenergo_submit, ready, register,
+};
 
 /// Register an individual on `tenant` and confirm the phone; `extra` goes
 /// into the registration form.
@@ -21,38 +23,6 @@ async fn applicant(
     ];
     fields.extend_from_slice(extra);
     ready(app, tenant, "individual", phone, &fields, &[]).await
-}
-
-/// Register as `kind` with `fields` (holding `phone`), confirm the phone,
-/// and save `profile` when given: an applicant who may submit.
-async fn ready(
-    app: &TestApp,
-    tenant: &str,
-    kind: &str,
-    phone: &str,
-    fields: &[(&str, &str)],
-    profile: &[(&str, &str)],
-) -> Browser {
-    let mut b = app.browser(tenant);
-    register(&mut b, kind, fields).await;
-    let code = app.last_sms_code(tenant, phone).await;
-    b.post("/confirm-phone", &[("code", &code)]).await;
-    if !profile.is_empty() {
-        let r = b.post("/profile", profile).await;
-        assert_eq!(r.status, 303, "{}", r.body);
-    }
-    b
-}
-
-fn id_of(location: &str) -> String {
-    location
-        .split("/applications/")
-        .nth(1)
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]
@@ -823,58 +793,6 @@ async fn a_tenant_word_template_with_placeholders_split_across_runs() {
         "<w:t xml:space=\"preserve\">Без меток </w:t></w:r><w:r><w:t>остаётся как есть</w:t>"
     ));
     app.stop().await;
-}
-
-/// A kazenergo legal entity with the profile its submission needs.
-async fn kazenergo_legal(app: &TestApp, email: &str, phone: &str) -> Browser {
-    ready(
-        app,
-        "kazenergo",
-        "legal",
-        phone,
-        &[("email", email), ("phone", phone)],
-        &[
-            ("org_name", "ООО «Тепло»"),
-            ("inn", "7707083893"),
-            ("ogrn", "1027700132195"),
-            ("surname", "Директоров"),
-            ("first_name", "Иван"),
-            ("patronymic", "Иванович"),
-            ("contact_email", "office@example.ru"),
-            ("postal_address", "Казань, ул. Баумана, 1"),
-        ],
-    )
-    .await
-}
-
-/// Create and submit a kazenergo application; its id and the submit reply.
-async fn kazenergo_submit(
-    b: &mut Browser,
-    email: &str,
-    phone: &str,
-) -> (String, tapline_e2e::Page) {
-    let r = b
-        .post("/applications/new", &[("kind", "tech_conditions")])
-        .await;
-    let id = id_of(r.location.as_deref().unwrap());
-    let v = b.follow(&r).await.hidden("version").unwrap();
-    let r = b
-        .post(
-            &format!("/applications/{id}"),
-            &[
-                ("action", "submit"),
-                ("version", &v),
-                ("city", "Казань"),
-                ("object_address", "ул. Баумана, 1"),
-                ("object_name", "Магазин"),
-                ("load_gcal_h", "0,1"),
-                ("phone", phone),
-                ("email", email),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    (id, r)
 }
 
 #[tokio::test]

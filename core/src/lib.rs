@@ -8,6 +8,7 @@ pub mod account;
 pub mod application;
 pub mod document;
 pub mod notify;
+pub mod office;
 pub mod plugin;
 pub mod security;
 pub mod server;

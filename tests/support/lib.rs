@@ -257,7 +257,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(base: String) -> Browser {
+        Browser::behind_proxy(base, None)
+    }
+
+    /// A browser whose requests come through a proxy that names `ip` as the
+    /// client (`X-Forwarded-For`), for a server run with `--trust-proxy`.
+    pub fn behind_proxy(base: String, ip: Option<&str>) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ip) = ip {
+            headers.insert("x-forwarded-for", ip.parse().expect("an IP address"));
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -443,4 +454,87 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+// ------------------------------------------------ applicants ready to apply
+
+/// Register as `kind` with `fields` (holding `phone`), confirm the phone,
+/// and save `profile` when given: an applicant who may submit.
+pub async fn ready(
+    app: &TestApp,
+    tenant: &str,
+    kind: &str,
+    phone: &str,
+    fields: &[(&str, &str)],
+    profile: &[(&str, &str)],
+) -> Browser {
+    let mut b = app.browser(tenant);
+    register(&mut b, kind, fields).await;
+    let code = app.last_sms_code(tenant, phone).await;
+    b.post("/confirm-phone", &[("code", &code)]).await;
+    if !profile.is_empty() {
+        let r = b.post("/profile", profile).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    b
+}
+
+/// The application id in a `/applications/<id>?…` location.
+pub fn id_of(location: &str) -> String {
+    location
+        .split("/applications/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A kazenergo legal entity with the profile its submission needs.
+pub async fn kazenergo_legal(app: &TestApp, email: &str, phone: &str) -> Browser {
+    ready(
+        app,
+        "kazenergo",
+        "legal",
+        phone,
+        &[("email", email), ("phone", phone)],
+        &[
+            ("org_name", "ООО «Тепло»"),
+            ("inn", "7707083893"),
+            ("ogrn", "1027700132195"),
+            ("surname", "Директоров"),
+            ("first_name", "Иван"),
+            ("patronymic", "Иванович"),
+            ("contact_email", "office@example.ru"),
+            ("postal_address", "Казань, ул. Баумана, 1"),
+        ],
+    )
+    .await
+}
+
+/// Create and submit a kazenergo application; its id and the submit reply.
+pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (String, Page) {
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Казань"),
+                ("object_address", "ул. Баумана, 1"),
+                ("object_name", "Магазин"),
+                ("load_gcal_h", "0,1"),
+                ("phone", phone),
+                ("email", email),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (id, r)
 }

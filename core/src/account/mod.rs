@@ -454,13 +454,27 @@ pub struct Badge {
 }
 
 pub fn badge(tenant: &Tenant, a: &Account) -> Badge {
-    let t = a.applicant_type.get();
+    let fallback = a
+        .email
+        .clone()
+        .or_else(|| a.login.clone())
+        .or_else(|| a.phone.clone());
+    badge_of(tenant, a.applicant_type.get(), &a.profile, fallback)
+}
+
+/// The name and identifiers the tenant's header fields make of a profile;
+/// `fallback` names someone whose profile has no name yet.
+pub fn badge_of(
+    tenant: &Tenant,
+    t: Option<ApplicantType>,
+    profile: &BTreeMap<String, String>,
+    fallback: Option<String>,
+) -> Badge {
     let mut name = Vec::new();
     let mut ids = Vec::new();
     if let Some(t) = t {
         for f in tenant.fields_for(t) {
-            let v = a
-                .profile
+            let v = profile
                 .get(f.id.get_ref().as_str())
                 .cloned()
                 .unwrap_or_default();
@@ -475,11 +489,7 @@ pub fn badge(tenant: &Tenant, a: &Account) -> Badge {
         }
     }
     let name = if name.is_empty() {
-        a.email
-            .clone()
-            .or_else(|| a.login.clone())
-            .or_else(|| a.phone.clone())
-            .unwrap_or_default()
+        fallback.unwrap_or_default()
     } else {
         name.join(" ")
     };

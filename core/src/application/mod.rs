@@ -92,6 +92,46 @@ type Row = (
 const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
                        created_at, updated_at, submitted_at, due_on, supply_type";
 
+/// The same columns prefixed by the alias `a`, for joins.
+pub const COLUMNS_A: &str = "a.id, a.tenant_id, a.account_id, a.kind, a.status, a.number, a.city, a.field_values, \
+                             a.version, a.created_at, a.updated_at, a.submitted_at, a.due_on, a.supply_type";
+
+/// An application from the first columns of a row selected with [`COLUMNS_A`].
+pub fn from_any_row(row: &sqlx::any::AnyRow) -> Result<Application, sqlx::Error> {
+    use sqlx::Row as _;
+    Ok(from_row((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+        row.try_get(6)?,
+        row.try_get(7)?,
+        row.try_get(8)?,
+        row.try_get(9)?,
+        row.try_get(10)?,
+        row.try_get(11)?,
+        row.try_get(12)?,
+        row.try_get(13)?,
+    )))
+}
+
+/// Any application of the tenant, for staff.
+pub async fn get_in_tenant(
+    db: &Db,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<Application>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1 AND tenant_id = $2");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(from_row))
+}
+
 fn from_row(r: Row) -> Application {
     Application {
         id: r.0,
@@ -111,7 +151,7 @@ fn from_row(r: Row) -> Application {
     }
 }
 
-async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
+pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     ex: E,
     tenant: &str,
     app: i64,

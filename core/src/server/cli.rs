@@ -105,6 +105,34 @@ enum Cmd {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Staff accounts of the office.
+    Staff {
+        #[command(subcommand)]
+        cmd: StaffCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StaffCmd {
+    /// Create a staff account: an operator, manager or admin of a tenant,
+    /// or a platform operator (`--role platform`, no tenant). The password
+    /// comes from TAPLINE_STAFF_PASSWORD or is generated and printed once.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// The tenant's slug; omit for a platform operator.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// operator, manager, admin or platform.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        #[arg(long, env = "TAPLINE_STAFF_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,6 +232,19 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Staff {
+            cmd:
+                StaffCmd::Add {
+                    common,
+                    tenant,
+                    email,
+                    name,
+                    role,
+                    password,
+                },
+        } => {
+            rt.block_on(async move { staff_add(common, tenant, email, name, role, password).await })
+        }
         Cmd::Outbox { common, tenant } => rt.block_on(async move {
             let db = match Db::connect(&common.database_url()).await {
                 Ok(db) => db,
@@ -324,6 +365,71 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+async fn staff_add(
+    common: Common,
+    tenant: Option<String>,
+    email: String,
+    name: String,
+    role: String,
+    password: Option<String>,
+) -> ExitCode {
+    use crate::office::{self, StaffRole};
+    let Some(role) = StaffRole::parse(&role) else {
+        eprintln!("--role must be operator, manager, admin or platform");
+        return ExitCode::FAILURE;
+    };
+    let tenant = match (&tenant, role) {
+        (None, StaffRole::Platform) => office::PLATFORM.to_string(),
+        (Some(t), r) if r != StaffRole::Platform => {
+            // The tenant must exist under --tenants: a typo would make an
+            // account nobody can use.
+            if !common.tenants.join(t).join("tenant.toml").exists() {
+                eprintln!("no tenant `{t}` under {}", common.tenants.display());
+                return ExitCode::FAILURE;
+            }
+            t.clone()
+        }
+        _ => {
+            eprintln!("a platform operator has no --tenant; every other role needs one");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (crate::security::random_token()[..20].to_string(), true),
+    };
+    let db = match Db::connect(&common.database_url()).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match office::add_staff(&db, &tenant, &email, &name, role, &password).await {
+        Ok(id) => {
+            let _ = office::audit(
+                &db.pool,
+                &tenant,
+                None,
+                "staff_add",
+                Some(&format!("staff:{id}")),
+                &format!("{email} {} (command line)", role.id()),
+                "cli",
+            )
+            .await;
+            println!("staff #{id}: {email} ({}) in {tenant}", role.id());
+            if generated {
+                println!("password: {password}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -215,6 +215,7 @@ impl Default for Workflow {
                 deadline_working_days: None,
                 is_final: false,
                 applicant_edits: false,
+                requires_note: false,
             }],
             transitions: Vec::new(),
         }
@@ -253,6 +254,9 @@ pub struct StatusDef {
     /// again (returned for corrections, seed 004).
     #[serde(default)]
     pub applicant_edits: bool,
+    /// Staff must say why when setting it (a rejection, a return).
+    #[serde(default)]
+    pub requires_note: bool,
 }
 
 /// Who may make a status change.

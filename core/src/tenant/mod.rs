@@ -111,6 +111,20 @@ impl Tenant {
         self.login_by().contains(&LoginBy::Login)
     }
 
+    pub fn application_kind(&self, id: &str) -> Option<&config::ApplicationKind> {
+        self.config
+            .application_kinds
+            .iter()
+            .find(|k| k.id.get_ref().as_str() == id)
+    }
+
+    /// A kind's title for people; the id itself for a kind no longer configured.
+    pub fn kind_title(&self, id: &str) -> String {
+        self.application_kind(id)
+            .map(|k| k.title.clone())
+            .unwrap_or_else(|| id.to_string())
+    }
+
     pub fn list(&self, name: &str) -> Option<&[String]> {
         self.config.lists.get(name).map(Vec::as_slice)
     }

@@ -3,7 +3,7 @@
 //! with its history.
 
 use super::accounts::field_views;
-use super::{AppState, Ctx, WebError, form_map, with_status};
+use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::plugin::types::{self as pt, Hook, HookOutput};
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}", get(show).post(save))
         .route("/applications/{id}/delete", post(delete))
         .route("/applications/{id}/status", post(change_status))
+        .route("/applications/{id}/message", post(reply))
         // Uploads stream to the store under the tenant's own size limit.
         .route(
             "/applications/{id}/files/{slot}",
@@ -43,11 +44,7 @@ impl From<AppError> for WebError {
 }
 
 fn kind<'t>(tenant: &'t Tenant, id: &str) -> Option<&'t ApplicationKind> {
-    tenant
-        .config
-        .application_kinds
-        .iter()
-        .find(|k| k.id.get_ref().as_str() == id)
+    tenant.application_kind(id)
 }
 
 fn kinds_for<'t>(tenant: &'t Tenant, acc: &Account) -> Vec<&'t ApplicationKind> {
@@ -77,7 +74,7 @@ fn form_fields<'t>(tenant: &'t Tenant, k: &ApplicationKind, acc: &Account) -> Ve
 }
 
 /// What a plugin sees of an application: `values` with the applicant's profile.
-fn plugin_view(
+pub(super) fn plugin_view(
     a: &Application,
     acc: &Account,
     values: &BTreeMap<String, String>,
@@ -136,12 +133,6 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
-    let nonempty = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
     let filter = app::Filter {
         kind: nonempty(&q.kind),
         status: nonempty(&q.status),
@@ -187,19 +178,13 @@ async fn list(
         .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
         .collect();
     // The filter in links to other pages.
-    let keep = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(
-            [
-                ("kind", &filter.kind),
-                ("status", &filter.status),
-                ("from", &filter.from),
-                ("to", &filter.to),
-                ("supply_type", &filter.supply_type),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.as_str()))),
-        )
-        .finish();
+    let keep = super::query_string(&[
+        ("kind", &filter.kind),
+        ("status", &filter.status),
+        ("from", &filter.from),
+        ("to", &filter.to),
+        ("supply_type", &filter.supply_type),
+    ]);
     let pages = (total + PAGE - 1) / PAGE;
     ctx.render(
         "portal/applications.html",
@@ -477,6 +462,9 @@ async fn render_view(
                 overdue => workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), workflow::today()),
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
+            messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
+            can_reply => !ctx.tenant.config.workflow.status(&a.status).is_some_and(|s| s.is_final),
+            custom_status => crate::office::queue::card(&st.db, &ctx.tenant, a.id).await?.and_then(|r| r.custom_status),
             step_error => step_error,
             fields => fields,
             files => crate::document::files_of(&st.db, ctx.slug(), a.id)
@@ -771,7 +759,7 @@ fn recipient<'a>(st: &AppState, ctx: &Ctx, acc: &'a Account, id: i64) -> Recipie
 }
 
 /// The words for a refused status change; internal failures become a 500.
-fn refusal_text(e: WorkflowError) -> String {
+pub(super) fn refusal_text(e: WorkflowError) -> String {
     match e {
         WorkflowError::Refused(reason) | WorkflowError::Plugin(reason) => reason,
         WorkflowError::NotAllowed => step_message("not_allowed"),
@@ -868,6 +856,74 @@ fn autosave_reply(res: Result<i64, AppError>, a: &Application) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The applicant writes to the utility about a sent application; an
+/// answer to a request for documents starts the deadline clock again.
+async fn reply(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let finished = ctx
+        .tenant
+        .config
+        .workflow
+        .status(&a.status)
+        .is_some_and(|s| s.is_final);
+    if a.is_draft() || finished {
+        return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
+    }
+    let body = form
+        .get("body")
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty() && b.chars().count() <= 20_000);
+    let Some(body) = body else {
+        let r = render_view(
+            &st,
+            &ctx,
+            &acc,
+            &a,
+            false,
+            Some("Напишите сообщение (до 20 000 символов).".into()),
+        )
+        .await?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let html = crate::office::sanitize(&crate::office::text_to_html(&body));
+    let mut tx = st.db.pool.begin().await?;
+    crate::office::add_message(
+        &mut tx,
+        ctx.slug(),
+        a.id,
+        crate::office::NewMessage {
+            side: "applicant",
+            kind: "message",
+            author: "applicant",
+            title: None,
+            body: &html,
+            file_id: None,
+        },
+    )
+    .await?;
+    app::event(
+        &mut *tx,
+        ctx.slug(),
+        a.id,
+        "answer",
+        Some(&a.status),
+        "applicant",
+        None,
+    )
+    .await?;
+    crate::office::resume_clock(&mut tx, &ctx.tenant, a.id).await?;
+    tx.commit().await?;
+    Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
+}
+
 fn stale_message() -> String {
     "Этот черновик только что сохранили в другой вкладке или окне. Ниже — то, что вы ввели здесь: \
      обновите страницу, чтобы увидеть сохранённое, и перенесите нужное."
@@ -875,7 +931,7 @@ fn stale_message() -> String {
 }
 
 /// The host's numbering when the tenant's plugin gives none: a running number.
-async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
+pub(super) async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
     let n = crate::plugin::next_in_db(&st.db, tenant, "applications").await?;
     Ok(format!("{n:06}"))
 }
@@ -1046,8 +1102,18 @@ async fn download(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
+    send_file(&st, &ctx, a.id, &file).await
+}
+
+/// One file of an application the caller may already see.
+pub(super) async fn send_file(
+    st: &AppState,
+    ctx: &Ctx,
+    application: i64,
+    file: &str,
+) -> Result<Response, WebError> {
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
-    let f = crate::document::files_of(&st.db, ctx.slug(), a.id)
+    let f = crate::document::files_of(&st.db, ctx.slug(), application)
         .await?
         .into_iter()
         .find(|x| x.id == file)

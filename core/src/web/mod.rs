@@ -9,6 +9,7 @@
 mod accounts;
 mod applications;
 mod error;
+mod office;
 mod profile;
 pub mod templates;
 
@@ -79,6 +80,8 @@ pub struct Ctx {
     pub user_agent: String,
     pub request_id: String,
     pub session: Option<String>,
+    /// The office session cookie, if any.
+    pub staff_session: Option<String>,
     pub csrf_token: String,
     csrf_cookie: String,
     /// The path inside the tenant, for navigation highlighting.
@@ -189,6 +192,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::routes())
         .merge(profile::routes())
         .merge(applications::routes())
+        .merge(office::routes())
         .route("/assets/theme.css", get(theme_css))
         .route("/assets/{*path}", get(tenant_asset))
         .route("/static/{*path}", get(static_file))
@@ -236,6 +240,25 @@ async fn security_headers(req: Request, next: Next) -> Response {
         h.entry(k).or_insert(HeaderValue::from_static(v));
     }
     resp
+}
+
+/// A query value that says something: trimmed and not empty.
+pub(crate) fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The filters of a list as a query string, for links to its other pages.
+pub(crate) fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| nonempty(v).map(|v| (*k, v))),
+        )
+        .finish()
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -344,6 +367,7 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
             .to_string(),
         request_id: request_id.clone(),
         session: cookie(req.headers(), SESSION_COOKIE),
+        staff_session: cookie(req.headers(), office::STAFF_COOKIE),
         csrf_token: st.csrf.token_for(&csrf_cookie),
         csrf_cookie: csrf_cookie.clone(),
         path: rest,

@@ -235,13 +235,7 @@ pub async fn notify_status(
         .status(status)
         .map(|s| s.notify.clone())
         .unwrap_or_default();
-    let kind = tenant
-        .config
-        .application_kinds
-        .iter()
-        .find(|k| k.id.get_ref().as_str() == a.kind)
-        .map(|k| k.title.clone())
-        .unwrap_or_default();
+    let kind = tenant.kind_title(&a.kind);
     let ctx = context! {
         number => &a.number,
         status => status_title(tenant, status),
@@ -256,6 +250,32 @@ pub async fn notify_status(
     if channels.contains(&Channel::Sms)
         && let Some(phone) = to.phone
     {
+        notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
+    }
+    Ok(())
+}
+
+/// Tell the applicant about something other than a status (a message, a
+/// request for documents, a stage, a custom status): by email, and by SMS
+/// where the current status is announced by SMS.
+pub async fn notify_text(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
+    let sms = tenant
+        .config
+        .workflow
+        .status(&a.status)
+        .is_some_and(|s| s.notify.contains(&Channel::Sms));
+    let kind = tenant.kind_title(&a.kind);
+    let ctx = context! { number => &a.number, status => text, link => &to.link, kind => kind };
+    if let Some(email) = to.email {
+        notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
+    }
+    if sms && let Some(phone) = to.phone {
         notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
     }
     Ok(())

@@ -1,0 +1,643 @@
+//! The utility's office: staff accounts and roles, their sessions and
+//! second factor, the queue of a tenant's applications, the card's
+//! messages, documents and progress stages, the deadline clock stopped
+//! while the applicant is asked for documents, and the audit log.
+//!
+//! Every query is scoped by tenant. A platform operator is a staff row of
+//! tenant `*` and may sign in to any tenant's office.
+
+pub mod queue;
+
+use crate::store::{Db, now, now_ts, sha256_hex, ts};
+use crate::tenant::config::Role;
+use serde::Serialize;
+use sqlx::Any;
+use totp_rs::{Algorithm, Builder, Secret, Totp};
+
+/// The tenant id of platform operators' rows.
+pub const PLATFORM: &str = "*";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StaffRole {
+    Operator,
+    Manager,
+    Admin,
+    /// Hosts the deployment: a tenant admin in every office.
+    Platform,
+}
+
+impl StaffRole {
+    pub fn parse(s: &str) -> Option<StaffRole> {
+        Some(match s {
+            "operator" => StaffRole::Operator,
+            "manager" => StaffRole::Manager,
+            "admin" => StaffRole::Admin,
+            "platform" => StaffRole::Platform,
+            _ => return None,
+        })
+    }
+    pub fn id(self) -> &'static str {
+        match self {
+            StaffRole::Operator => "operator",
+            StaffRole::Manager => "manager",
+            StaffRole::Admin => "admin",
+            StaffRole::Platform => "platform",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            StaffRole::Operator => "Оператор",
+            StaffRole::Manager => "Руководитель",
+            StaffRole::Admin => "Администратор",
+            StaffRole::Platform => "Оператор платформы",
+        }
+    }
+    /// The role the tenant's workflow knows this person by.
+    pub fn workflow_role(self) -> Role {
+        match self {
+            StaffRole::Operator => Role::Operator,
+            StaffRole::Manager => Role::Manager,
+            StaffRole::Admin | StaffRole::Platform => Role::Admin,
+        }
+    }
+    /// Managers and up see the dashboard and may reject.
+    pub fn is_manager(self) -> bool {
+        self >= StaffRole::Manager
+    }
+    /// Tenant admins and platform operators manage staff, content and read the audit.
+    pub fn is_admin(self) -> bool {
+        self >= StaffRole::Admin
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Staff {
+    pub id: i64,
+    pub tenant_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: StaffRole,
+    #[serde(skip)]
+    pub totp_secret: Option<String>,
+    pub active: bool,
+}
+
+impl Staff {
+    pub fn has_totp(&self) -> bool {
+        self.totp_secret.is_some()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfficeError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type StaffRow = (i64, String, String, String, String, Option<String>, i64);
+/// A staff row followed by its password hash.
+type SignInRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+);
+type AuditRow = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+type MessageRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+    String,
+);
+const STAFF_COLUMNS: &str = "id, tenant_id, email, name, role, totp_secret, active";
+
+fn staff_of(r: StaffRow) -> Staff {
+    Staff {
+        id: r.0,
+        tenant_id: r.1,
+        email: r.2,
+        name: r.3,
+        role: StaffRole::parse(&r.4).unwrap_or(StaffRole::Operator),
+        totp_secret: r.5,
+        active: r.6 != 0,
+    }
+}
+
+/// Create a staff account; `tenant` is a slug or [`PLATFORM`].
+pub async fn add_staff(
+    db: &Db,
+    tenant: &str,
+    email: &str,
+    name: &str,
+    role: StaffRole,
+    password: &str,
+) -> Result<i64, OfficeError> {
+    let email = crate::account::normalize_email(email)
+        .ok_or_else(|| OfficeError::Invalid("адрес почты указан неверно".into()))?;
+    if name.trim().is_empty() {
+        return Err(OfficeError::Invalid("укажите имя".into()));
+    }
+    if password.chars().count() < 12 {
+        return Err(OfficeError::Invalid(
+            "пароль сотрудника — не короче 12 символов".into(),
+        ));
+    }
+    if (role == StaffRole::Platform) != (tenant == PLATFORM) {
+        return Err(OfficeError::Invalid(
+            "оператор платформы не принадлежит организации, а сотрудник организации — платформе"
+                .into(),
+        ));
+    }
+    let taken: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM staff WHERE tenant_id = $1 AND email = $2")
+            .bind(tenant)
+            .bind(&email)
+            .fetch_optional(&db.pool)
+            .await?;
+    if taken.is_some() {
+        return Err(OfficeError::Invalid(
+            "сотрудник с такой почтой уже есть".into(),
+        ));
+    }
+    let hash = crate::account::password::hash(password.to_string()).await;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO staff (tenant_id, email, name, role, password_hash, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(&email)
+    .bind(name.trim())
+    .bind(role.id())
+    .bind(hash)
+    .bind(now_ts())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(id)
+}
+
+/// Check a sign-in; the staff member on success. Tenant staff first, then
+/// platform operators; the same time is spent whether the address exists.
+pub async fn sign_in(
+    db: &Db,
+    tenant: &str,
+    email: &str,
+    password: &str,
+) -> Result<Option<Staff>, OfficeError> {
+    let email = crate::account::normalize_email(email).unwrap_or_default();
+    let sql = format!(
+        "SELECT {STAFF_COLUMNS}, password_hash FROM staff WHERE email = $1 AND active = 1 \
+         AND (tenant_id = $2 OR tenant_id = '*') ORDER BY tenant_id = '*'"
+    );
+    let row: Option<SignInRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&email)
+        .bind(tenant)
+        .fetch_optional(&db.pool)
+        .await?;
+    let hash = row.as_ref().map(|r| r.7.clone());
+    let ok = crate::account::password::verify(hash, password.to_string()).await;
+    Ok(row
+        .filter(|_| ok)
+        .map(|r| staff_of((r.0, r.1, r.2, r.3, r.4, r.5, r.6))))
+}
+
+/// A staff member who may work in `tenant`'s office.
+pub async fn get_staff(db: &Db, tenant: &str, id: i64) -> Result<Option<Staff>, OfficeError> {
+    let sql = format!(
+        "SELECT {STAFF_COLUMNS} FROM staff WHERE id = $1 AND (tenant_id = $2 OR tenant_id = '*')"
+    );
+    let row: Option<StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(staff_of))
+}
+
+/// The tenant's own staff (not platform operators), by name.
+pub async fn list_staff(db: &Db, tenant: &str) -> Result<Vec<Staff>, OfficeError> {
+    let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE tenant_id = $1 ORDER BY name, id");
+    let rows: Vec<StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(staff_of).collect())
+}
+
+pub async fn set_active(db: &Db, tenant: &str, id: i64, active: bool) -> Result<bool, OfficeError> {
+    let n = sqlx::query("UPDATE staff SET active = $1 WHERE id = $2 AND tenant_id = $3")
+        .bind(i64::from(active))
+        .bind(id)
+        .bind(tenant)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    if !active {
+        sqlx::query("DELETE FROM staff_sessions WHERE staff_id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(n > 0)
+}
+
+// ------------------------------------------------------------- second factor
+
+fn totp(secret_b32: &str, label: &str, issuer: &str) -> Option<Totp> {
+    let secret = Secret::try_from_base32(secret_b32).ok()?;
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_secret(secret)
+        .with_account_name(label)
+        .with_issuer(Some(issuer))
+        .build()
+        .ok()
+}
+
+/// A new random TOTP secret (base32), to be confirmed with a code.
+pub fn new_totp_secret() -> String {
+    Secret::generate().to_base32()
+}
+
+/// The `otpauth://` link an authenticator app reads.
+pub fn totp_url(secret: &str, email: &str, issuer: &str) -> String {
+    totp(secret, email, issuer)
+        .and_then(|t| t.to_url().ok())
+        .unwrap_or_default()
+}
+
+/// The time step `code` is valid for now (one step of clock skew
+/// allowed), or `None`. A step is accepted once: see [`use_totp_step`].
+pub fn totp_step(secret: &str, code: &str) -> Option<u64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    totp(secret, "staff", "Tapline")?.check_current(&code)
+}
+
+/// The current code of `secret`: for tests and the CLI, never the web.
+pub fn totp_now(secret: &str) -> String {
+    totp(secret, "staff", "Tapline")
+        .map(|t| t.generate_current().to_string())
+        .unwrap_or_default()
+}
+
+/// Accept a code's time step for a staff member once: a code seen before
+/// (read over a shoulder, replayed) is refused.
+pub async fn use_totp_step(db: &Db, staff: i64, step: u64) -> Result<bool, OfficeError> {
+    let n = sqlx::query(
+        "UPDATE staff SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+    )
+    .bind(step as i64)
+    .bind(staff)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn set_totp(db: &Db, id: i64, secret: Option<&str>) -> Result<(), OfficeError> {
+    sqlx::query("UPDATE staff SET totp_secret = $1 WHERE id = $2")
+        .bind(secret)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ sessions
+
+pub const SESSION_LIFE: time::Duration = time::Duration::hours(10);
+
+/// Open a session; `pending` until the second factor is given.
+pub async fn open_session(
+    db: &Db,
+    tenant: &str,
+    staff: i64,
+    pending: bool,
+    ip: &str,
+) -> Result<String, OfficeError> {
+    let token = crate::security::random_token();
+    sqlx::query(
+        "INSERT INTO staff_sessions (tenant_id, staff_id, token_hash, pending, created_at, expires_at, ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(staff)
+    .bind(sha256_hex(&token))
+    .bind(i64::from(pending))
+    .bind(now_ts())
+    .bind(ts(now() + SESSION_LIFE))
+    .bind(ip)
+    .execute(&db.pool)
+    .await?;
+    Ok(token)
+}
+
+/// The staff id and pending flag of a live session in this tenant's office.
+pub async fn session(
+    db: &Db,
+    tenant: &str,
+    token: &str,
+) -> Result<Option<(i64, bool)>, OfficeError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT staff_id, pending FROM staff_sessions WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
+    )
+    .bind(tenant)
+    .bind(sha256_hex(token))
+    .bind(now_ts())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(id, p)| (id, p != 0)))
+}
+
+pub async fn confirm_session(db: &Db, tenant: &str, token: &str) -> Result<(), OfficeError> {
+    sqlx::query("UPDATE staff_sessions SET pending = 0 WHERE tenant_id = $1 AND token_hash = $2")
+        .bind(tenant)
+        .bind(sha256_hex(token))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn close_session(db: &Db, tenant: &str, token: &str) -> Result<(), OfficeError> {
+    sqlx::query("DELETE FROM staff_sessions WHERE tenant_id = $1 AND token_hash = $2")
+        .bind(tenant)
+        .bind(sha256_hex(token))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+// --------------------------------------------------------------------- audit
+
+/// Record a staff action, inside the caller's transaction when there is one.
+pub async fn audit<'c, E: sqlx::Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    staff: Option<i64>,
+    action: &str,
+    target: Option<&str>,
+    detail: &str,
+    ip: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, staff_id, action, target, detail, ip, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(staff)
+    .bind(action)
+    .bind(target)
+    .bind(detail.chars().take(2000).collect::<String>())
+    .bind(ip)
+    .bind(now_ts())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub who: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: String,
+    pub ip: Option<String>,
+}
+
+/// The newest entries of the tenant's audit log.
+pub async fn audit_log(
+    db: &Db,
+    tenant: &str,
+    limit: i64,
+    page: i64,
+) -> Result<Vec<AuditEntry>, OfficeError> {
+    let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT l.created_at, s.name, l.action, l.target, l.detail, l.ip FROM audit_log l \
+             LEFT JOIN staff s ON s.id = l.staff_id WHERE l.tenant_id = $1 ORDER BY l.id DESC \
+             LIMIT {} OFFSET {}",
+        limit.clamp(1, 500),
+        page.max(0) * limit.clamp(1, 500)
+    )))
+    .bind(tenant)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, who, action, target, detail, ip)| AuditEntry {
+            at,
+            who,
+            action,
+            target,
+            detail,
+            ip,
+        })
+        .collect())
+}
+
+// ------------------------------------------------------------------ messages
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub side: String,
+    pub kind: String,
+    pub author: String,
+    pub title: Option<String>,
+    pub body: String,
+    pub file_id: Option<i64>,
+    pub created_at: String,
+}
+
+/// What goes into an application's correspondence.
+pub struct NewMessage<'a> {
+    pub side: &'a str,
+    pub kind: &'a str,
+    pub author: &'a str,
+    pub title: Option<&'a str>,
+    /// Already sanitised HTML.
+    pub body: &'a str,
+    pub file_id: Option<i64>,
+}
+
+pub async fn add_message(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+    m: NewMessage<'_>,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO application_messages (tenant_id, application_id, side, kind, author, title, body, file_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(application)
+    .bind(m.side)
+    .bind(m.kind)
+    .bind(m.author)
+    .bind(m.title)
+    .bind(m.body)
+    .bind(m.file_id)
+    .bind(now_ts())
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE applications SET updated_at = $1 WHERE id = $2 AND tenant_id = $3")
+        .bind(now_ts())
+        .bind(application)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+pub async fn messages(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+) -> Result<Vec<Message>, OfficeError> {
+    let rows: Vec<MessageRow> = sqlx::query_as(
+        "SELECT id, side, kind, author, title, body, file_id, created_at FROM application_messages \
+             WHERE tenant_id = $1 AND application_id = $2 ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(application)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Message {
+            id: r.0,
+            side: r.1,
+            kind: r.2,
+            author: r.3,
+            title: r.4,
+            body: r.5,
+            file_id: r.6,
+            created_at: r.7,
+        })
+        .collect())
+}
+
+/// Rich text from staff or applicants, cut down to what is safe to show:
+/// paragraphs, emphasis, lists and links (which open without a referrer).
+pub fn sanitize(html: &str) -> String {
+    ammonia::Builder::default()
+        .tags(maplit_tags())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .clean(html)
+        .to_string()
+}
+
+fn maplit_tags() -> std::collections::HashSet<&'static str> {
+    [
+        "p",
+        "br",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "s",
+        "ul",
+        "ol",
+        "li",
+        "a",
+        "blockquote",
+        "h3",
+        "h4",
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Plain text typed into a box, as safe HTML with its line breaks.
+pub fn text_to_html(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    escaped
+        .split("\n\n")
+        .map(|p| format!("<p>{}</p>", p.trim().replace('\n', "<br>")))
+        .collect()
+}
+
+// ------------------------------------------------------------ deadline clock
+
+/// Stop the deadline clock of an application (the applicant is asked for something).
+pub async fn stop_clock(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE applications SET clock_stopped_on = $1 WHERE id = $2 AND tenant_id = $3 AND clock_stopped_on IS NULL",
+    )
+    .bind(crate::workflow::today().to_string())
+    .bind(application)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Start the clock again when the applicant answers: the due date moves by
+/// the working days it stood still.
+pub async fn resume_clock(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &crate::tenant::Tenant,
+    application: i64,
+) -> Result<(), sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT clock_stopped_on, due_on FROM applications WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(application)
+    .bind(&tenant.slug)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((Some(stopped), due)) = row else {
+        return Ok(());
+    };
+    let cal = crate::workflow::calendar::Calendar::of(tenant.config.workflow.calendar);
+    let parse = crate::workflow::calendar::parse_date;
+    let today = crate::workflow::today();
+    let new_due = match (parse(&stopped), due.as_deref().and_then(parse)) {
+        (Some(s), Some(d)) => {
+            let paused = cal.working_days_between(s, today);
+            Some(cal.add_working_days(d, paused as u32).to_string())
+        }
+        _ => due,
+    };
+    sqlx::query(
+        "UPDATE applications SET clock_stopped_on = NULL, due_on = $1 WHERE id = $2 AND tenant_id = $3",
+    )
+    .bind(new_due)
+    .bind(application)
+    .bind(&tenant.slug)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The office queue: every submitted application of a tenant, filtered,
+//! searched, sorted and paged in SQL, with counts per status. Drafts are
+//! the applicant's own and never shown to staff.
+
+use crate::application::{self as app, Application, COLUMNS_A};
+use crate::store::Db;
+use crate::tenant::Tenant;
+use serde::Serialize;
+use sqlx::Row as _;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest submissions first.
+    #[default]
+    Submitted,
+    /// Nearest deadline first (none last).
+    Due,
+    /// Most recently changed first.
+    Updated,
+    Number,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Sort {
+        match s {
+            "due" => Sort::Due,
+            "updated" => Sort::Updated,
+            "number" => Sort::Number,
+            _ => Sort::Submitted,
+        }
+    }
+    pub fn id(self) -> &'static str {
+        match self {
+            Sort::Submitted => "submitted",
+            Sort::Due => "due",
+            Sort::Updated => "updated",
+            Sort::Number => "number",
+        }
+    }
+    fn sql(self) -> &'static str {
+        match self {
+            Sort::Submitted => "a.submitted_at DESC, a.id DESC",
+            Sort::Due => "CASE WHEN a.due_on IS NULL THEN 1 ELSE 0 END, a.due_on, a.id",
+            Sort::Updated => "a.updated_at DESC, a.id DESC",
+            Sort::Number => "a.number, a.id",
+        }
+    }
+}
+
+/// Who an application is assigned to, as a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    Nobody,
+    Staff(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub city: Option<String>,
+    pub supply: Option<String>,
+    /// Submitted on or after / on or before (YYYY-MM-DD).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub overdue: bool,
+    pub assignee: Option<Assignee>,
+    /// Number, applicant name, INN/SNILS/IIN/BIN, email or address.
+    pub search: Option<String>,
+    pub sort: Sort,
+    pub limit: i64,
+    pub page: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueRow {
+    pub app: Application,
+    pub applicant_type: String,
+    pub profile: std::collections::BTreeMap<String, String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub assignee_id: Option<i64>,
+    pub assignee: Option<String>,
+    pub custom_status: Option<String>,
+    pub clock_stopped_on: Option<String>,
+}
+
+fn like(s: &str) -> String {
+    let e = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{e}%")
+}
+
+/// The WHERE clause and its values (after `$1`, the tenant).
+fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
+    let mut cond = String::from("a.tenant_id = $1 AND a.status <> 'draft'");
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |sql: &str, vals: Vec<String>| {
+        let mut s = sql.to_string();
+        for v in vals {
+            binds.push(v);
+            s = s.replacen('?', &format!("${}", binds.len() + 1), 1);
+        }
+        cond.push_str(" AND ");
+        cond.push_str(&s);
+    };
+    if let Some(s) = &f.status {
+        add("a.status = ?", vec![s.clone()]);
+    }
+    if let Some(k) = &f.kind {
+        add("a.kind = ?", vec![k.clone()]);
+    }
+    if let Some(c) = &f.city {
+        add("a.city = ?", vec![c.clone()]);
+    }
+    if let Some(s) = &f.supply {
+        add("a.supply_type LIKE ? ESCAPE '\\'", vec![like(s)]);
+    }
+    if let Some(d) = &f.from {
+        add("a.submitted_at >= ?", vec![format!("{d}T00:00:00")]);
+    }
+    if let Some(d) = &f.to {
+        add("a.submitted_at <= ?", vec![format!("{d}T23:59:59.999999Z")]);
+    }
+    if f.overdue {
+        let finals: Vec<String> = tenant
+            .config
+            .workflow
+            .statuses
+            .iter()
+            .filter(|s| s.is_final)
+            .map(|s| s.id.get_ref().to_string())
+            .collect();
+        let mut sql = String::from("a.due_on < ? AND a.clock_stopped_on IS NULL");
+        let mut vals = vec![crate::workflow::today().to_string()];
+        if !finals.is_empty() {
+            sql.push_str(&format!(
+                " AND a.status NOT IN ({})",
+                vec!["?"; finals.len()].join(", ")
+            ));
+            vals.extend(finals);
+        }
+        add(&sql, vals);
+    }
+    match f.assignee {
+        Some(Assignee::Nobody) => add("a.assignee_id IS NULL", vec![]),
+        Some(Assignee::Staff(id)) => add("a.assignee_id = ?", vec![id.to_string()]),
+        None => {}
+    }
+    if let Some(q) = f.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let p = like(q);
+        add(
+            "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
+             OR a.field_values LIKE ? ESCAPE '\\')",
+            vec![p.clone(), p.clone(), p.to_lowercase(), p],
+        );
+    }
+    (cond, binds)
+}
+
+const FROM: &str = "FROM applications a JOIN accounts acc ON acc.id = a.account_id AND acc.tenant_id = a.tenant_id \
+                    LEFT JOIN staff s ON s.id = a.assignee_id";
+
+/// One page of the queue and how many match.
+pub async fn queue(
+    db: &Db,
+    tenant: &Tenant,
+    f: &QueueFilter,
+) -> Result<(Vec<QueueRow>, i64), sqlx::Error> {
+    let (cond, binds) = conditions(tenant, f);
+    // The assignee filter binds an id as text; compare as text on both databases.
+    let cond = cond.replace("a.assignee_id = $", "CAST(a.assignee_id AS TEXT) = $");
+    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) {FROM} WHERE {cond}"
+    )))
+    .bind(&tenant.slug);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let (total,) = q.fetch_one(&db.pool).await?;
+    let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+    let sql = format!(
+        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
+         a.custom_status, a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
+        f.sort.sql(),
+        f.page.max(0) * limit
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let profile: String = r.try_get(15)?;
+        out.push(QueueRow {
+            app: app::from_any_row(r)?,
+            applicant_type: r.try_get(14)?,
+            profile: serde_json::from_str(&profile).unwrap_or_default(),
+            email: r.try_get(16)?,
+            phone: r.try_get(17)?,
+            assignee_id: r.try_get(18)?,
+            assignee: r.try_get(19)?,
+            custom_status: r.try_get(20)?,
+            clock_stopped_on: r.try_get(21)?,
+        });
+    }
+    Ok((out, total))
+}
+
+/// One application of the tenant with its applicant, as the card shows it.
+pub async fn card(db: &Db, tenant: &Tenant, id: i64) -> Result<Option<QueueRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
+         a.custom_status, a.clock_stopped_on {FROM} WHERE a.tenant_id = $1 AND a.id = $2 AND a.status <> 'draft'"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&tenant.slug)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let profile: String = r.try_get(15)?;
+    Ok(Some(QueueRow {
+        app: app::from_any_row(&r)?,
+        applicant_type: r.try_get(14)?,
+        profile: serde_json::from_str(&profile).unwrap_or_default(),
+        email: r.try_get(16)?,
+        phone: r.try_get(17)?,
+        assignee_id: r.try_get(18)?,
+        assignee: r.try_get(19)?,
+        custom_status: r.try_get(20)?,
+        clock_stopped_on: r.try_get(21)?,
+    }))
+}
+
+/// How many submitted applications the tenant has in each status.
+pub async fn counts(db: &Db, tenant: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, COUNT(*) FROM applications WHERE tenant_id = $1 AND status <> 'draft' \
+         GROUP BY status ORDER BY status",
+    )
+    .bind(tenant)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Assign an application to a staff member of the tenant, or to nobody.
+pub async fn assign(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+    staff: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("UPDATE applications SET assignee_id = $1 WHERE id = $2 AND tenant_id = $3 AND status <> 'draft'")
+        .bind(staff)
+        .bind(application)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// Set or clear the custom status text (seed 003).
+pub async fn set_custom_status(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+    text: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE applications SET custom_status = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
+        .bind(text)
+        .bind(crate::store::now_ts())
+        .bind(application)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Set the registration number.
+pub async fn set_number(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+    number: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE applications SET number = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
+    )
+    .bind(number)
+    .bind(crate::store::now_ts())
+    .bind(application)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,1117 @@
+//! The office at `/office/`: staff sign-in (password, then a TOTP code
+//! where the person turned it on), the queue, the application card and its
+//! actions, staff management and the audit log for tenant admins.
+//!
+//! Every handler starts from [`staff`], which finds the signed-in staff
+//! member of this tenant (or a platform operator) or sends to the sign-in
+//! page; every action is an application event and an audit entry.
+
+use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
+use crate::account::{self, FieldErrors};
+use crate::application::{self as app};
+use crate::office::queue::{self, Assignee, QueueFilter, Sort};
+use crate::office::{self, NewMessage, Staff, StaffRole};
+use crate::workflow::{self, Actor, Recipient, WorkflowError};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use std::collections::BTreeMap;
+
+pub const STAFF_COOKIE: &str = "tl_staff";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/office",
+            get(|ctx: Ctx| async move { ctx.redirect("/office/") }),
+        )
+        .route("/office/", get(queue_page))
+        .route("/office/login", get(login_page).post(login))
+        .route("/office/login/code", get(code_page).post(code))
+        .route("/office/logout", post(logout))
+        .route("/office/security", get(security_page).post(security))
+        .route("/office/staff", get(staff_page).post(staff_add))
+        .route("/office/staff/{id}/active", post(staff_active))
+        .route("/office/audit", get(audit_page))
+        .route("/office/applications/{id}", get(card_page))
+        .route("/office/applications/{id}/{action}", post(card_action))
+        .route("/office/applications/{id}/file/{file}", get(card_file))
+}
+
+/// The signed-in staff member, or a redirect to the sign-in page.
+async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
+    let login = || WebError::NeedLogin(ctx.url("/office/login"));
+    let token = ctx.staff_session.as_deref().ok_or_else(login)?;
+    let Some((id, pending)) = office::session(&st.db, ctx.slug(), token)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(login());
+    };
+    if pending {
+        return Err(WebError::NeedLogin(ctx.url("/office/login/code")));
+    }
+    match office::get_staff(&st.db, ctx.slug(), id)
+        .await
+        .map_err(internal)?
+    {
+        Some(s) if s.active => Ok(s),
+        _ => Err(login()),
+    }
+}
+
+fn internal(e: office::OfficeError) -> WebError {
+    WebError::Internal(e.into())
+}
+
+fn staff_view(s: &Staff) -> minijinja::Value {
+    context! {
+        id => s.id,
+        name => &s.name,
+        email => &s.email,
+        role => s.role.id(),
+        role_title => s.role.title(),
+        is_manager => s.role.is_manager(),
+        is_admin => s.role.is_admin(),
+        has_totp => s.has_totp(),
+    }
+}
+
+fn render(
+    ctx: &Ctx,
+    name: &str,
+    s: Option<&Staff>,
+    extra: minijinja::Value,
+) -> Result<Response, WebError> {
+    ctx.render(name, None, context! { staff => s.map(staff_view), ..extra })
+}
+
+fn cookie_response(ctx: &Ctx, st: &AppState, to: &str, token: &str, age: Option<i64>) -> Response {
+    let mut r = ctx.redirect(to);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        super::set_cookie(ctx, st, STAFF_COOKIE, token, age),
+    );
+    r
+}
+
+// ------------------------------------------------------------------ sign-in
+
+async fn login_page(ctx: Ctx) -> Result<Response, WebError> {
+    render(&ctx, "office/login.html", None, context! {})
+}
+
+async fn login(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let key = format!("office:login:{}:{}", ctx.slug(), ctx.ip);
+    if !crate::security::hit(&st.db, &key, std::time::Duration::from_secs(900), 20).await? {
+        return Err(WebError::RateLimited);
+    }
+    let Some(s) = office::sign_in(&st.db, ctx.slug(), &email, &password)
+        .await
+        .map_err(internal)?
+    else {
+        office::audit(
+            &st.db.pool,
+            ctx.slug(),
+            None,
+            "login_failed",
+            None,
+            &email,
+            &ctx.ip,
+        )
+        .await?;
+        let r = render(
+            &ctx,
+            "office/login.html",
+            None,
+            context! { email => email, error => "Неверная почта или пароль" },
+        )?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let pending = s.has_totp();
+    let token = office::open_session(&st.db, ctx.slug(), s.id, pending, &ctx.ip)
+        .await
+        .map_err(internal)?;
+    if !pending {
+        office::audit(
+            &st.db.pool,
+            ctx.slug(),
+            Some(s.id),
+            "login",
+            None,
+            "",
+            &ctx.ip,
+        )
+        .await?;
+    }
+    let to = if pending {
+        "/office/login/code"
+    } else {
+        "/office/"
+    };
+    Ok(cookie_response(&ctx, &st, to, &token, None))
+}
+
+async fn code_page(ctx: Ctx) -> Result<Response, WebError> {
+    render(&ctx, "office/code.html", None, context! {})
+}
+
+async fn code(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let login = || WebError::NeedLogin(ctx.url("/office/login"));
+    let token = ctx.staff_session.clone().ok_or_else(login)?;
+    let Some((id, true)) = office::session(&st.db, ctx.slug(), &token)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(login());
+    };
+    let s = office::get_staff(&st.db, ctx.slug(), id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(login)?;
+    let key = format!("office:code:{id}");
+    let allowed =
+        crate::security::hit(&st.db, &key, std::time::Duration::from_secs(900), 5).await?;
+    let entered = form.get("code").cloned().unwrap_or_default();
+    let step = s
+        .totp_secret
+        .as_deref()
+        .and_then(|sec| office::totp_step(sec, &entered));
+    let fresh = match step {
+        Some(step) if allowed => office::use_totp_step(&st.db, id, step)
+            .await
+            .map_err(internal)?,
+        _ => false,
+    };
+    if fresh {
+        office::confirm_session(&st.db, ctx.slug(), &token)
+            .await
+            .map_err(internal)?;
+        office::audit(
+            &st.db.pool,
+            ctx.slug(),
+            Some(id),
+            "login",
+            None,
+            "second factor",
+            &ctx.ip,
+        )
+        .await?;
+        return Ok(ctx.redirect("/office/"));
+    }
+    office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(id),
+        "code_failed",
+        None,
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    let error = if allowed {
+        "Код не подошёл. Введите код, который сейчас показывает приложение."
+    } else {
+        "Слишком много попыток. Подождите 15 минут."
+    };
+    let r = render(&ctx, "office/code.html", None, context! { error => error })?;
+    Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY))
+}
+
+async fn logout(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    if let Some(t) = &ctx.staff_session {
+        office::close_session(&st.db, ctx.slug(), t)
+            .await
+            .map_err(internal)?;
+    }
+    Ok(cookie_response(&ctx, &st, "/office/login", "", Some(0)))
+}
+
+async fn security_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let secret = office::new_totp_secret();
+    render(
+        &ctx,
+        "office/security.html",
+        Some(&s),
+        context! {
+            secret => &secret,
+            url => office::totp_url(&secret, &s.email, ctx.tenant.short_name()),
+        },
+    )
+}
+
+/// Turn the second factor on (with a code from the new secret) or off.
+async fn security(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    if form.contains_key("off") {
+        office::set_totp(&st.db, s.id, None)
+            .await
+            .map_err(internal)?;
+        office::audit(
+            &st.db.pool,
+            ctx.slug(),
+            Some(s.id),
+            "totp_off",
+            None,
+            "",
+            &ctx.ip,
+        )
+        .await?;
+        return Ok(ctx.redirect("/office/security?off=1"));
+    }
+    let secret = form.get("secret").cloned().unwrap_or_default();
+    let code = form.get("code").cloned().unwrap_or_default();
+    if office::totp_step(&secret, &code).is_none() {
+        let r = render(
+            &ctx,
+            "office/security.html",
+            Some(&s),
+            context! {
+                secret => &secret,
+                url => office::totp_url(&secret, &s.email, ctx.tenant.short_name()),
+                error => "Код не подошёл. Добавьте ключ в приложение и введите код, который оно показывает.",
+            },
+        )?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    office::set_totp(&st.db, s.id, Some(&secret))
+        .await
+        .map_err(internal)?;
+    office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        "totp_on",
+        None,
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    Ok(ctx.redirect("/office/security?on=1"))
+}
+
+// --------------------------------------------------------------------- queue
+
+#[derive(serde::Deserialize, Default)]
+struct QueueQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    city: Option<String>,
+    supply: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    overdue: Option<String>,
+    assignee: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<i64>,
+}
+
+fn date(v: &Option<String>) -> Option<String> {
+    nonempty(v).filter(|d| crate::workflow::calendar::parse_date(d).is_some() && d.len() == 10)
+}
+
+const PAGE: i64 = 25;
+
+fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
+    QueueFilter {
+        status: nonempty(&q.status),
+        kind: nonempty(&q.kind),
+        city: nonempty(&q.city),
+        supply: nonempty(&q.supply),
+        from: date(&q.from),
+        to: date(&q.to),
+        overdue: q.overdue.is_some(),
+        assignee: match q.assignee.as_deref() {
+            Some("none") => Some(Assignee::Nobody),
+            Some("me") => Some(Assignee::Staff(me.id)),
+            Some(id) => id.parse().ok().map(Assignee::Staff),
+            None => None,
+        },
+        search: nonempty(&q.q),
+        sort: Sort::parse(q.sort.as_deref().unwrap_or("")),
+        limit: PAGE,
+        page: q.page.unwrap_or(0).max(0),
+    }
+}
+
+/// The applicant's name and identifiers, as the queue and card show them.
+fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
+    let t = crate::tenant::config::ApplicantType::from_id(&r.applicant_type);
+    let b = account::badge_of(&ctx.tenant, t, &r.profile, r.email.clone());
+    context! {
+        name => b.name,
+        type_title => b.type_title,
+        ids => b.ids,
+        email => &r.email,
+        phone => &r.phone,
+    }
+}
+
+fn row_status(ctx: &Ctx, r: &queue::QueueRow) -> String {
+    r.custom_status
+        .clone()
+        .unwrap_or_else(|| workflow::status_title(&ctx.tenant, &r.app.status))
+}
+
+/// "overdue", "soon" (within two working days) or nothing.
+fn due_mark(ctx: &Ctx, r: &queue::QueueRow) -> Option<&'static str> {
+    if r.clock_stopped_on.is_some() {
+        return Some("paused");
+    }
+    let today = workflow::today();
+    if workflow::is_overdue(&ctx.tenant, &r.app.status, r.app.due_on.as_deref(), today) {
+        return Some("overdue");
+    }
+    let cal = workflow::calendar::Calendar::of(ctx.tenant.config.workflow.calendar);
+    let soon = cal.add_working_days(today, 2);
+    let d = r
+        .app
+        .due_on
+        .as_deref()
+        .and_then(workflow::calendar::parse_date)?;
+    let is_final = ctx
+        .tenant
+        .config
+        .workflow
+        .status(&r.app.status)
+        .is_some_and(|s| s.is_final);
+    (!is_final && d <= soon).then_some("soon")
+}
+
+async fn queue_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let f = filter_of(&q, &s);
+    let (rows, total) = queue::queue(&st.db, &ctx.tenant, &f).await?;
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            context! {
+                id => r.app.id,
+                number => &r.app.number,
+                kind => ctx.tenant.kind_title(&r.app.kind),
+                city => &r.app.city,
+                address => r.app.values.get("object_address"),
+                status => row_status(&ctx, r),
+                submitted_at => r.app.submitted_at.as_deref().map(|t| t.get(..10).unwrap_or(t).to_string()),
+                due_on => &r.app.due_on,
+                mark => due_mark(&ctx, r),
+                applicant => applicant_view(&ctx, r),
+                assignee => &r.assignee,
+            }
+        })
+        .collect();
+    let counts: Vec<_> = queue::counts(&st.db, ctx.slug())
+        .await?
+        .into_iter()
+        .map(|(id, n)| context! { title => workflow::status_title(&ctx.tenant, &id), id => id, n => n })
+        .collect();
+    let team = office::list_staff(&st.db, ctx.slug())
+        .await
+        .map_err(internal)?;
+    let keep = super::query_string(&[
+        ("status", &q.status),
+        ("kind", &q.kind),
+        ("city", &q.city),
+        ("supply", &q.supply),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("overdue", &q.overdue),
+        ("assignee", &q.assignee),
+        ("q", &q.q),
+        ("sort", &q.sort),
+    ]);
+    render(
+        &ctx,
+        "office/queue.html",
+        Some(&s),
+        context! {
+            rows => rows,
+            total => total,
+            counts => counts,
+            page => f.page,
+            pages => (total + PAGE - 1) / PAGE,
+            keep => keep,
+            f => context! {
+                status => &f.status, kind => &f.kind, city => &f.city, supply => &f.supply,
+                from => &f.from, to => &f.to, overdue => f.overdue, assignee => &q.assignee,
+                q => &f.search, sort => f.sort.id(),
+            },
+            statuses => statuses(&ctx),
+            kinds => ctx.tenant.config.application_kinds.iter().map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title }).collect::<Vec<_>>(),
+            cities => ctx.tenant.list("cities").unwrap_or(&[]),
+            supplies => ctx.tenant.list("supply_types").unwrap_or(&[]),
+            team => team.iter().map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
+        },
+    )
+}
+
+fn statuses(ctx: &Ctx) -> Vec<minijinja::Value> {
+    ctx.tenant
+        .config
+        .workflow
+        .statuses
+        .iter()
+        .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title })
+        .collect()
+}
+
+// ---------------------------------------------------------------------- card
+
+fn parse_id(raw: &str) -> Result<i64, WebError> {
+    raw.parse().map_err(|_| WebError::NotFound)
+}
+
+async fn load_card(st: &AppState, ctx: &Ctx, id: &str) -> Result<queue::QueueRow, WebError> {
+    queue::card(&st.db, &ctx.tenant, parse_id(id)?)
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct CardQuery {
+    done: Option<String>,
+}
+
+async fn card_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<CardQuery>,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let r = load_card(&st, &ctx, &id).await?;
+    render_card(&st, &ctx, &s, &r, &FieldErrors::new(), q.done.as_deref()).await
+}
+
+async fn render_card(
+    st: &AppState,
+    ctx: &Ctx,
+    s: &Staff,
+    r: &queue::QueueRow,
+    errors: &FieldErrors,
+    done: Option<&str>,
+) -> Result<Response, WebError> {
+    let a = &r.app;
+    let names = staff_names(st, ctx).await?;
+    let fields: Vec<_> = ctx
+        .tenant
+        .application_kind(&a.kind)
+        .map(|k| {
+            k.fields
+                .iter()
+                .filter_map(|id| {
+                    ctx.tenant
+                        .config
+                        .application_fields
+                        .iter()
+                        .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
+                })
+                .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
+                .map(|f| {
+                    let id = f.id.get_ref().as_str();
+                    context! { label => &f.label, value => a.values.get(id), unit => &f.unit }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    let history: Vec<_> = app::history(&st.db, a)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind != "saved")
+        .map(|e| {
+            context! {
+                what => event_text(ctx, &e),
+                who => actor_name(&names, &e.actor),
+                note => e.note,
+                when => e.created_at.get(..16).unwrap_or(&e.created_at).replace('T', " "),
+            }
+        })
+        .collect();
+    let messages = message_views(st, ctx, a.id, &names).await?;
+    let team = office::list_staff(&st.db, ctx.slug())
+        .await
+        .map_err(internal)?;
+    let wf = &ctx.tenant.config.workflow;
+    let r2 = render(
+        ctx,
+        "office/card.html",
+        Some(s),
+        context! {
+            a => context! {
+                id => a.id,
+                number => &a.number,
+                kind => ctx.tenant.kind_title(&a.kind),
+                city => &a.city,
+                status => row_status(ctx, r),
+                status_id => &a.status,
+                submitted_at => &a.submitted_at,
+                due_on => &a.due_on,
+                mark => due_mark(ctx, r),
+                clock_stopped_on => &r.clock_stopped_on,
+                assignee_id => r.assignee_id,
+                assignee => &r.assignee,
+            },
+            applicant => applicant_view(ctx, r),
+            fields => fields,
+            files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
+            history => history,
+            messages => messages,
+            steps => workflow::next_steps(wf, &a.status, s.role.workflow_role()),
+            custom_status => wf.custom_status,
+            team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
+            errors => errors,
+            done => done,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r2
+    } else {
+        with_status(r2, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+async fn staff_names(st: &AppState, ctx: &Ctx) -> Result<BTreeMap<String, String>, WebError> {
+    Ok(office::list_staff(&st.db, ctx.slug())
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|s| (format!("staff:{}", s.id), s.name))
+        .collect())
+}
+
+fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
+    match actor {
+        "applicant" => "Заявитель".into(),
+        "system" => "Система".into(),
+        other => names
+            .get(other)
+            .cloned()
+            .unwrap_or_else(|| "Сотрудник".into()),
+    }
+}
+
+fn event_text(ctx: &Ctx, e: &app::Event) -> String {
+    let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
+    match e.kind.as_str() {
+        "created" => "Создан черновик".into(),
+        "submitted" => format!("Заявка подана: {}", status()),
+        "status" => format!("Статус: {}", status()),
+        "custom_status" => "Статус (свой текст)".into(),
+        "number" => "Присвоен регистрационный номер".into(),
+        "assigned" => "Назначен исполнитель".into(),
+        "message" => "Сообщение".into(),
+        "document" => "Документ".into(),
+        "request" => "Запрос документов или сведений".into(),
+        "stage" => "Этап".into(),
+        "answer" => "Ответ заявителя".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The correspondence of an application, for either side.
+pub async fn message_views(
+    st: &AppState,
+    ctx: &Ctx,
+    application: i64,
+    names: &BTreeMap<String, String>,
+) -> Result<Vec<minijinja::Value>, WebError> {
+    Ok(office::messages(&st.db, ctx.slug(), application)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|m| {
+            context! {
+                side => &m.side,
+                kind => &m.kind,
+                who => actor_name(names, &m.author),
+                title => &m.title,
+                body => minijinja::Value::from_safe_string(m.body.clone()),
+                file_id => m.file_id,
+                when => m.created_at.get(..16).unwrap_or(&m.created_at).replace('T', " "),
+            }
+        })
+        .collect())
+}
+
+async fn card_file(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    staff(&st, &ctx).await?;
+    let r = load_card(&st, &ctx, &id).await?;
+    super::applications::send_file(&st, &ctx, r.app.id, &file).await
+}
+
+/// One action on the card. Each is an event in the application's history
+/// and an entry in the audit log, committed together.
+async fn card_action(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    let r = load_card(&st, &ctx, &id).await?;
+    let a = &r.app;
+    let text = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut errors = FieldErrors::new();
+    let actor = Actor::Staff {
+        id: s.id,
+        role: s.role.workflow_role(),
+    };
+    let author = actor.label();
+    let applicant = account::get(&st.db, ctx.slug(), a.account_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let link = format!(
+        "{}/applications/{}",
+        ctx.tenant.public_url(&st.cfg.public_url),
+        a.id
+    );
+    let to = Recipient {
+        email: applicant.email.as_deref(),
+        phone: applicant.phone.as_deref(),
+        link,
+    };
+    let mut tx = st.db.pool.begin().await?;
+    let detail: String;
+    match action.as_str() {
+        "status" => {
+            let target = text("to").unwrap_or_default();
+            let note = text("note");
+            let needs_note = ctx
+                .tenant
+                .config
+                .workflow
+                .status(&target)
+                .is_some_and(|d| d.requires_note);
+            if needs_note && note.is_none() {
+                errors.insert(
+                    "note".into(),
+                    "Укажите причину: заявитель увидит её в заявке".into(),
+                );
+            } else {
+                let view = super::applications::plugin_view(a, &applicant, &a.values);
+                let checked = workflow::check_with_plugin(
+                    &st.plugins,
+                    &ctx.tenant,
+                    view,
+                    &a.status,
+                    &target,
+                    actor,
+                )
+                .await;
+                let res = match checked {
+                    Ok(()) => {
+                        workflow::change(
+                            &mut tx,
+                            &ctx.tenant,
+                            a,
+                            &target,
+                            actor,
+                            note.as_deref(),
+                            &to,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match res {
+                    Ok(()) => {
+                        queue::set_custom_status(&mut tx, ctx.slug(), a.id, None).await?;
+                    }
+                    Err(WorkflowError::Db(e)) => return Err(e.into()),
+                    Err(WorkflowError::Notify(e)) => return Err(e.into()),
+                    Err(e) => {
+                        errors.insert("to".into(), super::applications::refusal_text(e));
+                    }
+                }
+            }
+            detail = format!("{} → {target}", a.status);
+        }
+        "custom_status" => {
+            if !ctx.tenant.config.workflow.custom_status {
+                return Err(WebError::Forbidden);
+            }
+            match text("text") {
+                Some(t) if t.chars().count() <= 200 => {
+                    queue::set_custom_status(&mut tx, ctx.slug(), a.id, Some(&t)).await?;
+                    app::event(
+                        &mut *tx,
+                        ctx.slug(),
+                        a.id,
+                        "custom_status",
+                        Some(&a.status),
+                        &author,
+                        Some(&t),
+                    )
+                    .await?;
+                    workflow::notify_text(&mut tx, &ctx.tenant, a, &t, &to)
+                        .await
+                        .map_err(|e| WebError::Internal(e.into()))?;
+                    detail = t;
+                }
+                _ => {
+                    errors.insert("text".into(), "Введите статус — до 200 символов".into());
+                    detail = String::new();
+                }
+            }
+        }
+        "number" => {
+            let number = if form.contains_key("generate") {
+                let view = super::applications::plugin_view(a, &applicant, &a.values);
+                match st
+                    .plugins
+                    .call(
+                        ctx.slug(),
+                        crate::plugin::types::Hook::RegistrationNumber(view),
+                    )
+                    .await
+                {
+                    Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => Some(n),
+                    _ => Some(super::applications::default_number(&st, ctx.slug()).await?),
+                }
+            } else {
+                text("number").filter(|n| n.chars().count() <= 64)
+            };
+            match number {
+                Some(n) => {
+                    queue::set_number(&mut tx, ctx.slug(), a.id, &n).await?;
+                    app::event(
+                        &mut *tx,
+                        ctx.slug(),
+                        a.id,
+                        "number",
+                        Some(&a.status),
+                        &author,
+                        Some(&n),
+                    )
+                    .await?;
+                    detail = n;
+                }
+                None => {
+                    errors.insert(
+                        "number".into(),
+                        "Введите номер (до 64 символов) или сформируйте его".into(),
+                    );
+                    detail = String::new();
+                }
+            }
+        }
+        "assign" => {
+            let who = match form.get("staff").map(String::as_str) {
+                Some("me") => Some(s.id),
+                Some("") | None => None,
+                Some(v) => Some(v.parse::<i64>().map_err(|_| WebError::NotFound)?),
+            };
+            if let Some(w) = who
+                && office::get_staff(&st.db, ctx.slug(), w)
+                    .await
+                    .map_err(internal)?
+                    .is_none_or(|x| x.tenant_id != ctx.slug() && x.id != s.id)
+            {
+                return Err(WebError::NotFound);
+            }
+            queue::assign(&mut tx, ctx.slug(), a.id, who).await?;
+            app::event(
+                &mut *tx,
+                ctx.slug(),
+                a.id,
+                "assigned",
+                Some(&a.status),
+                &author,
+                None,
+            )
+            .await?;
+            detail = format!("{who:?}");
+        }
+        "message" | "request" | "stage" => {
+            let body = match action.as_str() {
+                "stage" => text("title").filter(|t| t.chars().count() <= 200),
+                _ => text("body").filter(|t| t.chars().count() <= 20_000),
+            };
+            match body {
+                Some(b) => {
+                    let (title, html) = if action == "stage" {
+                        (Some(b.as_str()), String::new())
+                    } else {
+                        (None, office::sanitize(&office::text_to_html(&b)))
+                    };
+                    office::add_message(
+                        &mut tx,
+                        ctx.slug(),
+                        a.id,
+                        NewMessage {
+                            side: "utility",
+                            kind: &action,
+                            author: &author,
+                            title,
+                            body: &html,
+                            file_id: None,
+                        },
+                    )
+                    .await?;
+                    app::event(
+                        &mut *tx,
+                        ctx.slug(),
+                        a.id,
+                        &action,
+                        Some(&a.status),
+                        &author,
+                        title,
+                    )
+                    .await?;
+                    if action == "request" {
+                        office::stop_clock(&mut tx, ctx.slug(), a.id).await?;
+                    }
+                    workflow::notify_text(
+                        &mut tx,
+                        &ctx.tenant,
+                        a,
+                        &message_subject(&action, title),
+                        &to,
+                    )
+                    .await
+                    .map_err(|e| WebError::Internal(e.into()))?;
+                    detail = b.chars().take(200).collect();
+                }
+                None => {
+                    let field = if action == "stage" { "title" } else { "body" };
+                    errors.insert(field.into(), "Заполните поле".into());
+                    detail = String::new();
+                }
+            }
+        }
+        _ => return Err(WebError::NotFound),
+    }
+    if !errors.is_empty() {
+        drop(tx);
+        return render_card(&st, &ctx, &s, &r, &errors, None).await;
+    }
+    office::audit(
+        &mut *tx,
+        ctx.slug(),
+        Some(s.id),
+        &action,
+        Some(&format!("application:{}", a.id)),
+        &detail,
+        &ctx.ip,
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)))
+}
+
+fn message_subject(action: &str, title: Option<&str>) -> String {
+    match action {
+        "request" => "Запрос недостающих документов или сведений".into(),
+        "stage" => format!("Новый этап: {}", title.unwrap_or_default()),
+        _ => "Новое сообщение от организации".into(),
+    }
+}
+
+// --------------------------------------------------------------- staff admin
+
+async fn require_admin(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
+    let s = staff(st, ctx).await?;
+    if !s.role.is_admin() {
+        return Err(WebError::Forbidden);
+    }
+    Ok(s)
+}
+
+async fn staff_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let s = require_admin(&st, &ctx).await?;
+    render_staff(&st, &ctx, &s, &FieldErrors::new(), &BTreeMap::new()).await
+}
+
+async fn render_staff(
+    st: &AppState,
+    ctx: &Ctx,
+    s: &Staff,
+    errors: &FieldErrors,
+    values: &BTreeMap<String, String>,
+) -> Result<Response, WebError> {
+    let team = office::list_staff(&st.db, ctx.slug())
+        .await
+        .map_err(internal)?;
+    let r = render(
+        ctx,
+        "office/staff.html",
+        Some(s),
+        context! {
+            team => team.iter().map(|t| context! { id => t.id, name => &t.name, email => &t.email, role => t.role.title(), active => t.active, totp => t.has_totp() }).collect::<Vec<_>>(),
+            errors => errors,
+            v => values,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+async fn staff_add(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = require_admin(&st, &ctx).await?;
+    let role = form
+        .get("role")
+        .and_then(|r| StaffRole::parse(r))
+        .filter(|r| *r != StaffRole::Platform);
+    let mut errors = FieldErrors::new();
+    let Some(role) = role else {
+        errors.insert("role".into(), "Выберите роль".into());
+        return render_staff(&st, &ctx, &s, &errors, &form).await;
+    };
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    match office::add_staff(
+        &st.db,
+        ctx.slug(),
+        &get("email"),
+        &get("name"),
+        role,
+        &get("password"),
+    )
+    .await
+    {
+        Ok(id) => {
+            office::audit(
+                &st.db.pool,
+                ctx.slug(),
+                Some(s.id),
+                "staff_add",
+                Some(&format!("staff:{id}")),
+                &format!("{} {}", get("email"), role.id()),
+                &ctx.ip,
+            )
+            .await?;
+            Ok(ctx.redirect("/office/staff"))
+        }
+        Err(office::OfficeError::Invalid(msg)) => {
+            let field = if msg.contains("почт") {
+                "email"
+            } else if msg.contains("имя") {
+                "name"
+            } else {
+                "password"
+            };
+            errors.insert(field.into(), msg);
+            let mut kept = form.clone();
+            kept.remove("password");
+            render_staff(&st, &ctx, &s, &errors, &kept).await
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn staff_active(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = require_admin(&st, &ctx).await?;
+    let id = parse_id(&id)?;
+    let active = form.get("active").map(String::as_str) == Some("1");
+    if id == s.id && !active {
+        return Err(WebError::Forbidden);
+    }
+    if !office::set_active(&st.db, ctx.slug(), id, active)
+        .await
+        .map_err(internal)?
+    {
+        return Err(WebError::NotFound);
+    }
+    office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        if active { "staff_on" } else { "staff_off" },
+        Some(&format!("staff:{id}")),
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    Ok(ctx.redirect("/office/staff"))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn audit_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let s = require_admin(&st, &ctx).await?;
+    let page = q.page.unwrap_or(0).max(0);
+    let entries = office::audit_log(&st.db, ctx.slug(), 100, page)
+        .await
+        .map_err(internal)?;
+    render(
+        &ctx,
+        "office/audit.html",
+        Some(&s),
+        context! { entries => entries, page => page },
+    )
+}
+
+impl IntoResponse for office::OfficeError {
+    fn into_response(self) -> Response {
+        internal(self).into_response()
+    }
+}

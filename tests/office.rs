@@ -1,0 +1,555 @@
+//! The office over HTTP: staff sign-in with the second factor, roles, the
+//! queue, every card action reaching the applicant, and isolation between
+//! tenants, staff and applicants.
+
+use tapline::office::{self, StaffRole};
+use tapline_e2e::{Browser, TestApp, kazenergo_legal, kazenergo_submit};
+
+const STAFF_PASSWORD: &str = "office-pass-123";
+
+async fn staff(app: &TestApp, tenant: &str, email: &str, role: StaffRole) -> i64 {
+    office::add_staff(
+        app.db(),
+        tenant,
+        email,
+        &format!("Сотрудник {email}"),
+        role,
+        STAFF_PASSWORD,
+    )
+    .await
+    .unwrap()
+}
+
+/// Sign in at `tenant`'s office; the browser holds the office session.
+async fn sign_in(app: &TestApp, tenant: &str, email: &str) -> Browser {
+    let mut b = app.browser(tenant);
+    b.get("/office/login").await;
+    let r = b
+        .post(
+            "/office/login",
+            &[("email", email), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/{tenant}/office/"));
+    b
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_a_second_factor_that_works_once() {
+    let app = TestApp::spawn().await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut b = app.browser("kazenergo");
+    // The office needs a sign-in.
+    b.get("/office/")
+        .await
+        .assert_redirect("/t/kazenergo/office/login");
+    let r = b
+        .post(
+            "/office/login",
+            &[("email", "op@kazenergo.ru"), ("password", "wrong-password")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("Неверная почта или пароль"));
+
+    let mut b = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    let page = b.get("/office/security").await;
+    let secret = page.hidden("secret").unwrap();
+    let r = b
+        .post(
+            "/office/security",
+            &[("secret", &secret), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.field_error("code").is_some(),
+        "the error sits under the code field"
+    );
+    let r = b
+        .post(
+            "/office/security",
+            &[("secret", &secret), ("code", &office::totp_now(&secret))],
+        )
+        .await;
+    r.assert_redirect("/t/kazenergo/office/security?on=1");
+    b.post("/office/logout", &[]).await;
+    b.get("/office/")
+        .await
+        .assert_redirect("/t/kazenergo/office/login");
+
+    // Now the password alone is not enough.
+    let r = b
+        .post(
+            "/office/login",
+            &[("email", "op@kazenergo.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    r.assert_redirect("/t/kazenergo/office/login/code");
+    b.get("/office/")
+        .await
+        .assert_redirect("/t/kazenergo/office/login/code");
+    let r = b.post("/office/login/code", &[("code", "123456")]).await;
+    assert_eq!(r.status, 422);
+    let code = office::totp_now(&secret);
+    b.post("/office/login/code", &[("code", &code)])
+        .await
+        .assert_redirect("/t/kazenergo/office/");
+    assert_eq!(b.get("/office/").await.status, 200);
+
+    // The same code cannot open a second session.
+    let mut other = app.browser("kazenergo");
+    other
+        .post(
+            "/office/login",
+            &[("email", "op@kazenergo.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    let r = other.post("/office/login/code", &[("code", &code)]).await;
+    assert_eq!(r.status, 422, "a used code is refused");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_queue_filters_searches_counts_and_assigns() {
+    let app = TestApp::spawn().await;
+    let mut a = kazenergo_legal(&app, "q1@example.ru", "+79003000001").await;
+    let (first, _) = kazenergo_submit(&mut a, "q1@example.ru", "+79003000001").await;
+    let (second, _) = kazenergo_submit(&mut a, "q1@example.ru", "+79003000001").await;
+    // A draft is the applicant's own: staff never see it.
+    a.post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let op = staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut b = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+
+    let q = b.get("/office/").await;
+    assert!(q.has("Найдено: 2"), "{}", q.body);
+    assert!(q.has("data-status=\"submitted\">2<"), "counts per status");
+    assert!(
+        q.has("ООО «Тепло»") && q.has("ИНН 7707083893"),
+        "the applicant and identifiers"
+    );
+    // Search by INN, by address, by a number that is not there.
+    assert!(b.get("/office/?q=7707083893").await.has("Найдено: 2"));
+    assert!(b.get("/office/?q=Баумана").await.has("Найдено: 2"));
+    assert!(
+        b.get("/office/?q=nothing-like-this")
+            .await
+            .has("Найдено: 0")
+    );
+    assert!(b.get("/office/?status=accepted").await.has("Найдено: 0"));
+    assert!(b.get("/office/?overdue=1").await.has("Найдено: 0"));
+
+    // Assign the first to me: "mine" and "nobody" split the queue.
+    let r = b
+        .post(
+            &format!("/office/applications/{first}/assign"),
+            &[("staff", "me")],
+        )
+        .await;
+    r.assert_redirect(&format!(
+        "/t/kazenergo/office/applications/{first}?done=assign"
+    ));
+    let mine = b.get("/office/?assignee=me").await;
+    assert!(mine.has("Найдено: 1") && mine.has(&format!("data-id=\"{first}\"")));
+    let nobody = b.get("/office/?assignee=none").await;
+    assert!(nobody.has("Найдено: 1") && nobody.has(&format!("data-id=\"{second}\"")));
+    assert!(
+        b.get(&format!("/office/?assignee={op}"))
+            .await
+            .has("Найдено: 1")
+    );
+    // Sorting by deadline keeps both; a page past the end is empty.
+    assert!(b.get("/office/?sort=due").await.has("Найдено: 2"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
+    let app = TestApp::spawn().await;
+    let mut a = kazenergo_legal(&app, "card@example.ru", "+79003000002").await;
+    let (id, _) = kazenergo_submit(&mut a, "card@example.ru", "+79003000002").await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    staff(&app, "kazenergo", "boss@kazenergo.ru", StaffRole::Manager).await;
+    let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    let card = format!("/office/applications/{id}");
+
+    // Status from the vocabulary: an event, an SMS and an email.
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "accepted")])
+        .await;
+    r.assert_redirect(&format!("/t/kazenergo{card}?done=status"));
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("<dd id=\"status\">Принята к рассмотрению</dd>"),
+        "{}",
+        view.body
+    );
+    let msgs = app.all_messages("kazenergo").await;
+    let told: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.2.contains("Принята к рассмотрению"))
+        .collect();
+    assert!(
+        told.iter().any(|m| m.0 == "email") && told.iter().any(|m| m.0 == "sms"),
+        "{msgs:?}"
+    );
+
+    // Rejecting is the manager's; the operator is told next to the field.
+    let r = op
+        .post(
+            &format!("{card}/status"),
+            &[("to", "rejected"), ("note", "нет")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("to").is_some(), "{}", r.body);
+
+    // A registration number typed by hand.
+    op.post(&format!("{card}/number"), &[("number", "ТУ-2026/77")])
+        .await;
+    assert!(
+        a.get(&format!("/applications/{id}"))
+            .await
+            .has("ТУ-2026/77")
+    );
+
+    // A message with markup: kept safe, shown from the utility.
+    op.post(
+        &format!("{card}/message"),
+        &[("body", "Добрый день!\n<script>alert(1)</script>")],
+    )
+    .await;
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("от организации") && view.has("Добрый день!"));
+    assert!(!view.body.contains("<script>alert(1)"), "markup is escaped");
+    assert!(
+        view.body.contains("&lt;script&gt;"),
+        "and shown as the text it was"
+    );
+
+    // Asking for documents stops the clock until the applicant answers.
+    op.post(
+        &format!("{card}/request"),
+        &[("body", "Приложите ситуационный план")],
+    )
+    .await;
+    let c = op.get(&card).await;
+    assert!(c.has("срок остановлен"), "{}", c.body);
+    assert!(op.get("/office/?overdue=1").await.has("Найдено: 0"));
+    let r = a
+        .post(
+            &format!("/applications/{id}/message"),
+            &[("body", "План приложил к письму")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let c = op.get(&card).await;
+    assert!(!c.has("срок остановлен") && c.has("План приложил к письму"));
+    assert!(c.has("заявитель"));
+
+    // Progress stages form the applicant's timeline.
+    op.post(
+        &format!("{card}/stage"),
+        &[("title", "Ведётся проектирование")],
+    )
+    .await;
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("id=\"stages\"") && view.has("Ведётся проектирование"));
+
+    // An empty message is refused next to its field, and nothing is written.
+    let r = op.post(&format!("{card}/message"), &[("body", "  ")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("body").is_some());
+
+    // Custom status texts are only for tenants that allow them.
+    let r = op
+        .post(&format!("{card}/custom_status"), &[("text", "Что-то своё")])
+        .await;
+    assert_eq!(r.status, 403);
+
+    // The manager rejects, with the reason the applicant sees.
+    let mut boss = sign_in(&app, "kazenergo", "boss@kazenergo.ru").await;
+    let r = boss
+        .post(&format!("{card}/status"), &[("to", "rejected")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("note").is_some(), "a reason is required");
+    boss.post(
+        &format!("{card}/status"),
+        &[
+            ("to", "rejected"),
+            ("note", "Объект вне зоны теплоснабжения"),
+        ],
+    )
+    .await;
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("<dd id=\"status\">Отклонена</dd>") && view.has("Объект вне зоны теплоснабжения")
+    );
+    // History names who did what.
+    let c = boss.get(&card).await;
+    let history = c.body.split("id=\"history\"").nth(1).unwrap();
+    assert!(
+        history.contains("Сотрудник op@kazenergo.ru")
+            && history.contains("Сотрудник boss@kazenergo.ru")
+    );
+    // A final status accepts no more messages from the applicant.
+    let r = a
+        .post(&format!("/applications/{id}/message"), &[("body", "ещё")])
+        .await;
+    assert!(r.location.unwrap().contains("step_error"));
+
+    // Operators and managers do not manage staff or read the audit.
+    assert_eq!(op.get("/office/staff").await.status, 403);
+    assert_eq!(boss.get("/office/audit").await.status, 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn setevaya_staff_type_their_own_status_and_generate_a_number() {
+    let app = TestApp::spawn().await;
+    let mut a = tapline_e2e::ready(
+        &app,
+        "setevaya",
+        "individual",
+        "+79003000003",
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("email", "set@example.ru"),
+            ("phone", "+79003000003"),
+        ],
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("postal_address", "Казань, ул. Сетевая, 1"),
+        ],
+    )
+    .await;
+    let r = a.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf =
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    a.upload(
+        &format!("/applications/{id}/files/ownership_doc"),
+        "егрн.pdf",
+        pdf,
+        true,
+    )
+    .await;
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 1"),
+                ("power_kw", "12"),
+                ("line_length_m", "50"),
+                ("metering_points", "1"),
+                ("phone", "+79003000003"),
+                ("email", "set@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    staff(&app, "setevaya", "op@setevaya.ru", StaffRole::Operator).await;
+    let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
+    let card = format!("/office/applications/{id}");
+    // The SNILS is on the card.
+    assert!(op.get(&card).await.has("112-233-445 95"));
+    let r = op
+        .post(
+            &format!("{card}/custom_status"),
+            &[("text", "Ведутся строительно-монтажные работы")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("<dd id=\"status\">Ведутся строительно-монтажные работы</dd>"),
+        "{}",
+        view.body
+    );
+    assert!(
+        app.all_messages("setevaya")
+            .await
+            .iter()
+            .any(|m| m.0 == "email" && m.2.contains("Ведутся строительно-монтажные работы"))
+    );
+    // A vocabulary status replaces the custom text.
+    op.post(&format!("{card}/status"), &[("to", "under_review")])
+        .await;
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("<dd id=\"status\">Заявка на рассмотрении сетевой организацией</dd>"));
+    // "Generate" asks the plugin for a number.
+    op.post(&format!("{card}/number"), &[("generate", "1")])
+        .await;
+    let year = &tapline::store::now_ts()[..4];
+    assert!(op.get(&card).await.has(&format!("ТП-{year}-")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_staff_and_applicants_are_kept_apart() {
+    let app = TestApp::spawn().await;
+    let mut a = kazenergo_legal(&app, "iso@example.ru", "+79003000004").await;
+    let (id, _) = kazenergo_submit(&mut a, "iso@example.ru", "+79003000004").await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    staff(&app, "kvadra", "op@kvadra.ru", StaffRole::Admin).await;
+
+    // An applicant's session does not open the office.
+    a.get("/office/")
+        .await
+        .assert_redirect("/t/kazenergo/office/login");
+    let r = a
+        .post(
+            &format!("/office/applications/{id}/status"),
+            &[("to", "accepted")],
+        )
+        .await;
+    r.assert_redirect("/t/kazenergo/office/login");
+
+    // Kvadra's admin cannot sign in to kazenergo, nor see its applications.
+    let mut k = app.browser("kazenergo");
+    let r = k
+        .post(
+            "/office/login",
+            &[("email", "op@kvadra.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let mut kv = sign_in(&app, "kvadra", "op@kvadra.ru").await;
+    assert_eq!(
+        kv.get(&format!("/office/applications/{id}")).await.status,
+        404
+    );
+    let r = kv
+        .post(
+            &format!("/office/applications/{id}/message"),
+            &[("body", "x")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(kv.get("/office/").await.has("Найдено: 0"));
+    // Kvadra's staff list does not show kazenergo's people.
+    assert!(!kv.get("/office/staff").await.has("op@kazenergo.ru"));
+
+    // A platform operator works in any office.
+    office::add_staff(
+        app.db(),
+        office::PLATFORM,
+        "root@tapline.ru",
+        "Платформа",
+        StaffRole::Platform,
+        STAFF_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let mut p = sign_in(&app, "kazenergo", "root@tapline.ru").await;
+    assert_eq!(
+        p.get(&format!("/office/applications/{id}")).await.status,
+        200
+    );
+    assert_eq!(p.get("/office/audit").await.status, 200);
+    sign_in(&app, "kvadra", "root@tapline.ru").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
+    let app = TestApp::spawn().await;
+    staff(&app, "vodokanal", "admin@vodokanal.ru", StaffRole::Admin).await;
+    let mut adm = sign_in(&app, "vodokanal", "admin@vodokanal.ru").await;
+    let r = adm
+        .post(
+            "/office/staff",
+            &[
+                ("name", "Новый Оператор"),
+                ("email", "new@vodokanal.ru"),
+                ("password", "short"),
+                ("role", "operator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("password").is_some(), "{}", r.body);
+    assert!(
+        r.has("value=\"new@vodokanal.ru\""),
+        "what was typed is kept"
+    );
+    let r = adm
+        .post(
+            "/office/staff",
+            &[
+                ("name", "Новый Оператор"),
+                ("email", "new@vodokanal.ru"),
+                ("password", STAFF_PASSWORD),
+                ("role", "operator"),
+            ],
+        )
+        .await;
+    r.assert_redirect("/t/vodokanal/office/staff");
+    // A platform role cannot be handed out from a tenant's office.
+    let r = adm
+        .post(
+            "/office/staff",
+            &[
+                ("name", "Хакер"),
+                ("email", "x@vodokanal.ru"),
+                ("password", STAFF_PASSWORD),
+                ("role", "platform"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let mut new = sign_in(&app, "vodokanal", "new@vodokanal.ru").await;
+    assert_eq!(new.get("/office/").await.status, 200);
+
+    let list = adm.get("/office/staff").await;
+    let new_id = list
+        .body
+        .split("data-id=\"")
+        .skip(1)
+        .find(|row| row.contains("new@vodokanal.ru"))
+        .and_then(|row| row.split('"').next())
+        .unwrap()
+        .to_string();
+    adm.post(
+        &format!("/office/staff/{new_id}/active"),
+        &[("active", "0")],
+    )
+    .await;
+    // Locked out: the open session ends and signing in fails.
+    new.get("/office/")
+        .await
+        .assert_redirect("/t/vodokanal/office/login");
+    let r = new
+        .post(
+            "/office/login",
+            &[("email", "new@vodokanal.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+
+    let audit = adm.get("/office/audit").await;
+    for action in ["staff_add", "staff_off", "login", "login_failed"] {
+        assert!(
+            audit.has(&format!("<td>{action}</td>")),
+            "{action} in {}",
+            audit.body
+        );
+    }
+    assert!(audit.has("127.0.0.1"), "where from");
+    app.stop().await;
+}
