@@ -942,7 +942,7 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
 }
 
 #[tokio::test]
-async fn my_applications_filter_by_supply_type() {
+async fn vodokanal_submits_and_my_applications_filter_by_supply_type() {
     let app = TestApp::spawn().await;
     let mut b = app.browser("vodokanal");
     register(
@@ -999,6 +999,51 @@ async fn my_applications_filter_by_supply_type() {
         b.get("/applications?supply_type=Холодное+водоснабжение")
             .await
             .has("Найдено: 2")
+    );
+    // Seed 002's flow ends in a sent application with the contacts from
+    // the settings, the status "Подана" and an email about it.
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("full_name", "Сидоров Сидор Сидорович"),
+                ("address", "Казань, ул. Мира, 7"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let form = b.follow(&r).await;
+    assert!(
+        form.has("value=\"sup@example.ru\""),
+        "the email defaults from the profile"
+    );
+    let v = form.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("supply_types", "Холодное водоснабжение"),
+                ("object_address", "ул. Мира, 7"),
+                ("water_m3_day", "2,5"),
+                ("phone", "+79004000001"),
+                ("email", "sup@example.ru"),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/vodokanal/applications/{id}?submitted=1"));
+    let view = b.follow(&r).await;
+    assert!(view.has("<dd id=\"status\">Подана</dd>"), "{}", view.body);
+    assert!(
+        app.all_messages("vodokanal")
+            .await
+            .iter()
+            .any(|m| m.0 == "email" && m.1 == "sup@example.ru" && m.2.contains("Подана"))
     );
     // LIKE wildcards in the query are taken literally.
     assert!(

@@ -553,3 +553,118 @@ async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
     assert!(audit.has("127.0.0.1"), "where from");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
+    let app = TestApp::spawn().await;
+    let mut a = tapline_e2e::ready(
+        &app,
+        "almatyenergosbyt",
+        "legal",
+        "+77013000001",
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", "050540004455"),
+            ("email", "ret@example.kz"),
+            ("phone", "+77013000001"),
+        ],
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", "050540004455"),
+            ("head_name", "Директоров Д. Д."),
+            ("legal_address", "Алматы, пр. Абая, 1"),
+        ],
+    )
+    .await;
+    let r = a.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf =
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    for slot in ["registration_certificate", "title_document"] {
+        a.upload(
+            &format!("/applications/{id}/files/{slot}"),
+            "doc.pdf",
+            pdf,
+            true,
+        )
+        .await;
+    }
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let submit = |v: String, power: &'static str| {
+        vec![
+            ("action", "submit".to_string()),
+            ("version", v),
+            ("object_address", "Алматы, пр. Абая, 1".into()),
+            ("power_kw", power.into()),
+            ("phone", "+77013000001".into()),
+            ("email", "ret@example.kz".into()),
+        ]
+    };
+    let f = submit(v, "20");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = a.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let number = {
+        let view = a.get(&format!("/applications/{id}")).await;
+        view.body
+            .split("Заявка № ")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+
+    staff(&app, "almatyenergosbyt", "op@aes.kz", StaffRole::Operator).await;
+    let mut op = sign_in(&app, "almatyenergosbyt", "op@aes.kz").await;
+    let card = format!("/office/applications/{id}");
+    // Returning needs the reason, which the applicant reads.
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "returned")])
+        .await;
+    assert_eq!(r.status, 422);
+    op.post(
+        &format!("{card}/status"),
+        &[
+            ("to", "returned"),
+            ("note", "Укажите мощность по техусловиям: 25 кВт"),
+        ],
+    )
+    .await;
+
+    // The applicant gets the form again, with the reason and the values.
+    let form = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        form.has("Заявка возвращена на доработку") && form.has("25 кВт"),
+        "{}",
+        form.body
+    );
+    assert!(form.has("value=\"20\"") && form.has("Отправить повторно"));
+    assert!(
+        !form.has("Удалить черновик"),
+        "a sent application is not a draft to delete"
+    );
+    let v = form.hidden("version").unwrap();
+    let f = submit(v, "25");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = a.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("<dd id=\"status\">На рассмотрении</dd>"),
+        "{}",
+        view.body
+    );
+    assert!(view.has(&format!("Заявка № {number}")), "the number stays");
+    let c = op.get(&card).await;
+    assert!(c.has("Отправлена повторно после доработки") && c.has("25"));
+    // Under review again, it cannot be edited any more.
+    let r = a.post(&format!("/applications/{id}"), &f).await;
+    r.assert_redirect(&format!("/t/almatyenergosbyt/applications/{id}"));
+    app.stop().await;
+}

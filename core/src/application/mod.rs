@@ -325,7 +325,9 @@ pub async fn drafts_of_kind(
     };
     Ok(list_filtered(db, tenant, account, &f).await?.0)
 }
-/// Save a draft's values if nobody saved it since `version`; returns the new version.
+/// Save a draft's values (or those of an application returned to the
+/// applicant, in the status it was read in) if nobody saved it since
+/// `version`; returns the new version.
 pub async fn save_draft(
     db: &Db,
     app: &Application,
@@ -335,7 +337,7 @@ pub async fn save_draft(
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2, supply_type = $7 \
-         WHERE id = $3 AND tenant_id = $4 AND account_id = $5 AND status = 'draft' AND version = $6",
+         WHERE id = $3 AND tenant_id = $4 AND account_id = $5 AND status = $8 AND version = $6",
     )
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
     .bind(now_ts())
@@ -344,6 +346,7 @@ pub async fn save_draft(
     .bind(app.account_id)
     .bind(version)
     .bind(v.supply)
+    .bind(&app.status)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -355,7 +358,7 @@ pub async fn save_draft(
         &app.tenant_id,
         app.id,
         "saved",
-        Some(DRAFT),
+        Some(&app.status),
         "applicant",
         None,
     )
@@ -366,15 +369,16 @@ pub async fn save_draft(
 
 async fn stale_or_not_draft(db: &Db, app: &Application) -> AppError {
     match get_own(db, &app.tenant_id, app.account_id, app.id).await {
-        Ok(Some(a)) if a.is_draft() => AppError::Stale,
+        Ok(Some(a)) if a.status == app.status => AppError::Stale,
         Ok(_) => AppError::NotDraft,
         Err(e) => e,
     }
 }
 
-/// Submit a draft at `version` inside the caller's transaction, so the
-/// notifications the caller queues commit with it. A second submit of the
-/// same draft finds it no longer a draft and changes nothing.
+/// Submit a draft (or send back a returned application) at `version`
+/// inside the caller's transaction, so the notifications the caller queues
+/// commit with it. A second submit finds the status moved and changes
+/// nothing. A number and first submission date already given stay.
 pub async fn submit(
     tx: &mut sqlx::AnyConnection,
     db: &Db,
@@ -384,9 +388,10 @@ pub async fn submit(
 ) -> Result<(), AppError> {
     let now = now_ts();
     let done = sqlx::query(
-        "UPDATE applications SET field_values = $1, status = $2, number = $3, submitted_at = $4, \
-         updated_at = $4, version = version + 1, due_on = $9, supply_type = $10 \
-         WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = 'draft' AND version = $8",
+        "UPDATE applications SET field_values = $1, status = $2, number = COALESCE(number, $3), \
+         submitted_at = COALESCE(submitted_at, $4), updated_at = $4, version = version + 1, due_on = $9, \
+         supply_type = $10 \
+         WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = $11 AND version = $8",
     )
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
     .bind(s.status)
@@ -398,6 +403,7 @@ pub async fn submit(
     .bind(s.version)
     .bind(s.due_on)
     .bind(v.supply)
+    .bind(&app.status)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -408,7 +414,11 @@ pub async fn submit(
         &mut *tx,
         &app.tenant_id,
         app.id,
-        "submitted",
+        if app.is_draft() {
+            "submitted"
+        } else {
+            "resubmitted"
+        },
         Some(s.status),
         "applicant",
         None,

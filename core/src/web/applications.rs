@@ -92,6 +92,17 @@ pub(super) fn plugin_view(
     }
 }
 
+/// Whether the applicant may change the application: a draft, or one the
+/// utility returned for corrections (seed 004).
+fn editable(tenant: &Tenant, a: &Application) -> bool {
+    a.is_draft()
+        || tenant
+            .config
+            .workflow
+            .status(&a.status)
+            .is_some_and(|s| s.applicant_edits)
+}
+
 fn parse_id(raw: &str) -> Result<i64, WebError> {
     raw.parse().map_err(|_| WebError::NotFound)
 }
@@ -367,8 +378,25 @@ async fn show(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if a.is_draft() {
-        let notice = if q.reopened.is_some() {
+    if editable(&ctx.tenant, &a) {
+        let returned = if a.is_draft() {
+            None
+        } else {
+            // The reason the utility gave when it returned the application.
+            let why = app::history(&st.db, &a)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|e| e.kind == "status")
+                .and_then(|e| e.note);
+            Some(format!(
+                "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
+                why.map(|w| format!(": «{w}»")).unwrap_or_default()
+            ))
+        };
+        let notice = if returned.is_some() {
+            returned
+        } else if q.reopened.is_some() {
             Some(format!(
                 "Открыт ваш черновик, сохранённый {}.",
                 short_time(&a.updated_at)
@@ -436,6 +464,7 @@ async fn render_view(
                 what => match e.kind.as_str() {
                     "created" => "Создан черновик".to_string(),
                     "submitted" => format!("Заявка подана: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
+                    "resubmitted" => format!("Заявка отправлена повторно: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
                     _ => status_title(&ctx.tenant, e.status.as_deref().unwrap_or(&e.kind)),
                 },
                 who => match e.actor.as_str() {
@@ -528,7 +557,7 @@ async fn render_form(
         "portal/application_form.html",
         Some(acc),
         context! {
-            a => context! { id => a.id, version => a.version, city => &a.city },
+            a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number },
             kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
             fields => fields,
             slots => slots,
@@ -557,7 +586,7 @@ async fn save(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
-    if !a.is_draft() {
+    if !editable(&ctx.tenant, &a) {
         if autosave {
             return Ok(autosave_reply(Err(AppError::NotDraft), &a));
         }
@@ -674,13 +703,26 @@ async fn save(
             }
         }
     }
-    let status = ctx.tenant.config.workflow.submitted.get_ref().clone();
+    // A draft goes to the tenant's first status; a returned application to
+    // where the workflow lets the applicant send it back.
+    let status = if a.is_draft() {
+        ctx.tenant.config.workflow.submitted.get_ref().clone()
+    } else {
+        match workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant).first()
+        {
+            Some(step) => step.to.clone(),
+            None => {
+                errors.insert(FORM_ERROR.into(), step_message("not_allowed"));
+                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+            }
+        }
+    };
     if errors.is_empty()
         && let Err(e) = workflow::check_with_plugin(
             &st.plugins,
             &ctx.tenant,
             plugin_app.clone(),
-            app::DRAFT,
+            &a.status,
             &status,
             Actor::Applicant(acc.id),
         )
@@ -691,17 +733,22 @@ async fn save(
     if !errors.is_empty() {
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
     }
-    let number = match st
-        .plugins
-        .call(ctx.slug(), Hook::RegistrationNumber(plugin_app))
-        .await
-    {
-        Ok(Some(HookOutput::Number(Some(n)))) => n,
-        Ok(_) => default_number(&st, ctx.slug()).await?,
-        Err(e) => {
-            errors.insert(FORM_ERROR.into(), e.user_message().into());
-            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-        }
+    // A returned application keeps the number it was given; asking the
+    // plugin again would spend one of its sequence numbers.
+    let number = match &a.number {
+        Some(n) => n.clone(),
+        None => match st
+            .plugins
+            .call(ctx.slug(), Hook::RegistrationNumber(plugin_app))
+            .await
+        {
+            Ok(Some(HookOutput::Number(Some(n)))) => n,
+            Ok(_) => default_number(&st, ctx.slug()).await?,
+            Err(e) => {
+                errors.insert(FORM_ERROR.into(), e.user_message().into());
+                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+            }
+        },
     };
     let due = workflow::due_on(&ctx.tenant, &status, workflow::today()).map(|d| d.to_string());
     let mut tx = st.db.pool.begin().await?;
@@ -1023,7 +1070,7 @@ async fn upload(
         .is_some_and(|v| v.contains("application/json"));
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !a.is_draft() {
+    if !editable(&ctx.tenant, &a) {
         return Err(WebError::Forbidden);
     }
     let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
@@ -1136,7 +1183,7 @@ async fn remove_file(
     ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !a.is_draft() {
+    if !editable(&ctx.tenant, &a) {
         return Err(WebError::Forbidden);
     }
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;

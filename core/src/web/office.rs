@@ -632,6 +632,7 @@ fn event_text(ctx: &Ctx, e: &app::Event) -> String {
         "created" => "Создан черновик".into(),
         "submitted" => format!("Заявка подана: {}", status()),
         "status" => format!("Статус: {}", status()),
+        "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
         "custom_status" => "Статус (свой текст)".into(),
         "number" => "Присвоен регистрационный номер".into(),
         "assigned" => "Назначен исполнитель".into(),
