@@ -159,8 +159,24 @@ async fn the_queue_filters_searches_counts_and_assigns() {
             .await
             .has("Найдено: 1")
     );
-    // Sorting by deadline keeps both; a page past the end is empty.
+    // Sorting by deadline keeps both.
     assert!(b.get("/office/?sort=due").await.has("Найдено: 2"));
+
+    // The filtered queue as a spreadsheet.
+    let csv = b.get("/office/export.csv?assignee=me").await;
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "a header and my one application: {}",
+        csv.body
+    );
+    assert!(lines[0].contains("Номер;Вид заявки"));
+    assert!(lines[1].contains("ООО «Тепло»") && lines[1].contains("7707083893"));
+    let xlsx = b.get("/office/export.xlsx").await;
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx.body.starts_with("PK"), "an XLSX file");
     app.stop().await;
 }
 
@@ -247,6 +263,60 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let c = op.get(&card).await;
     assert!(!c.has("срок остановлен") && c.has("План приложил к письму"));
     assert!(c.has("заявитель"));
+
+    // A document from the utility: a title, a comment and a file the
+    // applicant downloads; bad files and missing titles are told at the field.
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let r = op
+        .post_multipart(
+            &format!("{card}/document"),
+            &[("title", ""), ("body", "")],
+            Some(("ту.pdf", pdf)),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("doc_title").is_some());
+    let r = op
+        .post_multipart(
+            &format!("{card}/document"),
+            &[("title", "Письмо")],
+            Some(("a.pdf", b"MZ\x90\x00 program")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("file").unwrap().contains("тип файла"));
+    let r = op
+        .post_multipart(
+            &format!("{card}/document"),
+            &[
+                ("title", "Технические условия"),
+                ("body", "Срок действия — 3 года"),
+            ],
+            Some(("ту.pdf", pdf)),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("Технические условия") && view.has("Срок действия — 3 года"));
+    let link = tapline_e2e::unescape(&view.body)
+        .split(&format!("/t/kazenergo/applications/{id}/file/"))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let file = a.get(&format!("/applications/{id}/file/{link}")).await;
+    assert_eq!(file.status, 200);
+    assert!(file.body.starts_with("%PDF"));
+    // The applicant sends a document back.
+    let r = a
+        .post_multipart(
+            &format!("/applications/{id}/document"),
+            &[("body", "Подписанные ТУ")],
+            Some(("подписано.pdf", pdf)),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(op.get(&card).await.has("подписано.pdf"));
 
     // Progress stages form the applicant's timeline.
     op.post(

@@ -195,8 +195,8 @@ pub struct Attached {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn attach(
-    db: &Db,
+pub async fn attach<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
     tenant: &str,
     application: i64,
     slot: &str,
@@ -218,7 +218,7 @@ pub async fn attach(
     .bind(&stored.sha256)
     .bind(content_type)
     .bind(now_ts())
-    .fetch_one(&db.pool)
+    .fetch_one(ex)
     .await?;
     Ok(id)
 }

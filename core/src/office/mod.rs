@@ -6,6 +6,7 @@
 //! Every query is scoped by tenant. A platform operator is a staff row of
 //! tenant `*` and may sign in to any tenant's office.
 
+pub mod export;
 pub mod queue;
 
 use crate::store::{Db, now, now_ts, sha256_hex, ts};

@@ -160,6 +160,9 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
     (cond, binds)
 }
 
+/// The most rows one page (or one export) holds.
+pub const EXPORT_MAX: i64 = 10_000;
+
 const FROM: &str = "FROM applications a JOIN accounts acc ON acc.id = a.account_id AND acc.tenant_id = a.tenant_id \
                     LEFT JOIN staff s ON s.id = a.assignee_id";
 
@@ -180,7 +183,11 @@ pub async fn queue(
         q = q.bind(b);
     }
     let (total,) = q.fetch_one(&db.pool).await?;
-    let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+    let limit = if f.limit <= 0 {
+        50
+    } else {
+        f.limit.min(EXPORT_MAX)
+    };
     let sql = format!(
         "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
          a.custom_status, a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",

@@ -26,6 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}/delete", post(delete))
         .route("/applications/{id}/status", post(change_status))
         .route("/applications/{id}/message", post(reply))
+        .route(
+            "/applications/{id}/document",
+            post(reply_document).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         // Uploads stream to the store under the tenant's own size limit.
         .route(
             "/applications/{id}/files/{slot}",
@@ -971,6 +975,89 @@ async fn reply(
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
 }
 
+/// The applicant sends the utility a document about a sent application
+/// (the missing documents it asked for); the deadline clock runs again.
+async fn reply_document(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    let finished = ctx
+        .tenant
+        .config
+        .workflow
+        .status(&a.status)
+        .is_some_and(|s| s.is_final);
+    if a.is_draft() || finished {
+        return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
+    }
+    let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
+        Ok(p) => p,
+        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
+        Err(e) => {
+            let r = render_view(&st, &ctx, &acc, &a, false, Some(e.message(max_mb))).await?;
+            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+    };
+    let Some((name, stored, kind)) = posted.file else {
+        let r = render_view(&st, &ctx, &acc, &a, false, Some("Выберите файл.".into())).await?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let comment = posted
+        .fields
+        .get("body")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default();
+    let html = if comment.is_empty() {
+        String::new()
+    } else {
+        crate::office::sanitize(&crate::office::text_to_html(&comment))
+    };
+    let mut tx = st.db.pool.begin().await?;
+    let file_id = crate::document::attach(
+        &mut *tx,
+        ctx.slug(),
+        a.id,
+        "_applicant",
+        None,
+        &name,
+        &stored,
+        kind.mime(),
+    )
+    .await?;
+    crate::office::add_message(
+        &mut tx,
+        ctx.slug(),
+        a.id,
+        crate::office::NewMessage {
+            side: "applicant",
+            kind: "document",
+            author: "applicant",
+            title: Some(&name),
+            body: &html,
+            file_id: Some(file_id),
+        },
+    )
+    .await?;
+    app::event(
+        &mut *tx,
+        ctx.slug(),
+        a.id,
+        "answer",
+        Some(&a.status),
+        "applicant",
+        Some(&name),
+    )
+    .await?;
+    crate::office::resume_clock(&mut tx, &ctx.tenant, a.id).await?;
+    tx.commit().await?;
+    Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
+}
+
 fn stale_message() -> String {
     "Этот черновик только что сохранили в другой вкладке или окне. Ниже — то, что вы ввели здесь: \
      обновите страницу, чтобы увидеть сохранённое, и перенесите нужное."
@@ -1123,7 +1210,7 @@ async fn upload(
                     return reply(Err("type"));
                 };
                 let row = crate::document::attach(
-                    &st.db,
+                    &st.db.pool,
                     ctx.slug(),
                     a.id,
                     &slot,

@@ -10,6 +10,7 @@ mod accounts;
 mod applications;
 mod error;
 mod office;
+mod posted;
 mod profile;
 pub mod templates;
 

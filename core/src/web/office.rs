@@ -36,7 +36,19 @@ pub fn routes() -> Router<AppState> {
         .route("/office/staff", get(staff_page).post(staff_add))
         .route("/office/staff/{id}/active", post(staff_active))
         .route("/office/audit", get(audit_page))
+        .route(
+            "/office/export.csv",
+            get(|ctx, st, q| export(ctx, st, q, "csv")),
+        )
+        .route(
+            "/office/export.xlsx",
+            get(|ctx, st, q| export(ctx, st, q, "xlsx")),
+        )
         .route("/office/applications/{id}", get(card_page))
+        .route(
+            "/office/applications/{id}/document",
+            post(card_document).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/office/applications/{id}/{action}", post(card_action))
         .route("/office/applications/{id}/file/{file}", get(card_file))
 }
@@ -478,6 +490,102 @@ async fn queue_page(
             team => team.iter().map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
         },
     )
+}
+
+/// The filtered queue as CSV or XLSX (up to [`queue::EXPORT_MAX`] rows).
+async fn export(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<QueueQuery>,
+    format: &'static str,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let mut f = filter_of(&q, &s);
+    f.limit = queue::EXPORT_MAX;
+    f.page = 0;
+    let (rows, _) = queue::queue(&st.db, &ctx.tenant, &f).await?;
+    let today = workflow::today();
+    let table: Vec<office::export::ExportRow> = rows
+        .iter()
+        .map(|r| {
+            let b = account::badge_of(
+                &ctx.tenant,
+                crate::tenant::config::ApplicantType::from_id(&r.applicant_type),
+                &r.profile,
+                r.email.clone(),
+            );
+            let overdue =
+                workflow::is_overdue(&ctx.tenant, &r.app.status, r.app.due_on.as_deref(), today)
+                    && r.clock_stopped_on.is_none();
+            office::export::ExportRow {
+                cells: vec![
+                    r.app.number.clone().unwrap_or_default(),
+                    ctx.tenant.kind_title(&r.app.kind),
+                    r.app.city.clone().unwrap_or_default(),
+                    r.app
+                        .values
+                        .get("object_address")
+                        .cloned()
+                        .unwrap_or_default(),
+                    b.name,
+                    b.type_title,
+                    b.ids
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    r.email.clone().unwrap_or_default(),
+                    r.phone.clone().unwrap_or_default(),
+                    row_status(&ctx, r),
+                    r.app
+                        .submitted_at
+                        .as_deref()
+                        .and_then(|t| t.get(..10))
+                        .unwrap_or_default()
+                        .to_string(),
+                    r.app.due_on.clone().unwrap_or_default(),
+                    if overdue {
+                        "да".into()
+                    } else {
+                        String::new()
+                    },
+                    r.assignee.clone().unwrap_or_default(),
+                ],
+            }
+        })
+        .collect();
+    let (bytes, content_type) = match format {
+        "csv" => (
+            office::export::csv(&table).map_err(|e| WebError::Internal(e.into()))?,
+            "text/csv; charset=utf-8",
+        ),
+        _ => (
+            office::export::xlsx(&table).map_err(|e| WebError::Internal(e.into()))?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    };
+    office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        "export",
+        None,
+        &format!("{format}, {} rows", table.len()),
+        &ctx.ip,
+    )
+    .await?;
+    let name = format!("applications-{today}.{format}");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 fn statuses(ctx: &Ctx) -> Vec<minijinja::Value> {
@@ -945,6 +1053,131 @@ async fn card_action(
     tx.commit().await?;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)))
+}
+
+/// Staff add a document to the application: a title, a file and a comment.
+async fn card_document(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let r = load_card(&st, &ctx, &id).await?;
+    let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let mut errors = FieldErrors::new();
+    let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
+        Ok(p) => p,
+        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
+        Err(e) => {
+            errors.insert("file".into(), e.message(max_mb));
+            return render_card(&st, &ctx, &s, &r, &errors, None).await;
+        }
+    };
+    let title = posted
+        .fields
+        .get("title")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty() && t.chars().count() <= 200);
+    let comment = posted
+        .fields
+        .get("body")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default();
+    if title.is_none() {
+        errors.insert(
+            "doc_title".into(),
+            "Назовите документ (до 200 символов)".into(),
+        );
+    }
+    if posted.file.is_none() {
+        errors.insert("file".into(), "Выберите файл".into());
+    }
+    let (Some(title), Some((name, stored, kind)), true) =
+        (title, posted.file.as_ref(), errors.is_empty())
+    else {
+        if let Some((_, stored, _)) = &posted.file {
+            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        }
+        return render_card(&st, &ctx, &s, &r, &errors, None).await;
+    };
+    let a = &r.app;
+    let author = format!("staff:{}", s.id);
+    let applicant = account::get(&st.db, ctx.slug(), a.account_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let to = Recipient {
+        email: applicant.email.as_deref(),
+        phone: applicant.phone.as_deref(),
+        link: format!(
+            "{}/applications/{}",
+            ctx.tenant.public_url(&st.cfg.public_url),
+            a.id
+        ),
+    };
+    let html = if comment.is_empty() {
+        String::new()
+    } else {
+        office::sanitize(&office::text_to_html(&comment))
+    };
+    let mut tx = st.db.pool.begin().await?;
+    let file_id = crate::document::attach(
+        &mut *tx,
+        ctx.slug(),
+        a.id,
+        "_utility",
+        Some(&title),
+        name,
+        stored,
+        kind.mime(),
+    )
+    .await?;
+    office::add_message(
+        &mut tx,
+        ctx.slug(),
+        a.id,
+        NewMessage {
+            side: "utility",
+            kind: "document",
+            author: &author,
+            title: Some(&title),
+            body: &html,
+            file_id: Some(file_id),
+        },
+    )
+    .await?;
+    app::event(
+        &mut *tx,
+        ctx.slug(),
+        a.id,
+        "document",
+        Some(&a.status),
+        &author,
+        Some(&title),
+    )
+    .await?;
+    workflow::notify_text(
+        &mut tx,
+        &ctx.tenant,
+        a,
+        &format!("Новый документ: {title}"),
+        &to,
+    )
+    .await
+    .map_err(|e| WebError::Internal(e.into()))?;
+    office::audit(
+        &mut *tx,
+        ctx.slug(),
+        Some(s.id),
+        "document",
+        Some(&format!("application:{}", a.id)),
+        &format!("{title} ({name}, {} bytes)", stored.size),
+        &ctx.ip,
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect(&format!("/office/applications/{}?done=document", a.id)))
 }
 
 fn message_subject(action: &str, title: Option<&str>) -> String {

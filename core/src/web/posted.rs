@@ -1,0 +1,111 @@
+//! A multipart form with text fields and at most one file, as the
+//! correspondence forms send it (staff and applicant documents): the CSRF
+//! token is checked before any byte of the file is stored, text fields are
+//! capped, and the file streams to the object store under the tenant's
+//! size limit with its type read from its content.
+
+use super::{AppState, Ctx};
+use crate::document::{FileType, PutError, Stored};
+use std::collections::BTreeMap;
+
+/// Longest text field a correspondence form may carry.
+const TEXT_MAX: usize = 64 * 1024;
+
+pub struct Posted {
+    pub fields: BTreeMap<String, String>,
+    /// The file's safe name, the stored bytes and their type.
+    pub file: Option<(String, Stored, FileType)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PostedError {
+    Csrf,
+    TooLarge,
+    Empty,
+    /// Not a type correspondence may carry (PDF, images, Word, Excel, ZIP).
+    Type,
+    Failed,
+}
+
+impl PostedError {
+    pub fn message(&self, max_mb: u64) -> String {
+        match self {
+            PostedError::Csrf => "Форма устарела. Обновите страницу и повторите.".into(),
+            PostedError::TooLarge => format!("Файл больше {max_mb} МБ."),
+            PostedError::Empty => "Файл пустой.".into(),
+            PostedError::Type => {
+                "Этот тип файла не принимается: приложите PDF, JPEG, PNG, TIFF, Word, Excel или ZIP.".into()
+            }
+            PostedError::Failed => "Файл не загрузился. Попробуйте ещё раз.".into(),
+        }
+    }
+}
+
+pub async fn read(
+    ctx: &Ctx,
+    st: &AppState,
+    mut multipart: axum::extract::Multipart,
+    max_mb: u64,
+) -> Result<Posted, PostedError> {
+    let mut fields = BTreeMap::new();
+    let mut file = None;
+    let mut csrf_ok = false;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::info!(error = %e, "form upload interrupted");
+                return Err(PostedError::Failed);
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if !csrf_ok {
+                return Err(PostedError::Csrf);
+            }
+            let file_name = crate::document::safe_name(field.file_name().unwrap_or("file"));
+            if file_name.is_empty() || field.file_name().is_none_or(str::is_empty) {
+                // An empty file input sends a part with no name and no bytes.
+                while let Ok(Some(_)) = field.chunk().await {}
+                continue;
+            }
+            let stored = match st.files.put(field, max_mb << 20).await {
+                Ok(s) => s,
+                Err(PutError::TooLarge(_)) => return Err(PostedError::TooLarge),
+                Err(PutError::Empty) => return Err(PostedError::Empty),
+                Err(e) => {
+                    tracing::warn!(error = %e, "form upload failed");
+                    return Err(PostedError::Failed);
+                }
+            };
+            let Some(t) = FileType::sniff(&stored.head) else {
+                crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+                return Err(PostedError::Type);
+            };
+            file = Some((file_name, stored, t));
+            continue;
+        }
+        let mut text = Vec::new();
+        while let Ok(Some(chunk)) = field.chunk().await {
+            if text.len() + chunk.len() > TEXT_MAX {
+                return Err(PostedError::TooLarge);
+            }
+            text.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        if name == "csrf_token" {
+            csrf_ok = ctx
+                .check_csrf(st, &[("csrf_token".to_string(), text.clone())].into())
+                .is_ok();
+        }
+        fields.insert(name, text);
+    }
+    if !csrf_ok {
+        if let Some((_, stored, _)) = &file {
+            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        }
+        return Err(PostedError::Csrf);
+    }
+    Ok(Posted { fields, file })
+}
