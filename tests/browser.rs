@@ -389,3 +389,84 @@ async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_an
     c.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn staff_set_a_status_and_the_applicant_sees_it_and_is_told_by_email_and_sms() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let mut http = tapline_e2e::kazenergo_legal(&app, "seen@example.ru", "+79002000091").await;
+    let (id, _) = tapline_e2e::kazenergo_submit(&mut http, "seen@example.ru", "+79002000091").await;
+    tapline::office::add_staff(
+        app.db(),
+        "kazenergo",
+        "op@kazenergo.ru",
+        "Оператор Браузеров",
+        tapline::office::StaffRole::Operator,
+        "office-pass-123",
+    )
+    .await
+    .unwrap();
+
+    let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
+    let base = app.url("/t/kazenergo");
+    c.goto(&format!("{base}/office/")).await.unwrap();
+    fill(&c, "f-email", "op@kazenergo.ru").await;
+    fill(&c, "f-password", "office-pass-123").await;
+    submit(&c, "/office/login").await;
+    arrive(&c, Locator::Css("[data-testid=staff-box]")).await;
+    arrive(&c, Locator::Css(&format!("tr[data-id='{id}'] a")))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let select = arrive(&c, Locator::Id("f-to")).await;
+    select.select_by_value("accepted").await.unwrap();
+    fill(&c, "f-note", "Документы в порядке").await;
+    submit(&c, &format!("/office/applications/{id}/status")).await;
+    let done = arrive(&c, Locator::Id("done")).await;
+    assert!(done.text().await.unwrap().contains("Сохранено"));
+    let status = c.find(Locator::Id("status")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "Принята к рассмотрению");
+    std::fs::create_dir_all(repo().join("target/screenshots")).unwrap();
+    std::fs::write(
+        repo().join("target/screenshots/office-card.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    submit(&c, "/office/logout").await;
+    arrive(&c, Locator::Id("f-email")).await;
+
+    // The applicant, in the same browser, sees the new status and the note.
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "f-identifier", "seen@example.ru").await;
+    fill(&c, "f-password", PASSWORD).await;
+    submit(&c, "/login").await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    c.goto(&format!("{base}/applications/{id}")).await.unwrap();
+    let status = arrive(&c, Locator::Id("status")).await;
+    assert_eq!(status.text().await.unwrap(), "Принята к рассмотрению");
+    assert!(text(&c).await.contains("Документы в порядке"));
+    std::fs::write(
+        repo().join("target/screenshots/applicant-sees-status.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    // And was told by email and by SMS.
+    let told: Vec<_> = app
+        .all_messages("kazenergo")
+        .await
+        .into_iter()
+        .filter(|m| m.2.contains("Принята к рассмотрению"))
+        .collect();
+    assert!(
+        told.iter()
+            .any(|m| m.0 == "email" && m.1 == "seen@example.ru"),
+        "{told:?}"
+    );
+    assert!(
+        told.iter().any(|m| m.0 == "sms" && m.1 == "+79002000091"),
+        "{told:?}"
+    );
+    c.close().await.unwrap();
+    app.stop().await;
+}

@@ -738,3 +738,290 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
     r.assert_redirect(&format!("/t/almatyenergosbyt/applications/{id}"));
     app.stop().await;
 }
+
+/// A setevaya individual with a complete profile.
+async fn setevaya_applicant(app: &TestApp, email: &str, phone: &str) -> Browser {
+    tapline_e2e::ready(
+        app,
+        "setevaya",
+        "individual",
+        phone,
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("email", email),
+            ("phone", phone),
+        ],
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("postal_address", "Казань, ул. Сетевая, 1"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn appeals_go_from_draft_to_answer_with_an_email() {
+    let app = TestApp::spawn().await;
+    let mut a = setevaya_applicant(&app, "ap@example.ru", "+79003000010").await;
+    let r = a.post("/appeals/new", &[]).await;
+    let url = r.location.clone().unwrap();
+    let id = url.rsplit('/').next().unwrap().to_string();
+    let path = format!("/appeals/{id}");
+    // One draft at a time: "create" reopens it.
+    let r = a.post("/appeals/new", &[]).await;
+    r.assert_redirect(&format!("/t/setevaya{path}?reopened=1"));
+
+    // Sending without text keeps the draft and says what is missing.
+    let r = a
+        .post_multipart(
+            &path,
+            &[("topic", "Другое"), ("body", ""), ("action", "send")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("body").is_some());
+    // A topic not in the tenant's list.
+    let r = a
+        .post_multipart(
+            &path,
+            &[("topic", "Выдуманная"), ("body", "x"), ("action", "save")],
+            None,
+        )
+        .await;
+    assert!(r.field_error("topic").is_some());
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let r = a
+        .post_multipart(
+            &path,
+            &[
+                ("topic", "Документы по заявке"),
+                ("body", "Когда будут готовы ТУ?"),
+                ("action", "send"),
+            ],
+            Some(("вопрос.pdf", pdf)),
+        )
+        .await;
+    r.assert_redirect("/t/setevaya/appeals?sent=1");
+    let list = a.get("/appeals").await;
+    assert!(
+        list.has("Документы по заявке") && list.has("Принято"),
+        "{}",
+        list.body
+    );
+
+    // Nobody else sees it.
+    let mut other = setevaya_applicant(&app, "ap2@example.ru", "+79003000011").await;
+    assert_eq!(other.get(&path).await.status, 404);
+    assert_eq!(other.get(&format!("{path}/file")).await.status, 404);
+
+    staff(&app, "setevaya", "op@setevaya.ru", StaffRole::Operator).await;
+    let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
+    let inbox = op.get("/office/appeals").await;
+    assert!(inbox.has(&format!("data-id=\"{id}\"")));
+    let card = op.get(&format!("/office{path}")).await;
+    assert!(
+        card.has("Когда будут готовы ТУ?")
+            && card.has("вопрос.pdf")
+            && card.has("СНИЛС 112-233-445 95")
+    );
+    assert!(
+        op.get(&format!("/office{path}/file"))
+            .await
+            .body
+            .starts_with("%PDF")
+    );
+    op.post(&format!("/office{path}/take"), &[]).await;
+    assert!(a.get(&path).await.has("В работе"));
+    let r = op
+        .post(&format!("/office{path}/answer"), &[("answer", " ")])
+        .await;
+    assert!(r.field_error("answer").is_some());
+    op.post(
+        &format!("/office{path}/answer"),
+        &[("answer", "ТУ будут готовы до 1 декабря.")],
+    )
+    .await;
+    let view = a.get(&path).await;
+    assert!(view.has("Ответ направлен") && view.has("ТУ будут готовы до 1 декабря."));
+    let mail = app
+        .all_messages("setevaya")
+        .await
+        .into_iter()
+        .find(|m| m.1 == "ap@example.ru" && m.2.contains("ТУ будут готовы"));
+    assert!(mail.is_some(), "the applicant is emailed the answer");
+
+    // A tenant without topics offers no appeals.
+    let mut k = kazenergo_legal(&app, "noap@example.ru", "+79003000012").await;
+    assert_eq!(k.get("/appeals").await.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
+    let app = TestApp::spawn().await;
+    staff(&app, "kvadra", "admin@kvadra.ru", StaffRole::Admin).await;
+    staff(&app, "kvadra", "op@kvadra.ru", StaffRole::Operator).await;
+    let mut adm = sign_in(&app, "kvadra", "admin@kvadra.ru").await;
+    let r = adm
+        .post(
+            "/office/content",
+            &[
+                (
+                    "login",
+                    "<p>Приём заявок <b>круглосуточно</b></p><script>alert(1)</script>",
+                ),
+                ("home", ""),
+                ("help", "<p>Звоните 8-800</p>"),
+                ("blank_forms_url", "javascript:alert(1)"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("blank_forms_url").is_some());
+    assert!(r.has("круглосуточно"), "what was typed is kept: {}", r.body);
+    let r = adm
+        .post(
+            "/office/content",
+            &[
+                (
+                    "login",
+                    "<p>Приём заявок <b>круглосуточно</b></p><script>alert(1)</script>",
+                ),
+                ("home", ""),
+                ("help", "<p>Звоните 8-800</p>"),
+                ("blank_forms_url", "https://kvadra.example/blanks"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let mut visitor = app.browser("kvadra");
+    let login = visitor.get("/login").await;
+    assert!(login.body.contains("<b>круглосуточно</b>") && !login.body.contains("<script>alert"));
+    assert!(visitor.get("/help").await.has("Звоните 8-800"));
+    let mut op = sign_in(&app, "kvadra", "op@kvadra.ru").await;
+    assert_eq!(op.get("/office/content").await.status, 403);
+
+    // Documents per city, published by any staff member, public to read.
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let r = op
+        .post_multipart(
+            "/office/documents",
+            &[("title", ""), ("city", "Курск")],
+            Some(("a.pdf", pdf)),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("title").is_some());
+    op.post_multipart(
+        "/office/documents",
+        &[("title", "Тарифы на подключение, Курск"), ("city", "Курск")],
+        Some(("тарифы.pdf", pdf)),
+    )
+    .await;
+    op.post_multipart(
+        "/office/documents",
+        &[("title", "Правила подключения"), ("city", "")],
+        Some(("правила.pdf", pdf)),
+    )
+    .await;
+    let kursk = visitor.get("/documents?city=Курск").await;
+    assert!(kursk.has("Тарифы на подключение, Курск") && kursk.has("Правила подключения"));
+    let tula = visitor.get("/documents?city=Тула").await;
+    assert!(!tula.has("Тарифы на подключение, Курск") && tula.has("Правила подключения"));
+    let id = tapline_e2e::unescape(&kursk.body)
+        .split("/t/kvadra/documents/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        visitor
+            .get(&format!("/documents/{id}"))
+            .await
+            .body
+            .starts_with("%PDF")
+    );
+    // Another tenant does not serve it.
+    assert_eq!(
+        app.browser("kazenergo")
+            .get(&format!("/documents/{id}"))
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_items() {
+    let app = TestApp::spawn().await;
+    let mut a = kazenergo_legal(&app, "dash@example.ru", "+79003000020").await;
+    let (first, _) = kazenergo_submit(&mut a, "dash@example.ru", "+79003000020").await;
+    kazenergo_submit(&mut a, "dash@example.ru", "+79003000020").await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    staff(&app, "kazenergo", "boss@kazenergo.ru", StaffRole::Manager).await;
+    let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    op.post(
+        &format!("/office/applications/{first}/assign"),
+        &[("staff", "me")],
+    )
+    .await;
+    op.post(
+        &format!("/office/applications/{first}/status"),
+        &[("to", "accepted")],
+    )
+    .await;
+    assert_eq!(op.get("/office/dashboard").await.status, 403);
+
+    // The first application's deadline passed yesterday.
+    sqlx::query("UPDATE applications SET due_on = '2020-01-01' WHERE id = $1")
+        .bind(first.parse::<i64>().unwrap())
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let mut boss = sign_in(&app, "kazenergo", "boss@kazenergo.ru").await;
+    let d = boss.get("/office/dashboard").await;
+    assert_eq!(d.status, 200);
+    assert!(d.has("<p class=\"big\" id=\"open\">2</p>"), "{}", d.body);
+    assert!(
+        d.has("50%"),
+        "one of two open applications is overdue: {}",
+        d.body
+    );
+    assert!(d.body.contains("<svg") && d.has("Принята к рассмотрению"));
+    assert!(op.get("/office/?overdue=1").await.has("Найдено: 1"));
+
+    let tenant = app.state().tenants.by_slug("kazenergo").unwrap().clone();
+    let sent = office::digest::run(app.db(), &tenant, "http://127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(sent, 1, "only the operator has an overdue item");
+    let mails: Vec<_> = app
+        .all_messages("kazenergo")
+        .await
+        .into_iter()
+        .filter(|m| m.1 == "op@kazenergo.ru")
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].2.contains("срок 2020-01-01")
+            && mails[0]
+                .2
+                .contains(&format!("/office/applications/{first}"))
+    );
+    // Once a day.
+    assert_eq!(
+        office::digest::run(app.db(), &tenant, "http://127.0.0.1")
+            .await
+            .unwrap(),
+        0
+    );
+    app.stop().await;
+}

@@ -5,7 +5,9 @@
 //! same server in-process.
 
 pub mod account;
+pub mod appeal;
 pub mod application;
+pub mod content;
 pub mod document;
 pub mod notify;
 pub mod office;

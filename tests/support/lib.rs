@@ -113,6 +113,10 @@ impl TestApp {
         }
     }
 
+    pub fn state(&self) -> &tapline::web::AppState {
+        &self.running.as_ref().expect("a running server").state
+    }
+
     pub fn db(&self) -> &tapline::store::Db {
         &self.running.as_ref().unwrap().state.db
     }

@@ -285,7 +285,13 @@ pub async fn detach(
 /// the same content).
 pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) {
     let used: Result<(i64,), _> =
-        sqlx::query_as("SELECT COUNT(*) FROM application_files WHERE sha256 = $1")
+        // Every table that names stored bytes: attachments, appeal files,
+        // normative documents.
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM application_files WHERE sha256 = $1) \
+             + (SELECT COUNT(*) FROM appeals WHERE file_sha256 = $1) \
+             + (SELECT COUNT(*) FROM normative_documents WHERE file_sha256 = $1)",
+        )
             .bind(sha256)
             .fetch_one(&db.pool)
             .await;

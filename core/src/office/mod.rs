@@ -6,8 +6,10 @@
 //! Every query is scoped by tenant. A platform operator is a staff row of
 //! tenant `*` and may sign in to any tenant's office.
 
+pub mod digest;
 pub mod export;
 pub mod queue;
+pub mod stats;
 
 use crate::store::{Db, now, now_ts, sha256_hex, ts};
 use crate::tenant::config::Role;
@@ -96,6 +98,8 @@ pub enum OfficeError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("notification: {0}")]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 type StaffRow = (i64, String, String, String, String, Option<String>, i64);

@@ -197,6 +197,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         outbox_wake: wake.clone(),
         plugins,
         files,
+        pages: crate::content::PageCache::default(),
     }));
     let app = web::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_server = stop_rx.clone();
@@ -210,6 +211,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
+    tokio::spawn(digests(state.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker::run(db, delivery, wake, stop_rx));
     tracing::info!(%addr, tenants = state.tenants.all().len(), "serving");
     Ok(Running {
@@ -219,4 +221,30 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         server,
         worker,
     })
+}
+
+/// From 05:00 UTC (08:00 in Moscow and 10:00 in Almaty) each day, queue
+/// the overdue digests; checked every ten minutes, sent once a day per
+/// person whatever the number of processes.
+async fn digests(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        if time::OffsetDateTime::now_utc().hour() >= 5 {
+            for t in state.tenants.all() {
+                match crate::office::digest::run(&state.db, t, &state.cfg.public_url).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(tenant = %t.slug, emails = n, "overdue digests queued");
+                        state.outbox_wake.notify_one();
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %t.slug, error = %e, "overdue digests failed")
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }

@@ -110,6 +110,51 @@ pub struct TenantFile {
     pub application_kinds: Vec<ApplicationKind>,
     #[serde(default)]
     pub workflow: Workflow,
+    #[serde(default)]
+    pub appeals: AppealsSection,
+    #[serde(default)]
+    pub content: ContentSection,
+}
+
+/// Appeals ("обращения", seeds 001–003): free-form questions to the utility.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppealsSection {
+    /// The topics an applicant picks from; no topics, no appeals.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// One unsent draft at a time (seed 003).
+    #[serde(default)]
+    pub one_draft: bool,
+    /// The tenant's words for the appeal statuses.
+    #[serde(default)]
+    pub titles: AppealTitles,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppealTitles {
+    pub accepted: String,
+    pub processing: String,
+    pub answered: String,
+}
+
+impl Default for AppealTitles {
+    fn default() -> Self {
+        AppealTitles {
+            accepted: "Принято".into(),
+            processing: "В работе".into(),
+            answered: "Ответ направлен".into(),
+        }
+    }
+}
+
+/// Built-in portal texts the tenant admin may replace from the office.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentSection {
+    /// A link to blank application forms shown in drafts (seed 003).
+    pub blank_forms_url: Option<String>,
 }
 
 /// How applications start.

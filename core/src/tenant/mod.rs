@@ -643,6 +643,23 @@ fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<
             format!("applications.supply_field: `{supply}` is not an application_field id"),
         );
     }
+    if let Some(u) = &c.content.blank_forms_url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        err(
+            doc.first_span(&[&[At::Key("content"), At::Key("blank_forms_url")]]),
+            format!("content.blank_forms_url: `{u}` is not an http(s) address"),
+        );
+    }
+    let mut topics = BTreeSet::new();
+    for t in &c.appeals.topics {
+        if t.trim().is_empty() || !topics.insert(t.as_str()) {
+            err(
+                doc.first_span(&[&[At::Key("appeals"), At::Key("topics")]]),
+                format!("appeals.topics: `{t}` is empty or listed twice"),
+            );
+        }
+    }
     if c.applications.city_first && c.lists.get("cities").is_none_or(|l| l.is_empty()) {
         err(
             doc.first_span(&[&[At::Key("applications"), At::Key("city_first")]]),

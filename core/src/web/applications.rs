@@ -1418,7 +1418,12 @@ async fn download_docx(
 
 /// A file download: the name in RFC 5987 form (Cyrillic survives) with an
 /// ASCII fallback for old clients.
-fn attachment(content_type: &str, fallback: &str, name: &str, bytes: Vec<u8>) -> Response {
+pub(super) fn attachment(
+    content_type: &str,
+    fallback: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Response {
     use axum::response::IntoResponse;
     let encoded = url::form_urlencoded::byte_serialize(name.as_bytes())
         .collect::<String>()

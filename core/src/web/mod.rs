@@ -7,7 +7,9 @@
 //! the tenant's branded error page.
 
 mod accounts;
+mod appeals;
 mod applications;
+mod content;
 mod error;
 mod office;
 mod posted;
@@ -56,6 +58,8 @@ pub struct Inner {
     pub plugins: crate::plugin::Plugins,
     /// Attached files.
     pub files: crate::document::FileStore,
+    /// Pages the tenant admin edited, cached per process.
+    pub pages: crate::content::PageCache,
 }
 
 #[derive(Clone)]
@@ -83,6 +87,8 @@ pub struct Ctx {
     pub session: Option<String>,
     /// The office session cookie, if any.
     pub staff_session: Option<String>,
+    /// The tenant's edited pages (login, home, help, blank forms link).
+    pub pages: Arc<std::collections::BTreeMap<String, String>>,
     pub csrf_token: String,
     csrf_cookie: String,
     /// The path inside the tenant, for navigation highlighting.
@@ -175,6 +181,7 @@ impl Ctx {
             csrf_token => &self.csrf_token,
             user => user_view,
             request_id => &self.request_id,
+            page_texts => self.pages.iter().map(|(k, v)| (k.clone(), minijinja::Value::from_safe_string(v.clone()))).collect::<std::collections::BTreeMap<_, _>>(),
             ..extra
         };
         let html = self
@@ -194,6 +201,8 @@ pub fn app(state: AppState) -> Router {
         .merge(profile::routes())
         .merge(applications::routes())
         .merge(office::routes())
+        .merge(appeals::routes())
+        .merge(content::routes())
         .route("/assets/theme.css", get(theme_css))
         .route("/assets/{*path}", get(tenant_asset))
         .route("/static/{*path}", get(static_file))
@@ -369,6 +378,7 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         request_id: request_id.clone(),
         session: cookie(req.headers(), SESSION_COOKIE),
         staff_session: cookie(req.headers(), office::STAFF_COOKIE),
+        pages: st.pages.get(&st.db, &tenant.slug).await,
         csrf_token: st.csrf.token_for(&csrf_cookie),
         csrf_cookie: csrf_cookie.clone(),
         path: rest,

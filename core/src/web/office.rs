@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/staff", get(staff_page).post(staff_add))
         .route("/office/staff/{id}/active", post(staff_active))
         .route("/office/audit", get(audit_page))
+        .route("/office/dashboard", get(dashboard_page))
         .route(
             "/office/export.csv",
             get(|ctx, st, q| export(ctx, st, q, "csv")),
@@ -54,7 +55,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The signed-in staff member, or a redirect to the sign-in page.
-async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
+pub(super) async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
     let login = || WebError::NeedLogin(ctx.url("/office/login"));
     let token = ctx.staff_session.as_deref().ok_or_else(login)?;
     let Some((id, pending)) = office::session(&st.db, ctx.slug(), token)
@@ -75,7 +76,7 @@ async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
     }
 }
 
-fn internal(e: office::OfficeError) -> WebError {
+pub(super) fn internal(e: office::OfficeError) -> WebError {
     WebError::Internal(e.into())
 }
 
@@ -92,7 +93,7 @@ fn staff_view(s: &Staff) -> minijinja::Value {
     }
 }
 
-fn render(
+pub(super) fn render(
     ctx: &Ctx,
     name: &str,
     s: Option<&Staff>,
@@ -1319,6 +1320,48 @@ async fn staff_active(
     )
     .await?;
     Ok(ctx.redirect("/office/staff"))
+}
+
+/// Managers see how the utility keeps its deadlines.
+async fn dashboard_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    if !s.role.is_manager() {
+        return Err(WebError::Forbidden);
+    }
+    let d = office::stats::dashboard(&st.db, &ctx.tenant).await?;
+    let share = if d.open > 0 {
+        (d.overdue as f64 * 1000.0 / d.open as f64).round() / 10.0
+    } else {
+        0.0
+    };
+    let share = if share.fract() == 0.0 {
+        format!("{share:.0}")
+    } else {
+        format!("{share:.1}")
+    };
+    let status_items: Vec<(String, f64)> = d
+        .by_status
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64))
+        .collect();
+    let milestone_items: Vec<(String, f64)> = d
+        .milestones
+        .iter()
+        .map(|(k, v, _)| (k.clone(), *v))
+        .collect();
+    let safe = minijinja::Value::from_safe_string;
+    render(
+        &ctx,
+        "office/dashboard.html",
+        Some(&s),
+        context! {
+            d => &d,
+            share => share,
+            by_status => safe(office::stats::bars_svg("Заявки по статусам", &status_items, "")),
+            per_month => safe(office::stats::columns_svg("Поступило по месяцам", &d.per_month)),
+            milestones => safe(office::stats::bars_svg("Медиана дней от подачи до статуса", &milestone_items, "дн.")),
+        },
+    )
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -133,6 +133,8 @@ pub fn tenant_view(t: &Tenant) -> Value {
         short_name => t.short_name(),
         tagline => &c.branding.tagline,
         has_logo => c.branding.logo.is_some(),
+        has_appeals => !c.appeals.topics.is_empty(),
+        blank_forms_url => &c.content.blank_forms_url,
         texts => minijinja::context! {
             welcome => &c.texts.welcome,
             consent => &c.texts.consent,

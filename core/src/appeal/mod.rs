@@ -1,0 +1,278 @@
+//! Appeals ("обращения"): an applicant's question to the utility on one of
+//! the tenant's topics, with text and at most one file, kept as a draft
+//! until sent; staff take it into work and answer, and the applicant is
+//! told by email. Every query is scoped by tenant, and on the applicant's
+//! side by account.
+
+use crate::document::{FileType, Stored};
+use crate::store::{Db, now_ts};
+use crate::tenant::Tenant;
+use serde::Serialize;
+
+pub const DRAFT: &str = "draft";
+pub const ACCEPTED: &str = "accepted";
+pub const PROCESSING: &str = "processing";
+pub const ANSWERED: &str = "answered";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Appeal {
+    pub id: i64,
+    pub account_id: i64,
+    pub topic: String,
+    pub body: String,
+    pub status: String,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    pub file_type: Option<String>,
+    pub answer: Option<String>,
+    pub answered_at: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+impl Appeal {
+    pub fn is_draft(&self) -> bool {
+        self.status == DRAFT
+    }
+}
+
+/// The tenant's word for an appeal status.
+pub fn status_title(tenant: &Tenant, status: &str) -> String {
+    let t = &tenant.config.appeals.titles;
+    match status {
+        DRAFT => "Черновик".into(),
+        ACCEPTED => t.accepted.clone(),
+        PROCESSING => t.processing.clone(),
+        ANSWERED => t.answered.clone(),
+        other => other.into(),
+    }
+}
+
+type Row = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+const COLUMNS: &str = "id, account_id, topic, body, status, file_name, file_sha256, file_type, answer, \
+                       answered_at, created_at, sent_at";
+
+fn from_row(r: Row) -> Appeal {
+    Appeal {
+        id: r.0,
+        account_id: r.1,
+        topic: r.2,
+        body: r.3,
+        status: r.4,
+        file_name: r.5,
+        file_sha256: r.6,
+        file_type: r.7,
+        answer: r.8,
+        answered_at: r.9,
+        created_at: r.10,
+        sent_at: r.11,
+    }
+}
+
+pub async fn create_draft(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    topic: &str,
+) -> Result<i64, sqlx::Error> {
+    let now = now_ts();
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO appeals (tenant_id, account_id, topic, body, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, '', 'draft', $4, $4) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(topic)
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(id)
+}
+
+/// One of the account's appeals; `None` for anyone else's.
+pub async fn get_own(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    id: i64,
+) -> Result<Option<Appeal>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appeals WHERE id = $1 AND tenant_id = $2 AND account_id = $3"
+    );
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(tenant)
+        .bind(account)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(from_row))
+}
+
+/// Any sent appeal of the tenant, for staff.
+pub async fn get_sent(db: &Db, tenant: &str, id: i64) -> Result<Option<Appeal>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appeals WHERE id = $1 AND tenant_id = $2 AND status <> 'draft'"
+    );
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(from_row))
+}
+
+/// The account's appeals, newest first.
+pub async fn list_own(db: &Db, tenant: &str, account: i64) -> Result<Vec<Appeal>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appeals WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT 500"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(account)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// The tenant's sent appeals in a status (all when `None`), oldest unanswered first.
+pub async fn list_sent(
+    db: &Db,
+    tenant: &str,
+    status: Option<&str>,
+) -> Result<Vec<Appeal>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appeals WHERE tenant_id = $1 AND status <> 'draft' AND ($2 = '' OR status = $2) \
+         ORDER BY CASE WHEN status = 'answered' THEN 1 ELSE 0 END, sent_at LIMIT 500"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(status.unwrap_or(""))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Save a draft's topic and text, and its file when one came.
+pub async fn save_draft(
+    db: &Db,
+    tenant: &str,
+    a: &Appeal,
+    topic: &str,
+    body: &str,
+    file: Option<(&str, &Stored, FileType)>,
+) -> Result<bool, sqlx::Error> {
+    let n = match file {
+        Some((name, stored, t)) => sqlx::query(
+            "UPDATE appeals SET topic = $1, body = $2, updated_at = $3, file_name = $4, file_sha256 = $5, \
+             file_size = $6, file_type = $7 WHERE id = $8 AND tenant_id = $9 AND status = 'draft'",
+        )
+        .bind(topic)
+        .bind(body)
+        .bind(now_ts())
+        .bind(name)
+        .bind(&stored.sha256)
+        .bind(stored.size as i64)
+        .bind(t.mime())
+        .bind(a.id)
+        .bind(tenant)
+        .execute(&db.pool)
+        .await?,
+        None => sqlx::query(
+            "UPDATE appeals SET topic = $1, body = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5 AND status = 'draft'",
+        )
+        .bind(topic)
+        .bind(body)
+        .bind(now_ts())
+        .bind(a.id)
+        .bind(tenant)
+        .execute(&db.pool)
+        .await?,
+    };
+    Ok(n.rows_affected() > 0)
+}
+
+/// Send a draft: it is accepted by the utility.
+pub async fn send(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ts();
+    let n = sqlx::query(
+        "UPDATE appeals SET status = 'accepted', sent_at = $1, updated_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'draft'",
+    )
+    .bind(&now)
+    .bind(id)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await?;
+    Ok(n.rows_affected() > 0)
+}
+
+pub async fn delete_draft(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("DELETE FROM appeals WHERE id = $1 AND tenant_id = $2 AND account_id = $3 AND status = 'draft'")
+        .bind(id)
+        .bind(tenant)
+        .bind(account)
+        .execute(&db.pool)
+        .await?;
+    Ok(n.rows_affected() > 0)
+}
+
+/// Staff take a sent appeal into work.
+pub async fn take(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE appeals SET status = 'processing', updated_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'accepted'",
+    )
+    .bind(now_ts())
+    .bind(id)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await?;
+    Ok(n.rows_affected() > 0)
+}
+
+/// Staff answer a sent appeal (again, to correct an answer, if need be).
+pub async fn answer(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    id: i64,
+    staff: i64,
+    html: &str,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ts();
+    let n = sqlx::query(
+        "UPDATE appeals SET status = 'answered', answer = $1, answered_by = $2, answered_at = $3, updated_at = $3 \
+         WHERE id = $4 AND tenant_id = $5 AND status <> 'draft'",
+    )
+    .bind(html)
+    .bind(staff)
+    .bind(&now)
+    .bind(id)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await?;
+    Ok(n.rows_affected() > 0)
+}

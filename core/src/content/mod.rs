@@ -1,0 +1,217 @@
+//! Content the tenant admin keeps from the office: the text of the login
+//! and registration pages, the home page, the help page (sanitised rich
+//! text) and the link to blank application forms; and the normative
+//! documents staff publish per city for applicants to download.
+
+use crate::document::{FileType, Stored};
+use crate::store::{Db, now_ts};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// The pages an admin may edit, with their names in the office.
+pub const PAGES: [(&str, &str); 3] = [
+    ("login", "Текст на страницах входа и регистрации"),
+    ("home", "Главная страница кабинета"),
+    ("help", "Справка"),
+];
+/// The setting holding the link to blank application forms (seed 003).
+pub const BLANK_FORMS_URL: &str = "blank_forms_url";
+
+pub async fn pages(db: &Db, tenant: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, body FROM pages WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Set a page (already sanitised) or, with an empty body, go back to the
+/// tenant.toml default.
+pub async fn set_page(
+    db: &Db,
+    tenant: &str,
+    key: &str,
+    body: &str,
+    staff: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM pages WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    if !body.trim().is_empty() {
+        sqlx::query("INSERT INTO pages (tenant_id, key, body, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant)
+            .bind(key)
+            .bind(body)
+            .bind(staff)
+            .bind(now_ts())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Pages per tenant, read at most every [`PageCache::TTL`] per process:
+/// every page render needs them, and they change a few times a year. The
+/// process that saves forgets its copy at once; others within the TTL.
+/// One tenant's pages and when they were read.
+type Cached = (Instant, Arc<BTreeMap<String, String>>);
+
+#[derive(Default)]
+pub struct PageCache {
+    map: RwLock<HashMap<String, Cached>>,
+}
+
+impl PageCache {
+    pub const TTL: Duration = Duration::from_secs(15);
+
+    pub async fn get(&self, db: &Db, tenant: &str) -> Arc<BTreeMap<String, String>> {
+        if let Ok(m) = self.map.read()
+            && let Some((at, pages)) = m.get(tenant)
+            && at.elapsed() < Self::TTL
+        {
+            return pages.clone();
+        }
+        let fresh = match pages(db, tenant).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                // The defaults from tenant.toml still serve.
+                tracing::warn!(error = %e, "pages unavailable");
+                return Arc::new(BTreeMap::new());
+            }
+        };
+        if let Ok(mut m) = self.map.write() {
+            m.insert(tenant.to_string(), (Instant::now(), fresh.clone()));
+        }
+        fresh
+    }
+
+    pub fn forget(&self, tenant: &str) {
+        if let Ok(mut m) = self.map.write() {
+            m.remove(tenant);
+        }
+    }
+}
+
+// ------------------------------------------------------- normative documents
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NormativeDocument {
+    pub id: i64,
+    pub city: Option<String>,
+    pub title: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub file_size: i64,
+    pub file_type: String,
+    pub created_at: String,
+}
+
+type DocRow = (
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+);
+const DOC_COLUMNS: &str =
+    "id, city, title, file_name, file_sha256, file_size, file_type, created_at";
+
+fn doc_of(r: DocRow) -> NormativeDocument {
+    NormativeDocument {
+        id: r.0,
+        city: r.1,
+        title: r.2,
+        file_name: r.3,
+        file_sha256: r.4,
+        file_size: r.5,
+        file_type: r.6,
+        created_at: r.7,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn add_document(
+    db: &Db,
+    tenant: &str,
+    city: Option<&str>,
+    title: &str,
+    file_name: &str,
+    stored: &Stored,
+    kind: FileType,
+    staff: i64,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO normative_documents (tenant_id, city, title, file_name, file_sha256, file_size, file_type, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(city)
+    .bind(title)
+    .bind(file_name)
+    .bind(&stored.sha256)
+    .bind(stored.size as i64)
+    .bind(kind.mime())
+    .bind(staff)
+    .bind(now_ts())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(id)
+}
+
+/// The tenant's documents for `city` (and those for every city); all when `None`.
+pub async fn documents(
+    db: &Db,
+    tenant: &str,
+    city: Option<&str>,
+) -> Result<Vec<NormativeDocument>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM normative_documents WHERE tenant_id = $1 \
+         AND ($2 = '' OR city IS NULL OR city = $2) ORDER BY city, title, id"
+    );
+    let rows: Vec<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(city.unwrap_or(""))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(doc_of).collect())
+}
+
+pub async fn document(
+    db: &Db,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<NormativeDocument>, sqlx::Error> {
+    let sql =
+        format!("SELECT {DOC_COLUMNS} FROM normative_documents WHERE tenant_id = $1 AND id = $2");
+    let row: Option<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(doc_of))
+}
+
+/// Remove a document; its file's hash, for the store to forget if unused.
+pub async fn delete_document(
+    db: &Db,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "DELETE FROM normative_documents WHERE tenant_id = $1 AND id = $2 RETURNING file_sha256",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|r| r.0))
+}

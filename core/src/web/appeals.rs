@@ -1,0 +1,438 @@
+//! Appeals on both sides: the applicant's "my appeals", the draft form
+//! (topic, text, one file) and the sent appeal with its answer; the
+//! office's list of appeals, taking one into work and answering it.
+
+use super::office::{internal, render, staff};
+use super::{AppState, Ctx, WebError, form_map, with_status};
+use crate::account::FieldErrors;
+use crate::appeal::{self, Appeal};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/appeals", get(list))
+        .route("/appeals/new", post(create))
+        .route(
+            "/appeals/{id}",
+            get(show)
+                .post(save)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/appeals/{id}/delete", post(delete))
+        .route("/appeals/{id}/file", get(file))
+        .route("/office/appeals", get(office_list))
+        .route("/office/appeals/{id}", get(office_card))
+        .route("/office/appeals/{id}/file", get(office_file))
+        .route("/office/appeals/{id}/{action}", post(office_action))
+}
+
+fn offered(ctx: &Ctx) -> Result<(), WebError> {
+    if ctx.tenant.config.appeals.topics.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    Ok(())
+}
+
+fn parse_id(raw: &str) -> Result<i64, WebError> {
+    raw.parse().map_err(|_| WebError::NotFound)
+}
+
+fn view(ctx: &Ctx, a: &Appeal) -> minijinja::Value {
+    context! {
+        id => a.id,
+        topic => &a.topic,
+        body => &a.body,
+        status => &a.status,
+        status_title => appeal::status_title(&ctx.tenant, &a.status),
+        draft => a.is_draft(),
+        file_name => &a.file_name,
+        answer => a.answer.clone().map(minijinja::Value::from_safe_string),
+        answered_at => a.answered_at.as_deref().map(|t| t.get(..16).unwrap_or(t).replace('T', " ")),
+        created_at => a.created_at.get(..10).unwrap_or(&a.created_at),
+        sent_at => a.sent_at.as_deref().map(|t| t.get(..10).unwrap_or(t).to_string()),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ListQuery {
+    sent: Option<String>,
+    deleted: Option<String>,
+}
+
+async fn list(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    offered(&ctx)?;
+    let acc = ctx.require_user(&st).await?;
+    let items = appeal::list_own(&st.db, ctx.slug(), acc.id).await?;
+    ctx.render(
+        "portal/appeals.html",
+        Some(&acc),
+        context! {
+            items => items.iter().map(|a| view(&ctx, a)).collect::<Vec<_>>(),
+            sent => q.sent.is_some(),
+            deleted => q.deleted.is_some(),
+        },
+    )
+}
+
+async fn create(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    offered(&ctx)?;
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let cfg = &ctx.tenant.config.appeals;
+    if cfg.one_draft
+        && let Some(d) = appeal::list_own(&st.db, ctx.slug(), acc.id)
+            .await?
+            .into_iter()
+            .find(Appeal::is_draft)
+    {
+        return Ok(ctx.redirect(&format!("/appeals/{}?reopened=1", d.id)));
+    }
+    let topic = form
+        .get("topic")
+        .filter(|t| cfg.topics.contains(t))
+        .unwrap_or(&cfg.topics[0]);
+    let id = appeal::create_draft(&st.db, ctx.slug(), acc.id, topic).await?;
+    Ok(ctx.redirect(&format!("/appeals/{id}")))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ShowQuery {
+    reopened: Option<String>,
+    saved: Option<String>,
+}
+
+async fn show(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, WebError> {
+    offered(&ctx)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let notice = if q.reopened.is_some() {
+        Some("Открыт ваш черновик обращения: чтобы создать новое, отправьте или удалите его.")
+    } else if q.saved.is_some() {
+        Some("Черновик сохранён.")
+    } else {
+        None
+    };
+    render_appeal(&ctx, &acc, &a, &FieldErrors::new(), notice)
+}
+
+fn render_appeal(
+    ctx: &Ctx,
+    acc: &crate::account::Account,
+    a: &Appeal,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+) -> Result<Response, WebError> {
+    let r = ctx.render(
+        "portal/appeal.html",
+        Some(acc),
+        context! {
+            a => view(ctx, a),
+            topics => &ctx.tenant.config.appeals.topics,
+            errors => errors,
+            notice => notice,
+            max_mb => ctx.tenant.config.applications.max_upload_mb,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+/// Save or send a draft: a multipart form, so a file can come with it.
+async fn save(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    offered(&ctx)?;
+    let acc = ctx.require_user(&st).await?;
+    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if !a.is_draft() {
+        return Ok(ctx.redirect(&format!("/appeals/{}", a.id)));
+    }
+    let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let mut errors = FieldErrors::new();
+    let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
+        Ok(p) => p,
+        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
+        Err(e) => {
+            errors.insert("file".into(), e.message(max_mb));
+            return render_appeal(&ctx, &acc, &a, &errors, None);
+        }
+    };
+    let topics = &ctx.tenant.config.appeals.topics;
+    let topic = posted.fields.get("topic").cloned().unwrap_or_default();
+    let body = posted
+        .fields
+        .get("body")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default();
+    let send = posted.fields.get("action").map(String::as_str) == Some("send");
+    if !topics.contains(&topic) {
+        errors.insert("topic".into(), "Выберите тему из списка".into());
+    }
+    if body.chars().count() > 10_000 {
+        errors.insert("body".into(), "Не больше 10 000 символов".into());
+    }
+    if !errors.is_empty() {
+        // Nothing is saved, and what was typed is shown again.
+        if let Some((_, stored, _)) = &posted.file {
+            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        }
+        let shown = Appeal {
+            topic,
+            body,
+            ..a.clone()
+        };
+        return render_appeal(&ctx, &acc, &shown, &errors, None);
+    }
+    let file = posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t));
+    appeal::save_draft(&st.db, ctx.slug(), &a, &topic, &body, file).await?;
+    if !send {
+        return Ok(ctx.redirect(&format!("/appeals/{}?saved=1", a.id)));
+    }
+    if body.is_empty() {
+        // Saved as a draft; sending needs the text.
+        errors.insert("body".into(), "Напишите текст обращения".into());
+        let saved = appeal::get_own(&st.db, ctx.slug(), acc.id, a.id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        return render_appeal(&ctx, &acc, &saved, &errors, None);
+    }
+    let mut tx = st.db.pool.begin().await?;
+    appeal::send(&mut tx, ctx.slug(), a.id).await?;
+    tx.commit().await?;
+    tracing::info!(appeal = a.id, "appeal sent");
+    Ok(ctx.redirect("/appeals?sent=1"))
+}
+
+async fn delete(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    offered(&ctx)?;
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let acc = ctx.require_user(&st).await?;
+    let id = parse_id(&id)?;
+    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    appeal::delete_draft(&st.db, ctx.slug(), acc.id, id).await?;
+    if let Some(sha) = &a.file_sha256 {
+        crate::document::forget_if_unused(&st.db, &st.files, sha).await;
+    }
+    Ok(ctx.redirect("/appeals?deleted=1"))
+}
+
+async fn send_file(st: &AppState, a: &Appeal) -> Result<Response, WebError> {
+    let (Some(sha), Some(name)) = (&a.file_sha256, &a.file_name) else {
+        return Err(WebError::NotFound);
+    };
+    let bytes = tokio::fs::read(st.files.path(sha))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading stored file {sha}: {e}")))?;
+    Ok(super::applications::attachment(
+        a.file_type.as_deref().unwrap_or("application/octet-stream"),
+        "file",
+        name,
+        bytes,
+    ))
+}
+
+async fn file(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let acc = ctx.require_user(&st).await?;
+    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    send_file(&st, &a).await
+}
+
+// -------------------------------------------------------------------- office
+
+#[derive(serde::Deserialize, Default)]
+struct OfficeQuery {
+    status: Option<String>,
+}
+
+async fn office_list(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<OfficeQuery>,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let status = super::nonempty(&q.status);
+    let items = appeal::list_sent(&st.db, ctx.slug(), status.as_deref()).await?;
+    render(
+        &ctx,
+        "office/appeals.html",
+        Some(&s),
+        context! {
+            items => items.iter().map(|a| view(&ctx, a)).collect::<Vec<_>>(),
+            status => status,
+            statuses => [appeal::ACCEPTED, appeal::PROCESSING, appeal::ANSWERED]
+                .iter()
+                .map(|id| context! { id => id, title => appeal::status_title(&ctx.tenant, id) })
+                .collect::<Vec<_>>(),
+        },
+    )
+}
+
+async fn office_appeal(st: &AppState, ctx: &Ctx, id: &str) -> Result<Appeal, WebError> {
+    appeal::get_sent(&st.db, ctx.slug(), parse_id(id)?)
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+async fn office_card(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let a = office_appeal(&st, &ctx, &id).await?;
+    render_office_card(&st, &ctx, &s, &a, &FieldErrors::new()).await
+}
+
+async fn render_office_card(
+    st: &AppState,
+    ctx: &Ctx,
+    s: &crate::office::Staff,
+    a: &Appeal,
+    errors: &FieldErrors,
+) -> Result<Response, WebError> {
+    let who = crate::account::get(&st.db, ctx.slug(), a.account_id).await?;
+    let badge = who
+        .as_ref()
+        .map(|acc| crate::account::badge(&ctx.tenant, acc));
+    let r = render(
+        ctx,
+        "office/appeal.html",
+        Some(s),
+        context! {
+            a => view(ctx, a),
+            applicant => badge.map(|b| context! { name => b.name, type_title => b.type_title, ids => b.ids }),
+            email => who.as_ref().and_then(|w| w.email.clone()),
+            errors => errors,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+async fn office_file(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    staff(&st, &ctx).await?;
+    let a = office_appeal(&st, &ctx, &id).await?;
+    send_file(&st, &a).await
+}
+
+async fn office_action(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    let a = office_appeal(&st, &ctx, &id).await?;
+    let mut tx = st.db.pool.begin().await?;
+    match action.as_str() {
+        "take" => {
+            appeal::take(&mut tx, ctx.slug(), a.id).await?;
+        }
+        "answer" => {
+            let text = form
+                .get("answer")
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty() && t.chars().count() <= 20_000);
+            let Some(text) = text else {
+                drop(tx);
+                let mut errors = FieldErrors::new();
+                errors.insert(
+                    "answer".into(),
+                    "Напишите ответ (до 20 000 символов)".into(),
+                );
+                return render_office_card(&st, &ctx, &s, &a, &errors).await;
+            };
+            let html = crate::office::sanitize(&crate::office::text_to_html(&text));
+            appeal::answer(&mut tx, ctx.slug(), a.id, s.id, &html).await?;
+            if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
+                && let Some(email) = &acc.email
+            {
+                let link = format!(
+                    "{}/appeals/{}",
+                    ctx.tenant.public_url(&st.cfg.public_url),
+                    a.id
+                );
+                crate::notify::email(
+                    &mut *tx,
+                    &ctx.tenant,
+                    email,
+                    "appeal_answer",
+                    context! { topic => &a.topic, answer => &text, link => link },
+                )
+                .await?;
+            }
+        }
+        _ => return Err(WebError::NotFound),
+    }
+    crate::office::audit(
+        &mut *tx,
+        ctx.slug(),
+        Some(s.id),
+        &format!("appeal_{action}"),
+        Some(&format!("appeal:{}", a.id)),
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    tx.commit().await?;
+    st.outbox_wake.notify_one();
+    Ok(ctx.redirect(&format!("/office/appeals/{}", a.id)))
+}
+
+impl From<crate::office::OfficeError> for WebError {
+    fn from(e: crate::office::OfficeError) -> Self {
+        internal(e)
+    }
+}

@@ -1,0 +1,324 @@
+//! The help page and normative documents for applicants (public: a person
+//! may read them before registering), and the office pages where staff
+//! publish documents and the tenant admin edits the portal's texts.
+
+use super::office::{render, staff};
+use super::{AppState, Ctx, WebError, form_map, with_status};
+use crate::account::FieldErrors;
+use crate::content::{self, BLANK_FORMS_URL, PAGES};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use std::collections::BTreeMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/help", get(help))
+        .route("/documents", get(documents))
+        .route("/documents/{id}", get(document))
+        .route("/office/content", get(content_page).post(content_save))
+        .route(
+            "/office/documents",
+            get(office_documents)
+                .post(office_document_add)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/office/documents/{id}/delete",
+            post(office_document_delete),
+        )
+}
+
+async fn help(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let acc = ctx.user(&st).await?;
+    ctx.render("portal/help.html", acc.as_ref(), context! {})
+}
+
+#[derive(serde::Deserialize, Default)]
+struct CityQuery {
+    city: Option<String>,
+}
+
+fn cities(ctx: &Ctx) -> Vec<String> {
+    ctx.tenant.list("cities").unwrap_or(&[]).to_vec()
+}
+
+fn doc_view(d: &content::NormativeDocument) -> minijinja::Value {
+    context! {
+        id => d.id,
+        city => &d.city,
+        title => &d.title,
+        file_name => &d.file_name,
+        size => format!("{:.1} МБ", d.file_size as f64 / 1_048_576.0),
+        created_at => d.created_at.get(..10).unwrap_or(&d.created_at),
+    }
+}
+
+async fn documents(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<CityQuery>,
+) -> Result<Response, WebError> {
+    let acc = ctx.user(&st).await?;
+    let all = cities(&ctx);
+    let city = super::nonempty(&q.city).filter(|c| all.contains(c));
+    let docs = content::documents(&st.db, ctx.slug(), city.as_deref()).await?;
+    ctx.render(
+        "portal/documents.html",
+        acc.as_ref(),
+        context! {
+            docs => docs.iter().map(doc_view).collect::<Vec<_>>(),
+            cities => all,
+            city => city,
+        },
+    )
+}
+
+async fn document(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let d = content::document(&st.db, ctx.slug(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let bytes = tokio::fs::read(st.files.path(&d.file_sha256))
+        .await
+        .map_err(|e| {
+            WebError::Internal(anyhow::anyhow!(
+                "reading stored file {}: {e}",
+                d.file_sha256
+            ))
+        })?;
+    Ok(super::applications::attachment(
+        &d.file_type,
+        "document",
+        &d.file_name,
+        bytes,
+    ))
+}
+
+// -------------------------------------------------------------------- office
+
+async fn office_documents(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    render_office_documents(&st, &ctx, &s, &FieldErrors::new()).await
+}
+
+async fn render_office_documents(
+    st: &AppState,
+    ctx: &Ctx,
+    s: &crate::office::Staff,
+    errors: &FieldErrors,
+) -> Result<Response, WebError> {
+    let docs = content::documents(&st.db, ctx.slug(), None).await?;
+    let r = render(
+        ctx,
+        "office/documents.html",
+        Some(s),
+        context! {
+            docs => docs.iter().map(doc_view).collect::<Vec<_>>(),
+            cities => cities(ctx),
+            errors => errors,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+async fn office_document_add(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let mut errors = FieldErrors::new();
+    let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
+        Ok(p) => p,
+        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
+        Err(e) => {
+            errors.insert("file".into(), e.message(max_mb));
+            return render_office_documents(&st, &ctx, &s, &errors).await;
+        }
+    };
+    let title = posted
+        .fields
+        .get("title")
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    let city = posted.fields.get("city").cloned().filter(|c| !c.is_empty());
+    if title.is_empty() || title.chars().count() > 300 {
+        errors.insert("title".into(), "Назовите документ (до 300 символов)".into());
+    }
+    if city.as_ref().is_some_and(|c| !cities(&ctx).contains(c)) {
+        errors.insert("city".into(), "Выберите город из списка".into());
+    }
+    let Some((name, stored, kind)) = posted.file else {
+        errors.insert("file".into(), "Выберите файл".into());
+        return render_office_documents(&st, &ctx, &s, &errors).await;
+    };
+    if !errors.is_empty() {
+        crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        return render_office_documents(&st, &ctx, &s, &errors).await;
+    }
+    let id = content::add_document(
+        &st.db,
+        ctx.slug(),
+        city.as_deref(),
+        &title,
+        &name,
+        &stored,
+        kind,
+        s.id,
+    )
+    .await?;
+    crate::office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        "document_add",
+        Some(&format!("document:{id}")),
+        &title,
+        &ctx.ip,
+    )
+    .await?;
+    Ok(ctx.redirect("/office/documents"))
+}
+
+async fn office_document_delete(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let sha = content::delete_document(&st.db, ctx.slug(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
+    crate::office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        "document_delete",
+        Some(&format!("document:{id}")),
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    Ok(ctx.redirect("/office/documents"))
+}
+
+async fn content_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    let s = staff(&st, &ctx).await?;
+    if !s.role.is_admin() {
+        return Err(WebError::Forbidden);
+    }
+    let current = content::pages(&st.db, ctx.slug()).await?;
+    render_content(&ctx, &s, &current, &FieldErrors::new(), false)
+}
+
+fn render_content(
+    ctx: &Ctx,
+    s: &crate::office::Staff,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+    saved: bool,
+) -> Result<Response, WebError> {
+    let r = render(
+        ctx,
+        "office/content.html",
+        Some(s),
+        context! {
+            editable => PAGES.iter().map(|(k, title)| context! { key => k, title => title, value => values.get(*k) }).collect::<Vec<_>>(),
+            blank_forms_url => values.get(BLANK_FORMS_URL),
+            errors => errors,
+            saved => saved,
+        },
+    )?;
+    Ok(if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    })
+}
+
+/// Save the pages: rich text is cut down to safe markup; the blank forms
+/// link must be an http(s) URL.
+async fn content_save(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    if !s.role.is_admin() {
+        return Err(WebError::Forbidden);
+    }
+    let mut errors = FieldErrors::new();
+    let url = form
+        .get(BLANK_FORMS_URL)
+        .map(|u| u.trim().to_string())
+        .unwrap_or_default();
+    let url = if url.is_empty() {
+        Some(String::new())
+    } else {
+        url::Url::parse(&url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.to_string())
+    };
+    let Some(url) = url else {
+        errors.insert(
+            BLANK_FORMS_URL.into(),
+            "Укажите адрес, начинающийся с https:// или http://".into(),
+        );
+        return render_content(&ctx, &s, &form, &errors, false);
+    };
+    for (key, _) in PAGES {
+        let body = form.get(key).map(String::as_str).unwrap_or_default();
+        if body.chars().count() > 50_000 {
+            errors.insert(key.into(), "Не больше 50 000 символов".into());
+        }
+    }
+    if !errors.is_empty() {
+        return render_content(&ctx, &s, &form, &errors, false);
+    }
+    for (key, _) in PAGES {
+        let body = form.get(key).map(String::as_str).unwrap_or_default();
+        content::set_page(
+            &st.db,
+            ctx.slug(),
+            key,
+            &crate::office::sanitize(body),
+            s.id,
+        )
+        .await?;
+    }
+    content::set_page(&st.db, ctx.slug(), BLANK_FORMS_URL, &url, s.id).await?;
+    st.pages.forget(ctx.slug());
+    crate::office::audit(
+        &st.db.pool,
+        ctx.slug(),
+        Some(s.id),
+        "content",
+        None,
+        "",
+        &ctx.ip,
+    )
+    .await?;
+    let current = content::pages(&st.db, ctx.slug()).await?;
+    render_content(&ctx, &s, &current, &FieldErrors::new(), true)
+}
