@@ -107,6 +107,18 @@ async fn staff_sign_in_with_a_second_factor_that_works_once() {
         .await;
     let r = other.post("/office/login/code", &[("code", &code)]).await;
     assert_eq!(r.status, 422, "a used code is refused");
+
+    // Turning the second factor off is the person's own choice.
+    let r = b.post("/office/security", &[("off", "1")]).await;
+    r.assert_redirect("/t/kazenergo/office/security?off=1");
+    let mut again = app.browser("kazenergo");
+    again
+        .post(
+            "/office/login",
+            &[("email", "op@kazenergo.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await
+        .assert_redirect("/t/kazenergo/office/");
     app.stop().await;
 }
 
@@ -132,6 +144,14 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     // Search by INN, by address, by a number that is not there.
     assert!(b.get("/office/?q=7707083893").await.has("Найдено: 2"));
     assert!(b.get("/office/?q=Баумана").await.has("Найдено: 2"));
+    assert!(
+        b.get("/office/?q=баумана").await.has("Найдено: 2"),
+        "case does not matter"
+    );
+    assert!(
+        b.get("/office/?q=ДИРЕКТОРОВ").await.has("Найдено: 2"),
+        "the applicant's name"
+    );
     assert!(
         b.get("/office/?q=nothing-like-this")
             .await
@@ -230,18 +250,30 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
             .has("ТУ-2026/77")
     );
 
-    // A message with markup: kept safe, shown from the utility.
+    // A message with markup: what is safe stays, scripts go; plain text
+    // keeps its paragraphs and shows "<" as the text it was.
     op.post(
         &format!("{card}/message"),
-        &[("body", "Добрый день!\n<script>alert(1)</script>")],
+        &[("body", "Добрый <b>день</b>!<script>alert(1)</script><a href=\"javascript:alert(2)\">ссылка</a>")],
+    )
+    .await;
+    op.post(
+        &format!("{card}/message"),
+        &[("body", "Мощность < 15 кВт\n\nВторой абзац")],
     )
     .await;
     let view = a.get(&format!("/applications/{id}")).await;
-    assert!(view.has("от организации") && view.has("Добрый день!"));
-    assert!(!view.body.contains("<script>alert(1)"), "markup is escaped");
+    assert!(view.has("от организации") && view.body.contains("Добрый <b>день</b>!"));
     assert!(
-        view.body.contains("&lt;script&gt;"),
-        "and shown as the text it was"
+        !view.body.contains("<script>alert(1)") && !view.body.contains("javascript:alert"),
+        "{}",
+        view.body
+    );
+    assert!(
+        view.body
+            .contains("Мощность &lt; 15 кВт</p><p>Второй абзац"),
+        "{}",
+        view.body
     );
 
     // Asking for documents stops the clock until the applicant answers.
@@ -612,6 +644,25 @@ async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
         .await;
     assert_eq!(r.status, 422);
 
+    // An operator cannot hand out accounts.
+    let make_admin = [
+        ("name", "X"),
+        ("email", "x@v.ru"),
+        ("password", STAFF_PASSWORD),
+        ("role", "admin"),
+    ];
+    let r = new.post("/office/staff", &make_admin).await;
+    assert_eq!(r.status, 303, "the locked-out operator is sent to sign in");
+    // Access given back.
+    adm.post(
+        &format!("/office/staff/{new_id}/active"),
+        &[("active", "1")],
+    )
+    .await;
+    let mut back = sign_in(&app, "vodokanal", "new@vodokanal.ru").await;
+    let r = back.post("/office/staff", &make_admin).await;
+    assert_eq!(r.status, 403, "an operator cannot create staff");
+
     let audit = adm.get("/office/audit").await;
     for action in ["staff_add", "staff_off", "login", "login_failed"] {
         assert!(
@@ -956,6 +1007,10 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
             .status,
         404
     );
+    // Removing it takes it off the list.
+    op.post(&format!("/office/documents/{id}/delete"), &[])
+        .await;
+    assert_eq!(visitor.get(&format!("/documents/{id}")).await.status, 404);
     app.stop().await;
 }
 

@@ -306,3 +306,77 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn staff_add_creates_an_account_once_and_refuses_what_would_be_useless() {
+    let data = std::env::temp_dir().join(format!("tapline-staff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let tenants = repo_root().join("tenants");
+    let run = |args: &[&str]| {
+        tapline()
+            .env_remove("TAPLINE_STAFF_PASSWORD")
+            .arg("staff")
+            .arg("add")
+            .arg("--tenants")
+            .arg(&tenants)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .expect("run tapline staff add")
+    };
+    let out = run(&[
+        "--tenant",
+        "kvadra",
+        "--email",
+        "Admin@Kvadra.ru",
+        "--name",
+        "Админ",
+        "--role",
+        "admin",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("admin@kvadra.ru (admin) in kvadra"),
+        "{printed}"
+    );
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("a generated password is printed once");
+    assert!(password.len() >= 12);
+    // The same address twice, a tenant that does not exist, a role that
+    // does not exist, a platform operator tied to a tenant: each refused.
+    for args in [
+        vec![
+            "--tenant",
+            "kvadra",
+            "--email",
+            "admin@kvadra.ru",
+            "--name",
+            "Ещё",
+        ],
+        vec!["--tenant", "nope", "--email", "a@b.ru", "--name", "X"],
+        vec![
+            "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "boss",
+        ],
+        vec![
+            "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "platform",
+        ],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(!text(&out.stderr).trim().is_empty(), "{args:?} says why");
+    }
+    let out = run(&[
+        "--email",
+        "root@tapline.ru",
+        "--name",
+        "Платформа",
+        "--role",
+        "platform",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&data);
+}

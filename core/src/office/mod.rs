@@ -577,6 +577,17 @@ fn maplit_tags() -> std::collections::HashSet<&'static str> {
     .collect()
 }
 
+/// What staff type into a rich-text box: HTML cut down by [`sanitize`]
+/// when it has markup, otherwise plain text with its paragraphs.
+pub fn rich_text(input: &str) -> String {
+    let looks_like_html = input.contains('<') && input.contains('>');
+    if looks_like_html {
+        sanitize(input)
+    } else {
+        sanitize(&text_to_html(input))
+    }
+}
+
 /// Plain text typed into a box, as safe HTML with its line breaks.
 pub fn text_to_html(text: &str) -> String {
     let escaped = text

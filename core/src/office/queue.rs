@@ -150,12 +150,27 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
         None => {}
     }
     if let Some(q) = f.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let p = like(q);
-        add(
-            "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
-             OR a.field_values LIKE ? ESCAPE '\\')",
-            vec![p.clone(), p.clone(), p.to_lowercase(), p],
-        );
+        // SQLite's LIKE ignores case for Latin letters only; people type
+        // "иванов" for "Иванов", so the usual spellings are tried too.
+        let mut spellings = vec![q.to_string(), q.to_lowercase(), q.to_uppercase()];
+        let lower = q.to_lowercase();
+        let mut chars = lower.chars();
+        if let Some(first) = chars.next() {
+            spellings.push(first.to_uppercase().chain(chars).collect());
+        }
+        spellings.sort();
+        spellings.dedup();
+        let one = "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
+                   OR a.field_values LIKE ? ESCAPE '\\')";
+        let sql = format!("({})", vec![one; spellings.len()].join(" OR "));
+        let vals = spellings
+            .iter()
+            .flat_map(|s| {
+                let p = like(s);
+                [p.clone(), p.clone(), p.to_lowercase(), p]
+            })
+            .collect();
+        add(&sql, vals);
     }
     (cond, binds)
 }

@@ -420,6 +420,7 @@ async fn staff_add(
                 "cli",
             )
             .await;
+            let email = crate::account::normalize_email(&email).unwrap_or(email);
             println!("staff #{id}: {email} ({}) in {tenant}", role.id());
             if generated {
                 println!("password: {password}");

@@ -394,7 +394,7 @@ async fn office_action(
                 );
                 return render_office_card(&st, &ctx, &s, &a, &errors).await;
             };
-            let html = crate::office::sanitize(&crate::office::text_to_html(&text));
+            let html = crate::office::rich_text(&text);
             appeal::answer(&mut tx, ctx.slug(), a.id, s.id, &html).await?;
             if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
                 && let Some(email) = &acc.email

@@ -988,7 +988,7 @@ async fn card_action(
                     let (title, html) = if action == "stage" {
                         (Some(b.as_str()), String::new())
                     } else {
-                        (None, office::sanitize(&office::text_to_html(&b)))
+                        (None, office::rich_text(&b))
                     };
                     office::add_message(
                         &mut tx,
