@@ -108,6 +108,40 @@ async fn staff_sign_in_with_a_second_factor_that_works_once() {
     let r = other.post("/office/login/code", &[("code", &code)]).await;
     assert_eq!(r.status, 422, "a used code is refused");
 
+    // Ten wrong passwords for one person lock their sign-in for a while,
+    // even with the right password, and say so.
+    staff(
+        &app,
+        "kazenergo",
+        "locked@kazenergo.ru",
+        StaffRole::Operator,
+    )
+    .await;
+    let mut guesser = app.browser("kazenergo");
+    for _ in 0..10 {
+        let r = guesser
+            .post(
+                "/office/login",
+                &[
+                    ("email", "locked@kazenergo.ru"),
+                    ("password", "guess-guess-1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+    }
+    let r = guesser
+        .post(
+            "/office/login",
+            &[
+                ("email", "locked@kazenergo.ru"),
+                ("password", STAFF_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.has("Слишком много неудачных попыток"));
+
     // Turning the second factor off is the person's own choice.
     let r = b.post("/office/security", &[("off", "1")]).await;
     r.assert_redirect("/t/kazenergo/office/security?off=1");
