@@ -142,8 +142,23 @@ async fn staff_sign_in_with_a_second_factor_that_works_once() {
     assert_eq!(r.status, 429);
     assert!(r.has("Слишком много неудачных попыток"));
 
-    // Turning the second factor off is the person's own choice.
+    // Turning the second factor off takes a fresh code from it: a session
+    // alone (or a code already used) is not enough.
     let r = b.post("/office/security", &[("off", "1")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("code").is_some());
+    let r = b
+        .post("/office/security", &[("off", "1"), ("code", &code)])
+        .await;
+    assert_eq!(r.status, 422, "a used code");
+    // The next time step gives a fresh code.
+    let next = tapline::office::totp_at(
+        &secret,
+        std::time::SystemTime::now() + std::time::Duration::from_secs(30),
+    );
+    let r = b
+        .post("/office/security", &[("off", "1"), ("code", &next)])
+        .await;
     r.assert_redirect("/t/kazenergo/office/security?off=1");
     let mut again = app.browser("kazenergo");
     again
@@ -283,6 +298,16 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
             .await
             .has("ТУ-2026/77")
     );
+    // A number another application holds is refused at the field.
+    let (other_id, _) = kazenergo_submit(&mut a, "card@example.ru", "+79003000002").await;
+    let r = op
+        .post(
+            &format!("/office/applications/{other_id}/number"),
+            &[("number", "ТУ-2026/77")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("number").unwrap().contains("уже присвоен"));
 
     // A message with markup: what is safe stays, scripts go; plain text
     // keeps its paragraphs and shows "<" as the text it was.
@@ -778,6 +803,13 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
     staff(&app, "almatyenergosbyt", "op@aes.kz", StaffRole::Operator).await;
     let mut op = sign_in(&app, "almatyenergosbyt", "op@aes.kz").await;
     let card = format!("/office/applications/{id}");
+    // The utility's letter stays part of the record whatever happens next.
+    op.post_multipart(
+        &format!("{card}/document"),
+        &[("title", "Замечания")],
+        Some(("замечания.pdf", pdf)),
+    )
+    .await;
     // Returning needs the reason, which the applicant reads.
     let r = op
         .post(&format!("{card}/status"), &[("to", "returned")])
@@ -791,6 +823,29 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
         ],
     )
     .await;
+    // Returned, the form's own files may be removed, the utility's may not;
+    // and a bare status change cannot skip the form's checks.
+    let (letter,): (i64,) =
+        sqlx::query_as("SELECT id FROM application_files WHERE slot = '_utility'")
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    let form = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        form.has("Замечания"),
+        "the correspondence is shown beside the form"
+    );
+    let r = a
+        .post(&format!("/applications/{id}/file/{letter}/delete"), &[])
+        .await;
+    assert_eq!(r.status, 404);
+    let r = a
+        .post(
+            &format!("/applications/{id}/status"),
+            &[("to", "under_review")],
+        )
+        .await;
+    assert!(r.location.unwrap().contains("step_error=not_allowed"));
 
     // The applicant gets the form again, with the reason and the values.
     let form = a.get(&format!("/applications/{id}")).await;

@@ -299,7 +299,7 @@ pub async fn list_filtered(
     let limit = if f.limit <= 0 { 200 } else { f.limit.min(200) };
     let sql = format!(
         "SELECT {COLUMNS} FROM applications WHERE {cond} ORDER BY updated_at DESC, id DESC LIMIT {limit} OFFSET {}",
-        f.page.max(0) * limit
+        f.page.clamp(0, 100_000) * limit
     );
     let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
@@ -453,8 +453,10 @@ pub async fn set_status(
     note: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
-        "UPDATE applications SET status = $1, due_on = $2, updated_at = $3, version = version + 1 \
-         WHERE id = $4 AND tenant_id = $5 AND status = $6",
+        // A new status starts its own deadline: a clock stopped for a
+        // request of documents does not carry over.
+        "UPDATE applications SET status = $1, due_on = $2, updated_at = $3, version = version + 1, \
+         clock_stopped_on = NULL WHERE id = $4 AND tenant_id = $5 AND status = $6",
     )
     .bind(to)
     .bind(due_on)

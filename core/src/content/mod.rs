@@ -29,15 +29,15 @@ pub async fn pages(db: &Db, tenant: &str) -> Result<BTreeMap<String, String>, sq
 }
 
 /// Set a page (already sanitised) or, with an empty body, go back to the
-/// tenant.toml default.
+/// tenant.toml default; inside the caller's transaction, so a form's pages
+/// and its audit entry are saved together.
 pub async fn set_page(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     key: &str,
     body: &str,
     staff: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
     sqlx::query("DELETE FROM pages WHERE tenant_id = $1 AND key = $2")
         .bind(tenant)
         .bind(key)
@@ -53,7 +53,7 @@ pub async fn set_page(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Pages per tenant, read at most every [`PageCache::TTL`] per process:

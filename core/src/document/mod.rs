@@ -270,8 +270,10 @@ pub async fn detach(
     file: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(
+        // Correspondence files (slots `_utility`, `_applicant`) are part of
+        // the record: only the form's own attachments can be removed.
         "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3 \
-         RETURNING sha256",
+         AND slot NOT LIKE '\\_%' ESCAPE '\\' RETURNING sha256",
     )
     .bind(file)
     .bind(tenant)

@@ -299,6 +299,17 @@ pub fn totp_step(secret: &str, code: &str) -> Option<u64> {
     totp(secret, "staff", "Tapline")?.check_current(&code)
 }
 
+/// The code of `secret` at time `at`: for tests, never the web.
+pub fn totp_at(secret: &str, at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    totp(secret, "staff", "Tapline")
+        .map(|t| t.generate(secs).to_string())
+        .unwrap_or_default()
+}
+
 /// The current code of `secret`: for tests and the CLI, never the web.
 pub fn totp_now(secret: &str) -> String {
     totp(secret, "staff", "Tapline")
@@ -443,7 +454,7 @@ pub async fn audit_log(
              LEFT JOIN staff s ON s.id = l.staff_id WHERE l.tenant_id = $1 ORDER BY l.id DESC \
              LIMIT {} OFFSET {}",
         limit.clamp(1, 500),
-        page.max(0) * limit.clamp(1, 500)
+        page.clamp(0, 100_000) * limit.clamp(1, 500)
     )))
     .bind(tenant)
     .fetch_all(&db.pool)

@@ -207,7 +207,7 @@ pub async fn queue(
         "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
          a.custom_status, a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
         f.sort.sql(),
-        f.page.max(0) * limit
+        f.page.clamp(0, 100_000) * limit
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
     for b in &binds {
@@ -301,6 +301,24 @@ pub async fn set_custom_status(
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Whether another application of the tenant has `number`.
+pub async fn number_taken(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    application: i64,
+    number: &str,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM applications WHERE tenant_id = $1 AND number = $2 AND id <> $3",
+    )
+    .bind(tenant)
+    .bind(number)
+    .bind(application)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Set the registration number.

@@ -213,7 +213,17 @@ async fn save(
         return render_appeal(&ctx, &acc, &shown, &errors, None);
     }
     let file = posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t));
-    appeal::save_draft(&st.db, ctx.slug(), &a, &topic, &body, file).await?;
+    if !appeal::save_draft(&st.db, ctx.slug(), &a, &topic, &body, file).await? {
+        // Sent from another tab meanwhile: the new file has no row to name it.
+        if let Some((_, stored, _)) = &posted.file {
+            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        }
+        return Ok(ctx.redirect(&format!("/appeals/{}", a.id)));
+    }
+    // A replaced file goes unless another row names the same bytes.
+    if let (Some(_), Some(old)) = (&posted.file, &a.file_sha256) {
+        crate::document::forget_if_unused(&st.db, &st.files, old).await;
+    }
     if !send {
         return Ok(ctx.redirect(&format!("/appeals/{}?saved=1", a.id)));
     }

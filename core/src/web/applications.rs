@@ -570,6 +570,7 @@ async fn render_form(
             notice => notice,
             offer_new => offer_new && k.drafts == DraftPolicy::Many,
             missing => account::missing_profile_fields(&ctx.tenant, acc),
+            messages => if a.is_draft() { Vec::new() } else { super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await? },
         },
     )?;
     Ok(if errors.is_empty() {
@@ -712,7 +713,11 @@ async fn save(
     let status = if a.is_draft() {
         ctx.tenant.config.workflow.submitted.get_ref().clone()
     } else {
-        match workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant).first()
+        // The step that sends it on, not one that ends it (a withdrawal).
+        let wf = &ctx.tenant.config.workflow;
+        match workflow::next_steps(wf, &a.status, Role::Applicant)
+            .into_iter()
+            .find(|step| !wf.status(&step.to).is_some_and(|s| s.is_final))
         {
             Some(step) => step.to.clone(),
             None => {
@@ -846,7 +851,11 @@ async fn change_status(
     let to = form.get("to").map(String::as_str).unwrap_or_default();
     let actor = Actor::Applicant(acc.id);
     let back = |code: &str| Ok(ctx.redirect(&format!("/applications/{}?step_error={code}", a.id)));
-    if a.is_draft() || !workflow::may(&ctx.tenant.config.workflow, &a.status, to, Role::Applicant) {
+    // A draft or a returned application is sent with the form, whose checks
+    // a bare status change would skip.
+    if editable(&ctx.tenant, &a)
+        || !workflow::may(&ctx.tenant.config.workflow, &a.status, to, Role::Applicant)
+    {
         return back("not_allowed");
     }
     let view = plugin_view(&a, &acc, &a.values);
@@ -1080,8 +1089,13 @@ async fn delete(
     ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     if !app::delete_draft(&st.db, &a).await? {
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
+    }
+    // The rows went with the draft; the bytes go unless another row names them.
+    for f in files {
+        crate::document::forget_if_unused(&st.db, &st.files, &f.sha256).await;
     }
     Ok(ctx.redirect("/applications?deleted=1"))
 }

@@ -296,10 +296,11 @@ async fn content_save(
     if !errors.is_empty() {
         return render_content(&ctx, &s, &form, &errors, false);
     }
+    let mut tx = st.db.pool.begin().await?;
     for (key, _) in PAGES {
         let body = form.get(key).map(String::as_str).unwrap_or_default();
         content::set_page(
-            &st.db,
+            &mut tx,
             ctx.slug(),
             key,
             &crate::office::sanitize(body),
@@ -307,10 +308,9 @@ async fn content_save(
         )
         .await?;
     }
-    content::set_page(&st.db, ctx.slug(), BLANK_FORMS_URL, &url, s.id).await?;
-    st.pages.forget(ctx.slug());
+    content::set_page(&mut tx, ctx.slug(), BLANK_FORMS_URL, &url, s.id).await?;
     crate::office::audit(
-        &st.db.pool,
+        &mut *tx,
         ctx.slug(),
         Some(s.id),
         "content",
@@ -319,6 +319,8 @@ async fn content_save(
         &ctx.ip,
     )
     .await?;
+    tx.commit().await?;
+    st.pages.forget(ctx.slug());
     let current = content::pages(&st.db, ctx.slug()).await?;
     render_content(&ctx, &s, &current, &FieldErrors::new(), true)
 }

@@ -181,7 +181,16 @@ impl Ctx {
             csrf_token => &self.csrf_token,
             user => user_view,
             request_id => &self.request_id,
-            page_texts => self.pages.iter().map(|(k, v)| (k.clone(), minijinja::Value::from_safe_string(v.clone()))).collect::<std::collections::BTreeMap<_, _>>(),
+            page_texts => self.pages.iter().map(|(k, v)| {
+                // The pages were sanitised when saved; the blank forms link is a
+                // URL and stays escaped like any other value.
+                let value = if k == crate::content::BLANK_FORMS_URL {
+                    minijinja::Value::from(v.clone())
+                } else {
+                    minijinja::Value::from_safe_string(v.clone())
+                };
+                (k.clone(), value)
+            }).collect::<std::collections::BTreeMap<_, _>>(),
             ..extra
         };
         let html = self

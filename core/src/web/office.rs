@@ -304,7 +304,25 @@ async fn security(
     let form = form_map(pairs);
     ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
-    if form.contains_key("off") {
+    let code = form.get("code").cloned().unwrap_or_default();
+    if let Some(current) = &s.totp_secret {
+        // Turning the factor off (or replacing it) takes a code from it: a
+        // borrowed session alone cannot remove it.
+        let ok = match office::totp_step(current, &code) {
+            Some(step) => office::use_totp_step(&st.db, s.id, step)
+                .await
+                .map_err(internal)?,
+            None => false,
+        };
+        if !ok || !form.contains_key("off") {
+            let r = render(
+                &ctx,
+                "office/security.html",
+                Some(&s),
+                context! { error => "Код не подошёл. Введите код, который сейчас показывает приложение." },
+            )?;
+            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        }
         office::set_totp(&st.db, s.id, None)
             .await
             .map_err(internal)?;
@@ -321,7 +339,6 @@ async fn security(
         return Ok(ctx.redirect("/office/security?off=1"));
     }
     let secret = form.get("secret").cloned().unwrap_or_default();
-    let code = form.get("code").cloned().unwrap_or_default();
     if office::totp_step(&secret, &code).is_none() {
         let r = render(
             &ctx,
@@ -945,7 +962,18 @@ async fn card_action(
             } else {
                 text("number").filter(|n| n.chars().count() <= 64)
             };
+            let taken = match &number {
+                Some(n) => queue::number_taken(&mut tx, ctx.slug(), a.id, n).await?,
+                None => false,
+            };
             match number {
+                Some(_) if taken => {
+                    errors.insert(
+                        "number".into(),
+                        "Этот номер уже присвоен другой заявке".into(),
+                    );
+                    detail = String::new();
+                }
                 Some(n) => {
                     queue::set_number(&mut tx, ctx.slug(), a.id, &n).await?;
                     app::event(
@@ -979,7 +1007,7 @@ async fn card_action(
                 && office::get_staff(&st.db, ctx.slug(), w)
                     .await
                     .map_err(internal)?
-                    .is_none_or(|x| x.tenant_id != ctx.slug() && x.id != s.id)
+                    .is_none_or(|x| !x.active || (x.tenant_id != ctx.slug() && x.id != s.id))
             {
                 return Err(WebError::NotFound);
             }

@@ -44,11 +44,32 @@ impl PostedError {
 pub async fn read(
     ctx: &Ctx,
     st: &AppState,
-    mut multipart: axum::extract::Multipart,
+    multipart: axum::extract::Multipart,
     max_mb: u64,
 ) -> Result<Posted, PostedError> {
-    let mut fields = BTreeMap::new();
     let mut file = None;
+    let res = read_into(ctx, st, multipart, max_mb, &mut file).await;
+    match res {
+        Ok(fields) => Ok(Posted { fields, file }),
+        Err(e) => {
+            // Whatever went wrong after a file was stored, its bytes go
+            // unless another row names them.
+            if let Some((_, stored, _)) = &file {
+                crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn read_into(
+    ctx: &Ctx,
+    st: &AppState,
+    mut multipart: axum::extract::Multipart,
+    max_mb: u64,
+    file: &mut Option<(String, Stored, FileType)>,
+) -> Result<BTreeMap<String, String>, PostedError> {
+    let mut fields = BTreeMap::new();
     let mut csrf_ok = false;
     loop {
         let mut field = match multipart.next_field().await {
@@ -63,6 +84,10 @@ pub async fn read(
         if name == "file" {
             if !csrf_ok {
                 return Err(PostedError::Csrf);
+            }
+            if file.is_some() {
+                // One file per form.
+                return Err(PostedError::Failed);
             }
             let file_name = crate::document::safe_name(field.file_name().unwrap_or("file"));
             if file_name.is_empty() || field.file_name().is_none_or(str::is_empty) {
@@ -83,7 +108,7 @@ pub async fn read(
                 crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
                 return Err(PostedError::Type);
             };
-            file = Some((file_name, stored, t));
+            *file = Some((file_name, stored, t));
             continue;
         }
         let mut text = Vec::new();
@@ -102,10 +127,7 @@ pub async fn read(
         fields.insert(name, text);
     }
     if !csrf_ok {
-        if let Some((_, stored, _)) = &file {
-            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
-        }
         return Err(PostedError::Csrf);
     }
-    Ok(Posted { fields, file })
+    Ok(fields)
 }
