@@ -104,6 +104,34 @@ pub struct Stored {
     pub size: u64,
     /// The first bytes, for type sniffing.
     pub head: Vec<u8>,
+    /// This upload's claim on the bytes.
+    pub claim: String,
+}
+
+/// How long an upload's claim keeps its bytes from being forgotten: far
+/// longer than the moment between storing a file and committing its row.
+const CLAIM_LIFE: time::Duration = time::Duration::minutes(10);
+
+async fn claim(db: &Db, sha256: &str) -> Result<String, sqlx::Error> {
+    let token = crate::security::random_token();
+    sqlx::query("INSERT INTO file_claims (token, sha256, created_at) VALUES ($1, $2, $3)")
+        .bind(&token)
+        .bind(sha256)
+        .bind(now_ts())
+        .execute(&db.pool)
+        .await?;
+    Ok(token)
+}
+
+/// Drop claims older than a day (their uploads finished long ago).
+pub async fn sweep_claims(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM file_claims WHERE created_at < $1")
+        .bind(crate::store::ts(
+            crate::store::now() - time::Duration::days(1),
+        ))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// Content-addressed files on local disk.
@@ -123,14 +151,25 @@ impl FileStore {
     }
 
     /// Stream chunks into the store, refusing beyond `limit` bytes. The
-    /// temporary file is removed on every failure.
-    pub async fn put<S, E>(&self, mut chunks: S, limit: u64) -> Result<Stored, PutError>
+    /// temporary file is removed on every failure. The bytes are claimed
+    /// in the database before they take their name (see [`forget_if_unused`]).
+    pub async fn put<S, E>(&self, db: &Db, mut chunks: S, limit: u64) -> Result<Stored, PutError>
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let tmp = self.root.join("tmp").join(crate::security::random_token());
         let res = self.write(&tmp, &mut chunks, limit).await;
+        let res = match res {
+            Ok(mut stored) => match claim(db, &stored.sha256).await {
+                Ok(token) => {
+                    stored.claim = token;
+                    Ok(stored)
+                }
+                Err(e) => Err(PutError::Io(std::io::Error::other(e))),
+            },
+            Err(e) => Err(e),
+        };
         match res {
             Ok(stored) => {
                 let dest = self.path(&stored.sha256);
@@ -177,6 +216,7 @@ impl FileStore {
             sha256: hex::encode(hasher.finalize()),
             size,
             head,
+            claim: String::new(),
         })
     }
 }
@@ -285,18 +325,42 @@ pub async fn detach(
 
 /// Delete stored bytes no row names any more (rows of any tenant may share
 /// the same content).
+/// An upload's row committed (or it was refused): its claim is no longer
+/// needed. Left behind by a crash, a claim lapses after ten minutes.
+pub async fn release(db: &Db, stored: &Stored) {
+    if let Err(e) = sqlx::query("DELETE FROM file_claims WHERE token = $1")
+        .bind(&stored.claim)
+        .execute(&db.pool)
+        .await
+    {
+        tracing::warn!(error = %e, "releasing a file claim failed; it lapses by itself");
+    }
+}
+
+/// Forget the bytes of an upload this request refused (wrong type, a bad
+/// form): its own claim goes, anyone else's still counts.
+pub async fn forget_upload(db: &Db, store: &FileStore, stored: &Stored) {
+    release(db, stored).await;
+    forget_if_unused(db, store, &stored.sha256).await
+}
+
+/// Remove stored bytes nothing names any more: no row of any table, and no
+/// upload that claimed them in the last ten minutes and has not finished.
 pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) {
+    let fresh = crate::store::ts(crate::store::now() - CLAIM_LIFE);
     let used: Result<(i64,), _> =
-        // Every table that names stored bytes: attachments, appeal files,
-        // normative documents.
+        // Every table that names stored bytes (attachments, appeal files,
+        // normative documents) and every upload still on its way to a row.
         sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM application_files WHERE sha256 = $1) \
              + (SELECT COUNT(*) FROM appeals WHERE file_sha256 = $1) \
-             + (SELECT COUNT(*) FROM normative_documents WHERE file_sha256 = $1)",
+             + (SELECT COUNT(*) FROM normative_documents WHERE file_sha256 = $1) \
+             + (SELECT COUNT(*) FROM file_claims WHERE sha256 = $1 AND created_at > $2)",
         )
-            .bind(sha256)
-            .fetch_one(&db.pool)
-            .await;
+        .bind(sha256)
+        .bind(fresh)
+        .fetch_one(&db.pool)
+        .await;
     if matches!(used, Ok((0,))) {
         let _ = tokio::fs::remove_file(store.path(sha256)).await;
     }
@@ -367,6 +431,45 @@ pub fn zip_files(store: &FileStore, entries: &[(String, String)]) -> std::io::Re
 
 #[cfg(test)]
 mod tests {
+
+    /// Removing one row of some content while another upload of the same
+    /// content is still on its way to its row keeps the bytes; the upload
+    /// that refuses its own file removes them.
+    #[tokio::test]
+    async fn a_claimed_upload_survives_a_concurrent_forget() {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-claims-{}",
+            crate::security::random_token()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .unwrap();
+        let store = FileStore::new(dir.join("files")).unwrap();
+        let bytes = || {
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"%PDF-1.4 same content",
+            ))])
+        };
+        let stored = store.put(&db, bytes(), 1 << 20).await.unwrap();
+        let path = store.path(&stored.sha256);
+        // Someone removes a row naming the same bytes: the claim keeps them.
+        forget_if_unused(&db, &store, &stored.sha256).await;
+        assert!(path.exists(), "an upload in flight keeps its bytes");
+        // The upload refuses its own file: nothing else names the bytes.
+        forget_upload(&db, &store, &stored).await;
+        assert!(!path.exists(), "a refused upload leaves no orphan");
+        // Two uploads of the same content at once: one refusing its file
+        // does not take the other's.
+        let first = store.put(&db, bytes(), 1 << 20).await.unwrap();
+        let second = store.put(&db, bytes(), 1 << 20).await.unwrap();
+        forget_upload(&db, &store, &first).await;
+        assert!(path.exists(), "the other upload's claim keeps the bytes");
+        forget_upload(&db, &store, &second).await;
+        assert!(!path.exists(), "and once both refused, nothing is left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::*;
 
     #[test]

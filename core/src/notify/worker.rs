@@ -61,6 +61,9 @@ pub async fn run(
             if let Err(e) = crate::security::sweep(&db).await {
                 tracing::warn!(error = %e, "sweeping expired rows failed");
             }
+            if let Err(e) = crate::document::sweep_claims(&db).await {
+                tracing::warn!(error = %e, "sweeping old file claims failed");
+            }
         }
         tokio::select! {
             _ = wake.notified() => {}

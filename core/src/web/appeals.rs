@@ -203,7 +203,7 @@ async fn save(
     if !errors.is_empty() {
         // Nothing is saved, and what was typed is shown again.
         if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+            crate::document::forget_upload(&st.db, &st.files, stored).await;
         }
         let shown = Appeal {
             topic,
@@ -216,9 +216,12 @@ async fn save(
     if !appeal::save_draft(&st.db, ctx.slug(), &a, &topic, &body, file).await? {
         // Sent from another tab meanwhile: the new file has no row to name it.
         if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+            crate::document::forget_upload(&st.db, &st.files, stored).await;
         }
         return Ok(ctx.redirect(&format!("/appeals/{}", a.id)));
+    }
+    if let Some((_, stored, _)) = &posted.file {
+        crate::document::release(&st.db, stored).await;
     }
     // A replaced file goes unless another row names the same bytes.
     if let (Some(_), Some(old)) = (&posted.file, &a.file_sha256) {

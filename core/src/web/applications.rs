@@ -1064,6 +1064,7 @@ async fn reply_document(
     .await?;
     crate::office::resume_clock(&mut tx, &ctx.tenant, a.id).await?;
     tx.commit().await?;
+    crate::document::release(&st.db, &stored).await;
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
 }
 
@@ -1201,7 +1202,7 @@ async fn upload(
             }
             Some("file") if csrf_ok => {
                 let name = crate::document::safe_name(field.file_name().unwrap_or("file"));
-                let stored = match st.files.put(field, max_mb << 20).await {
+                let stored = match st.files.put(&st.db, field, max_mb << 20).await {
                     Ok(s) => s,
                     Err(crate::document::PutError::TooLarge(_)) => return reply(Err("too_large")),
                     Err(crate::document::PutError::Empty) => return reply(Err("empty")),
@@ -1220,7 +1221,7 @@ async fn upload(
                 else {
                     // The bytes stay only if another row names them; an
                     // unattached file is removed at once.
-                    crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+                    crate::document::forget_upload(&st.db, &st.files, &stored).await;
                     return reply(Err("type"));
                 };
                 let row = crate::document::attach(
@@ -1234,6 +1235,7 @@ async fn upload(
                     found.mime(),
                 )
                 .await?;
+                crate::document::release(&st.db, &stored).await;
                 tracing::info!(application = a.id, file = row, size = stored.size, sha256 = %stored.sha256, "file attached");
                 return reply(Ok((row, name, stored.size as i64)));
             }

@@ -166,7 +166,7 @@ async fn office_document_add(
         return render_office_documents(&st, &ctx, &s, &errors).await;
     };
     if !errors.is_empty() {
-        crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+        crate::document::forget_upload(&st.db, &st.files, &stored).await;
         return render_office_documents(&st, &ctx, &s, &errors).await;
     }
     let id = content::add_document(
@@ -180,6 +180,7 @@ async fn office_document_add(
         s.id,
     )
     .await?;
+    crate::document::release(&st.db, &stored).await;
     crate::office::audit(
         &st.db.pool,
         ctx.slug(),

@@ -1144,7 +1144,7 @@ async fn card_document(
         (title, posted.file.as_ref(), errors.is_empty())
     else {
         if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+            crate::document::forget_upload(&st.db, &st.files, stored).await;
         }
         return render_card(&st, &ctx, &s, &r, &errors, None).await;
     };
@@ -1223,6 +1223,7 @@ async fn card_document(
     )
     .await?;
     tx.commit().await?;
+    crate::document::release(&st.db, stored).await;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done=document", a.id)))
 }

@@ -55,7 +55,7 @@ pub async fn read(
             // Whatever went wrong after a file was stored, its bytes go
             // unless another row names them.
             if let Some((_, stored, _)) = &file {
-                crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+                crate::document::forget_upload(&st.db, &st.files, stored).await;
             }
             Err(e)
         }
@@ -95,7 +95,7 @@ async fn read_into(
                 while let Ok(Some(_)) = field.chunk().await {}
                 continue;
             }
-            let stored = match st.files.put(field, max_mb << 20).await {
+            let stored = match st.files.put(&st.db, field, max_mb << 20).await {
                 Ok(s) => s,
                 Err(PutError::TooLarge(_)) => return Err(PostedError::TooLarge),
                 Err(PutError::Empty) => return Err(PostedError::Empty),
@@ -105,7 +105,7 @@ async fn read_into(
                 }
             };
             let Some(t) = FileType::sniff(&stored.head) else {
-                crate::document::forget_if_unused(&st.db, &st.files, &stored.sha256).await;
+                crate::document::forget_upload(&st.db, &st.files, &stored).await;
                 return Err(PostedError::Type);
             };
             *file = Some((file_name, stored, t));
