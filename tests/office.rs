@@ -548,6 +548,12 @@ async fn setevaya_staff_type_their_own_status_and_generate_a_number() {
             .iter()
             .any(|m| m.0 == "email" && m.2.contains("Ведутся строительно-монтажные работы"))
     );
+    assert!(
+        a.get("/applications")
+            .await
+            .has("Ведутся строительно-монтажные работы"),
+        "my applications show it too"
+    );
     // A vocabulary status replaces the custom text.
     op.post(&format!("{card}/status"), &[("to", "under_review")])
         .await;

@@ -27,6 +27,9 @@ pub struct Application {
     /// The date the utility must act by in the current status.
     pub due_on: Option<String>,
     pub supply_type: Option<String>,
+    /// A status in the staff's own words, shown instead of the vocabulary's
+    /// title until the next status change (seed 003).
+    pub custom_status: Option<String>,
 }
 
 /// Values as the form saves them, with the supply type (copied out of the
@@ -87,14 +90,18 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
-                       created_at, updated_at, submitted_at, due_on, supply_type";
+                       created_at, updated_at, submitted_at, due_on, supply_type, custom_status";
 
 /// The same columns prefixed by the alias `a`, for joins.
 pub const COLUMNS_A: &str = "a.id, a.tenant_id, a.account_id, a.kind, a.status, a.number, a.city, a.field_values, \
-                             a.version, a.created_at, a.updated_at, a.submitted_at, a.due_on, a.supply_type";
+                             a.version, a.created_at, a.updated_at, a.submitted_at, a.due_on, a.supply_type, \
+                             a.custom_status";
+/// How many columns [`COLUMNS_A`] has: a join's own columns follow.
+pub const COLUMNS_A_LEN: usize = 15;
 
 /// An application from the first columns of a row selected with [`COLUMNS_A`].
 pub fn from_any_row(row: &sqlx::any::AnyRow) -> Result<Application, sqlx::Error> {
@@ -114,6 +121,7 @@ pub fn from_any_row(row: &sqlx::any::AnyRow) -> Result<Application, sqlx::Error>
         row.try_get(11)?,
         row.try_get(12)?,
         row.try_get(13)?,
+        row.try_get(14)?,
     )))
 }
 
@@ -148,6 +156,7 @@ fn from_row(r: Row) -> Application {
         submitted_at: r.11,
         due_on: r.12,
         supply_type: r.13,
+        custom_status: r.14,
     }
 }
 
@@ -390,7 +399,7 @@ pub async fn submit(
     let done = sqlx::query(
         "UPDATE applications SET field_values = $1, status = $2, number = COALESCE(number, $3), \
          submitted_at = COALESCE(submitted_at, $4), updated_at = $4, version = version + 1, due_on = $9, \
-         supply_type = $10 \
+         supply_type = $10, custom_status = NULL, clock_stopped_on = NULL \
          WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = $11 AND version = $8",
     )
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
@@ -456,7 +465,7 @@ pub async fn set_status(
         // A new status starts its own deadline: a clock stopped for a
         // request of documents does not carry over.
         "UPDATE applications SET status = $1, due_on = $2, updated_at = $3, version = version + 1, \
-         clock_stopped_on = NULL WHERE id = $4 AND tenant_id = $5 AND status = $6",
+         clock_stopped_on = NULL, custom_status = NULL WHERE id = $4 AND tenant_id = $5 AND status = $6",
     )
     .bind(to)
     .bind(due_on)

@@ -2,7 +2,7 @@
 //! searched, sorted and paged in SQL, with counts per status. Drafts are
 //! the applicant's own and never shown to staff.
 
-use crate::application::{self as app, Application, COLUMNS_A};
+use crate::application::{self as app, Application, COLUMNS_A, COLUMNS_A_LEN};
 use crate::store::Db;
 use crate::tenant::Tenant;
 use serde::Serialize;
@@ -205,7 +205,7 @@ pub async fn queue(
     };
     let sql = format!(
         "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
-         a.custom_status, a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
+         a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
         f.sort.sql(),
         f.page.clamp(0, 100_000) * limit
     );
@@ -216,46 +216,42 @@ pub async fn queue(
     let rows = q.fetch_all(&db.pool).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let profile: String = r.try_get(15)?;
-        out.push(QueueRow {
-            app: app::from_any_row(r)?,
-            applicant_type: r.try_get(14)?,
-            profile: serde_json::from_str(&profile).unwrap_or_default(),
-            email: r.try_get(16)?,
-            phone: r.try_get(17)?,
-            assignee_id: r.try_get(18)?,
-            assignee: r.try_get(19)?,
-            custom_status: r.try_get(20)?,
-            clock_stopped_on: r.try_get(21)?,
-        });
+        out.push(row_of(r)?);
     }
     Ok((out, total))
+}
+
+/// A queue row from [`COLUMNS_A`] and the applicant, assignee and clock
+/// columns the queue selects after them.
+fn row_of(r: &sqlx::any::AnyRow) -> Result<QueueRow, sqlx::Error> {
+    let at = |i: usize| COLUMNS_A_LEN + i;
+    let app = app::from_any_row(r)?;
+    let profile: String = r.try_get(at(1))?;
+    Ok(QueueRow {
+        custom_status: app.custom_status.clone(),
+        app,
+        applicant_type: r.try_get(at(0))?,
+        profile: serde_json::from_str(&profile).unwrap_or_default(),
+        email: r.try_get(at(2))?,
+        phone: r.try_get(at(3))?,
+        assignee_id: r.try_get(at(4))?,
+        assignee: r.try_get(at(5))?,
+        clock_stopped_on: r.try_get(at(6))?,
+    })
 }
 
 /// One application of the tenant with its applicant, as the card shows it.
 pub async fn card(db: &Db, tenant: &Tenant, id: i64) -> Result<Option<QueueRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
-         a.custom_status, a.clock_stopped_on {FROM} WHERE a.tenant_id = $1 AND a.id = $2 AND a.status <> 'draft'"
+         a.clock_stopped_on {FROM} WHERE a.tenant_id = $1 AND a.id = $2 AND a.status <> 'draft'"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&tenant.slug)
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    let Some(r) = row else { return Ok(None) };
-    let profile: String = r.try_get(15)?;
-    Ok(Some(QueueRow {
-        app: app::from_any_row(&r)?,
-        applicant_type: r.try_get(14)?,
-        profile: serde_json::from_str(&profile).unwrap_or_default(),
-        email: r.try_get(16)?,
-        phone: r.try_get(17)?,
-        assignee_id: r.try_get(18)?,
-        assignee: r.try_get(19)?,
-        custom_status: r.try_get(20)?,
-        clock_stopped_on: r.try_get(21)?,
-    }))
+    row.as_ref().map(row_of).transpose()
 }
 
 /// How many submitted applications the tenant has in each status.

@@ -167,7 +167,7 @@ async fn list(
                 kind => kind(&ctx.tenant, &a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
                 address => a.values.get("object_address").cloned().unwrap_or_default(),
                 city => a.city,
-                status => status_title(&ctx.tenant, &a.status),
+                status => a.custom_status.clone().unwrap_or_else(|| status_title(&ctx.tenant, &a.status)),
                 draft => a.status == app::DRAFT,
                 supply_type => a.supply_type,
                 has_files => a.submitted_at.is_some(),
@@ -497,7 +497,7 @@ async fn render_view(
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
             can_reply => !ctx.tenant.config.workflow.status(&a.status).is_some_and(|s| s.is_final),
-            custom_status => crate::office::queue::card(&st.db, &ctx.tenant, a.id).await?.and_then(|r| r.custom_status),
+            custom_status => &a.custom_status,
             step_error => step_error,
             fields => fields,
             files => crate::document::files_of(&st.db, ctx.slug(), a.id)
