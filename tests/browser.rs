@@ -403,6 +403,7 @@ async fn staff_set_a_status_and_the_applicant_sees_it_and_is_told_by_email_and_s
         "Оператор Браузеров",
         tapline::office::StaffRole::Operator,
         "office-pass-123",
+        None,
     )
     .await
     .unwrap();

@@ -15,6 +15,7 @@ async fn staff(app: &TestApp, tenant: &str, email: &str, role: StaffRole) -> i64
         &format!("Сотрудник {email}"),
         role,
         STAFF_PASSWORD,
+        None,
     )
     .await
     .unwrap()
@@ -620,6 +621,7 @@ async fn tenants_staff_and_applicants_are_kept_apart() {
         "Платформа",
         StaffRole::Platform,
         STAFF_PASSWORD,
+        None,
     )
     .await
     .unwrap();
@@ -1106,6 +1108,13 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
     op.post(&format!("/office/documents/{id}/delete"), &[])
         .await;
     assert_eq!(visitor.get(&format!("/documents/{id}")).await.status, 404);
+    let audit = adm.get("/office/audit").await;
+    for action in ["content", "document_add", "document_delete"] {
+        assert!(
+            audit.has(&format!("<td>{action}</td>")),
+            "{action} is audited"
+        );
+    }
     app.stop().await;
 }
 

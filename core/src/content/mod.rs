@@ -140,7 +140,7 @@ fn doc_of(r: DocRow) -> NormativeDocument {
 
 #[allow(clippy::too_many_arguments)]
 pub async fn add_document(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     city: Option<&str>,
     title: &str,
@@ -162,7 +162,7 @@ pub async fn add_document(
     .bind(kind.mime())
     .bind(staff)
     .bind(now_ts())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -202,7 +202,7 @@ pub async fn document(
 
 /// Remove a document; its file's hash, for the store to forget if unused.
 pub async fn delete_document(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
 ) -> Result<Option<String>, sqlx::Error> {
@@ -211,7 +211,7 @@ pub async fn delete_document(
     )
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(row.map(|r| r.0))
 }

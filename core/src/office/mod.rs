@@ -146,7 +146,38 @@ fn staff_of(r: StaffRow) -> Staff {
     }
 }
 
-/// Create a staff account; `tenant` is a slug or [`PLATFORM`].
+/// The audit entry a change writes in its own transaction: who, what, on
+/// which object, from where. The action's target is filled in by the change
+/// when it creates the object.
+pub struct AuditNote<'a> {
+    pub staff: Option<i64>,
+    pub action: &'a str,
+    pub target: Option<String>,
+    pub detail: String,
+    pub ip: &'a str,
+}
+
+impl AuditNote<'_> {
+    pub async fn write(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        tenant: &str,
+    ) -> Result<(), sqlx::Error> {
+        audit(
+            &mut *tx,
+            tenant,
+            self.staff,
+            self.action,
+            self.target.as_deref(),
+            &self.detail,
+            self.ip,
+        )
+        .await
+    }
+}
+
+/// Create a staff account; `tenant` is a slug or [`PLATFORM`]. The audit
+/// entry (target `staff:<id>`) commits with the account.
 pub async fn add_staff(
     db: &Db,
     tenant: &str,
@@ -154,6 +185,7 @@ pub async fn add_staff(
     name: &str,
     role: StaffRole,
     password: &str,
+    note: Option<AuditNote<'_>>,
 ) -> Result<i64, OfficeError> {
     let email = crate::account::normalize_email(email)
         .ok_or_else(|| OfficeError::Invalid("адрес почты указан неверно".into()))?;
@@ -183,6 +215,7 @@ pub async fn add_staff(
         ));
     }
     let hash = crate::account::password::hash(password.to_string()).await;
+    let mut tx = db.pool.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO staff (tenant_id, email, name, role, password_hash, active, created_at) \
          VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
@@ -193,8 +226,13 @@ pub async fn add_staff(
     .bind(role.id())
     .bind(hash)
     .bind(now_ts())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    if let Some(mut note) = note {
+        note.target = Some(format!("staff:{id}"));
+        note.write(&mut tx, tenant).await?;
+    }
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -246,22 +284,34 @@ pub async fn list_staff(db: &Db, tenant: &str) -> Result<Vec<Staff>, OfficeError
     Ok(rows.into_iter().map(staff_of).collect())
 }
 
-pub async fn set_active(db: &Db, tenant: &str, id: i64, active: bool) -> Result<bool, OfficeError> {
+pub async fn set_active(
+    db: &Db,
+    tenant: &str,
+    id: i64,
+    active: bool,
+    note: AuditNote<'_>,
+) -> Result<bool, OfficeError> {
+    let mut tx = db.pool.begin().await?;
     let n = sqlx::query("UPDATE staff SET active = $1 WHERE id = $2 AND tenant_id = $3")
         .bind(i64::from(active))
         .bind(id)
         .bind(tenant)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
     if !active {
         sqlx::query("DELETE FROM staff_sessions WHERE staff_id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant)
-            .execute(&db.pool)
+            .execute(&mut *tx)
             .await?;
     }
-    Ok(n > 0)
+    note.write(&mut tx, tenant).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 // ------------------------------------------------------------- second factor
@@ -331,12 +381,21 @@ pub async fn use_totp_step(db: &Db, staff: i64, step: u64) -> Result<bool, Offic
     Ok(n > 0)
 }
 
-pub async fn set_totp(db: &Db, id: i64, secret: Option<&str>) -> Result<(), OfficeError> {
+pub async fn set_totp(
+    db: &Db,
+    tenant: &str,
+    id: i64,
+    secret: Option<&str>,
+    note: AuditNote<'_>,
+) -> Result<(), OfficeError> {
+    let mut tx = db.pool.begin().await?;
     sqlx::query("UPDATE staff SET totp_secret = $1 WHERE id = $2")
         .bind(secret)
         .bind(id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    note.write(&mut tx, tenant).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -408,18 +408,15 @@ async fn staff_add(
             return ExitCode::FAILURE;
         }
     };
-    match office::add_staff(&db, &tenant, &email, &name, role, &password).await {
+    let note = office::AuditNote {
+        staff: None,
+        action: "staff_add",
+        target: None,
+        detail: format!("{email} {} (command line)", role.id()),
+        ip: "cli",
+    };
+    match office::add_staff(&db, &tenant, &email, &name, role, &password, Some(note)).await {
         Ok(id) => {
-            let _ = office::audit(
-                &db.pool,
-                &tenant,
-                None,
-                "staff_add",
-                Some(&format!("staff:{id}")),
-                &format!("{email} {} (command line)", role.id()),
-                "cli",
-            )
-            .await;
             let email = crate::account::normalize_email(&email).unwrap_or(email);
             println!("staff #{id}: {email} ({}) in {tenant}", role.id());
             if generated {

@@ -169,8 +169,9 @@ async fn office_document_add(
         crate::document::forget_upload(&st.db, &st.files, &stored).await;
         return render_office_documents(&st, &ctx, &s, &errors).await;
     }
+    let mut tx = st.db.pool.begin().await?;
     let id = content::add_document(
-        &st.db,
+        &mut tx,
         ctx.slug(),
         city.as_deref(),
         &title,
@@ -180,17 +181,19 @@ async fn office_document_add(
         s.id,
     )
     .await?;
-    crate::document::release(&st.db, &stored).await;
+    let target = format!("document:{id}");
     crate::office::audit(
-        &st.db.pool,
+        &mut *tx,
         ctx.slug(),
         Some(s.id),
         "document_add",
-        Some(&format!("document:{id}")),
+        Some(&target),
         &title,
         &ctx.ip,
     )
     .await?;
+    tx.commit().await?;
+    crate::document::release(&st.db, &stored).await;
     Ok(ctx.redirect("/office/documents"))
 }
 
@@ -204,20 +207,23 @@ async fn office_document_delete(
     ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let sha = content::delete_document(&st.db, ctx.slug(), id)
+    let mut tx = st.db.pool.begin().await?;
+    let sha = content::delete_document(&mut tx, ctx.slug(), id)
         .await?
         .ok_or(WebError::NotFound)?;
-    crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
+    let target = format!("document:{id}");
     crate::office::audit(
-        &st.db.pool,
+        &mut *tx,
         ctx.slug(),
         Some(s.id),
         "document_delete",
-        Some(&format!("document:{id}")),
+        Some(&target),
         "",
         &ctx.ip,
     )
     .await?;
+    tx.commit().await?;
+    crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
     Ok(ctx.redirect("/office/documents"))
 }
 

@@ -323,19 +323,21 @@ async fn security(
             )?;
             return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
         }
-        office::set_totp(&st.db, s.id, None)
-            .await
-            .map_err(internal)?;
-        office::audit(
-            &st.db.pool,
+        office::set_totp(
+            &st.db,
             ctx.slug(),
-            Some(s.id),
-            "totp_off",
+            s.id,
             None,
-            "",
-            &ctx.ip,
+            office::AuditNote {
+                staff: Some(s.id),
+                action: "totp_off",
+                target: None,
+                detail: String::new(),
+                ip: &ctx.ip,
+            },
         )
-        .await?;
+        .await
+        .map_err(internal)?;
         return Ok(ctx.redirect("/office/security?off=1"));
     }
     let secret = form.get("secret").cloned().unwrap_or_default();
@@ -352,19 +354,21 @@ async fn security(
         )?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
-    office::set_totp(&st.db, s.id, Some(&secret))
-        .await
-        .map_err(internal)?;
-    office::audit(
-        &st.db.pool,
+    office::set_totp(
+        &st.db,
         ctx.slug(),
-        Some(s.id),
-        "totp_on",
-        None,
-        "",
-        &ctx.ip,
+        s.id,
+        Some(&secret),
+        office::AuditNote {
+            staff: Some(s.id),
+            action: "totp_on",
+            target: None,
+            detail: String::new(),
+            ip: &ctx.ip,
+        },
     )
-    .await?;
+    .await
+    .map_err(internal)?;
     Ok(ctx.redirect("/office/security?on=1"))
 }
 
@@ -1303,22 +1307,17 @@ async fn staff_add(
         &get("name"),
         role,
         &get("password"),
+        Some(office::AuditNote {
+            staff: Some(s.id),
+            action: "staff_add",
+            target: None,
+            detail: format!("{} {}", get("email"), role.id()),
+            ip: &ctx.ip,
+        }),
     )
     .await
     {
-        Ok(id) => {
-            office::audit(
-                &st.db.pool,
-                ctx.slug(),
-                Some(s.id),
-                "staff_add",
-                Some(&format!("staff:{id}")),
-                &format!("{} {}", get("email"), role.id()),
-                &ctx.ip,
-            )
-            .await?;
-            Ok(ctx.redirect("/office/staff"))
-        }
+        Ok(_) => Ok(ctx.redirect("/office/staff")),
         Err(office::OfficeError::Invalid(msg)) => {
             let field = if msg.contains("почт") {
                 "email"
@@ -1350,22 +1349,19 @@ async fn staff_active(
     if id == s.id && !active {
         return Err(WebError::Forbidden);
     }
-    if !office::set_active(&st.db, ctx.slug(), id, active)
+    let note = office::AuditNote {
+        staff: Some(s.id),
+        action: if active { "staff_on" } else { "staff_off" },
+        target: Some(format!("staff:{id}")),
+        detail: String::new(),
+        ip: &ctx.ip,
+    };
+    if !office::set_active(&st.db, ctx.slug(), id, active, note)
         .await
         .map_err(internal)?
     {
         return Err(WebError::NotFound);
     }
-    office::audit(
-        &st.db.pool,
-        ctx.slug(),
-        Some(s.id),
-        if active { "staff_on" } else { "staff_off" },
-        Some(&format!("staff:{id}")),
-        "",
-        &ctx.ip,
-    )
-    .await?;
     Ok(ctx.redirect("/office/staff"))
 }
 
