@@ -4,6 +4,7 @@
 
 use tapline_e2e::{
     Browser, PASSWORD, TestApp, id_of, kazenergo_legal, kazenergo_submit, ready, register,
+    setevaya_applicant,
 };
 
 /// Register an individual on `tenant` and confirm the phone; `extra` goes
@@ -199,28 +200,7 @@ async fn an_incomplete_profile_sends_the_applicant_back_and_keeps_the_draft() {
 #[tokio::test]
 async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
     let app = TestApp::spawn().await;
-    let mut b = ready(
-        &app,
-        "setevaya",
-        "individual",
-        "+79002000003",
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("email", "s@example.ru"),
-            ("phone", "+79002000003"),
-        ],
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("postal_address", "Казань, ул. Сетевая, 1"),
-        ],
-    )
-    .await;
+    let mut b = setevaya_applicant(&app, "s@example.ru", "+79002000003").await;
 
     let r = b.post("/applications/new", &[("kind", "connection")]).await;
     let id = id_of(r.location.as_deref().unwrap());

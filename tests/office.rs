@@ -3,7 +3,7 @@
 //! tenants, staff and applicants.
 
 use tapline::office::{self, StaffRole};
-use tapline_e2e::{Browser, TestApp, kazenergo_legal, kazenergo_submit};
+use tapline_e2e::{Browser, TestApp, kazenergo_legal, kazenergo_submit, setevaya_applicant};
 
 const STAFF_PASSWORD: &str = "office-pass-123";
 
@@ -471,28 +471,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
 #[tokio::test]
 async fn setevaya_staff_type_their_own_status_and_generate_a_number() {
     let app = TestApp::spawn().await;
-    let mut a = tapline_e2e::ready(
-        &app,
-        "setevaya",
-        "individual",
-        "+79003000003",
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("email", "set@example.ru"),
-            ("phone", "+79003000003"),
-        ],
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("postal_address", "Казань, ул. Сетевая, 1"),
-        ],
-    )
-    .await;
+    let mut a = setevaya_applicant(&app, "set@example.ru", "+79003000003").await;
     let r = a.post("/applications/new", &[("kind", "connection")]).await;
     let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
     let pdf =
@@ -885,32 +864,6 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
     let r = a.post(&format!("/applications/{id}"), &f).await;
     r.assert_redirect(&format!("/t/almatyenergosbyt/applications/{id}"));
     app.stop().await;
-}
-
-/// A setevaya individual with a complete profile.
-async fn setevaya_applicant(app: &TestApp, email: &str, phone: &str) -> Browser {
-    tapline_e2e::ready(
-        app,
-        "setevaya",
-        "individual",
-        phone,
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("email", email),
-            ("phone", phone),
-        ],
-        &[
-            ("surname", "Сетев"),
-            ("first_name", "Пётр"),
-            ("patronymic", "Ильич"),
-            ("snils", "112-233-445 95"),
-            ("postal_address", "Казань, ул. Сетевая, 1"),
-        ],
-    )
-    .await
 }
 
 #[tokio::test]

@@ -590,3 +590,29 @@ pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (Str
     assert_eq!(r.status, 303, "{}", r.body);
     (id, r)
 }
+
+/// A setevaya individual with a complete profile.
+pub async fn setevaya_applicant(app: &TestApp, email: &str, phone: &str) -> Browser {
+    ready(
+        app,
+        "setevaya",
+        "individual",
+        phone,
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("email", email),
+            ("phone", phone),
+        ],
+        &[
+            ("surname", "Сетев"),
+            ("first_name", "Пётр"),
+            ("patronymic", "Ильич"),
+            ("snils", "112-233-445 95"),
+            ("postal_address", "Казань, ул. Сетевая, 1"),
+        ],
+    )
+    .await
+}

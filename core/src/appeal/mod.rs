@@ -174,33 +174,23 @@ pub async fn save_draft(
     body: &str,
     file: Option<(&str, &Stored, FileType)>,
 ) -> Result<bool, sqlx::Error> {
-    let n = match file {
-        Some((name, stored, t)) => sqlx::query(
-            "UPDATE appeals SET topic = $1, body = $2, updated_at = $3, file_name = $4, file_sha256 = $5, \
-             file_size = $6, file_type = $7 WHERE id = $8 AND tenant_id = $9 AND status = 'draft'",
-        )
-        .bind(topic)
-        .bind(body)
-        .bind(now_ts())
-        .bind(name)
-        .bind(&stored.sha256)
-        .bind(stored.size as i64)
-        .bind(t.mime())
-        .bind(a.id)
-        .bind(tenant)
-        .execute(&db.pool)
-        .await?,
-        None => sqlx::query(
-            "UPDATE appeals SET topic = $1, body = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5 AND status = 'draft'",
-        )
-        .bind(topic)
-        .bind(body)
-        .bind(now_ts())
-        .bind(a.id)
-        .bind(tenant)
-        .execute(&db.pool)
-        .await?,
-    };
+    // Without a new file the COALESCEs keep the one already attached.
+    let n = sqlx::query(
+        "UPDATE appeals SET topic = $1, body = $2, updated_at = $3, file_name = COALESCE($4, file_name), \
+         file_sha256 = COALESCE($5, file_sha256), file_size = COALESCE($6, file_size), \
+         file_type = COALESCE($7, file_type) WHERE id = $8 AND tenant_id = $9 AND status = 'draft'",
+    )
+    .bind(topic)
+    .bind(body)
+    .bind(now_ts())
+    .bind(file.map(|(name, _, _)| name))
+    .bind(file.map(|(_, stored, _)| stored.sha256.as_str()))
+    .bind(file.map(|(_, stored, _)| stored.size as i64))
+    .bind(file.map(|(_, _, t)| t.mime()))
+    .bind(a.id)
+    .bind(tenant)
+    .execute(&db.pool)
+    .await?;
     Ok(n.rows_affected() > 0)
 }
 

@@ -137,11 +137,7 @@ async fn render_register(
             password_min => acc.password_min_length,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 /// Whether one more SMS may go to `phone` from this request, counting it.

@@ -3,11 +3,10 @@
 //! office's list of appeals, taking one into work and answering it.
 
 use super::office::{internal, render, staff};
-use super::{AppState, Ctx, WebError, form_map, with_status};
+use super::{AppState, Ctx, WebError, form_map};
 use crate::account::FieldErrors;
 use crate::appeal::{self, Appeal};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -154,11 +153,7 @@ fn render_appeal(
             max_mb => ctx.tenant.config.applications.max_upload_mb,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 /// Save or send a draft: a multipart form, so a file can come with it.
@@ -270,15 +265,14 @@ async fn send_file(st: &AppState, a: &Appeal) -> Result<Response, WebError> {
     let (Some(sha), Some(name)) = (&a.file_sha256, &a.file_name) else {
         return Err(WebError::NotFound);
     };
-    let bytes = tokio::fs::read(st.files.path(sha))
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading stored file {sha}: {e}")))?;
-    Ok(super::applications::attachment(
+    super::stored_file(
+        st,
+        sha,
         a.file_type.as_deref().unwrap_or("application/octet-stream"),
         "file",
         name,
-        bytes,
-    ))
+    )
+    .await
 }
 
 async fn file(
@@ -361,11 +355,7 @@ async fn render_office_card(
             errors => errors,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn office_file(

@@ -3,7 +3,7 @@
 //! with its history.
 
 use super::accounts::field_views;
-use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
+use super::{AppState, Ctx, WebError, attachment, date_param, form_map, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::plugin::types::{self as pt, Hook, HookOutput};
@@ -107,6 +107,12 @@ fn editable(tenant: &Tenant, a: &Application) -> bool {
             .is_some_and(|s| s.applicant_edits)
 }
 
+/// Whether the applicant may write to the utility about the application:
+/// it has been sent and is not finished.
+fn answerable(tenant: &Tenant, a: &Application) -> bool {
+    !a.is_draft() && !workflow::is_final(&tenant.config.workflow, &a.status)
+}
+
 fn parse_id(raw: &str) -> Result<i64, WebError> {
     raw.parse().map_err(|_| WebError::NotFound)
 }
@@ -132,15 +138,6 @@ struct ListQuery {
 }
 
 const PAGE: i64 = 20;
-
-fn date_param(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|d| {
-            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).is_ok()
-        })
-        .map(str::to_string)
-}
 
 async fn list(
     ctx: Ctx,
@@ -496,7 +493,7 @@ async fn render_view(
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
-            can_reply => !ctx.tenant.config.workflow.status(&a.status).is_some_and(|s| s.is_final),
+            can_reply => answerable(&ctx.tenant, a),
             custom_status => &a.custom_status,
             step_error => step_error,
             fields => fields,
@@ -573,11 +570,7 @@ async fn render_form(
             messages => if a.is_draft() { Vec::new() } else { super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await? },
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn save(
@@ -717,7 +710,7 @@ async fn save(
         let wf = &ctx.tenant.config.workflow;
         match workflow::next_steps(wf, &a.status, Role::Applicant)
             .into_iter()
-            .find(|step| !wf.status(&step.to).is_some_and(|s| s.is_final))
+            .find(|step| !workflow::is_final(wf, &step.to))
         {
             Some(step) => step.to.clone(),
             None => {
@@ -803,7 +796,7 @@ async fn save(
     Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
 }
 
-fn recipient<'a>(st: &AppState, ctx: &Ctx, acc: &'a Account, id: i64) -> Recipient<'a> {
+pub(super) fn recipient<'a>(st: &AppState, ctx: &Ctx, acc: &'a Account, id: i64) -> Recipient<'a> {
     Recipient {
         email: acc.email.as_deref(),
         phone: acc.phone.as_deref(),
@@ -928,13 +921,7 @@ async fn reply(
     ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    let finished = ctx
-        .tenant
-        .config
-        .workflow
-        .status(&a.status)
-        .is_some_and(|s| s.is_final);
-    if a.is_draft() || finished {
+    if !answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
     let body = form
@@ -994,13 +981,7 @@ async fn reply_document(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    let finished = ctx
-        .tenant
-        .config
-        .workflow
-        .status(&a.status)
-        .is_some_and(|s| s.is_final);
-    if a.is_draft() || finished {
+    if !answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
@@ -1268,12 +1249,7 @@ pub(super) async fn send_file(
         .into_iter()
         .find(|x| x.id == file)
         .ok_or(WebError::NotFound)?;
-    let bytes = tokio::fs::read(st.files.path(&f.sha256))
-        .await
-        .map_err(|e| {
-            WebError::Internal(anyhow::anyhow!("reading stored file {}: {e}", f.sha256))
-        })?;
-    Ok(attachment(&f.content_type, "file", &f.file_name, bytes))
+    super::stored_file(st, &f.sha256, &f.content_type, "file", &f.file_name).await
 }
 
 async fn remove_file(
@@ -1430,27 +1406,4 @@ async fn download_docx(
         &name,
         bytes,
     ))
-}
-
-/// A file download: the name in RFC 5987 form (Cyrillic survives) with an
-/// ASCII fallback for old clients.
-pub(super) fn attachment(
-    content_type: &str,
-    fallback: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> Response {
-    use axum::response::IntoResponse;
-    let encoded = url::form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
-    let disposition = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}");
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response()
 }

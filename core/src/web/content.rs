@@ -3,11 +3,10 @@
 //! publish documents and the tenant admin edits the portal's texts.
 
 use super::office::{render, staff};
-use super::{AppState, Ctx, WebError, form_map, with_status};
+use super::{AppState, Ctx, WebError, form_map};
 use crate::account::FieldErrors;
 use crate::content::{self, BLANK_FORMS_URL, PAGES};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -86,20 +85,7 @@ async fn document(
     let d = content::document(&st.db, ctx.slug(), id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let bytes = tokio::fs::read(st.files.path(&d.file_sha256))
-        .await
-        .map_err(|e| {
-            WebError::Internal(anyhow::anyhow!(
-                "reading stored file {}: {e}",
-                d.file_sha256
-            ))
-        })?;
-    Ok(super::applications::attachment(
-        &d.file_type,
-        "document",
-        &d.file_name,
-        bytes,
-    ))
+    super::stored_file(&st, &d.file_sha256, &d.file_type, "document", &d.file_name).await
 }
 
 // -------------------------------------------------------------------- office
@@ -126,11 +112,7 @@ async fn render_office_documents(
             errors => errors,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn office_document_add(
@@ -254,11 +236,7 @@ fn render_content(
             saved => saved,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 /// Save the pages: rich text is cut down to safe markup; the blank forms

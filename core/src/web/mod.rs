@@ -269,6 +269,16 @@ pub(crate) fn nonempty(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A date filter (YYYY-MM-DD); anything else is ignored rather than failing the page.
+pub(crate) fn date_param(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|d| {
+            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).is_ok()
+        })
+        .map(str::to_string)
+}
+
 /// The filters of a list as a query string, for links to its other pages.
 pub(crate) fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -478,6 +488,52 @@ async fn static_file(
 pub(crate) fn with_status(mut r: Response, s: StatusCode) -> Response {
     *r.status_mut() = s;
     r
+}
+
+/// A page rendered with form errors answers 422; without them, 200.
+pub(crate) fn with_errors(r: Response, errors: &crate::account::FieldErrors) -> Response {
+    if errors.is_empty() {
+        r
+    } else {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    }
+}
+
+/// A file download: the name in RFC 5987 form (Cyrillic survives) with an
+/// ASCII fallback for old clients.
+pub(crate) fn attachment(
+    content_type: &str,
+    fallback: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let encoded = url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    let disposition = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}");
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Stored bytes as a download named `name`.
+pub(crate) async fn stored_file(
+    st: &AppState,
+    sha256: &str,
+    content_type: &str,
+    fallback: &str,
+    name: &str,
+) -> Result<Response, WebError> {
+    let bytes = tokio::fs::read(st.files.path(sha256))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading stored file {sha256}: {e}")))?;
+    Ok(attachment(content_type, fallback, name, bytes))
 }
 
 pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {

@@ -11,7 +11,7 @@ use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
 use crate::office::queue::{self, Assignee, QueueFilter, Sort};
 use crate::office::{self, NewMessage, Staff, StaffRole};
-use crate::workflow::{self, Actor, Recipient, WorkflowError};
+use crate::workflow::{self, Actor, WorkflowError};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -389,10 +389,6 @@ struct QueueQuery {
     page: Option<i64>,
 }
 
-fn date(v: &Option<String>) -> Option<String> {
-    nonempty(v).filter(|d| crate::workflow::calendar::parse_date(d).is_some() && d.len() == 10)
-}
-
 const PAGE: i64 = 25;
 
 fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
@@ -401,8 +397,8 @@ fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
         kind: nonempty(&q.kind),
         city: nonempty(&q.city),
         supply: nonempty(&q.supply),
-        from: date(&q.from),
-        to: date(&q.to),
+        from: super::date_param(&q.from),
+        to: super::date_param(&q.to),
         overdue: q.overdue.is_some(),
         assignee: match q.assignee.as_deref() {
             Some("none") => Some(Assignee::Nobody),
@@ -452,12 +448,7 @@ fn due_mark(ctx: &Ctx, r: &queue::QueueRow) -> Option<&'static str> {
         .due_on
         .as_deref()
         .and_then(workflow::calendar::parse_date)?;
-    let is_final = ctx
-        .tenant
-        .config
-        .workflow
-        .status(&r.app.status)
-        .is_some_and(|s| s.is_final);
+    let is_final = workflow::is_final(&ctx.tenant.config.workflow, &r.app.status);
     (!is_final && d <= soon).then_some("soon")
 }
 
@@ -675,7 +666,10 @@ async fn render_card(
     done: Option<&str>,
 ) -> Result<Response, WebError> {
     let a = &r.app;
-    let names = staff_names(st, ctx).await?;
+    let team = office::list_staff(&st.db, ctx.slug())
+        .await
+        .map_err(internal)?;
+    let names = staff_names(&team);
     let fields: Vec<_> = ctx
         .tenant
         .application_kind(&a.kind)
@@ -712,9 +706,6 @@ async fn render_card(
         })
         .collect();
     let messages = message_views(st, ctx, a.id, &names).await?;
-    let team = office::list_staff(&st.db, ctx.slug())
-        .await
-        .map_err(internal)?;
     let wf = &ctx.tenant.config.workflow;
     let r2 = render(
         ctx,
@@ -747,20 +738,14 @@ async fn render_card(
             done => done,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r2
-    } else {
-        with_status(r2, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r2, errors))
 }
 
-async fn staff_names(st: &AppState, ctx: &Ctx) -> Result<BTreeMap<String, String>, WebError> {
-    Ok(office::list_staff(&st.db, ctx.slug())
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .map(|s| (format!("staff:{}", s.id), s.name))
-        .collect())
+/// History authors by their `staff:<id>` label.
+fn staff_names(team: &[Staff]) -> BTreeMap<String, String> {
+    team.iter()
+        .map(|s| (format!("staff:{}", s.id), s.name.clone()))
+        .collect()
 }
 
 fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
@@ -855,16 +840,7 @@ async fn card_action(
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let link = format!(
-        "{}/applications/{}",
-        ctx.tenant.public_url(&st.cfg.public_url),
-        a.id
-    );
-    let to = Recipient {
-        email: applicant.email.as_deref(),
-        phone: applicant.phone.as_deref(),
-        link,
-    };
+    let to = super::applications::recipient(&st, &ctx, &applicant, a.id);
     let mut tx = st.db.pool.begin().await?;
     let detail: String;
     match action.as_str() {
@@ -1157,15 +1133,7 @@ async fn card_document(
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let to = Recipient {
-        email: applicant.email.as_deref(),
-        phone: applicant.phone.as_deref(),
-        link: format!(
-            "{}/applications/{}",
-            ctx.tenant.public_url(&st.cfg.public_url),
-            a.id
-        ),
-    };
+    let to = super::applications::recipient(&st, &ctx, &applicant, a.id);
     let html = if comment.is_empty() {
         String::new()
     } else {
@@ -1275,11 +1243,7 @@ async fn render_staff(
             v => values,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn staff_add(

@@ -2,7 +2,7 @@
 //! settings (password, email, phone).
 
 use super::accounts::field_views;
-use super::{AppState, Ctx, WebError, form_map, with_status};
+use super::{AppState, Ctx, WebError, form_map};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key, password, session};
 use crate::notify;
@@ -86,11 +86,7 @@ fn render_profile(
             type_title => ctx.tenant.type_title(t),
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn profile_page(
@@ -181,11 +177,7 @@ fn render_settings(
             account => acc,
         },
     )?;
-    Ok(if errors.is_empty() {
-        r
-    } else {
-        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
-    })
+    Ok(super::with_errors(r, errors))
 }
 
 async fn settings_page(

@@ -81,7 +81,8 @@ pub struct Step {
     pub label: String,
 }
 
-fn is_final(wf: &Workflow, status: &str) -> bool {
+/// Whether nothing follows `status` (fulfilled, rejected, withdrawn).
+pub fn is_final(wf: &Workflow, status: &str) -> bool {
     wf.status(status).is_some_and(|s| s.is_final)
 }
 
@@ -235,24 +236,7 @@ pub async fn notify_status(
         .status(status)
         .map(|s| s.notify.clone())
         .unwrap_or_default();
-    let kind = tenant.kind_title(&a.kind);
-    let ctx = context! {
-        number => &a.number,
-        status => status_title(tenant, status),
-        link => &to.link,
-        kind => kind,
-    };
-    if channels.contains(&Channel::Email)
-        && let Some(email) = to.email
-    {
-        notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
-    }
-    if channels.contains(&Channel::Sms)
-        && let Some(phone) = to.phone
-    {
-        notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
-    }
-    Ok(())
+    send(tx, tenant, a, &status_title(tenant, status), to, &channels).await
 }
 
 /// Tell the applicant about something other than a status (a message, a
@@ -270,12 +254,37 @@ pub async fn notify_text(
         .workflow
         .status(&a.status)
         .is_some_and(|s| s.notify.contains(&Channel::Sms));
-    let kind = tenant.kind_title(&a.kind);
-    let ctx = context! { number => &a.number, status => text, link => &to.link, kind => kind };
-    if let Some(email) = to.email {
+    let channels: &[Channel] = if sms {
+        &[Channel::Email, Channel::Sms]
+    } else {
+        &[Channel::Email]
+    };
+    send(tx, tenant, a, text, to, channels).await
+}
+
+/// Queue the "application_status" message saying `text` on `channels`.
+async fn send(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    to: &Recipient<'_>,
+    channels: &[Channel],
+) -> Result<(), WorkflowError> {
+    let ctx = context! {
+        number => &a.number,
+        status => text,
+        link => &to.link,
+        kind => tenant.kind_title(&a.kind),
+    };
+    if channels.contains(&Channel::Email)
+        && let Some(email) = to.email
+    {
         notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
     }
-    if sms && let Some(phone) = to.phone {
+    if channels.contains(&Channel::Sms)
+        && let Some(phone) = to.phone
+    {
         notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
     }
     Ok(())
