@@ -85,6 +85,15 @@ impl Default for Setup {
     }
 }
 
+/// A passing test's files go with it; a failing test's stay for a look.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(Setup::default()).await
