@@ -549,6 +549,23 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
     r.assert_redirect(&format!(
         "/t/almatyenergosbyt/applications/{id}?submitted=1"
     ));
+
+    // Times and days are Almaty's (+05:00): 20:30 UTC on the 22nd is
+    // 01:30 on the 23rd there, and the filter by period counts it on the 23rd.
+    sqlx::query("UPDATE applications SET created_at = $1, submitted_at = $1 WHERE id = $2")
+        .bind("2026-11-22T20:30:00.000000Z")
+        .bind(id.parse::<i64>().unwrap())
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let page = b.get(&format!("/applications/{id}")).await;
+    assert!(page.has("23.11.2026 01:30"), "{}", page.body);
+    let link = format!("/applications/{id}/files.zip");
+    let on = |from: &str, to: &str| format!("/applications?from={from}&to={to}");
+    let day = b.get(&on("2026-11-23", "2026-11-23")).await;
+    assert!(day.body.contains(&link), "{}", day.body);
+    let before = b.get(&on("2026-11-01", "2026-11-22")).await;
+    assert!(!before.body.contains(&link), "{}", before.body);
     app.stop().await;
 }
 
@@ -847,7 +864,7 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
     let page = b.get(&format!("/applications/{id}")).await;
     // "Подана" has a deadline of 3 working days on the Russian calendar.
     let cal = tapline::workflow::calendar::Calendar::of(tapline::tenant::config::CalendarId::Ru);
-    let due = cal.add_working_days(tapline::workflow::today(), 3);
+    let due = cal.add_working_days(app.state().tenants.by_slug("kazenergo").unwrap().today(), 3);
     let shown = format!(
         "до {:02}.{:02}.{}",
         due.day(),

@@ -1123,7 +1123,7 @@ async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_
         .collect();
     assert_eq!(mails.len(), 1);
     assert!(
-        mails[0].2.contains("срок 2020-01-01")
+        mails[0].2.contains("срок 01.01.2020")
             && mails[0]
                 .2
                 .contains(&format!("/office/applications/{first}"))

@@ -154,7 +154,9 @@ async fn measure(db: &Db, name: &str, make: impl Fn(&mut Lcg) -> Filter) {
         let tenant = format!("t{:03}", (account - 1) as usize / ACCOUNTS_PER_TENANT);
         let f = make(&mut r);
         let start = Instant::now();
-        let (page, total) = list_filtered(db, &tenant, account, &f).await.unwrap();
+        let (page, total) = list_filtered(db, &tenant, account, &f, time::UtcOffset::UTC)
+            .await
+            .unwrap();
         let took = start.elapsed();
         assert!(page.len() as i64 <= total && total <= APPS_PER_ACCOUNT as i64);
         rows += page.len();

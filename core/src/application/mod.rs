@@ -267,6 +267,7 @@ pub async fn list_filtered(
     tenant: &str,
     account: i64,
     f: &Filter,
+    clock: time::UtcOffset,
 ) -> Result<(Vec<Application>, i64), AppError> {
     // Conditions are fixed text; only their values are bound.
     let mut cond = String::from("tenant_id = $1 AND account_id = $2");
@@ -291,11 +292,13 @@ pub async fn list_filtered(
             .replace('_', "\\_");
         add("supply_type LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
     }
-    if let Some(d) = &f.from {
-        add("created_at >= ?", format!("{d}T00:00:00"));
+    // Days on the tenant's clock, not UTC days.
+    let day = |d: &Option<String>| crate::store::day_bounds(d.as_deref()?, clock);
+    if let Some((start, _)) = day(&f.from) {
+        add("created_at >= ?", start);
     }
-    if let Some(d) = &f.to {
-        add("created_at <= ?", format!("{d}T23:59:59.999999Z"));
+    if let Some((_, end)) = day(&f.to) {
+        add("created_at < ?", end);
     }
     let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
@@ -332,7 +335,9 @@ pub async fn drafts_of_kind(
         status: Some(DRAFT.into()),
         ..Filter::default()
     };
-    Ok(list_filtered(db, tenant, account, &f).await?.0)
+    Ok(list_filtered(db, tenant, account, &f, time::UtcOffset::UTC)
+        .await?
+        .0)
 }
 /// Save a draft's values (or those of an application returned to the
 /// applicant, in the status it was read in) if nobody saved it since

@@ -123,15 +123,31 @@ async fn claim(db: &Db, sha256: &str) -> Result<String, sqlx::Error> {
     Ok(token)
 }
 
-/// Drop claims older than a day (their uploads finished long ago).
-pub async fn sweep_claims(db: &Db) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM file_claims WHERE created_at < $1")
-        .bind(crate::store::ts(
-            crate::store::now() - time::Duration::days(1),
-        ))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// Clear up after uploads that never reached their row: a process that died
+/// between storing the bytes and committing the row leaves a lapsed claim,
+/// or a half-written temporary file. The claim goes, and with it the bytes
+/// unless a row names them; temporary files untouched for the life of a
+/// claim go too (one still being written is touched with every chunk).
+/// Returns how many stored files were removed.
+pub async fn sweep(db: &Db, store: &FileStore) -> Result<usize, sqlx::Error> {
+    let lapsed = crate::store::ts(crate::store::now() - CLAIM_LIFE);
+    let claims: Vec<(String, String)> =
+        sqlx::query_as("SELECT token, sha256 FROM file_claims WHERE created_at < $1")
+            .bind(lapsed)
+            .fetch_all(&db.pool)
+            .await?;
+    let mut removed = 0;
+    for (token, sha256) in claims {
+        sqlx::query("DELETE FROM file_claims WHERE token = $1")
+            .bind(token)
+            .execute(&db.pool)
+            .await?;
+        if forget_if_unused(db, store, &sha256).await {
+            removed += 1;
+        }
+    }
+    store.sweep_tmp(CLAIM_LIFE.unsigned_abs()).await;
+    Ok(removed)
 }
 
 /// Content-addressed files on local disk.
@@ -182,6 +198,24 @@ impl FileStore {
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// Remove temporary files not written to for `age`.
+    async fn sweep_tmp(&self, age: std::time::Duration) {
+        let Ok(mut dir) = tokio::fs::read_dir(self.root.join("tmp")).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = dir.next_entry().await {
+            let idle = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if idle.is_some_and(|idle| idle > age) {
+                let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
     }
@@ -341,12 +375,13 @@ pub async fn release(db: &Db, stored: &Stored) {
 /// form): its own claim goes, anyone else's still counts.
 pub async fn forget_upload(db: &Db, store: &FileStore, stored: &Stored) {
     release(db, stored).await;
-    forget_if_unused(db, store, &stored.sha256).await
+    forget_if_unused(db, store, &stored.sha256).await;
 }
 
 /// Remove stored bytes nothing names any more: no row of any table, and no
 /// upload that claimed them in the last ten minutes and has not finished.
-pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) {
+/// Says whether the bytes went.
+pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) -> bool {
     let fresh = crate::store::ts(crate::store::now() - CLAIM_LIFE);
     let used: Result<(i64,), _> =
         // Every table that names stored bytes (attachments, appeal files,
@@ -361,9 +396,7 @@ pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) {
         .bind(fresh)
         .fetch_one(&db.pool)
         .await;
-    if matches!(used, Ok((0,))) {
-        let _ = tokio::fs::remove_file(store.path(sha256)).await;
-    }
+    matches!(used, Ok((0,))) && tokio::fs::remove_file(store.path(sha256)).await.is_ok()
 }
 
 /// A name safe for any file system and archive, keeping the extension.
@@ -414,19 +447,38 @@ pub fn archive_names(files: &[(String, String)]) -> Vec<String> {
 
 /// A ZIP of the given stored files under the given names (blocking: call
 /// from the blocking pool). Stored, not compressed: scans and PDFs are
-/// compressed already.
-pub fn zip_files(store: &FileStore, entries: &[(String, String)]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+/// compressed already. Written to a nameless temporary file, read from its
+/// start, so that an application's fifty-megabyte scans never sit in memory
+/// and nothing is left on disk once the download ends.
+pub fn zip_files(
+    store: &FileStore,
+    entries: &[(String, String)],
+) -> std::io::Result<std::fs::File> {
+    use std::io::Seek;
+    let path = store.root.join("tmp").join(crate::security::random_token());
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    // Unlinked at once: the open handle keeps the bytes until it closes.
+    std::fs::remove_file(&path)?;
+    let mut out = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(true);
     for (name, sha) in entries {
         out.start_file(name.as_str(), opts)
             .map_err(std::io::Error::other)?;
-        out.write_all(&std::fs::read(store.path(sha))?)?;
+        std::io::copy(&mut std::fs::File::open(store.path(sha))?, &mut out)?;
     }
-    Ok(out.finish().map_err(std::io::Error::other)?.into_inner())
+    let mut file = out
+        .finish()
+        .map_err(std::io::Error::other)?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    file.rewind()?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -467,6 +519,80 @@ mod tests {
         assert!(path.exists(), "the other upload's claim keeps the bytes");
         forget_upload(&db, &store, &second).await;
         assert!(!path.exists(), "and once both refused, nothing is left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A process that dies between storing an upload and committing its
+    /// row leaves a claim and the bytes; once the claim has lapsed the
+    /// sweep takes both, but never bytes a row names, a fresh claim's, or
+    /// a temporary file still being written.
+    #[tokio::test]
+    async fn the_sweep_clears_what_a_crash_left_and_nothing_else() {
+        let dir =
+            std::env::temp_dir().join(format!("tapline-sweep-{}", crate::security::random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .unwrap();
+        let store = FileStore::new(dir.join("files")).unwrap();
+        let put = |content: &'static [u8]| {
+            let store = store.clone();
+            let db = db.clone();
+            async move {
+                let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(
+                    bytes::Bytes::from_static(content),
+                )]);
+                store.put(&db, chunks, 1 << 20).await.unwrap()
+            }
+        };
+        let orphan = put(b"%PDF-1.4 the crash came before the row").await;
+        let named = put(b"%PDF-1.4 a normative document names me").await;
+        let fresh = put(b"%PDF-1.4 still on its way to a row").await;
+        sqlx::query(
+            "INSERT INTO normative_documents (tenant_id, city, title, file_name, file_sha256, \
+             file_size, file_type, created_at) VALUES ('t', NULL, 'Правила', 'p.pdf', $1, 1, 'pdf', $2)",
+        )
+        .bind(&named.sha256)
+        .bind(now_ts())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        // The first two claims were made long ago.
+        let old = crate::store::ts(crate::store::now() - time::Duration::hours(1));
+        for s in [&orphan, &named] {
+            sqlx::query("UPDATE file_claims SET created_at = $1 WHERE token = $2")
+                .bind(&old)
+                .bind(&s.claim)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        let tmp = dir.join("files/tmp");
+        let stale = tmp.join("stale");
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .unwrap();
+        let writing = tmp.join("writing");
+        std::fs::write(&writing, b"half").unwrap();
+
+        assert_eq!(sweep(&db, &store).await.unwrap(), 1);
+        assert!(!store.path(&orphan.sha256).exists(), "the orphan went");
+        assert!(
+            store.path(&named.sha256).exists(),
+            "a row names these bytes"
+        );
+        assert!(store.path(&fresh.sha256).exists(), "a fresh claim holds");
+        assert!(!stale.exists(), "a stale temporary file went");
+        assert!(writing.exists(), "one being written stays");
+        let (claims,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM file_claims")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(claims, 1, "only the fresh claim is left");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -46,7 +46,6 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let owner = crate::security::random_token();
-    let mut sweep_at = std::time::Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -55,15 +54,6 @@ pub async fn run(
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "outbox worker: database error"),
-        }
-        if sweep_at.elapsed() > Duration::from_secs(600) {
-            sweep_at = std::time::Instant::now();
-            if let Err(e) = crate::security::sweep(&db).await {
-                tracing::warn!(error = %e, "sweeping expired rows failed");
-            }
-            if let Err(e) = crate::document::sweep_claims(&db).await {
-                tracing::warn!(error = %e, "sweeping old file claims failed");
-            }
         }
         tokio::select! {
             _ = wake.notified() => {}

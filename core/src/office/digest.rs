@@ -10,7 +10,7 @@ use minijinja::context;
 
 /// Queue today's digests of `tenant`; how many emails were queued.
 pub async fn run(db: &Db, tenant: &Tenant, public_url: &str) -> Result<usize, super::OfficeError> {
-    let day = crate::workflow::today().to_string();
+    let day = tenant.today().to_string();
     let staff = super::list_staff(db, &tenant.slug).await?;
     let office = format!("{}/office/applications", tenant.public_url(public_url));
     let mut sent = 0;
@@ -32,7 +32,7 @@ pub async fn run(db: &Db, tenant: &Tenant, public_url: &str) -> Result<usize, su
             items.extend(rows.into_iter().map(|r| {
                 context! {
                     number => r.app.number.clone().unwrap_or_else(|| format!("№{}", r.app.id)),
-                    due => r.app.due_on.clone().unwrap_or_default(),
+                    due => r.app.due_on.as_deref().map(crate::tenant::ru_date).unwrap_or_default(),
                     status => crate::workflow::status_title(tenant, &r.app.status),
                     link => format!("{office}/{}", r.app.id),
                     unassigned => r.assignee_id.is_none(),

@@ -676,15 +676,15 @@ pub fn text_to_html(text: &str) -> String {
 /// Stop the deadline clock of an application (the applicant is asked for something).
 pub async fn stop_clock(
     tx: &mut sqlx::AnyConnection,
-    tenant: &str,
+    tenant: &crate::tenant::Tenant,
     application: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE applications SET clock_stopped_on = $1 WHERE id = $2 AND tenant_id = $3 AND clock_stopped_on IS NULL",
     )
-    .bind(crate::workflow::today().to_string())
+    .bind(tenant.today().to_string())
     .bind(application)
-    .bind(tenant)
+    .bind(&tenant.slug)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -709,7 +709,7 @@ pub async fn resume_clock(
     };
     let cal = crate::workflow::calendar::Calendar::of(tenant.config.workflow.calendar);
     let parse = crate::workflow::calendar::parse_date;
-    let today = crate::workflow::today();
+    let today = tenant.today();
     let new_due = match (parse(&stopped), due.as_deref().and_then(parse)) {
         (Some(s), Some(d)) => {
             let paused = cal.working_days_between(s, today);

@@ -118,11 +118,13 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
     if let Some(s) = &f.supply {
         add("a.supply_type LIKE ? ESCAPE '\\'", vec![like(s)]);
     }
-    if let Some(d) = &f.from {
-        add("a.submitted_at >= ?", vec![format!("{d}T00:00:00")]);
+    // Days on the tenant's clock, not UTC days.
+    let day = |d: &Option<String>| crate::store::day_bounds(d.as_deref()?, tenant.offset);
+    if let Some((start, _)) = day(&f.from) {
+        add("a.submitted_at >= ?", vec![start]);
     }
-    if let Some(d) = &f.to {
-        add("a.submitted_at <= ?", vec![format!("{d}T23:59:59.999999Z")]);
+    if let Some((_, end)) = day(&f.to) {
+        add("a.submitted_at < ?", vec![end]);
     }
     if f.overdue {
         let finals: Vec<String> = tenant
@@ -134,7 +136,7 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
             .map(|s| s.id.get_ref().to_string())
             .collect();
         let mut sql = String::from("a.due_on < ? AND a.clock_stopped_on IS NULL");
-        let mut vals = vec![crate::workflow::today().to_string()];
+        let mut vals = vec![tenant.today().to_string()];
         if !finals.is_empty() {
             sql.push_str(&format!(
                 " AND a.status NOT IN ({})",

@@ -45,7 +45,7 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
         .collect();
 
     // The last twelve months, empty months included.
-    let today = crate::workflow::today();
+    let today = tenant.today();
     let mut months: Vec<String> = Vec::new();
     let (mut y, mut m) = (today.year(), u8::from(today.month()) as i32);
     for _ in 0..12 {

@@ -211,7 +211,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
-    tokio::spawn(digests(state.clone(), stop_rx.clone()));
+    tokio::spawn(chores(state.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker::run(db, delivery, wake, stop_rx));
     tracing::info!(%addr, tenants = state.tenants.all().len(), "serving");
     Ok(Running {
@@ -223,22 +223,35 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     })
 }
 
-/// From 05:00 UTC (08:00 in Moscow and 10:00 in Almaty) each day, queue
-/// the overdue digests; checked every ten minutes, sent once a day per
-/// person whatever the number of processes.
-async fn digests(state: AppState, mut stop: watch::Receiver<bool>) {
+/// Every ten minutes: sweep expired sessions and codes and what crashed
+/// uploads left behind, and from 08:00 on each tenant's clock queue its
+/// overdue digests, sent once a day per person whatever the number of
+/// processes.
+/// The local hour from which the day's overdue digests go out.
+const DIGEST_HOUR: u8 = 8;
+
+async fn chores(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
-        if time::OffsetDateTime::now_utc().hour() >= 5 {
-            for t in state.tenants.all() {
-                match crate::office::digest::run(&state.db, t, &state.cfg.public_url).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(tenant = %t.slug, emails = n, "overdue digests queued");
-                        state.outbox_wake.notify_one();
-                    }
-                    Err(e) => {
-                        tracing::warn!(tenant = %t.slug, error = %e, "overdue digests failed")
-                    }
+        if let Err(e) = crate::security::sweep(&state.db).await {
+            tracing::warn!(error = %e, "sweeping expired rows failed");
+        }
+        match crate::document::sweep(&state.db, &state.files).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed files no upload finished"),
+            Err(e) => tracing::warn!(error = %e, "sweeping lapsed file claims failed"),
+        }
+        for t in state.tenants.all() {
+            if crate::store::now().to_offset(t.offset).hour() < DIGEST_HOUR {
+                continue;
+            }
+            match crate::office::digest::run(&state.db, t, &state.cfg.public_url).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(tenant = %t.slug, emails = n, "overdue digests queued");
+                    state.outbox_wake.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %t.slug, error = %e, "overdue digests failed")
                 }
             }
         }

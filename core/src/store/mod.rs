@@ -161,6 +161,14 @@ pub fn now_ts() -> String {
     ts(now())
 }
 
+/// The stored-timestamp bounds `[start, end)` of a calendar day
+/// ("2026-11-23") on a clock `offset` from UTC, for filters by period.
+pub fn day_bounds(day: &str, offset: time::UtcOffset) -> Option<(String, String)> {
+    let d = time::Date::parse(day, format_description!("[year]-[month]-[day]")).ok()?;
+    let start = d.midnight().assume_offset(offset);
+    Some((ts(start), ts(start + time::Duration::days(1))))
+}
+
 pub fn parse_ts(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

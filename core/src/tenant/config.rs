@@ -401,6 +401,11 @@ pub struct TenantSection {
     pub public_url: Option<Spanned<String>>,
     /// The tenant's WebAssembly plugin, relative to the tenant folder.
     pub plugin: Option<Spanned<String>>,
+    /// The tenant's clock as an offset from UTC ("+07:00" for Krasnoyarsk):
+    /// the dates and times people see, deadlines and the digest hour.
+    /// Without it, the capital's of the workflow calendar's country
+    /// (Moscow +03:00, Astana +05:00). Neither country moves its clocks.
+    pub utc_offset: Option<Spanned<String>>,
 }
 
 fn default_locale() -> Spanned<String> {

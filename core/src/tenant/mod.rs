@@ -51,6 +51,8 @@ pub struct Tenant {
     pub dir: PathBuf,
     pub config: TenantFile,
     pub templates: minijinja::Environment<'static>,
+    /// The tenant's clock (see `[tenant] utc_offset`).
+    pub offset: time::UtcOffset,
 }
 
 impl fmt::Debug for Tenant {
@@ -60,6 +62,24 @@ impl fmt::Debug for Tenant {
 }
 
 impl Tenant {
+    /// Today's date on the tenant's clock.
+    pub fn today(&self) -> time::Date {
+        crate::store::now().to_offset(self.offset).date()
+    }
+
+    /// A stored UTC timestamp on the tenant's clock: "23.11.2026 13:05".
+    pub fn local_time(&self, ts: &str) -> String {
+        local_time(ts, self.offset)
+    }
+
+    /// A stored UTC timestamp's date on the tenant's clock: "23.11.2026".
+    pub fn local_date(&self, ts: &str) -> String {
+        match crate::store::parse_ts(ts) {
+            Some(t) => ru_date(&t.to_offset(self.offset).date().to_string()),
+            None => ts.to_string(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.config.tenant.name
     }
@@ -231,6 +251,59 @@ impl Registry {
     }
 }
 
+/// A stored UTC timestamp at an offset: "23.11.2026 13:05"; anything that
+/// is not a timestamp is shown as it is.
+pub fn local_time(ts: &str, offset: time::UtcOffset) -> String {
+    match crate::store::parse_ts(ts) {
+        Some(t) => {
+            let t = t.to_offset(offset);
+            format!(
+                "{} {:02}:{:02}",
+                ru_date(&t.date().to_string()),
+                t.hour(),
+                t.minute()
+            )
+        }
+        None => ts.to_string(),
+    }
+}
+
+/// "2026-11-23" → "23.11.2026", the way dates are written in Russia and
+/// Kazakhstan.
+pub fn ru_date(d: &str) -> String {
+    match (d.get(0..4), d.get(5..7), d.get(8..10)) {
+        (Some(y), Some(m), Some(dd)) if d.len() == 10 => format!("{dd}.{m}.{y}"),
+        _ => d.to_string(),
+    }
+}
+
+/// "+05:00", "-03:30" or "+7" → the offset, if within what clocks use.
+pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match s.trim().split_at_checked(1)? {
+        ("+", r) => (1i8, r),
+        ("-", r) => (-1i8, r),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+/// The tenant's clock: its own offset, else its calendar country's capital's.
+fn offset_of(c: &TenantFile) -> time::UtcOffset {
+    c.tenant
+        .utc_offset
+        .as_ref()
+        .and_then(|o| parse_offset(o.get_ref()))
+        .unwrap_or(match c.workflow.calendar {
+            config::CalendarId::Ru => time::macros::offset!(+3),
+            config::CalendarId::Kz => time::macros::offset!(+5),
+        })
+}
+
 /// 1-based line of a byte offset.
 pub fn line_of(src: &str, span: Range<usize>) -> usize {
     let end = span.start.min(src.len());
@@ -315,7 +388,8 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
     check_config(dir, &config, &doc, &mut err);
 
     let slug = config.tenant.slug.get_ref().to_string();
-    let templates = match templates::environment(dir) {
+    let offset = offset_of(&config);
+    let templates = match templates::environment(dir, offset) {
         Ok(env) => env,
         Err(mut p) => {
             problems.append(&mut p);
@@ -330,6 +404,7 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
         dir: dir.to_path_buf(),
         config,
         templates,
+        offset,
     })
 }
 
@@ -368,6 +443,17 @@ fn check_config(
             format!(
                 "tenant.locale: `{}` is not supported (ru, kk, en)",
                 c.tenant.locale.get_ref()
+            ),
+        );
+    }
+    if let Some(o) = &c.tenant.utc_offset
+        && parse_offset(o.get_ref()).is_none()
+    {
+        err(
+            o.span(),
+            format!(
+                "tenant.utc_offset: `{}` is not an offset from UTC such as \"+03:00\"",
+                o.get_ref()
             ),
         );
     }
@@ -818,5 +904,37 @@ pub fn safe_relative(p: &str) -> Option<PathBuf> {
         Some(path.to_path_buf())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::offset;
+
+    #[test]
+    fn offsets_are_read_the_way_people_write_them() {
+        assert_eq!(parse_offset("+03:00"), Some(offset!(+3)));
+        assert_eq!(parse_offset("+5"), Some(offset!(+5)));
+        assert_eq!(parse_offset("-03:30"), Some(offset!(-3:30)));
+        for bad in ["Asia/Almaty", "03:00", "+15:00", "+03:60", "+", ""] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+    }
+
+    /// 20:30 UTC on the 22nd is already the 23rd in Almaty (+05:00) and
+    /// still the 22nd in Moscow; a day's filter bounds follow the clock.
+    #[test]
+    fn times_and_days_follow_the_tenants_clock() {
+        let ts = "2026-11-22T20:30:00.000000Z";
+        assert_eq!(local_time(ts, offset!(+5)), "23.11.2026 01:30");
+        assert_eq!(local_time(ts, offset!(+3)), "22.11.2026 23:30");
+        assert_eq!(local_time("not a time", offset!(+3)), "not a time");
+        assert_eq!(ru_date("2026-01-07"), "07.01.2026");
+        let (start, end) = crate::store::day_bounds("2026-11-23", offset!(+5)).unwrap();
+        assert_eq!(start, "2026-11-22T19:00:00.000000Z");
+        assert_eq!(end, "2026-11-23T19:00:00.000000Z");
+        assert!(start.as_str() <= ts && ts < end.as_str());
+        assert_eq!(crate::store::day_bounds("23.11.2026", offset!(+5)), None);
     }
 }

@@ -51,9 +51,9 @@ fn view(ctx: &Ctx, a: &Appeal) -> minijinja::Value {
         draft => a.is_draft(),
         file_name => &a.file_name,
         answer => a.answer.clone().map(minijinja::Value::from_safe_string),
-        answered_at => a.answered_at.as_deref().map(|t| t.get(..16).unwrap_or(t).replace('T', " ")),
-        created_at => a.created_at.get(..10).unwrap_or(&a.created_at),
-        sent_at => a.sent_at.as_deref().map(|t| t.get(..10).unwrap_or(t).to_string()),
+        answered_at => a.answered_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+        created_at => ctx.tenant.local_date(&a.created_at),
+        sent_at => a.sent_at.as_deref().map(|t| ctx.tenant.local_date(t)),
     }
 }
 

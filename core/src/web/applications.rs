@@ -154,7 +154,8 @@ async fn list(
         limit: PAGE,
         page: q.page.unwrap_or(0).max(0),
     };
-    let (found, total) = app::list_filtered(&st.db, ctx.slug(), acc.id, &filter).await?;
+    let (found, total) =
+        app::list_filtered(&st.db, ctx.slug(), acc.id, &filter, ctx.tenant.offset).await?;
     let rows: Vec<_> = found
         .into_iter()
         .map(|a| {
@@ -168,8 +169,8 @@ async fn list(
                 draft => a.status == app::DRAFT,
                 supply_type => a.supply_type,
                 has_files => a.submitted_at.is_some(),
-                submitted_at => a.submitted_at.as_deref().map(short_time),
-                updated_at => short_time(&a.updated_at),
+                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+                updated_at => ctx.tenant.local_time(&a.updated_at),
             }
         })
         .collect();
@@ -239,22 +240,6 @@ fn with_supply<'a>(tenant: &Tenant, values: &'a BTreeMap<String, String>) -> app
             .get(&tenant.config.applications.supply_field)
             .map(String::as_str)
             .filter(|v| !v.is_empty()),
-    }
-}
-
-/// "2026-11-23" → "23.11.2026".
-fn short_date(d: &str) -> String {
-    match (d.get(0..4), d.get(5..7), d.get(8..10)) {
-        (Some(y), Some(m), Some(dd)) => format!("{dd}.{m}.{y}"),
-        _ => d.to_string(),
-    }
-}
-
-/// "2026-11-23T10:00:00.123456Z" → "23.11.2026 10:00 UTC".
-fn short_time(ts: &str) -> String {
-    match (ts.get(0..4), ts.get(5..7), ts.get(8..10), ts.get(11..16)) {
-        (Some(y), Some(m), Some(d), Some(hm)) => format!("{d}.{m}.{y} {hm} UTC"),
-        _ => ts.to_string(),
     }
 }
 
@@ -400,10 +385,13 @@ async fn show(
         } else if q.reopened.is_some() {
             Some(format!(
                 "Открыт ваш черновик, сохранённый {}.",
-                short_time(&a.updated_at)
+                ctx.tenant.local_time(&a.updated_at)
             ))
         } else if q.saved.is_some() {
-            Some(format!("Черновик сохранён {}.", short_time(&a.updated_at)))
+            Some(format!(
+                "Черновик сохранён {}.",
+                ctx.tenant.local_time(&a.updated_at)
+            ))
         } else if q.created.is_some() {
             Some(
                 "Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется."
@@ -474,7 +462,7 @@ async fn render_view(
                     _ => "Организация",
                 },
                 note => e.note,
-                when => short_time(&e.created_at),
+                when => ctx.tenant.local_time(&e.created_at),
             }
         })
         .collect();
@@ -487,9 +475,9 @@ async fn render_view(
                 number => a.number,
                 status => status_title(&ctx.tenant, &a.status),
                 kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
-                submitted_at => a.submitted_at.as_deref().map(short_time),
-                due_on => a.due_on.as_deref().map(short_date),
-                overdue => workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), workflow::today()),
+                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+                due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
+                overdue => workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
@@ -586,7 +574,7 @@ async fn save(
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !editable(&ctx.tenant, &a) {
         if autosave {
-            return Ok(autosave_reply(Err(AppError::NotDraft), &a));
+            return Ok(autosave_reply(Err(AppError::NotDraft), &a, &ctx.tenant));
         }
         // A second click on "submit" lands here: the application exists once.
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
@@ -639,7 +627,7 @@ async fn save(
     }
     if autosave {
         let res = app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await;
-        return Ok(autosave_reply(res, &a));
+        return Ok(autosave_reply(res, &a, &ctx.tenant));
     }
     let submit = form.get("action").map(String::as_str) == Some("submit");
     if !submit {
@@ -752,7 +740,7 @@ async fn save(
             }
         },
     };
-    let due = workflow::due_on(&ctx.tenant, &status, workflow::today()).map(|d| d.to_string());
+    let due = workflow::due_on(&ctx.tenant, &status, ctx.tenant.today()).map(|d| d.to_string());
     let mut tx = st.db.pool.begin().await?;
     let submission = app::Submission {
         version,
@@ -883,12 +871,12 @@ async fn change_status(
 }
 
 /// The answer to the form's background save: the new version, or why not.
-fn autosave_reply(res: Result<i64, AppError>, a: &Application) -> Response {
+fn autosave_reply(res: Result<i64, AppError>, a: &Application, tenant: &Tenant) -> Response {
     use axum::response::IntoResponse;
     let (status, body) = match res {
         Ok(version) => (
             StatusCode::OK,
-            serde_json::json!({"ok": true, "version": version, "saved_at": short_time(&crate::store::now_ts())}),
+            serde_json::json!({"ok": true, "version": version, "saved_at": tenant.local_time(&crate::store::now_ts())}),
         ),
         Err(AppError::Stale) => (
             StatusCode::CONFLICT,
@@ -1300,7 +1288,7 @@ async fn download_zip(
         .zip(files.iter().map(|f| f.sha256.clone()))
         .collect();
     let store = st.files.clone();
-    let bytes = tokio::task::spawn_blocking(move || crate::document::zip_files(&store, &entries))
+    let zip = tokio::task::spawn_blocking(move || crate::document::zip_files(&store, &entries))
         .await
         .map_err(|e| WebError::Internal(e.into()))?
         .map_err(|e| WebError::Internal(anyhow::anyhow!("building the ZIP: {e}")))?;
@@ -1308,7 +1296,12 @@ async fn download_zip(
         "zayavka-{}.zip",
         a.number.clone().unwrap_or(a.id.to_string())
     );
-    Ok(attachment("application/zip", "documents.zip", &name, bytes))
+    Ok(attachment(
+        "application/zip",
+        "documents.zip",
+        &name,
+        super::file_body(tokio::fs::File::from_std(zip)),
+    ))
 }
 
 /// Roubles (or tenge) from minor units: "1 234,56".
@@ -1375,7 +1368,7 @@ async fn download_docx(
         kind => &k.title,
         number => a.number.clone().unwrap_or_else(|| format!("черновик {}", a.id)),
         status => status_title(&ctx.tenant, &a.status),
-        submitted_at => a.submitted_at.as_deref().map(short_time).unwrap_or_default(),
+        submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)).unwrap_or_default(),
         applicant => context! { name => &badge.name, type => &badge.type_title, ids => &badge.ids },
         fields => fields,
         values => by_id,

@@ -45,14 +45,14 @@ fn cities(ctx: &Ctx) -> Vec<String> {
     ctx.tenant.list("cities").unwrap_or(&[]).to_vec()
 }
 
-fn doc_view(d: &content::NormativeDocument) -> minijinja::Value {
+fn doc_view(ctx: &Ctx, d: &content::NormativeDocument) -> minijinja::Value {
     context! {
         id => d.id,
         city => &d.city,
         title => &d.title,
         file_name => &d.file_name,
         size => format!("{:.1} МБ", d.file_size as f64 / 1_048_576.0),
-        created_at => d.created_at.get(..10).unwrap_or(&d.created_at),
+        created_at => ctx.tenant.local_date(&d.created_at),
     }
 }
 
@@ -69,7 +69,7 @@ async fn documents(
         "portal/documents.html",
         acc.as_ref(),
         context! {
-            docs => docs.iter().map(doc_view).collect::<Vec<_>>(),
+            docs => docs.iter().map(|d| doc_view(&ctx, d)).collect::<Vec<_>>(),
             cities => all,
             city => city,
         },
@@ -107,7 +107,7 @@ async fn render_office_documents(
         "office/documents.html",
         Some(s),
         context! {
-            docs => docs.iter().map(doc_view).collect::<Vec<_>>(),
+            docs => docs.iter().map(|d| doc_view(ctx, d)).collect::<Vec<_>>(),
             cities => cities(ctx),
             errors => errors,
         },

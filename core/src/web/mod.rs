@@ -505,7 +505,7 @@ pub(crate) fn attachment(
     content_type: &str,
     fallback: &str,
     name: &str,
-    bytes: Vec<u8>,
+    body: impl Into<axum::body::Body>,
 ) -> Response {
     use axum::response::IntoResponse;
     let encoded = url::form_urlencoded::byte_serialize(name.as_bytes())
@@ -517,9 +517,14 @@ pub(crate) fn attachment(
             (axum::http::header::CONTENT_TYPE, content_type.to_string()),
             (axum::http::header::CONTENT_DISPOSITION, disposition),
         ],
-        bytes,
+        body.into(),
     )
         .into_response()
+}
+
+/// A file streamed from disk rather than read whole into memory.
+pub(crate) fn file_body(file: tokio::fs::File) -> axum::body::Body {
+    axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file))
 }
 
 /// Stored bytes as a download named `name`.
@@ -530,10 +535,10 @@ pub(crate) async fn stored_file(
     fallback: &str,
     name: &str,
 ) -> Result<Response, WebError> {
-    let bytes = tokio::fs::read(st.files.path(sha256))
+    let file = tokio::fs::File::open(st.files.path(sha256))
         .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading stored file {sha256}: {e}")))?;
-    Ok(attachment(content_type, fallback, name, bytes))
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("opening stored file {sha256}: {e}")))?;
+    Ok(attachment(content_type, fallback, name, file_body(file)))
 }
 
 pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {

@@ -437,7 +437,7 @@ fn due_mark(ctx: &Ctx, r: &queue::QueueRow) -> Option<&'static str> {
     if r.clock_stopped_on.is_some() {
         return Some("paused");
     }
-    let today = workflow::today();
+    let today = ctx.tenant.today();
     if workflow::is_overdue(&ctx.tenant, &r.app.status, r.app.due_on.as_deref(), today) {
         return Some("overdue");
     }
@@ -470,8 +470,8 @@ async fn queue_page(
                 city => &r.app.city,
                 address => r.app.values.get("object_address"),
                 status => row_status(&ctx, r),
-                submitted_at => r.app.submitted_at.as_deref().map(|t| t.get(..10).unwrap_or(t).to_string()),
-                due_on => &r.app.due_on,
+                submitted_at => r.app.submitted_at.as_deref().map(|t| ctx.tenant.local_date(t)),
+                due_on => r.app.due_on.as_deref().map(crate::tenant::ru_date),
                 mark => due_mark(&ctx, r),
                 applicant => applicant_view(&ctx, r),
                 assignee => &r.assignee,
@@ -535,7 +535,7 @@ async fn export(
     f.limit = queue::EXPORT_MAX;
     f.page = 0;
     let (rows, _) = queue::queue(&st.db, &ctx.tenant, &f).await?;
-    let today = workflow::today();
+    let today = ctx.tenant.today();
     let table: Vec<office::export::ExportRow> = rows
         .iter()
         .map(|r| {
@@ -568,12 +568,13 @@ async fn export(
                     r.email.clone().unwrap_or_default(),
                     r.phone.clone().unwrap_or_default(),
                     row_status(&ctx, r),
+                    // ISO dates sort as text; the day is the tenant's.
                     r.app
                         .submitted_at
                         .as_deref()
-                        .and_then(|t| t.get(..10))
-                        .unwrap_or_default()
-                        .to_string(),
+                        .and_then(crate::store::parse_ts)
+                        .map(|t| t.to_offset(ctx.tenant.offset).date().to_string())
+                        .unwrap_or_default(),
                     r.app.due_on.clone().unwrap_or_default(),
                     if overdue {
                         "да".into()
@@ -701,7 +702,7 @@ async fn render_card(
                 what => event_text(ctx, &e),
                 who => actor_name(&names, &e.actor),
                 note => e.note,
-                when => e.created_at.get(..16).unwrap_or(&e.created_at).replace('T', " "),
+                when => ctx.tenant.local_time(&e.created_at),
             }
         })
         .collect();
@@ -719,10 +720,10 @@ async fn render_card(
                 city => &a.city,
                 status => row_status(ctx, r),
                 status_id => &a.status,
-                submitted_at => &a.submitted_at,
-                due_on => &a.due_on,
+                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+                due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
                 mark => due_mark(ctx, r),
-                clock_stopped_on => &r.clock_stopped_on,
+                clock_stopped_on => r.clock_stopped_on.as_deref().map(crate::tenant::ru_date),
                 assignee_id => r.assignee_id,
                 assignee => &r.assignee,
             },
@@ -797,7 +798,7 @@ pub async fn message_views(
                 title => &m.title,
                 body => minijinja::Value::from_safe_string(m.body.clone()),
                 file_id => m.file_id,
-                when => m.created_at.get(..16).unwrap_or(&m.created_at).replace('T', " "),
+                when => ctx.tenant.local_time(&m.created_at),
             }
         })
         .collect())
@@ -1041,7 +1042,7 @@ async fn card_action(
                     )
                     .await?;
                     if action == "request" {
-                        office::stop_clock(&mut tx, ctx.slug(), a.id).await?;
+                        office::stop_clock(&mut tx, &ctx.tenant, a.id).await?;
                     }
                     workflow::notify_text(
                         &mut tx,

@@ -21,7 +21,10 @@ pub fn embedded(name: &str) -> Option<&'static str> {
 }
 
 /// Build a tenant's environment and compile every template it can render.
-pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Problem>> {
+pub fn environment(
+    tenant_dir: &Path,
+    offset: time::UtcOffset,
+) -> Result<Environment<'static>, Vec<Problem>> {
     let mut problems = Vec::new();
     let over = tenant_dir.join("templates");
     let mut overrides = Vec::new();
@@ -55,6 +58,10 @@ pub fn environment(tenant_dir: &Path) -> Result<Environment<'static>, Vec<Proble
         Ok(embedded(name).map(str::to_string))
     });
     env.add_filter("paragraphs", paragraphs);
+    // A stored UTC timestamp on the tenant's clock.
+    env.add_filter("local_time", move |ts: String| {
+        crate::tenant::local_time(&ts, offset)
+    });
     for name in template_names() {
         if let Err(e) = env.get_template(name) {
             let file = if overrides.iter().any(|o| o == name) {

@@ -140,12 +140,6 @@ pub fn may(wf: &Workflow, from: &str, to: &str, role: Role) -> bool {
     next_steps(wf, from, role).iter().any(|s| s.to == to)
 }
 
-/// Today's date for deadlines. Dates are UTC days: a deadline a few hours
-/// off at the edge of a day does not change which working day is due.
-pub fn today() -> Date {
-    time::OffsetDateTime::now_utc().date()
-}
-
 /// The due date an application gets on entering `status` today.
 pub fn due_on(tenant: &Tenant, status: &str, today: Date) -> Option<Date> {
     let wf = &tenant.config.workflow;
@@ -212,7 +206,7 @@ pub async fn change(
     if !may(wf, &a.status, to, actor.role()) {
         return Err(WorkflowError::NotAllowed);
     }
-    let due = due_on(tenant, to, today()).map(|d| d.to_string());
+    let due = due_on(tenant, to, tenant.today()).map(|d| d.to_string());
     let moved = app::set_status(tx, a, to, due.as_deref(), &actor.label(), note).await?;
     if !moved {
         return Err(WorkflowError::Changed);
