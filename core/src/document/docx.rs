@@ -29,10 +29,7 @@ pub fn render(template: &[u8], ctx: &minijinja::Value) -> Result<Vec<u8>, DocxEr
         entry
             .read_to_end(&mut data)
             .map_err(|e| DocxError::Package(e.to_string()))?;
-        let is_text_part = name == "word/document.xml"
-            || (name.starts_with("word/header") || name.starts_with("word/footer"))
-                && name.ends_with(".xml");
-        if is_text_part {
+        if is_text_part(&name) {
             let xml = String::from_utf8(data).map_err(|e| DocxError::Package(e.to_string()))?;
             data = render_xml(&join_split_tags(&xml), ctx)?.into_bytes();
         }
@@ -43,6 +40,69 @@ pub fn render(template: &[u8], ctx: &minijinja::Value) -> Result<Vec<u8>, DocxEr
             .map_err(|e| DocxError::Package(e.to_string()))?;
     }
     Ok(out.finish().map_err(pkg)?.into_inner())
+}
+
+/// The parts of a .docx whose text may hold placeholders.
+fn is_text_part(name: &str) -> bool {
+    name == "word/document.xml"
+        || (name.starts_with("word/header") || name.starts_with("word/footer"))
+            && name.ends_with(".xml")
+}
+
+/// The top-level names the application's Word file is rendered with (see
+/// `download_docx` in the web layer).
+pub const CONTEXT_NAMES: &[&str] = &[
+    "tenant",
+    "kind",
+    "number",
+    "status",
+    "submitted_at",
+    "applicant",
+    "fields",
+    "values",
+    "plugin",
+    "fee",
+    "files",
+];
+
+/// Names the template's own syntax brings along.
+const SYNTAX_NAMES: &[&str] = &["loop", "range", "dict", "namespace", "debug", "self"];
+
+/// Placeholders a template uses that its document is never given: a name
+/// outside [`CONTEXT_NAMES`], or `values.<id>` with an id that is not one of
+/// `field_ids`. Rendering shows those as empty, so a typo in a template
+/// would only be seen in a finished document; `tapline check` names them.
+pub fn unknown_names(template: &[u8], field_ids: &[&str]) -> Result<Vec<String>, DocxError> {
+    let pkg = |e: zip::result::ZipError| DocxError::Package(e.to_string());
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(template)).map_err(pkg)?;
+    let mut unknown = std::collections::BTreeSet::new();
+    for i in 0..zin.len() {
+        let mut entry = zin.by_index(i).map_err(pkg)?;
+        if !is_text_part(entry.name()) {
+            continue;
+        }
+        let mut xml = String::new();
+        entry
+            .read_to_string(&mut xml)
+            .map_err(|e| DocxError::Package(e.to_string()))?;
+        let joined = join_split_tags(&xml);
+        let env = minijinja::Environment::new();
+        let t = env
+            .template_from_str(&joined)
+            .map_err(|e| DocxError::Template(e.to_string()))?;
+        for name in t.undeclared_variables(true) {
+            let mut path = name.split('.');
+            let top = path.next().unwrap_or_default();
+            let known = match top {
+                "values" => path.next().is_none_or(|id| field_ids.contains(&id)),
+                _ => CONTEXT_NAMES.contains(&top) || SYNTAX_NAMES.contains(&top),
+            };
+            if !known {
+                unknown.insert(name);
+            }
+        }
+    }
+    Ok(unknown.into_iter().collect())
 }
 
 fn render_xml(xml: &str, ctx: &minijinja::Value) -> Result<String, DocxError> {
@@ -232,6 +292,36 @@ pub fn builtin_template() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_placeholders_are_named_and_known_ones_are_not() {
+        assert_eq!(
+            unknown_names(&builtin_template(), &[]).unwrap(),
+            Vec::<String>::new(),
+            "the built-in template uses only what it is given"
+        );
+        let doc = |text: &str| {
+            let xml = format!(
+                "<w:document><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+            );
+            let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            out.start_file(
+                "word/document.xml",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            out.write_all(xml.as_bytes()).unwrap();
+            out.finish().unwrap().into_inner()
+        };
+        let t = doc(
+            "{{ numbr }} {{ values.object_address }} {{ values.objet_address }} \
+                     {% for f in fields %}{{ f.label }}{% endfor %} {{ applicant.name }}",
+        );
+        assert_eq!(
+            unknown_names(&t, &["object_address"]).unwrap(),
+            vec!["numbr".to_string(), "values.objet_address".to_string()]
+        );
+    }
 
     #[test]
     fn a_placeholder_split_across_runs_is_joined() {

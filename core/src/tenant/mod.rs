@@ -488,11 +488,30 @@ fn check_config(
         match safe_relative(d.get_ref()) {
             Some(p) if dir.join(&p).is_file() && d.get_ref().ends_with(".docx") => {
                 let bytes = std::fs::read(dir.join(&p)).unwrap_or_default();
-                if let Err(e) = crate::document::docx::render(&bytes, &minijinja::context! {}) {
-                    err(
+                let field_ids: Vec<&str> = c
+                    .application_fields
+                    .iter()
+                    .map(|f| f.id.get_ref().as_str())
+                    .collect();
+                let checked = crate::document::docx::render(&bytes, &minijinja::context! {})
+                    .and_then(|_| crate::document::docx::unknown_names(&bytes, &field_ids));
+                match checked {
+                    Ok(unknown) => {
+                        for name in unknown {
+                            err(
+                                d.span(),
+                                format!(
+                                    "applications.docx: `{{{{ {name} }}}}` names nothing the document is given \
+                                     ({}, or values.<application field id>)",
+                                    crate::document::docx::CONTEXT_NAMES.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                    Err(e) => err(
                         d.span(),
                         format!("applications.docx: `{}` cannot be used: {e}", d.get_ref()),
-                    );
+                    ),
                 }
             }
             _ => err(
