@@ -1110,7 +1110,27 @@ async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_
     assert!(d.body.contains("<svg") && d.has("Принята к рассмотрению"));
     assert!(op.get("/office/?overdue=1").await.has("Найдено: 1"));
 
+    // Months are the tenant's (+03:00): 21:30 UTC on the eve of this month
+    // is already this month in Moscow.
     let tenant = app.state().tenants.by_slug("kazenergo").unwrap().clone();
+    let month_start = tenant.today().replace_day(1).unwrap();
+    sqlx::query("UPDATE applications SET submitted_at = $1 WHERE id = $2")
+        .bind(format!(
+            "{}T21:30:00.000000Z",
+            month_start.previous_day().unwrap()
+        ))
+        .bind(first.parse::<i64>().unwrap())
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let d = office::stats::dashboard(app.db(), &tenant).await.unwrap();
+    let this_month = format!(
+        "{:04}-{:02}",
+        month_start.year(),
+        u8::from(month_start.month())
+    );
+    assert_eq!(d.per_month.last(), Some(&(this_month, 2)));
+
     let sent = office::digest::run(app.db(), &tenant, "http://127.0.0.1")
         .await
         .unwrap();

@@ -57,7 +57,10 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
         }
     }
     months.reverse();
-    let since = format!("{}-01T00:00:00", months[0]);
+    // Months on the tenant's clock: its first day begins before UTC's.
+    let since = crate::store::day_bounds(&format!("{}-01", months[0]), tenant.offset)
+        .map(|(start, _)| start)
+        .unwrap_or_default();
     let submitted: Vec<(String,)> = sqlx::query_as(
         "SELECT submitted_at FROM applications WHERE tenant_id = $1 AND submitted_at >= $2",
     )
@@ -67,7 +70,10 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
     .await?;
     let mut counts: BTreeMap<String, i64> = months.iter().map(|m| (m.clone(), 0)).collect();
     for (t,) in submitted {
-        if let Some(c) = t.get(..7).and_then(|k| counts.get_mut(k)) {
+        let month = crate::store::parse_ts(&t)
+            .map(|t| t.to_offset(tenant.offset))
+            .map(|t| format!("{:04}-{:02}", t.year(), u8::from(t.month())));
+        if let Some(c) = month.and_then(|k| counts.get_mut(&k)) {
             *c += 1;
         }
     }
