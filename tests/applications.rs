@@ -89,6 +89,26 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     let p = b.follow(&r).await;
     assert!(p.has("Открыт ваш черновик, сохранённый") && p.has("value=\"ул. Мира, 5\""));
     assert!(p.has("Создать новую заявку"));
+    // Pressing "Начать" on the kind list does the same; the notice's
+    // "create new" makes a second draft, and a draft in another city is its own.
+    let start = [("kind", "tech_conditions"), ("city", "Белгород")];
+    b.post("/applications/new", &start)
+        .await
+        .assert_redirect(&format!("/t/kvadra/applications/{id}?reopened=1"));
+    let r = b
+        .post("/applications/new", &[start[0], start[1], ("new", "1")])
+        .await;
+    let second = id_of(r.location.as_deref().unwrap());
+    assert_ne!(second, id);
+    let r = b
+        .post(
+            "/applications/new",
+            &[("kind", "tech_conditions"), ("city", "Курск")],
+        )
+        .await;
+    assert!(r.location.as_deref().unwrap().ends_with("?created=1"));
+    let r = b.post(&format!("/applications/{second}/delete"), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
 
     // Submit without the load: the error sits under its field, the rest is kept.
     let version = p.hidden("version").unwrap();
@@ -812,11 +832,15 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
     let app = TestApp::spawn().await;
     let mut b = applicant(&app, "kazenergo", "list@example.ru", "+79002000020", &[]).await;
     for _ in 0..21 {
-        b.post("/applications/new", &[("kind", "tech_conditions")])
-            .await;
+        b.post(
+            "/applications/new",
+            &[("kind", "tech_conditions"), ("new", "1")],
+        )
+        .await;
     }
     for _ in 0..2 {
-        b.post("/applications/new", &[("kind", "connection")]).await;
+        b.post("/applications/new", &[("kind", "connection"), ("new", "1")])
+            .await;
     }
     let count = |p: &tapline_e2e::Page| p.body.matches("<tr data-id=").count();
     let all = b.get("/applications").await;
@@ -833,7 +857,8 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
             .await
             .has("Найдено: 0")
     );
-    let today = &tapline::store::now_ts()[..10];
+    // The period is read on the tenant's clock, so "today" is theirs, not UTC's.
+    let today = app.state().tenants.by_slug("kazenergo").unwrap().today();
     assert!(
         b.get(&format!("/applications?from={today}&to={today}"))
             .await
@@ -967,7 +992,10 @@ async fn vodokanal_submits_and_my_applications_filter_by_supply_type() {
         "Холодное водоснабжение, Водоотведение",
     ] {
         let r = b
-            .post("/applications/new", &[("kind", "tech_conditions")])
+            .post(
+                "/applications/new",
+                &[("kind", "tech_conditions"), ("new", "1")],
+            )
             .await;
         let id = id_of(r.location.as_deref().unwrap());
         let v = b.follow(&r).await.hidden("version").unwrap();
@@ -1010,7 +1038,10 @@ async fn vodokanal_submits_and_my_applications_filter_by_supply_type() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let r = b
-        .post("/applications/new", &[("kind", "tech_conditions")])
+        .post(
+            "/applications/new",
+            &[("kind", "tech_conditions"), ("new", "1")],
+        )
         .await;
     let id = id_of(r.location.as_deref().unwrap());
     let form = b.follow(&r).await;

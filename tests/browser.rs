@@ -298,6 +298,33 @@ async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_an
         "the server has the typed address"
     );
 
+    // A proxy answers 502 with its own page: the copy is kept and sent
+    // again once the server answers.
+    js(&c, "window.realFetch = window.fetch; window.fetch = function () { return Promise.resolve(new Response('<h1>Bad Gateway</h1>', { status: 502 })); }; return true;").await;
+    fill(&c, "f-power_kw", "13").await;
+    until(
+        &c,
+        &format!("{STATUS}.includes('повторим попытку')"),
+        "the retry notice",
+    )
+    .await;
+    js(
+        &c,
+        "window.fetch = window.realFetch; window.dispatchEvent(new Event('online')); return true;",
+    )
+    .await;
+    until(
+        &c,
+        &format!("{STATUS}.includes('сохранён автоматически')"),
+        "the save after the 502",
+    )
+    .await;
+    assert!(
+        http.get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"13\"")
+    );
+
     // The connection drops: what is typed next stays in the browser and
     // the user is told so.
     js(&c, "window.fetch = function () { return Promise.reject(new TypeError('offline')); }; return true;").await;

@@ -209,6 +209,26 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     );
     assert!(b.get("/office/?status=accepted").await.has("Найдено: 0"));
     assert!(b.get("/office/?overdue=1").await.has("Найдено: 0"));
+    // The city comes from the form's city field (kazenergo asks it in the form).
+    assert!(b.get("/office/?city=Казань").await.has("Найдено: 2"));
+    assert!(b.get("/office/?city=Уфа").await.has("Найдено: 0"));
+    assert!(
+        b.get("/office/?kind=tech_conditions")
+            .await
+            .has("Найдено: 2")
+    );
+    assert!(b.get("/office/?kind=connection").await.has("Найдено: 0"));
+    let today = app.state().tenants.by_slug("kazenergo").unwrap().today();
+    assert!(
+        b.get(&format!("/office/?from={today}&to={today}"))
+            .await
+            .has("Найдено: 2")
+    );
+    assert!(
+        b.get("/office/?from=2000-01-01&to=2000-01-31")
+            .await
+            .has("Найдено: 0")
+    );
 
     // Assign the first to me: "mine" and "nobody" split the queue.
     let r = b
@@ -336,7 +356,11 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         view.body
     );
 
-    // Asking for documents stops the clock until the applicant answers.
+    // Asking for documents stops the clock until the applicant answers;
+    // an empty request is told under its own box.
+    let r = op.post(&format!("{card}/request"), &[("body", " ")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("request").is_some() && r.field_error("body").is_none());
     op.post(
         &format!("{card}/request"),
         &[("body", "Приложите ситуационный план")],
@@ -345,6 +369,18 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let c = op.get(&card).await;
     assert!(c.has("срок остановлен"), "{}", c.body);
     assert!(op.get("/office/?overdue=1").await.has("Найдено: 0"));
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("id=\"paused\"") && !view.has("срок истёк"),
+        "{}",
+        view.body
+    );
+    // The applicant's history names each step, and not who works on it.
+    assert!(
+        view.has("Запрос документов или сведений") && view.has("Присвоен регистрационный номер"),
+        "{}",
+        view.body
+    );
     let r = a
         .post(
             &format!("/applications/{id}/message"),
@@ -507,8 +543,14 @@ async fn setevaya_staff_type_their_own_status_and_generate_a_number() {
     staff(&app, "setevaya", "op@setevaya.ru", StaffRole::Operator).await;
     let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
     let card = format!("/office/applications/{id}");
-    // The SNILS is on the card.
+    // The SNILS is on the card, and the queue finds the person by it typed
+    // as bare digits, or by surname and name together in any case.
     assert!(op.get(&card).await.has("112-233-445 95"));
+    for q in ["11223344595", "112-233-445 95", "сетев пётр", "Пётр Сетев"] {
+        let found = op.get(&format!("/office/?q={q}")).await;
+        assert!(found.has("Найдено: 1"), "{q}: {}", found.body);
+    }
+    assert!(op.get("/office/?q=Сетев Иван").await.has("Найдено: 0"));
     let r = op
         .post(
             &format!("{card}/custom_status"),
@@ -946,17 +988,36 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
     assert!(r.field_error("answer").is_some());
     op.post(
         &format!("/office{path}/answer"),
-        &[("answer", "ТУ будут готовы до 1 декабря.")],
+        &[(
+            "answer",
+            "<p>ТУ будут готовы до <b>1 декабря</b>.</p><p>Приходите в офис.</p>",
+        )],
     )
     .await;
     let view = a.get(&path).await;
-    assert!(view.has("Ответ направлен") && view.has("ТУ будут готовы до 1 декабря."));
+    assert!(view.has("Ответ направлен") && view.has("ТУ будут готовы до <b>1 декабря</b>."));
     let mail = app
         .all_messages("setevaya")
         .await
         .into_iter()
-        .find(|m| m.1 == "ap@example.ru" && m.2.contains("ТУ будут готовы"));
-    assert!(mail.is_some(), "the applicant is emailed the answer");
+        .find(|m| m.1 == "ap@example.ru" && m.2.contains("ТУ будут готовы"))
+        .expect("the applicant is emailed the answer");
+    // The email is plain text: the answer's words, not its markup.
+    assert!(
+        mail.2
+            .contains("ТУ будут готовы до 1 декабря.\n\nПриходите в офис.")
+            && !mail.2.contains("<b>"),
+        "{}",
+        mail.2
+    );
+    // Taking an appeal already answered changes nothing and is not audited twice.
+    let takes = "SELECT COUNT(*) FROM audit_log WHERE action = 'appeal_take'";
+    let audits = || sqlx::query_scalar::<_, i64>(takes).fetch_one(&app.db().pool);
+    let before = audits().await.unwrap();
+    assert_eq!(before, 1);
+    op.post(&format!("/office{path}/take"), &[]).await;
+    assert_eq!(audits().await.unwrap(), before);
+    assert!(a.get(&path).await.has("Ответ направлен"));
 
     // A tenant without topics offers no appeals.
     let mut k = kazenergo_legal(&app, "noap@example.ru", "+79003000012").await;

@@ -62,7 +62,8 @@
       headers: { "Accept": "application/json" },
       credentials: "same-origin"
     }).then(function (r) {
-      return r.json().catch(function () { return { ok: false, error: "Не удалось сохранить." }; });
+      return r.json().then(function (j) { j.status = r.status; return j; },
+        function () { return { ok: false, status: r.status }; });
     }).then(function (r) {
       sending = false;
       if (r.ok) {
@@ -71,19 +72,28 @@
         else { try { localStorage.removeItem(key); } catch (e) {} }
         say("Черновик сохранён автоматически " + r.saved_at + ".");
         form.dataset.saved = r.version;
-      } else {
-        // Another tab saved, or the draft was sent: stop and say so; the
-        // copy stays in this browser.
+      } else if (r.status === 409 || r.status === 422) {
+        // Another tab saved, the draft was sent or the form changed: trying
+        // again cannot help, so stop and say so; the copy stays in this browser.
         stopped = true;
         say(r.error);
+      } else if (r.status === 401 || r.status === 403) {
+        stopped = true;
+        say("Сеанс истёк. Введённое сохранено в этом браузере: войдите снова и откройте черновик.");
+      } else {
+        // A server or proxy failure passes: keep the copy and try again.
+        offline("Не удалось сохранить сейчас. Введённое сохранено в этом браузере, повторим попытку.");
       }
     }, function () {
       sending = false;
-      dirty = true;
-      say("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
-      clearTimeout(retry);
-      retry = setTimeout(save, 15000);
+      offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
     });
+  }
+  function offline(message) {
+    dirty = true;
+    say(message);
+    clearTimeout(retry);
+    retry = setTimeout(save, 15000);
   }
   function changed() {
     dirty = true;

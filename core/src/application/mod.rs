@@ -37,6 +37,9 @@ pub struct Application {
 pub struct Values<'a> {
     pub values: &'a BTreeMap<String, String>,
     pub supply: Option<&'a str>,
+    /// The city picked in the form, where the form has such a field; the
+    /// city picked before the form stays otherwise.
+    pub city: Option<&'a str>,
 }
 
 /// What a submission sets besides the values.
@@ -350,7 +353,8 @@ pub async fn save_draft(
 ) -> Result<i64, AppError> {
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
-        "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2, supply_type = $7 \
+        "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2, supply_type = $7, \
+         city = COALESCE($9, city) \
          WHERE id = $3 AND tenant_id = $4 AND account_id = $5 AND status = $8 AND version = $6",
     )
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
@@ -361,6 +365,7 @@ pub async fn save_draft(
     .bind(version)
     .bind(v.supply)
     .bind(&app.status)
+    .bind(v.city)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -404,7 +409,7 @@ pub async fn submit(
     let done = sqlx::query(
         "UPDATE applications SET field_values = $1, status = $2, number = COALESCE(number, $3), \
          submitted_at = COALESCE(submitted_at, $4), updated_at = $4, version = version + 1, due_on = $9, \
-         supply_type = $10, custom_status = NULL, clock_stopped_on = NULL \
+         supply_type = $10, custom_status = NULL, clock_stopped_on = NULL, city = COALESCE($12, city) \
          WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = $11 AND version = $8",
     )
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
@@ -418,6 +423,7 @@ pub async fn submit(
     .bind(s.due_on)
     .bind(v.supply)
     .bind(&app.status)
+    .bind(v.city)
     .execute(&mut *tx)
     .await?
     .rows_affected();

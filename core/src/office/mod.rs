@@ -658,6 +658,43 @@ pub fn rich_text(input: &str) -> String {
     }
 }
 
+/// Sanitised HTML as plain text for an email body: block ends become line
+/// breaks, tags go and entities are read back, so the reader sees the words.
+pub fn html_to_text(html: &str) -> String {
+    let mut marked = html.to_string();
+    for end in [
+        "</p>",
+        "</li>",
+        "</h1>",
+        "</h2>",
+        "</h3>",
+        "</h4>",
+        "</blockquote>",
+        "</pre>",
+    ] {
+        marked = marked.replace(end, &format!("{end}\n\n"));
+    }
+    for br in ["<br>", "<br/>", "<br />"] {
+        marked = marked.replace(br, "\n");
+    }
+    let bare = ammonia::Builder::empty().clean(&marked).to_string();
+    let text = bare
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    let mut out = String::new();
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(para);
+    }
+    out
+}
+
 /// Plain text typed into a box, as safe HTML with its line breaks.
 pub fn text_to_html(text: &str) -> String {
     let escaped = text
@@ -726,4 +763,25 @@ pub async fn resume_clock(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_html_answer_reads_as_plain_text_in_an_email() {
+        let html = rich_text(
+            "<p>ТУ &amp; договор <b>готовы</b>.<br>Срок: 5 дней</p><ul><li>один</li><li>два</li></ul><script>x</script>",
+        );
+        assert_eq!(
+            html_to_text(&html),
+            "ТУ & договор готовы.\nСрок: 5 дней\n\nодин\n\nдва"
+        );
+        // Typed plain text keeps its paragraphs and its angle brackets.
+        assert_eq!(
+            html_to_text(&rich_text("a < b\n\nвторой абзац")),
+            "a < b\n\nвторой абзац"
+        );
+    }
 }

@@ -85,6 +85,27 @@ pub struct QueueRow {
     pub clock_stopped_on: Option<String>,
 }
 
+/// The ways one search word may be stored. SQLite's LIKE ignores case for
+/// Latin letters only, and people type "иванов" for "Иванов"; a SNILS typed
+/// as eleven digits is kept as `XXX-XXX-XXX YY`.
+fn spellings(word: &str) -> Vec<String> {
+    let lower = word.to_lowercase();
+    let mut out = vec![word.to_string(), lower.clone(), word.to_uppercase()];
+    let mut chars = lower.chars();
+    if let Some(first) = chars.next() {
+        out.push(first.to_uppercase().chain(chars).collect());
+    }
+    if word.len() == 11
+        && word.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(snils) = tapline_ids::snils(word)
+    {
+        out.push(snils);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn like(s: &str) -> String {
     let e = s
         .replace('\\', "\\\\")
@@ -152,27 +173,22 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
         None => {}
     }
     if let Some(q) = f.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        // SQLite's LIKE ignores case for Latin letters only; people type
-        // "иванов" for "Иванов", so the usual spellings are tried too.
-        let mut spellings = vec![q.to_string(), q.to_lowercase(), q.to_uppercase()];
-        let lower = q.to_lowercase();
-        let mut chars = lower.chars();
-        if let Some(first) = chars.next() {
-            spellings.push(first.to_uppercase().chain(chars).collect());
+        // Each word must match somewhere ("Иванов Иван" finds the profile
+        // that holds both), in any of the spellings a person might type.
+        for word in q.split_whitespace().take(8) {
+            let spellings = spellings(word);
+            let one = "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
+                       OR a.field_values LIKE ? ESCAPE '\\')";
+            let sql = format!("({})", vec![one; spellings.len()].join(" OR "));
+            let vals = spellings
+                .iter()
+                .flat_map(|s| {
+                    let p = like(s);
+                    [p.clone(), p.clone(), p.to_lowercase(), p]
+                })
+                .collect();
+            add(&sql, vals);
         }
-        spellings.sort();
-        spellings.dedup();
-        let one = "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
-                   OR a.field_values LIKE ? ESCAPE '\\')";
-        let sql = format!("({})", vec![one; spellings.len()].join(" OR "));
-        let vals = spellings
-            .iter()
-            .flat_map(|s| {
-                let p = like(s);
-                [p.clone(), p.clone(), p.to_lowercase(), p]
-            })
-            .collect();
-        add(&sql, vals);
     }
     (cond, binds)
 }

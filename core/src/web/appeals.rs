@@ -381,7 +381,10 @@ async fn office_action(
     let mut tx = st.db.pool.begin().await?;
     match action.as_str() {
         "take" => {
-            appeal::take(&mut tx, ctx.slug(), a.id).await?;
+            if !appeal::take(&mut tx, ctx.slug(), a.id).await? {
+                // Already in work or answered: nothing changed, nothing to audit.
+                return Ok(ctx.redirect(&format!("/office/appeals/{}", a.id)));
+            }
         }
         "answer" => {
             let text = form
@@ -412,7 +415,7 @@ async fn office_action(
                     &ctx.tenant,
                     email,
                     "appeal_answer",
-                    context! { topic => &a.topic, answer => &text, link => link },
+                    context! { topic => &a.topic, answer => crate::office::html_to_text(&html), link => link },
                 )
                 .await?;
             }

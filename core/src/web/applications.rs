@@ -232,14 +232,20 @@ fn supply_types(tenant: &Tenant) -> Vec<String> {
     }
 }
 
-/// The values with the supply type read from the tenant's supply field.
+/// The values with the supply type read from the tenant's supply field and
+/// the city from the form's field that picks from the tenant's cities, so
+/// the office can filter by them.
 fn with_supply<'a>(tenant: &Tenant, values: &'a BTreeMap<String, String>) -> app::Values<'a> {
+    let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
     app::Values {
         values,
-        supply: values
-            .get(&tenant.config.applications.supply_field)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty()),
+        supply: filled(&tenant.config.applications.supply_field),
+        city: tenant
+            .config
+            .application_fields
+            .iter()
+            .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
+            .find_map(|f| filled(f.id.get_ref().as_str())),
     }
 }
 
@@ -307,10 +313,19 @@ async fn create(
         return Ok(ctx.redirect("/applications/new"));
     }
     let kind_id = k.id.get_ref().as_str();
-    if k.drafts == DraftPolicy::One
+    // Starting a kind with a draft of it reopens the last saved one (in the
+    // chosen city, where the city comes first); its notice offers a new one
+    // ("new=1") where the kind allows many drafts.
+    let fresh = k.drafts == DraftPolicy::Many && form.get("new").is_some_and(|v| v == "1");
+    if !fresh
         && let Some(d) = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, kind_id)
             .await?
-            .first()
+            .into_iter()
+            .find(|d| {
+                k.drafts == DraftPolicy::One
+                    || !ctx.tenant.config.applications.city_first
+                    || d.city == city
+            })
     {
         return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
     }
@@ -447,15 +462,11 @@ async fn render_view(
     let history: Vec<_> = app::history(&st.db, a)
         .await?
         .into_iter()
-        .filter(|e| e.kind != "saved")
+        // Autosaves are noise and who works the application is the utility's business.
+        .filter(|e| e.kind != "saved" && e.kind != "assigned")
         .map(|e| {
             context! {
-                what => match e.kind.as_str() {
-                    "created" => "Создан черновик".to_string(),
-                    "submitted" => format!("Заявка подана: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
-                    "resubmitted" => format!("Заявка отправлена повторно: {}", status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""))),
-                    _ => status_title(&ctx.tenant, e.status.as_deref().unwrap_or(&e.kind)),
-                },
+                what => super::office::event_text(ctx, &e),
                 who => match e.actor.as_str() {
                     "applicant" => "Вы",
                     "system" => "Система",
@@ -466,6 +477,10 @@ async fn render_view(
             }
         })
         .collect();
+    // While the utility waits for the applicant's answer the deadline stands still.
+    let paused = crate::office::queue::card(&st.db, &ctx.tenant, a.id)
+        .await?
+        .and_then(|r| r.clock_stopped_on);
     ctx.render(
         "portal/application_view.html",
         Some(acc),
@@ -477,7 +492,8 @@ async fn render_view(
                 kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
                 submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
                 due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
-                overdue => workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
+                overdue => paused.is_none() && workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
+                paused_on => paused.as_deref().map(crate::tenant::ru_date),
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,

@@ -760,7 +760,8 @@ fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
     }
 }
 
-fn event_text(ctx: &Ctx, e: &app::Event) -> String {
+/// What an event in the history means, in words either side reads.
+pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
     let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
     match e.kind.as_str() {
         "created" => "Создан черновик".into(),
@@ -992,6 +993,10 @@ async fn card_action(
             {
                 return Err(WebError::NotFound);
             }
+            if who == r.assignee_id {
+                // Nothing changes, so nothing goes into the history or the audit.
+                return Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)));
+            }
             queue::assign(&mut tx, ctx.slug(), a.id, who).await?;
             app::event(
                 &mut *tx,
@@ -1003,7 +1008,10 @@ async fn card_action(
                 None,
             )
             .await?;
-            detail = format!("{who:?}");
+            detail = match who {
+                Some(w) => format!("staff:{w}"),
+                None => "никому".into(),
+            };
         }
         "message" | "request" | "stage" => {
             let body = match action.as_str() {
@@ -1056,7 +1064,11 @@ async fn card_action(
                     detail = b.chars().take(200).collect();
                 }
                 None => {
-                    let field = if action == "stage" { "title" } else { "body" };
+                    let field = match action.as_str() {
+                        "stage" => "title",
+                        "request" => "request",
+                        _ => "body",
+                    };
                     errors.insert(field.into(), "Заполните поле".into());
                     detail = String::new();
                 }
