@@ -267,6 +267,60 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     let xlsx = b.get("/office/export.xlsx").await;
     assert_eq!(xlsx.status, 200);
     assert!(xlsx.body.starts_with("PK"), "an XLSX file");
+
+    // Sorting: by deadline the nearer comes first, by number in order,
+    // by submission the newer first.
+    let order = |p: &tapline_e2e::Page| -> Vec<String> {
+        p.body
+            .split("<tr data-id=\"")
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].to_string())
+            .collect()
+    };
+    for (id, due, number) in [
+        (&first, "2030-01-02", "А-1"),
+        (&second, "2030-01-01", "Б-2"),
+    ] {
+        sqlx::query("UPDATE applications SET due_on = $1, number = $2 WHERE id = $3")
+            .bind(due)
+            .bind(number)
+            .bind(id.parse::<i64>().unwrap())
+            .execute(&app.db().pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        order(&b.get("/office/?sort=due").await),
+        [second.as_str(), first.as_str()]
+    );
+    assert_eq!(
+        order(&b.get("/office/?sort=number").await),
+        [first.as_str(), second.as_str()]
+    );
+    assert_eq!(
+        order(&b.get("/office/").await),
+        [second.as_str(), first.as_str()]
+    );
+
+    // Pages of 25, the filter kept across them.
+    for _ in 0..24 {
+        kazenergo_submit(&mut a, "q1@example.ru", "+79003000001").await;
+    }
+    let p1 = b.get("/office/?kind=tech_conditions").await;
+    assert!(
+        p1.has("Найдено: 26") && p1.has("Страница 1 из 2"),
+        "{}",
+        p1.body
+    );
+    assert_eq!(order(&p1).len(), 25);
+    assert!(
+        p1.has("kind=tech_conditions&page=1\" rel=\"next\""),
+        "{}",
+        p1.body
+    );
+    let p2 = b.get("/office/?kind=tech_conditions&page=1").await;
+    assert_eq!(order(&p2).len(), 1);
+    assert!(!order(&p1).contains(&order(&p2)[0]));
     app.stop().await;
 }
 
@@ -275,7 +329,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let app = TestApp::spawn().await;
     let mut a = kazenergo_legal(&app, "card@example.ru", "+79003000002").await;
     let (id, _) = kazenergo_submit(&mut a, "card@example.ru", "+79003000002").await;
-    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let op_id = staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
     staff(&app, "kazenergo", "boss@kazenergo.ru", StaffRole::Manager).await;
     let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
     let card = format!("/office/applications/{id}");
@@ -498,9 +552,35 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .await;
     assert!(r.location.unwrap().contains("step_error"));
 
-    // Operators and managers do not manage staff or read the audit.
-    assert_eq!(op.get("/office/staff").await.status, 403);
-    assert_eq!(boss.get("/office/audit").await.status, 403);
+    // Operators and managers do not manage staff, read the audit or edit
+    // the portal's pages, by link or by a crafted form.
+    let people = "SELECT COUNT(*) FROM staff WHERE tenant_id = 'kazenergo'";
+    let count = || sqlx::query_scalar::<_, i64>(people).fetch_one(&app.db().pool);
+    let before = count().await.unwrap();
+    let add = [
+        ("name", "Захватчик"),
+        ("email", "x@kazenergo.ru"),
+        ("password", STAFF_PASSWORD),
+        ("role", "admin"),
+    ];
+    for b in [&mut op, &mut boss] {
+        for page in ["/office/staff", "/office/audit", "/office/content"] {
+            assert_eq!(b.get(page).await.status, 403, "{page}");
+        }
+        assert_eq!(b.post("/office/staff", &add).await.status, 403);
+        let lock = format!("/office/staff/{op_id}/active");
+        assert_eq!(b.post(&lock, &[("active", "0")]).await.status, 403);
+        let page = [("help", "<p>Чужой текст</p>")];
+        assert_eq!(b.post("/office/content", &page).await.status, 403);
+    }
+    assert_eq!(count().await.unwrap(), before);
+    assert_eq!(op.get("/office/").await.status, 200, "still signed in");
+    assert!(
+        !app.browser("kazenergo")
+            .get("/help")
+            .await
+            .has("Чужой текст")
+    );
     app.stop().await;
 }
 
@@ -631,6 +711,16 @@ async fn tenants_staff_and_applicants_are_kept_apart() {
         .await;
     assert_eq!(r.status, 404);
     assert!(kv.get("/office/").await.has("Найдено: 0"));
+    // Nor in its export or its dashboard.
+    let csv = kv.get("/office/export.csv").await;
+    assert_eq!(csv.body.lines().count(), 1, "a header only: {}", csv.body);
+    let dash = kv.get("/office/dashboard").await;
+    assert_eq!(dash.status, 200);
+    assert!(
+        dash.has("<p class=\"big\" id=\"open\">0</p>"),
+        "{}",
+        dash.body
+    );
     // Kvadra's staff list does not show kazenergo's people.
     assert!(!kv.get("/office/staff").await.has("op@kazenergo.ru"));
 
@@ -963,6 +1053,25 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
     let mut other = setevaya_applicant(&app, "ap2@example.ru", "+79003000011").await;
     assert_eq!(other.get(&path).await.status, 404);
     assert_eq!(other.get(&format!("{path}/file")).await.status, 404);
+
+    // Another utility's staff reach nothing of it, by list or by id.
+    staff(&app, "kvadra", "admin@kvadra.ru", StaffRole::Admin).await;
+    let mut kv = sign_in(&app, "kvadra", "admin@kvadra.ru").await;
+    assert!(
+        !kv.get("/office/appeals")
+            .await
+            .has(&format!("data-id=\"{id}\""))
+    );
+    for page in [format!("/office{path}"), format!("/office{path}/file")] {
+        assert_eq!(kv.get(&page).await.status, 404, "{page}");
+    }
+    let r = kv
+        .post(
+            &format!("/office{path}/answer"),
+            &[("answer", "чужой ответ")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
 
     staff(&app, "setevaya", "op@setevaya.ru", StaffRole::Operator).await;
     let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
