@@ -117,7 +117,8 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
         ("object_address", "ул. Мира, 5"),
         ("supply_type", "Теплоснабжение"),
         ("phone", "+79002000001"),
-        ("email", "k@example.ru"),
+        // Another address for this application's notifications.
+        ("email", "stroika@example.ru"),
     ];
     let mut f = base.clone();
     f.extend([("action", "submit"), ("version", version.as_str())]);
@@ -158,6 +159,7 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     let out = app.outbox("kvadra").await;
     assert!(out.iter().any(|m| m.channel == "email"
         && m.template == "application_status"
+        && m.recipient == "stroika@example.ru"
         && m.body_text.contains(&format!("БЛГ-{year}-0001"))));
     assert!(
         out.iter()
@@ -849,6 +851,7 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
     assert!(all.has("Страница 1 из 2") && all.has("rel=\"next\""));
     let second = b.get("/applications?page=1").await;
     assert_eq!(count(&second), 3);
+    assert_eq!(count(&b.get("/applications?page=x").await), 20);
     let kind = b.get("/applications?kind=connection").await;
     assert!(kind.has("Найдено: 2"));
     assert_eq!(count(&kind), 2);

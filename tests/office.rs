@@ -208,6 +208,10 @@ async fn the_queue_filters_searches_counts_and_assigns() {
             .has("Найдено: 0")
     );
     assert!(b.get("/office/?status=accepted").await.has("Найдено: 0"));
+    assert!(
+        b.get("/office/?page=abc").await.has("Найдено: 2"),
+        "a mangled page is the first"
+    );
     assert!(b.get("/office/?overdue=1").await.has("Найдено: 0"));
     // The city comes from the form's city field (kazenergo asks it in the form).
     assert!(b.get("/office/?city=Казань").await.has("Найдено: 2"));
@@ -442,6 +446,10 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        a.follow(&r).await.has("id=\"sent\""),
+        "the applicant is told it went"
+    );
     let c = op.get(&card).await;
     assert!(!c.has("срок остановлен") && c.has("План приложил к письму"));
     assert!(c.has("заявитель"));
@@ -467,6 +475,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .await;
     assert_eq!(r.status, 422);
     assert!(r.field_error("file").unwrap().contains("тип файла"));
+    assert!(r.has("value=\"Письмо\""), "the title is kept");
     let r = op
         .post_multipart(
             &format!("{card}/document"),
@@ -489,6 +498,25 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let file = a.get(&format!("/applications/{id}/file/{link}")).await;
     assert_eq!(file.status, 200);
     assert!(file.body.starts_with("%PDF"));
+    // The applicant's reply errors sit under their fields and keep what was typed.
+    let r = a
+        .post(&format!("/applications/{id}/message"), &[("body", " ")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.field_error("body").as_deref(),
+        Some("Напишите сообщение.")
+    );
+    let r = a
+        .post_multipart(
+            &format!("/applications/{id}/document"),
+            &[("body", "Скан договора")],
+            Some(("a.pdf", b"MZ\x90\x00 program")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("file").unwrap().contains("тип файла"));
+    assert!(r.has(">Скан договора</textarea>"), "{}", r.body);
     // The applicant sends a document back.
     let r = a
         .post_multipart(
@@ -499,6 +527,25 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(op.get(&card).await.has("подписано.pdf"));
+    // The applicant's ZIP names the correspondence folders in words.
+    let zip = a
+        .client
+        .get(app.url(&format!("/t/kazenergo/applications/{id}/files.zip")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["От заявителя/подписано.pdf", "От организации/ту.pdf"]
+    );
 
     // Progress stages form the applicant's timeline.
     op.post(
@@ -509,10 +556,18 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(view.has("id=\"stages\"") && view.has("Ведётся проектирование"));
 
-    // An empty message is refused next to its field, and nothing is written.
+    // An empty message is refused next to its field, and nothing is written;
+    // one too long says so and keeps what was typed.
     let r = op.post(&format!("{card}/message"), &[("body", "  ")]).await;
     assert_eq!(r.status, 422);
     assert!(r.field_error("body").is_some());
+    let long = "Длинно. ".repeat(3000);
+    let r = op
+        .post(&format!("{card}/message"), &[("body", &long)])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("body").unwrap().contains("Не длиннее"));
+    assert!(r.has(long.trim_end()), "the text is kept");
 
     // Custom status texts are only for tenants that allow them.
     let r = op
@@ -527,6 +582,9 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .await;
     assert_eq!(r.status, 422);
     assert!(r.field_error("note").is_some(), "a reason is required");
+    // The form comes back with the status still chosen, so saving again
+    // with the reason cannot set another status by accident.
+    assert!(r.has("<option value=\"rejected\" selected>"), "{}", r.body);
     boss.post(
         &format!("{card}/status"),
         &[
@@ -974,6 +1032,10 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
         form.body
     );
     assert!(form.has("value=\"20\"") && form.has("Отправить повторно"));
+    // Its history, its Word file and its documents stay in view while it is edited.
+    let history = form.body.split("id=\"history\"").nth(1).unwrap_or("");
+    assert!(history.contains("Заявка подана"), "{}", form.body);
+    assert!(form.has("id=\"docx\"") && form.has("id=\"zip\""));
     assert!(
         !form.has("Удалить черновик"),
         "a sent application is not a draft to delete"
@@ -1029,6 +1091,24 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
         )
         .await;
     assert!(r.field_error("topic").is_some());
+    // A refused file keeps the topic and text typed with it.
+    let r = a
+        .post_multipart(
+            &path,
+            &[
+                ("topic", "Документы по заявке"),
+                ("body", "Текст, который жалко потерять"),
+                ("action", "save"),
+            ],
+            Some(("a.pdf", b"MZ\x90\x00 program")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("file").is_some());
+    assert!(
+        r.has("Текст, который жалко потерять")
+            && r.has("<option selected>Документы по заявке</option>")
+    );
     let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
     let r = a
         .post_multipart(
@@ -1190,6 +1270,16 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
         .await;
     assert_eq!(r.status, 422);
     assert!(r.field_error("title").is_some());
+    assert!(r.has("<option selected>Курск</option>"), "the city is kept");
+    let r = op
+        .post_multipart(
+            "/office/documents",
+            &[("title", "Тарифы"), ("city", "Курск")],
+            Some(("a.pdf", b"MZ\x90\x00 program")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("file").is_some() && r.has("value=\"Тарифы\""));
     op.post_multipart(
         "/office/documents",
         &[("title", "Тарифы на подключение, Курск"), ("city", "Курск")],

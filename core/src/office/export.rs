@@ -26,9 +26,13 @@ pub const HEADERS: [&str; 14] = [
 /// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, tab,
 /// CR) is prefixed with `'`: an applicant's text must not run in an
 /// operator's Excel (CSV injection).
+/// A phone such as "+7 (900) 123-45-67" holds no letters, so it cannot
+/// call a function and is left as it is; the `'` would show in Excel.
 fn defuse(s: &str) -> String {
+    let plain_number = s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
     match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !plain_number => format!("'{s}"),
         _ => s.to_string(),
     }
 }
@@ -73,11 +77,22 @@ mod tests {
         let mut cells = vec![String::new(); HEADERS.len()];
         cells[0] = "=HYPERLINK(\"http://x\")".into();
         cells[4] = "Иванов; Иван".into();
+        cells[5] = "+79001234567".into();
+        cells[6] = "+cmd|' /C calc'!A0".into();
+        cells[7] = "-2+3+cmd|' /C calc'!A0".into();
         let rows = [ExportRow { cells }];
         let text = String::from_utf8(csv(&rows).unwrap()).unwrap();
         assert!(text.starts_with('\u{feff}'));
         assert!(text.contains("'=HYPERLINK"));
         assert!(text.contains("\"Иванов; Иван\""), "{text}");
+        assert!(
+            text.contains(";+79001234567;"),
+            "a phone stays a phone: {text}"
+        );
+        assert!(
+            text.contains("'+cmd") && text.contains("'-2+3+cmd"),
+            "{text}"
+        );
         let book = xlsx(&rows).unwrap();
         assert!(book.starts_with(b"PK"), "an XLSX is a ZIP");
     }

@@ -175,10 +175,17 @@ async fn save(
     let mut errors = FieldErrors::new();
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
-        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
-        Err(e) => {
-            errors.insert("file".into(), e.message(max_mb));
-            return render_appeal(&ctx, &acc, &a, &errors, None);
+        Err(r) if r.error == super::posted::PostedError::Csrf => return Err(WebError::Csrf),
+        Err(r) => {
+            // Nothing is saved; the topic and text typed are shown again.
+            errors.insert("file".into(), r.error.message(max_mb));
+            let typed = |k: &str| r.typed.get(k).cloned();
+            let shown = Appeal {
+                topic: typed("topic").unwrap_or_else(|| a.topic.clone()),
+                body: typed("body").unwrap_or_else(|| a.body.clone()),
+                ..a.clone()
+            };
+            return render_appeal(&ctx, &acc, &shown, &errors, None);
         }
     };
     let topics = &ctx.tenant.config.appeals.topics;

@@ -134,7 +134,7 @@ struct ListQuery {
     from: Option<String>,
     to: Option<String>,
     supply_type: Option<String>,
-    page: Option<i64>,
+    page: Option<String>,
 }
 
 const PAGE: i64 = 20;
@@ -152,7 +152,7 @@ async fn list(
         to: date_param(&q.to),
         supply_type: nonempty(&q.supply_type),
         limit: PAGE,
-        page: q.page.unwrap_or(0).max(0),
+        page: super::page_number(q.page.as_deref()),
     };
     let (found, total) =
         app::list_filtered(&st.db, ctx.slug(), acc.id, &filter, ctx.tenant.offset).await?;
@@ -369,6 +369,7 @@ struct ShowQuery {
     upload_error: Option<String>,
     slot: Option<String>,
     step_error: Option<String>,
+    sent: Option<String>,
 }
 
 async fn show(
@@ -380,24 +381,7 @@ async fn show(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     if editable(&ctx.tenant, &a) {
-        let returned = if a.is_draft() {
-            None
-        } else {
-            // The reason the utility gave when it returned the application.
-            let why = app::history(&st.db, &a)
-                .await?
-                .into_iter()
-                .rev()
-                .find(|e| e.kind == "status")
-                .and_then(|e| e.note);
-            Some(format!(
-                "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
-                why.map(|w| format!(": «{w}»")).unwrap_or_default()
-            ))
-        };
-        let notice = if returned.is_some() {
-            returned
-        } else if q.reopened.is_some() {
+        let notice = if q.reopened.is_some() {
             Some(format!(
                 "Открыт ваш черновик, сохранённый {}.",
                 ctx.tenant.local_time(&a.updated_at)
@@ -436,30 +420,34 @@ async fn show(
         )
         .await;
     }
-    let step_error = q.step_error.as_deref().map(step_message);
-    render_view(&st, &ctx, &acc, &a, q.submitted.is_some(), step_error).await
+    let notes = ViewNotes {
+        submitted_now: q.submitted.is_some(),
+        sent_now: q.sent.is_some(),
+        step_error: q.step_error.as_deref().map(step_message),
+        reply: None,
+    };
+    render_view(&st, &ctx, &acc, &a, notes).await
 }
 
 /// A submitted application as its applicant sees it.
-async fn render_view(
+/// What the application's page says besides the application itself.
+#[derive(Default)]
+struct ViewNotes {
+    submitted_now: bool,
+    sent_now: bool,
+    step_error: Option<String>,
+    /// A refused reply: which form ("message" or "document"), why, and
+    /// what was typed, shown again in that form.
+    reply: Option<(&'static str, String, BTreeMap<String, String>)>,
+}
+
+/// The history as the applicant reads it.
+async fn applicant_history(
     st: &AppState,
     ctx: &Ctx,
-    acc: &Account,
     a: &Application,
-    submitted_now: bool,
-    step_error: Option<String>,
-) -> Result<Response, WebError> {
-    let k = kind(&ctx.tenant, &a.kind);
-    let fields: Vec<_> = k
-        .map(|k| form_fields(&ctx.tenant, k, acc))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            context! { label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
-        })
-        .collect();
-    let history: Vec<_> = app::history(&st.db, a)
+) -> Result<Vec<minijinja::Value>, WebError> {
+    Ok(app::history(&st.db, a)
         .await?
         .into_iter()
         // Autosaves are noise and who works the application is the utility's business.
@@ -476,7 +464,27 @@ async fn render_view(
                 when => ctx.tenant.local_time(&e.created_at),
             }
         })
+        .collect())
+}
+
+async fn render_view(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    notes: ViewNotes,
+) -> Result<Response, WebError> {
+    let k = kind(&ctx.tenant, &a.kind);
+    let fields: Vec<_> = k
+        .map(|k| form_fields(&ctx.tenant, k, acc))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            context! { label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
+        })
         .collect();
+    let history = applicant_history(st, ctx, a).await?;
     // While the utility waits for the applicant's answer the deadline stands still.
     let paused = crate::office::queue::card(&st.db, &ctx.tenant, a.id)
         .await?
@@ -499,7 +507,9 @@ async fn render_view(
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
             can_reply => answerable(&ctx.tenant, a),
             custom_status => &a.custom_status,
-            step_error => step_error,
+            step_error => notes.step_error,
+            sent_now => notes.sent_now,
+            reply => notes.reply.as_ref().map(|(form, error, typed)| context! { form => form, error => error, typed => typed }),
             fields => fields,
             files => crate::document::files_of(&st.db, ctx.slug(), a.id)
                 .await?
@@ -507,7 +517,7 @@ async fn render_view(
                 .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => human_size(f.size) })
                 .collect::<Vec<_>>(),
             history => history,
-            submitted_now => submitted_now,
+            submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
         },
     )
@@ -558,10 +568,29 @@ async fn render_form(
             }
         })
         .collect();
+    // An application returned for corrections keeps its history, the
+    // utility's reason and its documents in view while it is edited.
+    let (returned, history) = if a.is_draft() {
+        (None, Vec::new())
+    } else {
+        let why = app::history(&st.db, a)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == "status")
+            .and_then(|e| e.note);
+        let returned = format!(
+            "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
+            why.map(|w| format!(": «{w}»")).unwrap_or_default()
+        );
+        (Some(returned), applicant_history(st, ctx, a).await?)
+    };
     let r = ctx.render(
         "portal/application_form.html",
         Some(acc),
         context! {
+            returned => returned,
+            history => history,
             a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number },
             kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
             fields => fields,
@@ -783,6 +812,7 @@ async fn save(
     }
     let submitted = Application {
         number: Some(number.clone()),
+        values: values.clone(),
         ..a.clone()
     };
     workflow::notify_status(
@@ -790,7 +820,7 @@ async fn save(
         &ctx.tenant,
         &submitted,
         &status,
-        &recipient(&st, &ctx, &acc, a.id),
+        &recipient(&st, &ctx, &acc, &submitted),
     )
     .await
     .map_err(workflow_error)?;
@@ -800,13 +830,22 @@ async fn save(
     Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
 }
 
-pub(super) fn recipient<'a>(st: &AppState, ctx: &Ctx, acc: &'a Account, id: i64) -> Recipient<'a> {
+/// Where an application's notifications go: the email and phone given in
+/// the application ("для уведомлений"), else the account's.
+pub(super) fn recipient<'a>(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &'a Account,
+    a: &'a Application,
+) -> Recipient<'a> {
+    let given = |id: &str| a.values.get(id).map(|v| v.trim()).filter(|v| !v.is_empty());
     Recipient {
-        email: acc.email.as_deref(),
-        phone: acc.phone.as_deref(),
+        email: given("email").or(acc.email.as_deref()),
+        phone: given("phone").or(acc.phone.as_deref()),
         link: format!(
-            "{}/applications/{id}",
-            ctx.tenant.public_url(&st.cfg.public_url)
+            "{}/applications/{}",
+            ctx.tenant.public_url(&st.cfg.public_url),
+            a.id
         ),
     }
 }
@@ -860,7 +899,11 @@ async fn change_status(
         workflow::check_with_plugin(&st.plugins, &ctx.tenant, view, &a.status, to, actor).await
     {
         tracing::info!(application = a.id, to, error = %e, "status change refused");
-        let r = render_view(&st, &ctx, &acc, &a, false, Some(refusal_text(e))).await?;
+        let notes = ViewNotes {
+            step_error: Some(refusal_text(e)),
+            ..ViewNotes::default()
+        };
+        let r = render_view(&st, &ctx, &acc, &a, notes).await?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let note = form.get("note").map(|n| n.trim()).filter(|n| !n.is_empty());
@@ -872,7 +915,7 @@ async fn change_status(
         to,
         actor,
         note,
-        &recipient(&st, &ctx, &acc, a.id),
+        &recipient(&st, &ctx, &acc, &a),
     )
     .await
     {
@@ -931,19 +974,22 @@ async fn reply(
     let body = form
         .get("body")
         .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty() && b.chars().count() <= 20_000);
-    let Some(body) = body else {
-        let r = render_view(
-            &st,
-            &ctx,
-            &acc,
-            &a,
-            false,
-            Some("Напишите сообщение (до 20 000 символов).".into()),
-        )
-        .await?;
-        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        .unwrap_or_default();
+    let problem = if body.is_empty() {
+        Some("Напишите сообщение.")
+    } else if body.chars().count() > 20_000 {
+        Some("Сообщение длиннее 20 000 символов: сократите его или приложите документом.")
+    } else {
+        None
     };
+    if let Some(problem) = problem {
+        let notes = ViewNotes {
+            reply: Some(("message", problem.into(), form.clone())),
+            ..ViewNotes::default()
+        };
+        let r = render_view(&st, &ctx, &acc, &a, notes).await?;
+        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    }
     let html = crate::office::sanitize(&crate::office::text_to_html(&body));
     let mut tx = st.db.pool.begin().await?;
     crate::office::add_message(
@@ -989,16 +1035,22 @@ async fn reply_document(
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
+    let refused = |error: String, typed: BTreeMap<String, String>| ViewNotes {
+        reply: Some(("document", error, typed)),
+        ..ViewNotes::default()
+    };
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
-        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
-        Err(e) => {
-            let r = render_view(&st, &ctx, &acc, &a, false, Some(e.message(max_mb))).await?;
+        Err(r) if r.error == super::posted::PostedError::Csrf => return Err(WebError::Csrf),
+        Err(r) => {
+            let notes = refused(r.error.message(max_mb), r.typed);
+            let r = render_view(&st, &ctx, &acc, &a, notes).await?;
             return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
         }
     };
     let Some((name, stored, kind)) = posted.file else {
-        let r = render_view(&st, &ctx, &acc, &a, false, Some("Выберите файл.".into())).await?;
+        let notes = refused("Выберите файл.".into(), posted.fields);
+        let r = render_view(&st, &ctx, &acc, &a, notes).await?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     };
     let comment = posted
@@ -1286,14 +1338,17 @@ async fn download_zip(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let label = |slot: &str| {
-        ctx.tenant
+    let label = |slot: &str| match slot {
+        "_utility" => "От организации".to_string(),
+        "_applicant" => "От заявителя".to_string(),
+        _ => ctx
+            .tenant
             .config
             .application_fields
             .iter()
             .find(|f| f.id.get_ref().as_str() == slot)
             .map(|f| f.doc_type.clone().unwrap_or(f.label.clone()))
-            .unwrap_or(slot.to_string())
+            .unwrap_or(slot.to_string()),
     };
     let named: Vec<(String, String)> = files
         .iter()

@@ -92,7 +92,7 @@ async fn document(
 
 async fn office_documents(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
-    render_office_documents(&st, &ctx, &s, &FieldErrors::new()).await
+    render_office_documents(&st, &ctx, &s, &FieldErrors::new(), &BTreeMap::new()).await
 }
 
 async fn render_office_documents(
@@ -100,6 +100,7 @@ async fn render_office_documents(
     ctx: &Ctx,
     s: &crate::office::Staff,
     errors: &FieldErrors,
+    typed: &BTreeMap<String, String>,
 ) -> Result<Response, WebError> {
     let docs = content::documents(&st.db, ctx.slug(), None).await?;
     let r = render(
@@ -110,6 +111,7 @@ async fn render_office_documents(
             docs => docs.iter().map(|d| doc_view(ctx, d)).collect::<Vec<_>>(),
             cities => cities(ctx),
             errors => errors,
+            typed => typed,
         },
     )?;
     Ok(super::with_errors(r, errors))
@@ -125,10 +127,10 @@ async fn office_document_add(
     let mut errors = FieldErrors::new();
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
-        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
-        Err(e) => {
-            errors.insert("file".into(), e.message(max_mb));
-            return render_office_documents(&st, &ctx, &s, &errors).await;
+        Err(r) if r.error == super::posted::PostedError::Csrf => return Err(WebError::Csrf),
+        Err(r) => {
+            errors.insert("file".into(), r.error.message(max_mb));
+            return render_office_documents(&st, &ctx, &s, &errors, &r.typed).await;
         }
     };
     let title = posted
@@ -145,11 +147,11 @@ async fn office_document_add(
     }
     let Some((name, stored, kind)) = posted.file else {
         errors.insert("file".into(), "Выберите файл".into());
-        return render_office_documents(&st, &ctx, &s, &errors).await;
+        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields).await;
     };
     if !errors.is_empty() {
         crate::document::forget_upload(&st.db, &st.files, &stored).await;
-        return render_office_documents(&st, &ctx, &s, &errors).await;
+        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields).await;
     }
     let mut tx = st.db.pool.begin().await?;
     let id = content::add_document(

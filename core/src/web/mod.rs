@@ -544,3 +544,11 @@ pub(crate) async fn stored_file(
 pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
     pairs.into_iter().collect()
 }
+
+/// A `?page=` number; anything but a non-negative number is the first page,
+/// so a mangled link still shows the list rather than a bare 400.
+pub(crate) fn page_number(p: Option<&str>) -> i64 {
+    p.and_then(|p| p.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0)
+}

@@ -386,7 +386,7 @@ struct QueueQuery {
     assignee: Option<String>,
     q: Option<String>,
     sort: Option<String>,
-    page: Option<i64>,
+    page: Option<String>,
 }
 
 const PAGE: i64 = 25;
@@ -409,7 +409,7 @@ fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
         search: nonempty(&q.q),
         sort: Sort::parse(q.sort.as_deref().unwrap_or("")),
         limit: PAGE,
-        page: q.page.unwrap_or(0).max(0),
+        page: super::page_number(q.page.as_deref()),
     }
 }
 
@@ -655,7 +655,16 @@ async fn card_page(
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let r = load_card(&st, &ctx, &id).await?;
-    render_card(&st, &ctx, &s, &r, &FieldErrors::new(), q.done.as_deref()).await
+    render_card(
+        &st,
+        &ctx,
+        &s,
+        &r,
+        &FieldErrors::new(),
+        q.done.as_deref(),
+        None,
+    )
+    .await
 }
 
 async fn render_card(
@@ -665,6 +674,7 @@ async fn render_card(
     r: &queue::QueueRow,
     errors: &FieldErrors,
     done: Option<&str>,
+    typed: Option<(&str, &BTreeMap<String, String>)>,
 ) -> Result<Response, WebError> {
     let a = &r.app;
     let team = office::list_staff(&st.db, ctx.slug())
@@ -737,6 +747,8 @@ async fn render_card(
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
             errors => errors,
             done => done,
+            // A refused action's form shows what was typed in it again.
+            typed => typed.map(|(action, values)| context! { action => action, values => values }),
         },
     )?;
     Ok(super::with_errors(r2, errors))
@@ -842,7 +854,7 @@ async fn card_action(
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let to = super::applications::recipient(&st, &ctx, &applicant, a.id);
+    let to = super::applications::recipient(&st, &ctx, &applicant, a);
     let mut tx = st.db.pool.begin().await?;
     let detail: String;
     match action.as_str() {
@@ -1014,10 +1026,12 @@ async fn card_action(
             };
         }
         "message" | "request" | "stage" => {
-            let body = match action.as_str() {
-                "stage" => text("title").filter(|t| t.chars().count() <= 200),
-                _ => text("body").filter(|t| t.chars().count() <= 20_000),
+            let (raw, max) = match action.as_str() {
+                "stage" => (text("title"), 200),
+                _ => (text("body"), 20_000),
             };
+            let too_long = raw.as_ref().is_some_and(|t| t.chars().count() > max);
+            let body = raw.filter(|_| !too_long);
             match body {
                 Some(b) => {
                     let (title, html) = if action == "stage" {
@@ -1069,7 +1083,12 @@ async fn card_action(
                         "request" => "request",
                         _ => "body",
                     };
-                    errors.insert(field.into(), "Заполните поле".into());
+                    let why = if too_long {
+                        format!("Не длиннее {max} символов")
+                    } else {
+                        "Заполните поле".into()
+                    };
+                    errors.insert(field.into(), why);
                     detail = String::new();
                 }
             }
@@ -1078,7 +1097,7 @@ async fn card_action(
     }
     if !errors.is_empty() {
         drop(tx);
-        return render_card(&st, &ctx, &s, &r, &errors, None).await;
+        return render_card(&st, &ctx, &s, &r, &errors, None, Some((&action, &form))).await;
     }
     office::audit(
         &mut *tx,
@@ -1108,10 +1127,13 @@ async fn card_document(
     let mut errors = FieldErrors::new();
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
-        Err(super::posted::PostedError::Csrf) => return Err(WebError::Csrf),
-        Err(e) => {
-            errors.insert("file".into(), e.message(max_mb));
-            return render_card(&st, &ctx, &s, &r, &errors, None).await;
+        Err(refused) if refused.error == super::posted::PostedError::Csrf => {
+            return Err(WebError::Csrf);
+        }
+        Err(refused) => {
+            errors.insert("file".into(), refused.error.message(max_mb));
+            let typed = Some(("document", &refused.typed));
+            return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
         }
     };
     let title = posted
@@ -1139,14 +1161,15 @@ async fn card_document(
         if let Some((_, stored, _)) = &posted.file {
             crate::document::forget_upload(&st.db, &st.files, stored).await;
         }
-        return render_card(&st, &ctx, &s, &r, &errors, None).await;
+        let typed = Some(("document", &posted.fields));
+        return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
     };
     let a = &r.app;
     let author = format!("staff:{}", s.id);
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let to = super::applications::recipient(&st, &ctx, &applicant, a.id);
+    let to = super::applications::recipient(&st, &ctx, &applicant, a);
     let html = if comment.is_empty() {
         String::new()
     } else {
@@ -1386,7 +1409,7 @@ async fn dashboard_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response
 
 #[derive(serde::Deserialize, Default)]
 struct PageQuery {
-    page: Option<i64>,
+    page: Option<String>,
 }
 
 async fn audit_page(
@@ -1395,7 +1418,7 @@ async fn audit_page(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
     let s = require_admin(&st, &ctx).await?;
-    let page = q.page.unwrap_or(0).max(0);
+    let page = super::page_number(q.page.as_deref());
     let entries = office::audit_log(&st.db, ctx.slug(), 100, page)
         .await
         .map_err(internal)?;

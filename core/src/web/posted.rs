@@ -17,6 +17,14 @@ pub struct Posted {
     pub file: Option<(String, Stored, FileType)>,
 }
 
+/// A refused form: why, and the text fields read before it went wrong, so
+/// the page can show what was typed again.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: PostedError,
+    pub typed: BTreeMap<String, String>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum PostedError {
     Csrf,
@@ -46,18 +54,23 @@ pub async fn read(
     st: &AppState,
     multipart: axum::extract::Multipart,
     max_mb: u64,
-) -> Result<Posted, PostedError> {
+) -> Result<Posted, Refused> {
     let mut file = None;
-    let res = read_into(ctx, st, multipart, max_mb, &mut file).await;
+    let mut fields = BTreeMap::new();
+    let res = read_into(ctx, st, multipart, max_mb, &mut file, &mut fields).await;
     match res {
-        Ok(fields) => Ok(Posted { fields, file }),
-        Err(e) => {
+        Ok(()) => Ok(Posted { fields, file }),
+        Err(error) => {
             // Whatever went wrong after a file was stored, its bytes go
             // unless another row names them.
             if let Some((_, stored, _)) = &file {
                 crate::document::forget_upload(&st.db, &st.files, stored).await;
             }
-            Err(e)
+            fields.remove("csrf_token");
+            Err(Refused {
+                error,
+                typed: fields,
+            })
         }
     }
 }
@@ -68,8 +81,8 @@ async fn read_into(
     mut multipart: axum::extract::Multipart,
     max_mb: u64,
     file: &mut Option<(String, Stored, FileType)>,
-) -> Result<BTreeMap<String, String>, PostedError> {
-    let mut fields = BTreeMap::new();
+    fields: &mut BTreeMap<String, String>,
+) -> Result<(), PostedError> {
     let mut csrf_ok = false;
     loop {
         let mut field = match multipart.next_field().await {
@@ -129,5 +142,5 @@ async fn read_into(
     if !csrf_ok {
         return Err(PostedError::Csrf);
     }
-    Ok(fields)
+    Ok(())
 }

@@ -111,10 +111,13 @@ pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
                 _ => Vec::new(),
             };
         }
+        // A final status that needs a reason is a refusal (rejected,
+        // annulled): a manager's decision, not an operator's.
         return wf
             .statuses
             .iter()
             .filter(|s| s.id.get_ref().as_str() != from)
+            .filter(|s| role != Role::Operator || !(s.is_final && s.requires_note))
             .map(|s| step(s, None))
             .collect();
     }
@@ -334,6 +337,14 @@ applicant_edits = true
         );
         assert!(next_steps(&w, "new", Role::Applicant).is_empty());
         assert_eq!(ids(next_steps(&w, "returned", Role::Applicant)), ["new"]);
+        // A refusal (final, with a reason) is for managers and up.
+        let w = wf(&format!(
+            "{BASE}[[status]]\nid = \"rejected\"\ntitle = \"Отклонена\"\nfinal = true\nrequires_note = true\n"
+        ));
+        assert!(!may(&w, "new", "rejected", Role::Operator));
+        assert!(may(&w, "new", "done", Role::Operator));
+        assert!(may(&w, "new", "rejected", Role::Manager));
+        assert!(may(&w, "new", "rejected", Role::Admin));
     }
 
     #[test]
