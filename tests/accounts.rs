@@ -1012,6 +1012,15 @@ async fn change_password_email_and_phone() {
         .assert_redirect("/settings?phone_changed=1");
     let s = b.get("/settings").await;
     assert!(s.has("+79020000009"));
+    // The code is used up: trying it again says so where a new one is asked for.
+    let r = b.post("/settings/phone/confirm", &[("code", &code)]).await;
+    assert!(
+        r.field_error("new_phone")
+            .unwrap()
+            .contains("Запросите новый код"),
+        "{}",
+        r.body
+    );
 
     // The new password and email log in.
     b.post("/logout", &[]).await;

@@ -620,9 +620,12 @@ async fn all_attachments_download_as_one_zip_with_unique_names() {
     let r = b.post("/applications/new", &[("kind", "connection")]).await;
     let id = id_of(r.location.as_deref().unwrap());
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake but typed by its header";
+    let other_pdf = b"%PDF-1.4 another scan";
     for (slot, name, bytes) in [
         ("ownership_doc", "скан.pdf", PDF),
-        ("ownership_doc", "скан.pdf", &png[..]),
+        ("ownership_doc", "скан.pdf", &other_pdf[..]),
+        // A picture named as a PDF gets the extension of what it is.
+        ("ownership_doc", "фото.pdf", &png[..]),
         ("site_plan", "план.pdf", PDF),
     ] {
         let r = b
@@ -654,6 +657,7 @@ async fn all_attachments_download_as_one_zip_with_unique_names() {
             "План расположения/план.pdf",
             "Правоустанавливающий документ/скан (2).pdf",
             "Правоустанавливающий документ/скан.pdf",
+            "Правоустанавливающий документ/фото.pdf.png",
         ]
     );
     let mut first = Vec::new();
@@ -663,6 +667,28 @@ async fn all_attachments_download_as_one_zip_with_unique_names() {
     )
     .unwrap();
     assert_eq!(first, PDF);
+    // A slot holds at most 20 files.
+    for n in 3..20 {
+        let r = b
+            .upload(
+                &format!("/applications/{id}/files/ownership_doc"),
+                &format!("лист {n}.pdf"),
+                PDF,
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/ownership_doc"),
+            "лишний.pdf",
+            PDF,
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("уже 20 файлов"), "{}", r.body);
     // Not for anyone else.
     let mut other = applicant(
         &app,

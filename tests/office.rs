@@ -1091,6 +1091,14 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
         )
         .await;
     assert!(r.field_error("topic").is_some());
+    // A form of endless small fields is cut off, not read into memory.
+    let many: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("f{i}"), "x".repeat(100)))
+        .collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = a.post_multipart(&path, &many, None).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.field_error("file").is_some());
     // A refused file keeps the topic and text typed with it.
     let r = a
         .post_multipart(
@@ -1175,14 +1183,22 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
         .post(&format!("/office{path}/answer"), &[("answer", " ")])
         .await;
     assert!(r.field_error("answer").is_some());
-    op.post(
-        &format!("/office{path}/answer"),
-        &[(
-            "answer",
-            "<p>ТУ будут готовы до <b>1 декабря</b>.</p><p>Приходите в офис.</p>",
-        )],
-    )
-    .await;
+    let long = "Ответ. ".repeat(3000);
+    let r = op
+        .post(&format!("/office{path}/answer"), &[("answer", &long)])
+        .await;
+    assert!(r.field_error("answer").unwrap().contains("длиннее"));
+    assert!(r.has(long.trim_end()), "the typed answer is kept");
+    let r = op
+        .post(
+            &format!("/office{path}/answer"),
+            &[(
+                "answer",
+                "<p>ТУ будут готовы до <b>1 декабря</b>.</p><p>Приходите в офис.</p>",
+            )],
+        )
+        .await;
+    assert!(op.follow(&r).await.has("ответ отправлен заявителю"));
     let view = a.get(&path).await;
     assert!(view.has("Ответ направлен") && view.has("ТУ будут готовы до <b>1 декабря</b>."));
     let mail = app

@@ -62,6 +62,8 @@
       headers: { "Accept": "application/json" },
       credentials: "same-origin"
     }).then(function (r) {
+      // An expired session redirects to the login page, which fetch follows.
+      if (r.redirected) return { ok: false, status: 401 };
       return r.json().then(function (j) { j.status = r.status; return j; },
         function () { return { ok: false, status: r.status }; });
     }).then(function (r) {

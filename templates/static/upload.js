@@ -25,7 +25,14 @@ document.querySelectorAll("form.upload").forEach(function (form) {
     xhr.onload = function () {
       button.disabled = false;
       var r = {};
-      try { r = JSON.parse(xhr.responseText); } catch (e) { r = { ok: false, error: "Файл не загрузился. Попробуйте ещё раз." }; }
+      // An expired session answers with a redirect to the login page, which
+      // the request follows; say so rather than "failed, try again".
+      var bounced = xhr.responseURL && xhr.responseURL !== form.action;
+      if (bounced || xhr.status === 401 || xhr.status === 403) {
+        r = { ok: false, error: "Сеанс истёк. Войдите снова и загрузите файл ещё раз." };
+      } else {
+        try { r = JSON.parse(xhr.responseText); } catch (e) { r = { ok: false, error: "Файл не загрузился. Попробуйте ещё раз." }; }
+      }
       if (r.ok) {
         bar.value = 100;
         status.textContent = "Файл «" + r.name + "» загружен (" + r.size + ").";

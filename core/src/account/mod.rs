@@ -333,6 +333,17 @@ pub fn normalize_login(s: &str) -> Result<String, &'static str> {
     Ok(s)
 }
 
+/// A stored field value as people read it: dates as "01.06.2027", numbers
+/// with a decimal comma, a ticked box as "да".
+pub fn shown_value(f: &FieldDef, stored: &str) -> String {
+    match f.kind {
+        FieldKind::Date => crate::tenant::ru_date(stored),
+        FieldKind::Number => stored.replace('.', ","),
+        FieldKind::Checkbox if !stored.is_empty() => "да".into(),
+        _ => stored.to_string(),
+    }
+}
+
 /// Check one tenant-defined field's raw input and return its stored form.
 /// An empty optional field stores as empty.
 pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<String, String> {

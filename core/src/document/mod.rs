@@ -39,6 +39,34 @@ impl FileType {
         })
     }
 
+    /// The extension a file of this type is opened by.
+    pub fn ext(self) -> &'static str {
+        match self {
+            FileType::Pdf => "pdf",
+            FileType::Jpeg => "jpg",
+            FileType::Png => "png",
+            FileType::Tiff => "tif",
+            FileType::Docx => "docx",
+            FileType::Xlsx => "xlsx",
+            FileType::Zip => "zip",
+        }
+    }
+
+    /// `name` with an extension that matches this type, so whoever
+    /// downloads the file opens it as what its content is: "Акт.jar" whose
+    /// bytes are a ZIP becomes "Акт.jar.zip", "Договор.docm" "Договор.docm.docx".
+    pub fn name_file(self, name: &str) -> String {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_lowercase())
+            .unwrap_or_default();
+        if FileType::from_name(&ext) == Some(self) {
+            name.to_string()
+        } else {
+            format!("{name}.{}", self.ext())
+        }
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             FileType::Pdf => "application/pdf",
@@ -268,6 +296,8 @@ pub struct Attached {
     pub created_at: String,
 }
 
+/// Name stored bytes as a file of an application (correspondence: it may
+/// arrive in any status).
 #[allow(clippy::too_many_arguments)]
 pub async fn attach<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     ex: E,
@@ -279,22 +309,59 @@ pub async fn attach<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     stored: &Stored,
     content_type: &str,
 ) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, content_type, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    attach_if(
+        ex,
+        tenant,
+        application,
+        None,
+        slot,
+        doc_type,
+        file_name,
+        stored,
+        content_type,
     )
-    .bind(tenant)
-    .bind(application)
-    .bind(slot)
-    .bind(doc_type)
-    .bind(file_name)
-    .bind(stored.size as i64)
-    .bind(&stored.sha256)
-    .bind(content_type)
-    .bind(now_ts())
-    .fetch_one(ex)
-    .await?;
-    Ok(id)
+    .await?
+    .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// As [`attach`], but only while the application is still in `status`
+/// (the form's files: an upload that finishes after the application was
+/// sent must not slip into it); `None` when it moved on.
+#[allow(clippy::too_many_arguments)]
+pub async fn attach_if<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
+    tenant: &str,
+    application: i64,
+    status: Option<&str>,
+    slot: &str,
+    doc_type: Option<&str>,
+    file_name: &str,
+    stored: &Stored,
+    content_type: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let guard = if status.is_some() {
+        " WHERE EXISTS (SELECT 1 FROM applications WHERE id = $2 AND tenant_id = $1 AND status = $10)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, content_type, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9{guard} RETURNING id"
+    );
+    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .bind(slot)
+        .bind(doc_type)
+        .bind(file_name)
+        .bind(stored.size as i64)
+        .bind(&stored.sha256)
+        .bind(content_type)
+        .bind(now_ts());
+    if let Some(s) = status {
+        q = q.bind(s);
+    }
+    Ok(q.fetch_optional(ex).await?.map(|(id,)| id))
 }
 
 pub async fn files_of(
@@ -337,21 +404,26 @@ pub async fn files_of(
 
 /// Remove one file row of an application; returns the content's hash if
 /// there was such a row.
+/// Remove one of the form's files while the application is still in
+/// `status` (the one it was read in).
 pub async fn detach(
     db: &Db,
     tenant: &str,
     application: i64,
+    status: &str,
     file: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(
         // Correspondence files (slots `_utility`, `_applicant`) are part of
         // the record: only the form's own attachments can be removed.
         "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3 \
-         AND slot NOT LIKE '\\_%' ESCAPE '\\' RETURNING sha256",
+         AND slot NOT LIKE '\\_%' ESCAPE '\\' \
+         AND EXISTS (SELECT 1 FROM applications WHERE id = $3 AND tenant_id = $2 AND status = $4) RETURNING sha256",
     )
     .bind(file)
     .bind(tenant)
     .bind(application)
+    .bind(status)
     .fetch_optional(&db.pool)
     .await?;
     Ok(row.map(|(sha,)| sha))
@@ -483,6 +555,17 @@ pub fn zip_files(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_file_is_named_as_what_its_content_is() {
+        use super::FileType::*;
+        assert_eq!(Pdf.name_file("скан.PDF"), "скан.PDF");
+        assert_eq!(Jpeg.name_file("фото.jpeg"), "фото.jpeg");
+        assert_eq!(Zip.name_file("Акт.jar"), "Акт.jar.zip");
+        assert_eq!(Docx.name_file("Договор.docm"), "Договор.docm.docx");
+        assert_eq!(Pdf.name_file("Скан.hta"), "Скан.hta.pdf");
+        assert_eq!(Pdf.name_file("без расширения"), "без расширения.pdf");
+    }
 
     /// Removing one row of some content while another upload of the same
     /// content is still on its way to its row keeps the bytes; the upload

@@ -330,14 +330,21 @@ async fn office_appeal(st: &AppState, ctx: &Ctx, id: &str) -> Result<Appeal, Web
         .ok_or(WebError::NotFound)
 }
 
+#[derive(serde::Deserialize, Default)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
 async fn office_card(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let a = office_appeal(&st, &ctx, &id).await?;
-    render_office_card(&st, &ctx, &s, &a, &FieldErrors::new()).await
+    let done = q.done.is_some();
+    render_office_card(&st, &ctx, &s, &a, &FieldErrors::new(), "", done).await
 }
 
 async fn render_office_card(
@@ -346,6 +353,8 @@ async fn render_office_card(
     s: &crate::office::Staff,
     a: &Appeal,
     errors: &FieldErrors,
+    typed_answer: &str,
+    done: bool,
 ) -> Result<Response, WebError> {
     let who = crate::account::get(&st.db, ctx.slug(), a.account_id).await?;
     let badge = who
@@ -360,6 +369,8 @@ async fn render_office_card(
             applicant => badge.map(|b| context! { name => b.name, type_title => b.type_title, ids => b.ids }),
             email => who.as_ref().and_then(|w| w.email.clone()),
             errors => errors,
+            typed_answer => typed_answer,
+            done => done,
         },
     )?;
     Ok(super::with_errors(r, errors))
@@ -397,16 +408,19 @@ async fn office_action(
             let text = form
                 .get("answer")
                 .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty() && t.chars().count() <= 20_000);
-            let Some(text) = text else {
-                drop(tx);
-                let mut errors = FieldErrors::new();
-                errors.insert(
-                    "answer".into(),
-                    "Напишите ответ (до 20 000 символов)".into(),
-                );
-                return render_office_card(&st, &ctx, &s, &a, &errors).await;
+                .unwrap_or_default();
+            let problem = if text.is_empty() {
+                Some("Напишите ответ")
+            } else if text.chars().count() > 20_000 {
+                Some("Ответ длиннее 20 000 символов: сократите его")
+            } else {
+                None
             };
+            if let Some(problem) = problem {
+                drop(tx);
+                let errors: FieldErrors = [("answer".to_string(), problem.to_string())].into();
+                return render_office_card(&st, &ctx, &s, &a, &errors, &text, false).await;
+            }
             let html = crate::office::rich_text(&text);
             appeal::answer(&mut tx, ctx.slug(), a.id, s.id, &html).await?;
             if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
@@ -441,7 +455,7 @@ async fn office_action(
     .await?;
     tx.commit().await?;
     st.outbox_wake.notify_one();
-    Ok(ctx.redirect(&format!("/office/appeals/{}", a.id)))
+    Ok(ctx.redirect(&format!("/office/appeals/{}?done={action}", a.id)))
 }
 
 impl From<crate::office::OfficeError> for WebError {

@@ -481,7 +481,12 @@ async fn render_view(
         .into_iter()
         .map(|f| {
             let id = f.id.get_ref().as_str();
-            context! { label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
+            let value = a
+                .values
+                .get(id)
+                .map(|v| account::shown_value(f, v))
+                .unwrap_or_default();
+            context! { label => &f.label, value => value, unit => &f.unit }
         })
         .collect();
     let history = applicant_history(st, ctx, a).await?;
@@ -514,7 +519,7 @@ async fn render_view(
             files => crate::document::files_of(&st.db, ctx.slug(), a.id)
                 .await?
                 .into_iter()
-                .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => human_size(f.size) })
+                .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => super::human_size(f.size) })
                 .collect::<Vec<_>>(),
             history => history,
             submitted_now => notes.submitted_now,
@@ -553,7 +558,7 @@ async fn render_form(
             let mine: Vec<_> = files
                 .iter()
                 .filter(|x| x.slot == id)
-                .map(|x| context! { id => x.id, name => &x.file_name, size => human_size(x.size), kind => &x.content_type })
+                .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
                 .collect();
             let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
             context! {
@@ -1140,20 +1145,14 @@ async fn delete(
 
 // ------------------------------------------------------------------- files
 
-fn human_size(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64),
-        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
-        b => format!("{b} байт"),
-    }
-}
-
 fn upload_message(code: &str, max_mb: u64) -> String {
     match code {
         "too_large" => format!("Файл больше {max_mb} МБ. Уменьшите его (например, сожмите скан) и загрузите снова."),
         "type" => "Этот тип файла здесь не принимается: содержимое файла не совпадает с разрешёнными типами.".into(),
         "empty" => "Файл пустой. Выберите другой файл.".into(),
         "no_file" => "Выберите файл для загрузки.".into(),
+        "too_many" => format!("В этом разделе уже {MAX_FILES_PER_SLOT} файлов: удалите лишние или объедините сканы в один PDF."),
+        "sent" => "Заявка уже отправлена: файл не добавлен.".into(),
         _ => "Файл не загрузился. Попробуйте ещё раз.".into(),
     }
 }
@@ -1171,7 +1170,7 @@ fn upload_reply(
     use axum::response::IntoResponse;
     match (json, res) {
         (true, Ok((id, name, size))) => axum::Json(
-            serde_json::json!({"ok": true, "id": id, "name": name, "size": human_size(size)}),
+            serde_json::json!({"ok": true, "id": id, "name": name, "size": super::human_size(size)}),
         )
         .into_response(),
         (true, Err(code)) => {
@@ -1219,6 +1218,14 @@ async fn upload(
         .ok_or(WebError::NotFound)?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
     let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
+    let held = crate::document::files_of(&st.db, ctx.slug(), a.id)
+        .await?
+        .iter()
+        .filter(|x| x.slot == slot)
+        .count();
+    if held >= MAX_FILES_PER_SLOT {
+        return reply(Err("too_many"));
+    }
     // The CSRF token comes first in the form, before the file.
     let mut csrf_ok = false;
     loop {
@@ -1232,7 +1239,10 @@ async fn upload(
         };
         match field.name() {
             Some("csrf_token") => {
-                let token = field.text().await.unwrap_or_default();
+                // A token is short: a longer part is not read into memory.
+                let token = super::posted::small_text(field, 256)
+                    .await
+                    .unwrap_or_default();
                 csrf_ok = ctx
                     .check_csrf(&st, &[("csrf_token".to_string(), token)].into())
                     .is_ok();
@@ -1261,10 +1271,12 @@ async fn upload(
                     crate::document::forget_upload(&st.db, &st.files, &stored).await;
                     return reply(Err("type"));
                 };
-                let row = crate::document::attach(
+                let name = found.name_file(&name);
+                let row = crate::document::attach_if(
                     &st.db.pool,
                     ctx.slug(),
                     a.id,
+                    Some(&a.status),
                     &slot,
                     f.doc_type.as_deref(),
                     &name,
@@ -1272,6 +1284,11 @@ async fn upload(
                     found.mime(),
                 )
                 .await?;
+                let Some(row) = row else {
+                    // Sent from another tab while the file was on its way.
+                    crate::document::forget_upload(&st.db, &st.files, &stored).await;
+                    return reply(Err("sent"));
+                };
                 crate::document::release(&st.db, &stored).await;
                 tracing::info!(application = a.id, file = row, size = stored.size, sha256 = %stored.sha256, "file attached");
                 return reply(Ok((row, name, stored.size as i64)));
@@ -1322,12 +1339,18 @@ async fn remove_file(
         return Err(WebError::Forbidden);
     }
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
-    let sha = crate::document::detach(&st.db, ctx.slug(), a.id, file)
+    let sha = crate::document::detach(&st.db, ctx.slug(), a.id, &a.status, file)
         .await?
         .ok_or(WebError::NotFound)?;
     crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
     Ok(ctx.redirect(&format!("/applications/{}", a.id)))
 }
+
+static ZIP_BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// How many files one document slot holds: enough for a scan page by page,
+/// not a way to fill the disk.
+const MAX_FILES_PER_SLOT: usize = 20;
 
 /// Every attachment of an application in one ZIP, a folder per document slot.
 async fn download_zip(
@@ -1359,10 +1382,19 @@ async fn download_zip(
         .zip(files.iter().map(|f| f.sha256.clone()))
         .collect();
     let store = st.files.clone();
-    let zip = tokio::task::spawn_blocking(move || crate::document::zip_files(&store, &entries))
+    // Each build copies every attachment to a temporary file and runs to
+    // the end even when the client leaves: only a few at a time.
+    let permit = ZIP_BUILDS
+        .acquire()
         .await
-        .map_err(|e| WebError::Internal(e.into()))?
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("building the ZIP: {e}")))?;
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let zip = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crate::document::zip_files(&store, &entries)
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.into()))?
+    .map_err(|e| WebError::Internal(anyhow::anyhow!("building the ZIP: {e}")))?;
     let name = format!(
         "zayavka-{}.zip",
         a.number.clone().unwrap_or(a.id.to_string())
@@ -1403,7 +1435,12 @@ async fn download_docx(
         .filter(|f| f.kind != FieldKind::File)
         .map(|f| {
             let id = f.id.get_ref().as_str();
-            context! { id => id, label => &f.label, value => a.values.get(id).cloned().unwrap_or_default(), unit => &f.unit }
+            let value = a
+                .values
+                .get(id)
+                .map(|v| account::shown_value(f, v))
+                .unwrap_or_default();
+            context! { id => id, label => &f.label, value => value, unit => &f.unit }
         })
         .collect();
     let by_id: BTreeMap<String, String> = a.values.clone();

@@ -51,7 +51,7 @@ fn doc_view(ctx: &Ctx, d: &content::NormativeDocument) -> minijinja::Value {
         city => &d.city,
         title => &d.title,
         file_name => &d.file_name,
-        size => format!("{:.1} МБ", d.file_size as f64 / 1_048_576.0),
+        size => super::human_size(d.file_size),
         created_at => ctx.tenant.local_date(&d.created_at),
     }
 }

@@ -325,15 +325,25 @@ pub fn set_cookie(
     HeaderValue::from_str(&c).expect("cookie values are URL-safe base64")
 }
 
+fn forwarded_client(headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The client's address. Behind a trusted proxy it is the last
+/// X-Forwarded-For entry: the one our proxy appended. Entries before it are
+/// whatever the client sent, so taking the first would let anyone pick an
+/// address per request and walk around the per-address limits.
 fn client_ip(st: &AppState, req: &Request) -> String {
     if st.cfg.trust_proxy
-        && let Some(ip) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+        && let Some(ip) = forwarded_client(req.headers())
     {
-        return ip.trim().to_string();
+        return ip.to_string();
     }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -551,4 +561,41 @@ pub(crate) fn page_number(p: Option<&str>) -> i64 {
     p.and_then(|p| p.trim().parse::<i64>().ok())
         .unwrap_or(0)
         .max(0)
+}
+
+/// A file size as people read it: "840 байт", "40 КБ", "1,2 МБ" (a
+/// decimal comma, as Russian and Kazakh readers write it).
+pub(crate) fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64).replace('.', ","),
+        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
+        b => format!("{b} байт"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_russian() {
+        assert_eq!(super::human_size(840), "840 байт");
+        assert_eq!(super::human_size(40 * 1024 + 5), "40 КБ");
+        assert_eq!(super::human_size(1_258_291), "1,2 МБ");
+        assert_eq!(super::page_number(Some("x")), 0);
+        assert_eq!(super::page_number(Some("-3")), 0);
+        assert_eq!(super::page_number(Some(" 2 ")), 2);
+    }
+
+    #[test]
+    fn the_proxy_appended_address_is_the_client() {
+        let mut h = axum::http::HeaderMap::new();
+        h.append("x-forwarded-for", "6.6.6.6, 10.0.0.1".parse().unwrap());
+        h.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            super::forwarded_client(&h),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(super::forwarded_client(&h), None);
+    }
 }

@@ -697,7 +697,8 @@ async fn render_card(
                 .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
                 .map(|f| {
                     let id = f.id.get_ref().as_str();
-                    context! { label => &f.label, value => a.values.get(id), unit => &f.unit }
+                    let value = a.values.get(id).map(|v| account::shown_value(f, v));
+                    context! { label => &f.label, value => value, unit => &f.unit }
                 })
                 .collect()
         })
@@ -1380,7 +1381,7 @@ async fn dashboard_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response
     let share = if share.fract() == 0.0 {
         format!("{share:.0}")
     } else {
-        format!("{share:.1}")
+        format!("{share:.1}").replace('.', ",")
     };
     let status_items: Vec<(String, f64)> = d
         .by_status

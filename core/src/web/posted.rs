@@ -10,6 +10,30 @@ use std::collections::BTreeMap;
 
 /// Longest text field a correspondence form may carry.
 const TEXT_MAX: usize = 64 * 1024;
+/// All text fields of one form together, and how many there may be.
+const TEXT_TOTAL: usize = 160 * 1024;
+const MAX_FIELDS: usize = 16;
+
+/// A text part of at most `max` bytes, or `None` when it is longer (or the
+/// body breaks off).
+pub async fn small_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    max: usize,
+) -> Option<String> {
+    let mut text = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if text.len() + chunk.len() > max {
+                    return None;
+                }
+                text.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Some(String::from_utf8_lossy(&text).into_owned()),
+            Err(_) => return None,
+        }
+    }
+}
 
 pub struct Posted {
     pub fields: BTreeMap<String, String>,
@@ -121,17 +145,18 @@ async fn read_into(
                 crate::document::forget_upload(&st.db, &st.files, &stored).await;
                 return Err(PostedError::Type);
             };
-            *file = Some((file_name, stored, t));
+            *file = Some((t.name_file(&file_name), stored, t));
             continue;
         }
-        let mut text = Vec::new();
-        while let Ok(Some(chunk)) = field.chunk().await {
-            if text.len() + chunk.len() > TEXT_MAX {
-                return Err(PostedError::TooLarge);
-            }
-            text.extend_from_slice(&chunk);
+        // The forms carry a handful of fields: a body of endless small
+        // fields must not grow memory any more than one large field may.
+        if fields.len() >= MAX_FIELDS {
+            return Err(PostedError::Failed);
         }
-        let text = String::from_utf8_lossy(&text).into_owned();
+        let room = TEXT_TOTAL.saturating_sub(fields.values().map(String::len).sum());
+        let Some(text) = small_text(field, TEXT_MAX.min(room)).await else {
+            return Err(PostedError::TooLarge);
+        };
         if name == "csrf_token" {
             csrf_ok = ctx
                 .check_csrf(st, &[("csrf_token".to_string(), text.clone())].into())

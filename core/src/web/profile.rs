@@ -494,10 +494,16 @@ async fn confirm_new_phone(
             &BTreeMap::new(),
             &q,
         ),
+        // No code is pending, so its form is gone: the message goes where
+        // the user asks for a new one.
         CodeCheck::NoCode => render_settings(
             &ctx,
             &acc,
-            &err("Код устарел или попытки закончились. Запросите новый код.".into()),
+            &[(
+                "new_phone".to_string(),
+                "Код устарел или попытки закончились. Запросите новый код.".to_string(),
+            )]
+            .into(),
             &BTreeMap::new(),
             &SettingsQuery::default(),
         ),
