@@ -528,6 +528,28 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
         .unwrap();
     assert_eq!(dl.headers()["content-type"], "application/pdf");
     assert_eq!(&dl.bytes().await.unwrap()[..], PDF);
+    // A file is removed before submission: its row and its bytes go.
+    let extra = b"%PDF-1.4 a page uploaded by mistake";
+    let r = b
+        .upload(
+            &format!("/applications/{id}/files/title_document"),
+            "лишнее.pdf",
+            extra,
+            true,
+        )
+        .await;
+    let extra_id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let extra_sha = tapline::store::sha256_hex(std::str::from_utf8(extra).unwrap());
+    assert!(store.join(&extra_sha[..2]).join(&extra_sha).exists());
+    let r = b
+        .post(&format!("/applications/{id}/file/{extra_id}/delete"), &[])
+        .await;
+    r.assert_redirect(&format!("/t/almatyenergosbyt/applications/{id}?removed=1"));
+    let page = b.follow(&r).await;
+    assert!(page.has("Файл удалён.") && !page.has("лишнее.pdf"));
+    assert!(!store.join(&extra_sha[..2]).join(&extra_sha).exists());
     // Someone else cannot fetch it.
     let mut other = app.browser("almatyenergosbyt");
     register(

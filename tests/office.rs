@@ -74,6 +74,7 @@ async fn staff_sign_in_with_a_second_factor_that_works_once() {
         )
         .await;
     r.assert_redirect("/t/kazenergo/office/security?on=1");
+    assert!(b.follow(&r).await.has("Код при входе включён"));
     b.post("/office/logout", &[]).await;
     b.get("/office/")
         .await
@@ -161,6 +162,7 @@ async fn staff_sign_in_with_a_second_factor_that_works_once() {
         .post("/office/security", &[("off", "1"), ("code", &next)])
         .await;
     r.assert_redirect("/t/kazenergo/office/security?off=1");
+    assert!(b.follow(&r).await.has("Код при входе отключён."));
     let mut again = app.browser("kazenergo");
     again
         .post(
@@ -610,6 +612,28 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .await;
     assert!(r.location.unwrap().contains("step_error"));
 
+    // The tenant admin reads each of these actions in words, with a link
+    // to the application and the statuses by their titles.
+    staff(&app, "kazenergo", "adm@kazenergo.ru", StaffRole::Admin).await;
+    let mut adm = sign_in(&app, "kazenergo", "adm@kazenergo.ru").await;
+    let audit = adm.get("/office/audit").await;
+    for said in [
+        "Смена статуса",
+        "Регистрационный номер",
+        "Сообщение заявителю",
+        "Запрос документов",
+        "Документ заявителю",
+        "Этап работ",
+        "→ Принята к рассмотрению",
+        "→ Отклонена",
+    ] {
+        assert!(audit.has(said), "{said} in {}", audit.body);
+    }
+    assert!(audit.has(&format!(
+        "/t/kazenergo/office/applications/{id}\">заявка {id}</a>"
+    )));
+    assert!(!audit.has(">status<") && !audit.has("application:"));
+
     // Operators and managers do not manage staff, read the audit or edit
     // the portal's pages, by link or by a crafted form.
     let people = "SELECT COUNT(*) FROM staff WHERE tenant_id = 'kazenergo'";
@@ -837,7 +861,8 @@ async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
             ],
         )
         .await;
-    r.assert_redirect("/t/vodokanal/office/staff");
+    r.assert_redirect("/t/vodokanal/office/staff?done=added");
+    assert!(adm.follow(&r).await.has("Сотрудник добавлен"));
     // A platform role cannot be handed out from a tenant's office.
     let r = adm
         .post(
@@ -900,7 +925,12 @@ async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
     assert_eq!(r.status, 403, "an operator cannot create staff");
 
     let audit = adm.get("/office/audit").await;
-    for action in ["staff_add", "staff_off", "login", "login_failed"] {
+    for action in [
+        "Добавлен сотрудник",
+        "Доступ сотрудника закрыт",
+        "Вход",
+        "Неудачный вход",
+    ] {
         assert!(
             audit.has(&format!("<td>{action}</td>")),
             "{action} in {}",
@@ -1334,11 +1364,17 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
         404
     );
     // Removing it takes it off the list.
-    op.post(&format!("/office/documents/{id}/delete"), &[])
+    let r = op
+        .post(&format!("/office/documents/{id}/delete"), &[])
         .await;
+    assert!(op.follow(&r).await.has("Документ удалён."));
     assert_eq!(visitor.get(&format!("/documents/{id}")).await.status, 404);
     let audit = adm.get("/office/audit").await;
-    for action in ["content", "document_add", "document_delete"] {
+    for action in [
+        "Изменены страницы портала",
+        "Опубликован нормативный документ",
+        "Удалён нормативный документ",
+    ] {
         assert!(
             audit.has(&format!("<td>{action}</td>")),
             "{action} is audited"

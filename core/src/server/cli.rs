@@ -412,7 +412,7 @@ async fn staff_add(
         staff: None,
         action: "staff_add",
         target: None,
-        detail: format!("{email} {} (command line)", role.id()),
+        detail: format!("{email}, {} (из командной строки)", role.title()),
         ip: "cli",
     };
     match office::add_staff(&db, &tenant, &email, &name, role, &password, Some(note)).await {

@@ -558,7 +558,28 @@ async fn lookup(
     Ok(None)
 }
 
-const LOGIN_FAILED: &str = "Неверный логин или пароль";
+/// What the sign-in form asks for, as the object of a sentence
+/// ("проверьте электронную почту и пароль"), in the tenant's own terms.
+fn login_object(tenant: &Tenant) -> String {
+    tenant
+        .login_by()
+        .iter()
+        .map(|l| match l {
+            LoginBy::Email => "электронную почту",
+            LoginBy::Login => "логин",
+            LoginBy::Phone => "телефон",
+        })
+        .collect::<Vec<_>>()
+        .join(" или ")
+}
+
+/// The same words whether the account exists or the password is wrong.
+fn login_failed(tenant: &Tenant) -> String {
+    format!(
+        "Не удалось войти: проверьте {} и пароль",
+        login_object(tenant)
+    )
+}
 
 async fn login(
     ctx: Ctx,
@@ -574,7 +595,8 @@ async fn login(
         .to_string();
     let pw = form.get("password").cloned().unwrap_or_default();
     if ident.is_empty() || pw.is_empty() {
-        return render_login(&ctx, &ident, Some("Введите логин и пароль"), None);
+        let ask = format!("Введите {} и пароль", login_object(&ctx.tenant));
+        return render_login(&ctx, &ident, Some(&ask), None);
     }
     let slug = ctx.slug().to_string();
     if !security::hit(&st.db, &format!("login:ip:{slug}:{}", ctx.ip), QUARTER, 50).await? {
@@ -601,7 +623,7 @@ async fn login(
     let Some(acc) = found.filter(|_| ok) else {
         security::hit(&st.db, &fail_key, QUARTER, 5).await?;
         tracing::info!("login failed");
-        return render_login(&ctx, &ident, Some(LOGIN_FAILED), None);
+        return render_login(&ctx, &ident, Some(&login_failed(&ctx.tenant)), None);
     };
     if ctx.tenant.config.accounts.confirm_email && !acc.email_confirmed {
         send_confirm_link(&st, &ctx, &acc).await?;

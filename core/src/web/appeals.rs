@@ -330,16 +330,11 @@ async fn office_appeal(st: &AppState, ctx: &Ctx, id: &str) -> Result<Appeal, Web
         .ok_or(WebError::NotFound)
 }
 
-#[derive(serde::Deserialize, Default)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn office_card(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<DoneQuery>,
+    Query(q): Query<super::DoneQuery>,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let a = office_appeal(&st, &ctx, &id).await?;

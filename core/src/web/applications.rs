@@ -370,6 +370,7 @@ struct ShowQuery {
     slot: Option<String>,
     step_error: Option<String>,
     sent: Option<String>,
+    removed: Option<String>,
 }
 
 async fn show(
@@ -396,6 +397,8 @@ async fn show(
                 "Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется."
                     .into(),
             )
+        } else if q.removed.is_some() {
+            Some("Файл удалён.".into())
         } else {
             q.uploaded
                 .as_ref()
@@ -1343,7 +1346,7 @@ async fn remove_file(
         .await?
         .ok_or(WebError::NotFound)?;
     crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
-    Ok(ctx.redirect(&format!("/applications/{}", a.id)))
+    Ok(ctx.redirect(&format!("/applications/{}?removed=1", a.id)))
 }
 
 static ZIP_BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);

@@ -90,9 +90,17 @@ async fn document(
 
 // -------------------------------------------------------------------- office
 
-async fn office_documents(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+async fn office_documents(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<super::DoneQuery>,
+) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
-    render_office_documents(&st, &ctx, &s, &FieldErrors::new(), &BTreeMap::new()).await
+    let mut shown = BTreeMap::new();
+    if let Some(done) = q.done {
+        shown.insert("_done".to_string(), done);
+    }
+    render_office_documents(&st, &ctx, &s, &FieldErrors::new(), &shown).await
 }
 
 async fn render_office_documents(
@@ -178,7 +186,7 @@ async fn office_document_add(
     .await?;
     tx.commit().await?;
     crate::document::release(&st.db, &stored).await;
-    Ok(ctx.redirect("/office/documents"))
+    Ok(ctx.redirect("/office/documents?done=added"))
 }
 
 async fn office_document_delete(
@@ -208,7 +216,7 @@ async fn office_document_delete(
     .await?;
     tx.commit().await?;
     crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
-    Ok(ctx.redirect("/office/documents"))
+    Ok(ctx.redirect("/office/documents?done=deleted"))
 }
 
 async fn content_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {

@@ -599,3 +599,10 @@ mod tests {
         assert_eq!(super::forwarded_client(&h), None);
     }
 }
+
+/// `?done=<what>` after a redirect: which action just succeeded, for the
+/// page's confirmation.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DoneQuery {
+    pub done: Option<String>,
+}

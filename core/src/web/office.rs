@@ -241,7 +241,7 @@ async fn code(
             Some(id),
             "login",
             None,
-            "second factor",
+            "с кодом из приложения",
             &ctx.ip,
         )
         .await?;
@@ -281,9 +281,26 @@ async fn logout(
     Ok(cookie_response(&ctx, &st, "/office/login", "", Some(0)))
 }
 
-async fn security_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+#[derive(serde::Deserialize, Default)]
+struct SecurityQuery {
+    on: Option<String>,
+    off: Option<String>,
+}
+
+async fn security_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<SecurityQuery>,
+) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let secret = office::new_totp_secret();
+    let notice = if q.on.is_some() {
+        Some("Код при входе включён: со следующего входа понадобится код из приложения.")
+    } else if q.off.is_some() {
+        Some("Код при входе отключён.")
+    } else {
+        None
+    };
     render(
         &ctx,
         "office/security.html",
@@ -291,6 +308,7 @@ async fn security_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response,
         context! {
             secret => &secret,
             url => office::totp_url(&secret, &s.email, ctx.tenant.short_name()),
+            notice => notice,
         },
     )
 }
@@ -602,7 +620,7 @@ async fn export(
         Some(s.id),
         "export",
         None,
-        &format!("{format}, {} rows", table.len()),
+        &format!("{}, строк: {}", format.to_uppercase(), table.len()),
         &ctx.ip,
     )
     .await?;
@@ -781,7 +799,7 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
         "submitted" => format!("Заявка подана: {}", status()),
         "status" => format!("Статус: {}", status()),
         "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
-        "custom_status" => "Статус (свой текст)".into(),
+        "custom_status" => "Статус изменён".into(),
         "number" => "Присвоен регистрационный номер".into(),
         "assigned" => "Назначен исполнитель".into(),
         "message" => "Сообщение".into(),
@@ -910,7 +928,11 @@ async fn card_action(
                     }
                 }
             }
-            detail = format!("{} → {target}", a.status);
+            detail = format!(
+                "{} → {}",
+                workflow::status_title(&ctx.tenant, &a.status),
+                workflow::status_title(&ctx.tenant, &target)
+            );
         }
         "custom_status" => {
             if !ctx.tenant.config.workflow.custom_status {
@@ -998,13 +1020,14 @@ async fn card_action(
                 Some("") | None => None,
                 Some(v) => Some(v.parse::<i64>().map_err(|_| WebError::NotFound)?),
             };
-            if let Some(w) = who
-                && office::get_staff(&st.db, ctx.slug(), w)
+            let mut named = "никому".to_string();
+            if let Some(w) = who {
+                let x = office::get_staff(&st.db, ctx.slug(), w)
                     .await
                     .map_err(internal)?
-                    .is_none_or(|x| !x.active || (x.tenant_id != ctx.slug() && x.id != s.id))
-            {
-                return Err(WebError::NotFound);
+                    .filter(|x| x.active && (x.tenant_id == ctx.slug() || x.id == s.id))
+                    .ok_or(WebError::NotFound)?;
+                named = format!("{} ({})", x.name, x.email);
             }
             if who == r.assignee_id {
                 // Nothing changes, so nothing goes into the history or the audit.
@@ -1021,10 +1044,7 @@ async fn card_action(
                 None,
             )
             .await?;
-            detail = match who {
-                Some(w) => format!("staff:{w}"),
-                None => "никому".into(),
-            };
+            detail = named;
         }
         "message" | "request" | "stage" => {
             let (raw, max) = match action.as_str() {
@@ -1227,7 +1247,10 @@ async fn card_document(
         Some(s.id),
         "document",
         Some(&format!("application:{}", a.id)),
-        &format!("{title} ({name}, {} bytes)", stored.size),
+        &format!(
+            "{title} ({name}, {})",
+            super::human_size(stored.size as i64)
+        ),
         &ctx.ip,
     )
     .await?;
@@ -1255,9 +1278,17 @@ async fn require_admin(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
     Ok(s)
 }
 
-async fn staff_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+async fn staff_page(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<super::DoneQuery>,
+) -> Result<Response, WebError> {
     let s = require_admin(&st, &ctx).await?;
-    render_staff(&st, &ctx, &s, &FieldErrors::new(), &BTreeMap::new()).await
+    let mut shown = BTreeMap::new();
+    if let Some(done) = q.done {
+        shown.insert("_done".to_string(), done);
+    }
+    render_staff(&st, &ctx, &s, &FieldErrors::new(), &shown).await
 }
 
 async fn render_staff(
@@ -1312,13 +1343,13 @@ async fn staff_add(
             staff: Some(s.id),
             action: "staff_add",
             target: None,
-            detail: format!("{} {}", get("email"), role.id()),
+            detail: format!("{}, {}", get("email"), role.title()),
             ip: &ctx.ip,
         }),
     )
     .await
     {
-        Ok(_) => Ok(ctx.redirect("/office/staff")),
+        Ok(_) => Ok(ctx.redirect("/office/staff?done=added")),
         Err(office::OfficeError::Invalid(msg)) => {
             let field = if msg.contains("почт") {
                 "email"
@@ -1363,7 +1394,11 @@ async fn staff_active(
     {
         return Err(WebError::NotFound);
     }
-    Ok(ctx.redirect("/office/staff"))
+    Ok(ctx.redirect(if active {
+        "/office/staff?done=on"
+    } else {
+        "/office/staff?done=off"
+    }))
 }
 
 /// Managers see how the utility keeps its deadlines.
@@ -1423,12 +1458,77 @@ async fn audit_page(
     let entries = office::audit_log(&st.db, ctx.slug(), 100, page)
         .await
         .map_err(internal)?;
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let (target, link) = audit_target(e.target.as_deref());
+            context! {
+                at => &e.at,
+                who => &e.who,
+                action => audit_action(&e.action),
+                target => target,
+                link => link,
+                detail => &e.detail,
+                ip => &e.ip,
+            }
+        })
+        .collect();
     render(
         &ctx,
         "office/audit.html",
         Some(&s),
         context! { entries => entries, page => page },
     )
+}
+
+/// An audit action as the tenant admin reads it.
+fn audit_action(action: &str) -> String {
+    match action {
+        "login" => "Вход",
+        "login_failed" => "Неудачный вход",
+        "code_failed" => "Неверный код второго фактора",
+        "totp_on" => "Включён код при входе",
+        "totp_off" => "Отключён код при входе",
+        "staff_add" => "Добавлен сотрудник",
+        "staff_on" => "Доступ сотрудника восстановлен",
+        "staff_off" => "Доступ сотрудника закрыт",
+        "export" => "Выгрузка очереди",
+        "status" => "Смена статуса",
+        "custom_status" => "Свой статус",
+        "number" => "Регистрационный номер",
+        "assign" => "Назначение исполнителя",
+        "message" => "Сообщение заявителю",
+        "request" => "Запрос документов",
+        "stage" => "Этап работ",
+        "document" => "Документ заявителю",
+        "document_add" => "Опубликован нормативный документ",
+        "document_delete" => "Удалён нормативный документ",
+        "content" => "Изменены страницы портала",
+        "appeal_take" => "Обращение взято в работу",
+        "appeal_answer" => "Ответ на обращение",
+        other => other,
+    }
+    .to_string()
+}
+
+/// "application:12" as words and, for what the office can open, a link.
+fn audit_target(target: Option<&str>) -> (String, Option<String>) {
+    let Some((kind, id)) = target.and_then(|t| t.split_once(':')) else {
+        return (target.unwrap_or_default().to_string(), None);
+    };
+    match kind {
+        "application" => (
+            format!("заявка {id}"),
+            Some(format!("/office/applications/{id}")),
+        ),
+        "appeal" => (
+            format!("обращение {id}"),
+            Some(format!("/office/appeals/{id}")),
+        ),
+        "document" => (format!("документ {id}"), None),
+        "staff" => (format!("сотрудник {id}"), None),
+        _ => (format!("{kind} {id}"), None),
+    }
 }
 
 impl IntoResponse for office::OfficeError {
