@@ -129,6 +129,27 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
         Some("Заполните это поле")
     );
     assert!(r.has("value=\"ул. Мира, 5\""));
+    // A city outside the tenant's list is refused under its field.
+    let version = r.hidden("version").unwrap();
+    let mut f: Vec<(&str, &str)> = base
+        .iter()
+        .map(|&(k, v)| {
+            if k == "city" {
+                (k, "Москва")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    f.extend([
+        ("load_gcal_h", "1"),
+        ("action", "submit"),
+        ("version", version.as_str()),
+    ]);
+    let r = b.post(&format!("/applications/{id}"), &f).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("city").is_some(), "{}", r.body);
+    assert!(r.has("value=\"ул. Мира, 5\""));
 
     let version = r.hidden("version").unwrap();
     let mut f = base.clone();
@@ -154,8 +175,18 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     .await
     .unwrap();
     assert_eq!(n, 1);
+    let (submits,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM application_events WHERE application_id = $1 AND kind = 'submitted'",
+    )
+    .bind(id.parse::<i64>().unwrap())
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(submits, 1, "one submission in the history");
+    let view = b.get(&format!("/applications/{id}")).await;
+    assert!(view.has(&format!("БЛГ-{year}-0001")) && !view.has(&format!("БЛГ-{year}-0002")));
 
-    // The applicant was told by email and SMS.
+    // The applicant was told by email and SMS, once.
     let out = app.outbox("kvadra").await;
     assert!(out.iter().any(|m| m.channel == "email"
         && m.template == "application_status"
@@ -165,6 +196,12 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
         out.iter()
             .any(|m| m.channel == "sms" && m.template == "application_status")
     );
+    let told = |ch: &str| {
+        out.iter()
+            .filter(|m| m.channel == ch && m.template == "application_status")
+            .count()
+    };
+    assert_eq!((told("email"), told("sms")), (1, 1), "told once");
 
     let list = b.get("/applications").await;
     assert!(
@@ -370,7 +407,6 @@ async fn bad_input_foreign_ids_unknown_fields_and_two_tabs() {
             .has("value=\"из первой вкладки\"")
     );
 
-    // Kazenergo's plugin: objects outside its cities are refused under the field... (city list has only Казань)
     // Delete the draft.
     let r = b.post(&format!("/applications/{id}/delete"), &[]).await;
     r.assert_redirect("/t/kazenergo/applications?deleted=1");
@@ -785,7 +821,10 @@ async fn the_application_as_word_with_plugin_values_and_fee() {
         xml.contains("Итого: 168\u{a0}000,00"),
         "the plugin's fee: {xml}"
     );
-    assert!(xml.contains("Сетев"), "the applicant");
+    assert!(
+        xml.contains("Заявитель: Заявителев Иван"),
+        "the applicant: {xml}"
+    );
     app.stop().await;
 }
 
@@ -881,6 +920,9 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
 async fn my_applications_filter_by_kind_status_period_and_page() {
     let app = TestApp::spawn().await;
     let mut b = applicant(&app, "kazenergo", "list@example.ru", "+79002000020", &[]).await;
+    // The days are the tenant's; a run across its midnight spans two.
+    let tenant_today = || app.state().tenants.by_slug("kazenergo").unwrap().today();
+    let first_day = tenant_today();
     for _ in 0..21 {
         b.post(
             "/applications/new",
@@ -909,9 +951,9 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
             .has("Найдено: 0")
     );
     // The period is read on the tenant's clock, so "today" is theirs, not UTC's.
-    let today = app.state().tenants.by_slug("kazenergo").unwrap().today();
+    let today = tenant_today();
     assert!(
-        b.get(&format!("/applications?from={today}&to={today}"))
+        b.get(&format!("/applications?from={first_day}&to={today}"))
             .await
             .has("Найдено: 23")
     );
@@ -936,18 +978,38 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
 async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_the_rest() {
     let app = TestApp::spawn().await;
     let mut b = kazenergo_legal(&app, "wf@example.ru", "+79002000030").await;
+    let tenant_today = || app.state().tenants.by_slug("kazenergo").unwrap().today();
+    let before = tenant_today();
     let (id, _) = kazenergo_submit(&mut b, "wf@example.ru", "+79002000030").await;
     let page = b.get(&format!("/applications/{id}")).await;
-    // "Подана" has a deadline of 3 working days on the Russian calendar.
+    // "Подана" has a deadline of 3 working days on the Russian calendar,
+    // counted from the tenant's day of submission (which a run across its
+    // midnight leaves open between two days).
     let cal = tapline::workflow::calendar::Calendar::of(tapline::tenant::config::CalendarId::Ru);
-    let due = cal.add_working_days(app.state().tenants.by_slug("kazenergo").unwrap().today(), 3);
-    let shown = format!(
-        "до {:02}.{:02}.{}",
-        due.day(),
-        u8::from(due.month()),
-        due.year()
+    let shown = |day| {
+        let due = cal.add_working_days(day, 3);
+        format!(
+            "до {:02}.{:02}.{}",
+            due.day(),
+            u8::from(due.month()),
+            due.year()
+        )
+    };
+    let (a, b2) = (shown(before), shown(tenant_today()));
+    assert!(
+        page.has(&a) || page.has(&b2),
+        "expected {a} in {}",
+        page.body
     );
-    assert!(page.has(&shown), "expected {shown} in {}", page.body);
+    // The history is a record: the database refuses to change or drop it.
+    let app_id = id.parse::<i64>().unwrap();
+    for sql in [
+        "UPDATE application_events SET actor = 'staff:1' WHERE application_id = $1",
+        "DELETE FROM application_events WHERE application_id = $1",
+    ] {
+        let r = sqlx::query(sql).bind(app_id).execute(&app.db().pool).await;
+        assert!(r.is_err(), "{sql} must be refused");
+    }
     assert!(page.has("Отозвать заявку"));
     assert!(
         !page.has("Принята к рассмотрению"),

@@ -322,17 +322,35 @@ async fn misbehaving(case: &str, slug: &str, log_needle: &str) {
         ("surname", "Петров"),
         ("first_name", "Пётр"),
     ];
-    let bad_fut = register(&mut bad, "individual", &fields);
-    let good = async {
-        // While the bad plugin runs, the other tenant answers.
-        let mut g = app.browser("goodco");
-        let t = std::time::Instant::now();
-        let page = g.get("/login").await;
-        (page.status, t.elapsed())
+    // The bad plugin is called a few times in a row; all the while the
+    // other tenant is asked again and again, and answers each time.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let bad_fut = async {
+        let mut last = None;
+        for _ in 0..3 {
+            last = Some(register(&mut bad, "individual", &fields).await);
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        last.unwrap()
     };
-    let (r, (good_status, good_took)) = tokio::join!(bad_fut, good);
-    assert_eq!(good_status, 200);
-    assert!(good_took < Duration::from_secs(5), "{good_took:?}");
+    let good = async {
+        let mut g = app.browser("goodco");
+        let (mut answered, mut slowest) = (0, Duration::ZERO);
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let t = std::time::Instant::now();
+            assert_eq!(g.get("/login").await.status, 200);
+            slowest = slowest.max(t.elapsed());
+            answered += 1;
+        }
+        (answered, slowest)
+    };
+    let (r, (answered, slowest)) = tokio::join!(bad_fut, good);
+    // A spinning plugin runs for its whole budget three times over: the
+    // other tenant must have answered meanwhile, none of it stuck behind.
+    if case == "test_loop" {
+        assert!(answered >= 2, "{answered} answers while the plugin spun");
+    }
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
     assert_eq!(r.status, 422, "{}", r.body);
     let msg = r
         .body

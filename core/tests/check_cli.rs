@@ -348,26 +348,39 @@ fn staff_add_creates_an_account_once_and_refuses_what_would_be_useless() {
     assert!(password.len() >= 12);
     // The same address twice, a tenant that does not exist, a role that
     // does not exist, a platform operator tied to a tenant: each refused.
-    for args in [
-        vec![
-            "--tenant",
-            "kvadra",
-            "--email",
-            "admin@kvadra.ru",
-            "--name",
-            "Ещё",
-        ],
-        vec!["--tenant", "nope", "--email", "a@b.ru", "--name", "X"],
-        vec![
-            "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "boss",
-        ],
-        vec![
-            "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "platform",
-        ],
+    for (args, why) in [
+        (
+            vec![
+                "--tenant",
+                "kvadra",
+                "--email",
+                "admin@kvadra.ru",
+                "--name",
+                "Ещё",
+            ],
+            "сотрудник с такой почтой уже есть",
+        ),
+        (
+            vec!["--tenant", "nope", "--email", "a@b.ru", "--name", "X"],
+            "no tenant `nope`",
+        ),
+        (
+            vec![
+                "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "boss",
+            ],
+            "--role must be",
+        ),
+        (
+            vec![
+                "--tenant", "kvadra", "--email", "a@b.ru", "--name", "X", "--role", "platform",
+            ],
+            "a platform operator has no --tenant",
+        ),
     ] {
         let out = run(&args);
         assert!(!out.status.success(), "{args:?} was accepted");
-        assert!(!text(&out.stderr).trim().is_empty(), "{args:?} says why");
+        let said = text(&out.stderr);
+        assert!(said.contains(why), "{args:?} should say {why:?}: {said}");
     }
     let out = run(&[
         "--email",

@@ -107,9 +107,19 @@ pub fn unknown_names(template: &[u8], field_ids: &[&str]) -> Result<Vec<String>,
 
 fn render_xml(xml: &str, ctx: &minijinja::Value) -> Result<String, DocxError> {
     let mut env = minijinja::Environment::new();
-    // Values land in XML text: the HTML escaper's &amp; &lt; &gt; &quot; &#x27; are valid XML.
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env.set_formatter(|out, _state, value| {
+        if value.is_undefined() || value.is_none() {
+            return Ok(());
+        }
+        let text = value.to_string();
+        out.write_str(&if value.is_safe() {
+            text
+        } else {
+            xml_text(&text)
+        })
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
     let t = env
         .template_from_str(xml)
         .map_err(|e| DocxError::Template(e.to_string()))?;
@@ -117,20 +127,43 @@ fn render_xml(xml: &str, ctx: &minijinja::Value) -> Result<String, DocxError> {
         .map_err(|e| DocxError::Template(e.to_string()))
 }
 
-/// Join the text of all runs of each paragraph that contains a tag into the
-/// paragraph's first text element. Word's markup inside tags (`&quot;` for
-/// quotes) is unescaped there so the template engine reads plain syntax.
+/// A value as the text of a `<w:t>`: escaped, without the control
+/// characters XML forbids (Word refuses a file holding one, and a paste
+/// can bring them), and a typed line break as Word's own `<w:br/>`.
+fn xml_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("</w:t><w:br/><w:t xml:space=\"preserve\">"),
+            '\t' => out.push_str("</w:t><w:tab/><w:t xml:space=\"preserve\">"),
+            '\r' => {}
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Join the runs Word split a tag across (`{{ num` + `ber }}`, often with
+/// a spell-check mark between) into the first of them, so the template
+/// engine reads whole tags. Runs outside a split tag keep their own
+/// formatting. Word's markup inside tags (`&quot;` for quotes) is unescaped
+/// so the template engine reads plain syntax.
 pub fn join_split_tags(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len());
     let mut rest = xml;
     while let Some(start) = find_paragraph(rest) {
         out.push_str(&rest[..start]);
-        let para_end = match rest[start..].find("</w:p>") {
-            Some(e) => start + e + "</w:p>".len(),
-            None => break,
+        let Some(len) = paragraph_len(&rest[start..]) else {
+            break;
         };
-        out.push_str(&join_paragraph(&rest[start..para_end]));
-        rest = &rest[para_end..];
+        out.push_str(&join_paragraph(&rest[start..start + len]));
+        rest = &rest[start + len..];
     }
     out.push_str(rest);
     out
@@ -149,9 +182,86 @@ fn find_paragraph(s: &str) -> Option<usize> {
     None
 }
 
+/// The length of the paragraph `s` starts with, up to its own `</w:p>`: a
+/// text box inside it (`w:txbxContent`) holds paragraphs of its own.
+fn paragraph_len(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = 0;
+    loop {
+        let open = find_paragraph(&s[at..]).map(|i| at + i);
+        let close = s[at..].find("</w:p>").map(|i| at + i)?;
+        match open {
+            Some(o) if o < close => {
+                depth += 1;
+                at = o + 4;
+            }
+            _ => {
+                depth = depth.checked_sub(1)?;
+                at = close + "</w:p>".len();
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// A character no XML element may hold: it marks a nested paragraph while
+/// the outer one is joined.
+const HOLE: char = '\u{0}';
+
 fn join_paragraph(p: &str) -> String {
-    // Collect the text elements' contents.
-    let mut texts: Vec<(usize, usize)> = Vec::new(); // content ranges
+    // Paragraphs nested in this one (text boxes) are joined on their own
+    // and kept out of this one's runs.
+    let mut nested = Vec::new();
+    let mut masked = String::with_capacity(p.len());
+    let own_open = p.find('>').map_or(p.len(), |i| i + 1);
+    masked.push_str(&p[..own_open]);
+    let mut rest = &p[own_open..];
+    while let Some(i) = find_paragraph(rest) {
+        let Some(len) = paragraph_len(&rest[i..]) else {
+            break;
+        };
+        masked.push_str(&rest[..i]);
+        masked.push(HOLE);
+        nested.push(join_paragraph(&rest[i..i + len]));
+        rest = &rest[i + len..];
+    }
+    masked.push_str(rest);
+    let mut joined = join_runs(&masked);
+    for inner in nested {
+        joined = joined.replacen(HOLE, &inner, 1);
+    }
+    joined
+}
+
+/// Whether a run's text leaves a tag open, so the next run's text belongs
+/// to it; `Some(true)` for a trailing `{` that the next run may complete.
+fn tag_open(text: &str) -> Option<bool> {
+    let mut rest = text;
+    loop {
+        let next = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(i) = next else {
+            return rest.ends_with('{').then_some(true);
+        };
+        let close = if rest[i..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        match rest[i + 2..].find(close) {
+            Some(j) => rest = &rest[i + 2 + j + 2..],
+            None => return Some(false),
+        }
+    }
+}
+
+/// The `<w:t>` contents of a paragraph, as byte ranges.
+fn text_ranges(p: &str) -> Vec<(usize, usize)> {
+    let mut texts = Vec::new();
     let mut from = 0;
     while let Some(i) = p[from..].find("<w:t") {
         let open = from + i;
@@ -172,23 +282,61 @@ fn join_paragraph(p: &str) -> String {
         texts.push((content_start, content_start + close));
         from = content_start + close + "</w:t>".len();
     }
-    let joined: String = texts.iter().map(|&(a, b)| &p[a..b]).collect();
-    let has_tag = joined.contains("{{") || joined.contains("{%");
-    if !has_tag || texts.len() < 2 {
-        return unescape_tags(p);
+    texts
+}
+
+fn join_runs(p: &str) -> String {
+    let texts = text_ranges(p);
+    let text = |n: usize| &p[texts[n].0..texts[n].1];
+    // For each run, what it says after joining: a split tag's first run
+    // gets the whole tag, the runs after it give theirs up.
+    let mut replaced: Vec<Option<String>> = vec![None; texts.len()];
+    let mut n = 0;
+    while n < texts.len() {
+        let mut acc = text(n).to_string();
+        let mut last = n;
+        while last + 1 < texts.len() {
+            let next = text(last + 1);
+            match tag_open(&acc) {
+                Some(false) => {}
+                Some(true) if next.starts_with(['{', '%']) => {}
+                _ => break,
+            }
+            last += 1;
+            acc.push_str(next);
+        }
+        if last > n {
+            replaced[n] = Some(acc);
+            for r in &mut replaced[n + 1..=last] {
+                *r = Some(String::new());
+            }
+        }
+        n = last + 1;
     }
     let mut out = String::with_capacity(p.len());
-    let mut last = 0;
+    let mut at = 0;
     for (n, &(a, b)) in texts.iter().enumerate() {
-        out.push_str(&p[last..a]);
-        if n == 0 {
-            out.push_str(&unescape_tags(&joined));
+        let before = &p[at..a];
+        match &replaced[n] {
+            // Keep spaces at the ends of the joined text.
+            Some(t) if !t.is_empty() && before.ends_with("<w:t>") => {
+                out.push_str(&before[..before.len() - "<w:t>".len()]);
+                out.push_str("<w:t xml:space=\"preserve\">");
+                out.push_str(t);
+            }
+            Some(t) => {
+                out.push_str(before);
+                out.push_str(t);
+            }
+            None => {
+                out.push_str(before);
+                out.push_str(&p[a..b]);
+            }
         }
-        last = b;
+        at = b;
     }
-    out.push_str(&p[last..]);
-    // Keep spaces at the ends of the joined text.
-    out.replacen("<w:t>", "<w:t xml:space=\"preserve\">", 1)
+    out.push_str(&p[at..]);
+    unescape_tags(&out)
 }
 
 /// Inside `{{ … }}` and `{% … %}`, turn Word's entities back into the
@@ -219,7 +367,11 @@ fn unescape_tags(s: &str) -> String {
                 .replace("&lt;", "<")
                 .replace("&gt;", ">")
                 .replace("&amp;", "&")
-                .replace(['\u{201c}', '\u{201d}', '\u{ab}', '\u{bb}'], "\""),
+                .replace(
+                    ['\u{201c}', '\u{201d}', '\u{201e}', '\u{ab}', '\u{bb}'],
+                    "\"",
+                )
+                .replace(['\u{2018}', '\u{2019}'], "'"),
         );
         rest = &rest[i + j + 2..];
     }
@@ -336,6 +488,70 @@ mod tests {
         assert!(joined.contains("<w:t>plain</w:t></w:r><w:r><w:t> text</w:t>"));
         let out = render_xml(&joined, &minijinja::context! { number => "ТП-1 & <2>" }).unwrap();
         assert!(out.contains("Заявка № ТП-1 &amp; &lt;2&gt;"), "{out}");
+    }
+
+    #[test]
+    fn runs_outside_a_split_tag_keep_their_formatting() {
+        // "Номер: " plain, then a bold placeholder in a run of its own.
+        let xml = "<w:p><w:r><w:t xml:space=\"preserve\">Номер: </w:t></w:r>\
+                   <w:r><w:rPr><w:b/></w:rPr><w:t>{{ number }}</w:t></w:r></w:p>";
+        assert_eq!(join_split_tags(xml), xml, "nothing to join");
+        // A tag split at its braces is joined, and only its own runs are.
+        let xml = "<w:p><w:r><w:t>До </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>{</w:t></w:r>\
+                   <w:r><w:rPr><w:b/></w:rPr><w:t>{ number }</w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>}</w:t></w:r>\
+                   <w:r><w:rPr><w:i/></w:rPr><w:t> после</w:t></w:r></w:p>";
+        let joined = join_split_tags(xml);
+        assert!(
+            joined.starts_with("<w:p><w:r><w:t>До </w:t></w:r>"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("<w:b/></w:rPr><w:t xml:space=\"preserve\">{{ number }}</w:t>"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("<w:i/></w:rPr><w:t> после</w:t>"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn a_text_box_inside_a_paragraph_is_a_paragraph_of_its_own() {
+        let xml = "<w:p><w:r><w:t>{{ num</w:t></w:r><w:r><w:drawing><w:txbxContent>\
+                   <w:p><w:r><w:t>{{ kind</w:t></w:r><w:r><w:t> }}</w:t></w:r></w:p>\
+                   </w:txbxContent></w:drawing></w:r><w:r><w:t>ber }}</w:t></w:r></w:p><w:p><w:r><w:t>после</w:t></w:r></w:p>";
+        let out = render_xml(
+            &join_split_tags(xml),
+            &minijinja::context! { number => "42", kind => "ТУ" },
+        )
+        .unwrap();
+        assert!(
+            out.contains("<w:t>ТУ</w:t>") || out.contains(">ТУ</w:t>"),
+            "{out}"
+        );
+        assert!(
+            out.contains(">42</w:t>") && out.contains("<w:t>после</w:t>"),
+            "{out}"
+        );
+        assert!(!out.contains("{{"), "{out}");
+    }
+
+    #[test]
+    fn values_are_valid_word_text() {
+        let xml = "<w:p><w:r><w:t>{{ a }}</w:t></w:r></w:p>";
+        let out = render_xml(
+            xml,
+            &minijinja::context! { a => "ул. Мира\u{1}\u{b}, 5\r\nкв. 7 & <б>" },
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<w:p><w:r><w:t>ул. Мира, 5</w:t><w:br/><w:t xml:space=\"preserve\">кв. 7 &amp; &lt;б&gt;</w:t></w:r></w:p>"
+        );
+        // Word's curly single quotes in a tag are plain ones to the engine.
+        let xml = "<w:p><w:r><w:t>{{ x or \u{2018}нет\u{2019} }}</w:t></w:r></w:p>";
+        let out = render_xml(&join_split_tags(xml), &minijinja::context! {}).unwrap();
+        assert!(out.contains(">нет<"), "{out}");
     }
 
     #[test]

@@ -485,7 +485,17 @@ pub fn safe_name(name: &str) -> String {
         })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_string();
-    let cleaned: String = cleaned.chars().take(120).collect();
+    // A long name is cut in its stem: the extension says how to open it.
+    let cleaned: String = if cleaned.chars().count() <= 120 {
+        cleaned
+    } else {
+        let ext = match cleaned.rfind('.') {
+            Some(i) if cleaned[i..].chars().count() <= 10 => &cleaned[i..],
+            _ => "",
+        };
+        let stem: String = cleaned.chars().take(120 - ext.chars().count()).collect();
+        format!("{stem}{ext}")
+    };
     if cleaned.is_empty() {
         "file".into()
     } else {
@@ -555,6 +565,21 @@ pub fn zip_files(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_name_keeps_its_extension() {
+        let long = format!("{}.pdf", "Я".repeat(200));
+        let safe = super::safe_name(&long);
+        assert_eq!(safe.chars().count(), 120);
+        assert!(safe.ends_with("ЯЯ.pdf"));
+        let named =
+            super::FileType::Pdf.name_file(&super::safe_name(&format!("{}.exe", "a".repeat(130))));
+        let entry = &super::archive_names(&[("Папка".into(), named)])[0];
+        assert!(
+            entry.starts_with("Папка/") && entry.ends_with(".pdf"),
+            "{entry}"
+        );
+    }
 
     #[test]
     fn a_file_is_named_as_what_its_content_is() {

@@ -240,12 +240,18 @@ fn with_supply<'a>(tenant: &Tenant, values: &'a BTreeMap<String, String>) -> app
     app::Values {
         values,
         supply: filled(&tenant.config.applications.supply_field),
+        // A draft is saved unchecked: only a city of the list counts.
         city: tenant
             .config
             .application_fields
             .iter()
             .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
-            .find_map(|f| filled(f.id.get_ref().as_str())),
+            .find_map(|f| filled(f.id.get_ref().as_str()))
+            .filter(|c| {
+                tenant
+                    .list("cities")
+                    .is_some_and(|l| l.iter().any(|x| x == c))
+            }),
     }
 }
 

@@ -211,6 +211,9 @@ mod tests {
         assert!(ru.is_working_day(d("2026-03-23")));
         assert!(!kz.is_working_day(d("2026-03-23")), "Nauryz");
         assert!(kz.is_working_day(d("2025-01-05")), "a working Sunday");
+        assert!(!kz.is_working_day(d("2026-05-27")), "Kurban ait");
+        // Friday 22 May 2026 + 5 working days, Kurban ait on Wednesday 27.
+        assert_eq!(kz.add_working_days(d("2026-05-22"), 5), d("2026-06-01"));
     }
 
     #[test]
@@ -233,6 +236,8 @@ mod tests {
         assert!(!kz.is_working_day(d("2027-03-22")));
         assert!(!kz.is_working_day(d("2027-03-24")));
         assert!(kz.is_working_day(d("2027-03-25")));
+        // Christmas is never moved: 7 January 2029 is a Sunday, Monday works.
+        assert!(kz.is_working_day(d("2029-01-08")));
         let ru = Calendar::of(CalendarId::Ru);
         // 2027: 9 May is a Sunday, so Monday 10 May is off; the January
         // holidays do not move by the rule.

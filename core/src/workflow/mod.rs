@@ -111,6 +111,10 @@ pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
                 _ => Vec::new(),
             };
         }
+        // A final status ends the application: nobody reopens it by default.
+        if is_final(wf, from) {
+            return Vec::new();
+        }
         // A final status that needs a reason is a refusal (rejected,
         // annulled): a manager's decision, not an operator's.
         return wf
@@ -345,6 +349,9 @@ applicant_edits = true
         assert!(may(&w, "new", "done", Role::Operator));
         assert!(may(&w, "new", "rejected", Role::Manager));
         assert!(may(&w, "new", "rejected", Role::Admin));
+        // A final status is not reopened.
+        assert!(next_steps(&w, "rejected", Role::Admin).is_empty());
+        assert!(next_steps(&w, "done", Role::Manager).is_empty());
     }
 
     #[test]
