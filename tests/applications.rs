@@ -629,6 +629,20 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
     r.assert_redirect(&format!(
         "/t/almatyenergosbyt/applications/{id}?submitted=1"
     ));
+    // A file sent after the application (a tab left open) is refused with
+    // the reason, with scripts and without.
+    let late = format!("/applications/{id}/files/title_document");
+    let r = b.upload(&late, "поздно.pdf", PDF, true).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("Заявка уже отправлена"), "{}", r.body);
+    let r = b.upload(&late, "поздно.pdf", PDF, false).await;
+    let page = b.follow(&r).await;
+    assert!(
+        page.has("Заявка уже отправлена: файл не добавлен."),
+        "{}",
+        page.body
+    );
+    assert!(!page.has("поздно.pdf"));
 
     // Times and days are Almaty's (+05:00): 20:30 UTC on the 22nd is
     // 01:30 on the 23rd there, and the filter by period counts it on the 23rd.

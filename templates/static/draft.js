@@ -82,9 +82,13 @@
       } else if (r.status === 401 || r.status === 403) {
         stopped = true;
         say("Сеанс истёк. Введённое сохранено в этом браузере: войдите снова и откройте черновик.");
-      } else {
+      } else if (r.status >= 500 || r.status === 408 || r.status === 429) {
         // A server or proxy failure passes: keep the copy and try again.
         offline("Не удалось сохранить сейчас. Введённое сохранено в этом браузере, повторим попытку.");
+      } else {
+        // Gone (deleted in another tab) or refused for good: retrying cannot help.
+        stopped = true;
+        say("Черновик больше недоступен. Введённое сохранено в этом браузере: обновите страницу.");
       }
     }, function () {
       sending = false;

@@ -169,13 +169,17 @@ pub fn join_split_tags(xml: &str) -> String {
     out
 }
 
-/// The next `<w:p>` or `<w:p …>` (not `<w:pPr>`, `<w:proofErr>`…).
+/// The next `<w:p>` or `<w:p …>` that opens a paragraph with content (not
+/// `<w:pPr>`, `<w:proofErr>`…, nor an empty `<w:p w:rsidR="…"/>`).
 fn find_paragraph(s: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = s[from..].find("<w:p") {
         let at = from + i;
+        let self_closing = s[at..]
+            .find('>')
+            .is_some_and(|gt| s[at..at + gt].ends_with('/'));
         match s.as_bytes().get(at + 4) {
-            Some(b'>') | Some(b' ') => return Some(at),
+            Some(b'>') | Some(b' ') if !self_closing => return Some(at),
             _ => from = at + 4,
         }
     }
@@ -512,6 +516,25 @@ mod tests {
         assert!(
             joined.contains("<w:i/></w:rPr><w:t> после</w:t>"),
             "{joined}"
+        );
+    }
+
+    #[test]
+    fn empty_self_closing_paragraphs_are_no_paragraphs_to_join() {
+        let xml = "<w:body><w:p w:rsidR=\"00A1\"/><w:p><w:r><w:t>{{ num</w:t></w:r><w:r><w:t>ber }}</w:t></w:r></w:p>\
+                   <w:p/><w:p><w:r><w:t>{{ kind }}</w:t></w:r></w:p></w:body>";
+        let out = render_xml(
+            &join_split_tags(xml),
+            &minijinja::context! { number => "42", kind => "ТУ" },
+        )
+        .unwrap();
+        assert!(
+            out.starts_with("<w:body><w:p w:rsidR=\"00A1\"/><w:p>"),
+            "{out}"
+        );
+        assert!(
+            out.contains(">42</w:t>") && out.contains("<w:t>ТУ</w:t>") && out.contains("<w:p/>"),
+            "{out}"
         );
     }
 

@@ -93,10 +93,13 @@ impl FileType {
         } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
             Some(FileType::Tiff)
         } else if head.starts_with(b"PK\x03\x04") {
+            // A part name starting with the folder: in a local file header
+            // the byte before the name is the high byte of a short extra
+            // field's length, zero, so "password/" or "x/word/" do not count.
             let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-            Some(if has(b"word/") {
+            Some(if has(b"\0word/") {
                 FileType::Docx
-            } else if has(b"xl/") {
+            } else if has(b"\0xl/") {
                 FileType::Xlsx
             } else {
                 FileType::Zip
@@ -713,13 +716,30 @@ mod tests {
             FileType::sniff(b"\x89PNG\r\n\x1a\n...."),
             Some(FileType::Png)
         );
+        // Real archives, told apart by their parts' names.
+        let zip_of = |names: &[&str]| {
+            let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for n in names {
+                z.start_file(*n, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut z, b"<x/>").unwrap();
+            }
+            z.finish().unwrap().into_inner()
+        };
+        let sniff = |names: &[&str]| FileType::sniff(&zip_of(names));
         assert_eq!(
-            FileType::sniff(b"PK\x03\x04....word/document.xml"),
+            sniff(&["[Content_Types].xml", "word/document.xml"]),
             Some(FileType::Docx)
         );
         assert_eq!(
-            FileType::sniff(b"PK\x03\x04....foo.txt"),
-            Some(FileType::Zip)
+            sniff(&["[Content_Types].xml", "xl/workbook.xml"]),
+            Some(FileType::Xlsx)
+        );
+        assert_eq!(sniff(&["foo.txt"]), Some(FileType::Zip));
+        assert_eq!(
+            sniff(&["password/list.txt", "docs/word/readme.txt"]),
+            Some(FileType::Zip),
+            "a folder that merely ends in \"word\""
         );
         assert_eq!(FileType::sniff(b"MZ\x90\x00 an exe named .pdf"), None);
         assert!(!accepts(&[FileType::Pdf], FileType::Zip));

@@ -429,10 +429,16 @@ async fn show(
         )
         .await;
     }
+    // An upload that arrived after the application was sent (from another
+    // tab, without scripts) lands here with its reason.
+    let upload_error = q
+        .upload_error
+        .as_deref()
+        .map(|code| upload_message(code, ctx.tenant.config.applications.max_upload_mb));
     let notes = ViewNotes {
         submitted_now: q.submitted.is_some(),
         sent_now: q.sent.is_some(),
-        step_error: q.step_error.as_deref().map(step_message),
+        step_error: q.step_error.as_deref().map(step_message).or(upload_error),
         reply: None,
     };
     render_view(&st, &ctx, &acc, &a, notes).await
@@ -1217,9 +1223,6 @@ async fn upload(
         .is_some_and(|v| v.contains("application/json"));
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !editable(&ctx.tenant, &a) {
-        return Err(WebError::Forbidden);
-    }
     let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
     let f = form_fields(&ctx.tenant, k, &acc)
         .into_iter()
@@ -1227,6 +1230,10 @@ async fn upload(
         .ok_or(WebError::NotFound)?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
     let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
+    if !editable(&ctx.tenant, &a) {
+        // Sent from another tab: say so, not "forbidden".
+        return reply(Err("sent"));
+    }
     let held = crate::document::files_of(&st.db, ctx.slug(), a.id)
         .await?
         .iter()
