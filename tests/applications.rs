@@ -261,8 +261,32 @@ async fn setevaya_one_draft_at_a_time_plugin_rules_and_refusal() {
     let app = TestApp::spawn().await;
     let mut b = setevaya_applicant(&app, "s@example.ru", "+79002000003").await;
 
-    let r = b.post("/applications/new", &[("kind", "connection")]).await;
-    let id = id_of(r.location.as_deref().unwrap());
+    // Six tabs press "Начать" at once: one draft, and every tab lands on it.
+    b.get("/applications/new").await;
+    let tabs: Vec<_> = (0..6)
+        .map(|_| {
+            let mut tab = b.clone();
+            tokio::spawn(async move {
+                tab.post("/applications/new", &[("kind", "connection")])
+                    .await
+            })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    for t in tabs {
+        let r = t.await.unwrap();
+        landed.push(id_of(r.location.as_deref().unwrap()));
+    }
+    landed.dedup();
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    let id = landed.pop().unwrap();
+    let (drafts,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM applications WHERE tenant_id = 'setevaya' AND status = 'draft'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(drafts, 1);
     // One draft at a time: starting again opens the same draft, without a "create new" offer.
     let r2 = b.post("/applications/new", &[("kind", "connection")]).await;
     r2.assert_redirect(&format!("/t/setevaya/applications/{id}?reopened=1"));

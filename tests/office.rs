@@ -1123,9 +1123,30 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
 async fn appeals_go_from_draft_to_answer_with_an_email() {
     let app = TestApp::spawn().await;
     let mut a = setevaya_applicant(&app, "ap@example.ru", "+79003000010").await;
-    let r = a.post("/appeals/new", &[]).await;
-    let url = r.location.clone().unwrap();
-    let id = url.rsplit('/').next().unwrap().to_string();
+    // Four tabs create at once: one draft, where every tab lands.
+    a.get("/appeals").await;
+    let tabs: Vec<_> = (0..4)
+        .map(|_| {
+            let mut tab = a.clone();
+            tokio::spawn(async move { tab.post("/appeals/new", &[]).await })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    for t in tabs {
+        let url = t.await.unwrap().location.unwrap();
+        landed.push(
+            url.split('?')
+                .next()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    landed.dedup();
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    let id = landed.pop().unwrap();
     let path = format!("/appeals/{id}");
     // One draft at a time: "create" reopens it.
     let r = a.post("/appeals/new", &[]).await;

@@ -262,6 +262,8 @@ pub fn unescape(s: &str) -> String {
 }
 
 /// A cookie-keeping client bound to one tenant's base URL.
+/// A browser session: clones share the cookie jar, as tabs do.
+#[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
     pub base: String,

@@ -333,6 +333,22 @@ pub fn normalize_login(s: &str) -> Result<String, &'static str> {
     Ok(s)
 }
 
+/// Hold the account's row until the transaction ends, so that a
+/// check-then-insert for this account (one draft at a time) runs alone: a
+/// write first makes PostgreSQL lock the row and SQLite take its write lock.
+pub async fn lock(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    account: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET id = id WHERE id = $1 AND tenant_id = $2")
+        .bind(account)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// A stored field value as people read it: dates as "01.06.2027", numbers
 /// with a decimal comma, a ticked box as "да".
 pub fn shown_value(f: &FieldDef, stored: &str) -> String {

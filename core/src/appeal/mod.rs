@@ -82,13 +82,32 @@ fn from_row(r: Row) -> Appeal {
     }
 }
 
+/// Create an appeal draft, or with `only_one` return the draft the account
+/// already has: `(id, created)`. Two requests at once make one draft.
 pub async fn create_draft(
     db: &Db,
     tenant: &str,
     account: i64,
     topic: &str,
-) -> Result<i64, sqlx::Error> {
+    only_one: bool,
+) -> Result<(i64, bool), sqlx::Error> {
     let now = now_ts();
+    let mut tx = db.pool.begin().await?;
+    if only_one {
+        crate::account::lock(&mut tx, tenant, account).await?;
+        let open: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM appeals WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft' \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(account)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id,)) = open {
+            tx.commit().await?;
+            return Ok((id, false));
+        }
+    }
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO appeals (tenant_id, account_id, topic, body, status, created_at, updated_at) \
          VALUES ($1, $2, $3, '', 'draft', $4, $4) RETURNING id",
@@ -97,9 +116,10 @@ pub async fn create_draft(
     .bind(account)
     .bind(topic)
     .bind(now)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(id)
+    tx.commit().await?;
+    Ok((id, true))
 }
 
 /// One of the account's appeals; `None` for anyone else's.

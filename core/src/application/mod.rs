@@ -193,6 +193,10 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
 }
 
 /// A new draft with the given starting values.
+/// Create a draft, or with `only_one` (a kind of one draft at a time)
+/// return the draft of that kind the account already has: `(id, created)`.
+/// The account's row is locked first, so two requests at once cannot both
+/// find no draft and both create one.
 pub async fn create_draft(
     db: &Db,
     tenant: &str,
@@ -200,9 +204,26 @@ pub async fn create_draft(
     kind: &str,
     city: Option<&str>,
     v: Values<'_>,
-) -> Result<i64, AppError> {
+    only_one: bool,
+) -> Result<(i64, bool), AppError> {
     let now = now_ts();
     let mut tx = db.pool.begin().await?;
+    if only_one {
+        crate::account::lock(&mut tx, tenant, account).await?;
+        let open: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM applications WHERE tenant_id = $1 AND account_id = $2 AND kind = $3 \
+             AND status = 'draft' ORDER BY updated_at DESC, id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(account)
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id,)) = open {
+            tx.commit().await?;
+            return Ok((id, false));
+        }
+    }
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
          VALUES ($1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7) RETURNING id",
@@ -227,7 +248,7 @@ pub async fn create_draft(
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok((id, true))
 }
 
 /// One of the account's applications; `None` for anyone else's.

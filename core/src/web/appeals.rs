@@ -92,19 +92,15 @@ async fn create(
     ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let cfg = &ctx.tenant.config.appeals;
-    if cfg.one_draft
-        && let Some(d) = appeal::list_own(&st.db, ctx.slug(), acc.id)
-            .await?
-            .into_iter()
-            .find(Appeal::is_draft)
-    {
-        return Ok(ctx.redirect(&format!("/appeals/{}?reopened=1", d.id)));
-    }
     let topic = form
         .get("topic")
         .filter(|t| cfg.topics.contains(t))
         .unwrap_or(&cfg.topics[0]);
-    let id = appeal::create_draft(&st.db, ctx.slug(), acc.id, topic).await?;
+    let (id, created) =
+        appeal::create_draft(&st.db, ctx.slug(), acc.id, topic, cfg.one_draft).await?;
+    if !created {
+        return Ok(ctx.redirect(&format!("/appeals/{id}?reopened=1")));
+    }
     Ok(ctx.redirect(&format!("/appeals/{id}")))
 }
 

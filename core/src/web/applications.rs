@@ -350,15 +350,20 @@ async fn create(
             values.insert(id.to_string(), v);
         }
     }
-    let id = app::create_draft(
+    let (id, created) = app::create_draft(
         &st.db,
         ctx.slug(),
         acc.id,
         kind_id,
         city.as_deref(),
         with_supply(&ctx.tenant, &values),
+        k.drafts == DraftPolicy::One,
     )
     .await?;
+    if !created {
+        // Another request made this kind's one draft a moment ago.
+        return Ok(ctx.redirect(&format!("/applications/{id}?reopened=1")));
+    }
     tracing::info!(application = id, kind = kind_id, "draft created");
     Ok(ctx.redirect(&format!("/applications/{id}?created=1")))
 }
