@@ -48,7 +48,7 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     let p = b.get("/applications/new").await;
     assert!(p.has("name=\"city\"") && !p.has("name=\"kind\""));
     let p = b.get("/applications/new?city=Белгород").await;
-    assert!(p.has("Технические условия подключения"));
+    assert!(p.has("Заявка на выдачу технических условий") && p.has("Заявка на подключение"));
     let r = b
         .post(
             "/applications/new",
@@ -951,6 +951,24 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
         page.body
     );
     assert!(page.has(&format!("/applications/{id}/application.docx")));
+    // Seed 000 §3.2: the legal basis and the documents come with the form.
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let form = b.follow(&r).await;
+    assert!(
+        form.has("Основание заключения договора")
+            && form.has("Правоустанавливающие документы на земельный участок и объект")
+            && form.has("Ситуационный план"),
+        "{}",
+        form.body
+    );
+    // The notice stays on the application while it waits in "Подана".
+    assert!(
+        b.get(&format!("/applications/{id}"))
+            .await
+            .has("id=\"edo\"")
+    );
     app.stop().await;
 }
 
@@ -1137,6 +1155,27 @@ async fn vodokanal_submits_and_my_applications_filter_by_supply_type() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    // Seed 002, табл. 6: both kinds, the form's own words, files optional.
+    let start = b.get("/applications/new").await;
+    assert!(
+        start.has("Заявка на выдачу технических условий")
+            && start.has("Заявка на заключение договора о подключении"),
+        "{}",
+        start.body
+    );
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let form = b.follow(&r).await;
+    assert!(form.has("Тип подключения") && form.has("Прикрепить файлы"));
+    let r = b
+        .post(
+            &format!(
+                "/applications/{}/delete",
+                id_of(r.location.as_deref().unwrap())
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303);
     for supply in [
         "Холодное водоснабжение",
         "Водоотведение",

@@ -1212,7 +1212,7 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
     r.assert_redirect("/t/setevaya/appeals?sent=1");
     let list = a.get("/appeals").await;
     assert!(
-        list.has("Документы по заявке") && list.has("Принято"),
+        list.has("Документы по заявке") && list.has("Ожидание ответа электросетевой"),
         "{}",
         list.body
     );

@@ -544,6 +544,8 @@ async fn render_view(
             history => history,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
+            // Until the utility moves it on, the signed Word file is still awaited.
+            awaiting_edo => a.status == *ctx.tenant.config.workflow.submitted.get_ref(),
         },
     )
 }
