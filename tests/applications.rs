@@ -1269,6 +1269,27 @@ async fn vodokanal_submits_and_my_applications_filter_by_supply_type() {
             .await
             .has("Найдено: 0")
     );
+    // Seed 002, табл. 9: an appeal needs only its topic.
+    let r = b.post("/appeals/new", &[]).await;
+    let path = r.location.unwrap().replace("/t/vodokanal", "");
+    let draft = b.get(&path).await;
+    assert!(
+        draft.has("Текст обращения (необязательно)"),
+        "{}",
+        draft.body
+    );
+    let r = b
+        .post_multipart(
+            &path,
+            &[
+                ("topic", "Технические условия"),
+                ("body", ""),
+                ("action", "send"),
+            ],
+            None,
+        )
+        .await;
+    r.assert_redirect("/t/vodokanal/appeals?sent=1");
     app.stop().await;
 }
 

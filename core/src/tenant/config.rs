@@ -117,7 +117,7 @@ pub struct TenantFile {
 }
 
 /// Appeals ("обращения", seeds 001–003): free-form questions to the utility.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppealsSection {
     /// The topics an applicant picks from; no topics, no appeals.
@@ -126,9 +126,24 @@ pub struct AppealsSection {
     /// One unsent draft at a time (seed 003).
     #[serde(default)]
     pub one_draft: bool,
+    /// Whether an appeal needs text besides its topic (seed 002 asks only
+    /// the topic).
+    #[serde(default = "yes")]
+    pub text_required: bool,
     /// The tenant's words for the appeal statuses.
     #[serde(default)]
     pub titles: AppealTitles,
+}
+
+impl Default for AppealsSection {
+    fn default() -> Self {
+        AppealsSection {
+            topics: Vec::new(),
+            one_draft: false,
+            text_required: true,
+            titles: AppealTitles::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -144,6 +144,7 @@ fn render_appeal(
         context! {
             a => view(ctx, a),
             topics => &ctx.tenant.config.appeals.topics,
+            text_required => ctx.tenant.config.appeals.text_required,
             errors => errors,
             notice => notice,
             max_mb => ctx.tenant.config.applications.max_upload_mb,
@@ -228,7 +229,7 @@ async fn save(
     if !send {
         return Ok(ctx.redirect(&format!("/appeals/{}?saved=1", a.id)));
     }
-    if body.is_empty() {
+    if body.is_empty() && ctx.tenant.config.appeals.text_required {
         // Saved as a draft; sending needs the text.
         errors.insert("body".into(), "Напишите текст обращения".into());
         let saved = appeal::get_own(&st.db, ctx.slug(), acc.id, a.id)
