@@ -729,6 +729,22 @@ pub async fn stop_clock(
 
 /// Start the clock again when the applicant answers: the due date moves by
 /// the working days it stood still.
+/// The day the deadline clock of an application stopped, while it stands still.
+pub async fn clock_stopped_on(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT clock_stopped_on FROM applications WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(application)
+    .bind(tenant)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.and_then(|(d,)| d))
+}
+
 pub async fn resume_clock(
     tx: &mut sqlx::AnyConnection,
     tenant: &crate::tenant::Tenant,

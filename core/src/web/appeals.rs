@@ -401,13 +401,10 @@ async fn office_action(
                 .get("answer")
                 .map(|t| t.trim().to_string())
                 .unwrap_or_default();
-            let problem = if text.is_empty() {
-                Some("Напишите ответ")
-            } else if text.chars().count() > 20_000 {
-                Some("Ответ длиннее 20 000 символов: сократите его")
-            } else {
-                None
-            };
+            let problem = super::text_problem(&text, 20_000).map(|p| match p {
+                super::TextProblem::Empty => "Напишите ответ",
+                super::TextProblem::TooLong => "Ответ длиннее 20 000 символов: сократите его",
+            });
             if let Some(problem) = problem {
                 drop(tx);
                 let errors: FieldErrors = [("answer".to_string(), problem.to_string())].into();

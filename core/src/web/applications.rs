@@ -235,7 +235,10 @@ fn supply_types(tenant: &Tenant) -> Vec<String> {
 /// The values with the supply type read from the tenant's supply field and
 /// the city from the form's field that picks from the tenant's cities, so
 /// the office can filter by them.
-fn with_supply<'a>(tenant: &Tenant, values: &'a BTreeMap<String, String>) -> app::Values<'a> {
+fn with_filter_columns<'a>(
+    tenant: &Tenant,
+    values: &'a BTreeMap<String, String>,
+) -> app::Values<'a> {
     let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
     app::Values {
         values,
@@ -321,17 +324,14 @@ async fn create(
     let kind_id = k.id.get_ref().as_str();
     // Starting a kind with a draft of it reopens the last saved one (in the
     // chosen city, where the city comes first); its notice offers a new one
-    // ("new=1") where the kind allows many drafts.
-    let fresh = k.drafts == DraftPolicy::Many && form.get("new").is_some_and(|v| v == "1");
-    if !fresh
+    // ("new=1"). A kind of one draft at a time is reopened by create_draft.
+    let many = k.drafts == DraftPolicy::Many;
+    if many
+        && form.get("new").is_none_or(|v| v != "1")
         && let Some(d) = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, kind_id)
             .await?
             .into_iter()
-            .find(|d| {
-                k.drafts == DraftPolicy::One
-                    || !ctx.tenant.config.applications.city_first
-                    || d.city == city
-            })
+            .find(|d| !ctx.tenant.config.applications.city_first || d.city == city)
     {
         return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
     }
@@ -356,12 +356,11 @@ async fn create(
         acc.id,
         kind_id,
         city.as_deref(),
-        with_supply(&ctx.tenant, &values),
-        k.drafts == DraftPolicy::One,
+        with_filter_columns(&ctx.tenant, &values),
+        !many,
     )
     .await?;
     if !created {
-        // Another request made this kind's one draft a moment ago.
         return Ok(ctx.redirect(&format!("/applications/{id}?reopened=1")));
     }
     tracing::info!(application = id, kind = kind_id, "draft created");
@@ -450,6 +449,25 @@ async fn show(
 }
 
 /// A submitted application as its applicant sees it.
+/// Fields with their values as people read them, for the application's
+/// page, the office card and the Word file.
+pub(super) fn shown_fields<'a>(
+    fields: impl IntoIterator<Item = &'a FieldDef>,
+    values: &BTreeMap<String, String>,
+) -> Vec<minijinja::Value> {
+    fields
+        .into_iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let value = values
+                .get(id)
+                .map(|v| account::shown_value(f, v))
+                .unwrap_or_default();
+            context! { id => id, label => &f.label, value => value, unit => &f.unit }
+        })
+        .collect()
+}
+
 /// What the application's page says besides the application itself.
 #[derive(Default)]
 struct ViewNotes {
@@ -462,13 +480,8 @@ struct ViewNotes {
 }
 
 /// The history as the applicant reads it.
-async fn applicant_history(
-    st: &AppState,
-    ctx: &Ctx,
-    a: &Application,
-) -> Result<Vec<minijinja::Value>, WebError> {
-    Ok(app::history(&st.db, a)
-        .await?
+fn applicant_history(ctx: &Ctx, events: Vec<app::Event>) -> Vec<minijinja::Value> {
+    events
         .into_iter()
         // Autosaves are noise and who works the application is the utility's business.
         .filter(|e| e.kind != "saved" && e.kind != "assigned")
@@ -484,7 +497,7 @@ async fn applicant_history(
                 when => ctx.tenant.local_time(&e.created_at),
             }
         })
-        .collect())
+        .collect()
 }
 
 async fn render_view(
@@ -495,25 +508,14 @@ async fn render_view(
     notes: ViewNotes,
 ) -> Result<Response, WebError> {
     let k = kind(&ctx.tenant, &a.kind);
-    let fields: Vec<_> = k
-        .map(|k| form_fields(&ctx.tenant, k, acc))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let value = a
-                .values
-                .get(id)
-                .map(|v| account::shown_value(f, v))
-                .unwrap_or_default();
-            context! { label => &f.label, value => value, unit => &f.unit }
-        })
-        .collect();
-    let history = applicant_history(st, ctx, a).await?;
+    let fields = shown_fields(
+        k.map(|k| form_fields(&ctx.tenant, k, acc))
+            .unwrap_or_default(),
+        &a.values,
+    );
+    let history = applicant_history(ctx, app::history(&st.db, a).await?);
     // While the utility waits for the applicant's answer the deadline stands still.
-    let paused = crate::office::queue::card(&st.db, &ctx.tenant, a.id)
-        .await?
-        .and_then(|r| r.clock_stopped_on);
+    let paused = crate::office::clock_stopped_on(&st.db, ctx.slug(), a.id).await?;
     ctx.render(
         "portal/application_view.html",
         Some(acc),
@@ -600,17 +602,17 @@ async fn render_form(
     let (returned, history) = if a.is_draft() {
         (None, Vec::new())
     } else {
-        let why = app::history(&st.db, a)
-            .await?
-            .into_iter()
+        let events = app::history(&st.db, a).await?;
+        let why = events
+            .iter()
             .rev()
             .find(|e| e.kind == "status")
-            .and_then(|e| e.note);
+            .and_then(|e| e.note.clone());
         let returned = format!(
             "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
             why.map(|w| format!(": «{w}»")).unwrap_or_default()
         );
-        (Some(returned), applicant_history(st, ctx, a).await?)
+        (Some(returned), applicant_history(ctx, events))
     };
     let r = ctx.render(
         "portal/application_form.html",
@@ -698,12 +700,25 @@ async fn save(
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
     }
     if autosave {
-        let res = app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await;
+        let res = app::save_draft(
+            &st.db,
+            &a,
+            version,
+            with_filter_columns(&ctx.tenant, &values),
+        )
+        .await;
         return Ok(autosave_reply(res, &a, &ctx.tenant));
     }
     let submit = form.get("action").map(String::as_str) == Some("submit");
     if !submit {
-        return match app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await {
+        return match app::save_draft(
+            &st.db,
+            &a,
+            version,
+            with_filter_columns(&ctx.tenant, &values),
+        )
+        .await
+        {
             Ok(_) => Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id))),
             Err(AppError::Stale) => {
                 errors.insert(FORM_ERROR.into(), stale_message());
@@ -715,16 +730,22 @@ async fn save(
     }
 
     // Submit: the values are kept as a draft first, whatever comes next.
-    let version =
-        match app::save_draft(&st.db, &a, version, with_supply(&ctx.tenant, &values)).await {
-            Ok(v) => v,
-            Err(AppError::Stale) => {
-                errors.insert(FORM_ERROR.into(), stale_message());
-                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-            }
-            Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
-            Err(e) => return Err(e.into()),
-        };
+    let version = match app::save_draft(
+        &st.db,
+        &a,
+        version,
+        with_filter_columns(&ctx.tenant, &values),
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(AppError::Stale) => {
+            errors.insert(FORM_ERROR.into(), stale_message());
+            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+        }
+        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+        Err(e) => return Err(e.into()),
+    };
     let a = Application { version, ..a };
     if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
         return Ok(ctx.redirect("/profile?incomplete=1"));
@@ -824,7 +845,7 @@ async fn save(
         &mut tx,
         &st.db,
         &a,
-        with_supply(&ctx.tenant, &values),
+        with_filter_columns(&ctx.tenant, &values),
         submission,
     )
     .await
@@ -1002,13 +1023,12 @@ async fn reply(
         .get("body")
         .map(|b| b.trim().to_string())
         .unwrap_or_default();
-    let problem = if body.is_empty() {
-        Some("Напишите сообщение.")
-    } else if body.chars().count() > 20_000 {
-        Some("Сообщение длиннее 20 000 символов: сократите его или приложите документом.")
-    } else {
-        None
-    };
+    let problem = super::text_problem(&body, 20_000).map(|p| match p {
+        super::TextProblem::Empty => "Напишите сообщение.",
+        super::TextProblem::TooLong => {
+            "Сообщение длиннее 20 000 символов: сократите его или приложите документом."
+        }
+    });
     if let Some(problem) = problem {
         let notes = ViewNotes {
             reply: Some(("message", problem.into(), form.clone())),
@@ -1453,19 +1473,12 @@ async fn download_docx(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
-    let fields: Vec<_> = form_fields(&ctx.tenant, k, &acc)
-        .into_iter()
-        .filter(|f| f.kind != FieldKind::File)
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let value = a
-                .values
-                .get(id)
-                .map(|v| account::shown_value(f, v))
-                .unwrap_or_default();
-            context! { id => id, label => &f.label, value => value, unit => &f.unit }
-        })
-        .collect();
+    let fields = shown_fields(
+        form_fields(&ctx.tenant, k, &acc)
+            .into_iter()
+            .filter(|f| f.kind != FieldKind::File),
+        &a.values,
+    );
     let by_id: BTreeMap<String, String> = a.values.clone();
     let plugin_app = plugin_view(&a, &acc, &a.values);
     // A plugin that fails here costs the document its extra values, not the document.

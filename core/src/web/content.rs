@@ -96,11 +96,8 @@ async fn office_documents(
     Query(q): Query<super::DoneQuery>,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
-    let mut shown = BTreeMap::new();
-    if let Some(done) = q.done {
-        shown.insert("_done".to_string(), done);
-    }
-    render_office_documents(&st, &ctx, &s, &FieldErrors::new(), &shown).await
+    let none = FieldErrors::new();
+    render_office_documents(&st, &ctx, &s, &none, &BTreeMap::new(), q.done.as_deref()).await
 }
 
 async fn render_office_documents(
@@ -109,6 +106,7 @@ async fn render_office_documents(
     s: &crate::office::Staff,
     errors: &FieldErrors,
     typed: &BTreeMap<String, String>,
+    done: Option<&str>,
 ) -> Result<Response, WebError> {
     let docs = content::documents(&st.db, ctx.slug(), None).await?;
     let r = render(
@@ -120,6 +118,7 @@ async fn render_office_documents(
             cities => cities(ctx),
             errors => errors,
             typed => typed,
+            done => done,
         },
     )?;
     Ok(super::with_errors(r, errors))
@@ -138,7 +137,7 @@ async fn office_document_add(
         Err(r) if r.error == super::posted::PostedError::Csrf => return Err(WebError::Csrf),
         Err(r) => {
             errors.insert("file".into(), r.error.message(max_mb));
-            return render_office_documents(&st, &ctx, &s, &errors, &r.typed).await;
+            return render_office_documents(&st, &ctx, &s, &errors, &r.typed, None).await;
         }
     };
     let title = posted
@@ -155,11 +154,11 @@ async fn office_document_add(
     }
     let Some((name, stored, kind)) = posted.file else {
         errors.insert("file".into(), "Выберите файл".into());
-        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields).await;
+        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields, None).await;
     };
     if !errors.is_empty() {
         crate::document::forget_upload(&st.db, &st.files, &stored).await;
-        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields).await;
+        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields, None).await;
     }
     let mut tx = st.db.pool.begin().await?;
     let id = content::add_document(

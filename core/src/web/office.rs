@@ -660,16 +660,11 @@ async fn load_card(st: &AppState, ctx: &Ctx, id: &str) -> Result<queue::QueueRow
         .ok_or(WebError::NotFound)
 }
 
-#[derive(serde::Deserialize, Default)]
-struct CardQuery {
-    done: Option<String>,
-}
-
 async fn card_page(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<CardQuery>,
+    Query(q): Query<super::DoneQuery>,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let r = load_card(&st, &ctx, &id).await?;
@@ -713,14 +708,10 @@ async fn render_card(
                         .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
                 })
                 .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
-                .map(|f| {
-                    let id = f.id.get_ref().as_str();
-                    let value = a.values.get(id).map(|v| account::shown_value(f, v));
-                    context! { label => &f.label, value => value, unit => &f.unit }
-                })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
+    let fields = super::applications::shown_fields(fields, &a.values);
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let history: Vec<_> = app::history(&st.db, a)
         .await?
@@ -1048,13 +1039,12 @@ async fn card_action(
         }
         "message" | "request" | "stage" => {
             let (raw, max) = match action.as_str() {
-                "stage" => (text("title"), 200),
-                _ => (text("body"), 20_000),
+                "stage" => (text("title").unwrap_or_default(), 200),
+                _ => (text("body").unwrap_or_default(), 20_000),
             };
-            let too_long = raw.as_ref().is_some_and(|t| t.chars().count() > max);
-            let body = raw.filter(|_| !too_long);
-            match body {
-                Some(b) => {
+            match super::text_problem(&raw, max) {
+                None => {
+                    let b = raw;
                     let (title, html) = if action == "stage" {
                         (Some(b.as_str()), String::new())
                     } else {
@@ -1098,16 +1088,15 @@ async fn card_action(
                     .map_err(|e| WebError::Internal(e.into()))?;
                     detail = b.chars().take(200).collect();
                 }
-                None => {
+                Some(problem) => {
                     let field = match action.as_str() {
                         "stage" => "title",
                         "request" => "request",
                         _ => "body",
                     };
-                    let why = if too_long {
-                        format!("Не длиннее {max} символов")
-                    } else {
-                        "Заполните поле".into()
+                    let why = match problem {
+                        super::TextProblem::TooLong => format!("Не длиннее {max} символов"),
+                        super::TextProblem::Empty => "Заполните поле".into(),
                     };
                     errors.insert(field.into(), why);
                     detail = String::new();
@@ -1284,11 +1273,15 @@ async fn staff_page(
     Query(q): Query<super::DoneQuery>,
 ) -> Result<Response, WebError> {
     let s = require_admin(&st, &ctx).await?;
-    let mut shown = BTreeMap::new();
-    if let Some(done) = q.done {
-        shown.insert("_done".to_string(), done);
-    }
-    render_staff(&st, &ctx, &s, &FieldErrors::new(), &shown).await
+    render_staff(
+        &st,
+        &ctx,
+        &s,
+        &FieldErrors::new(),
+        &BTreeMap::new(),
+        q.done.as_deref(),
+    )
+    .await
 }
 
 async fn render_staff(
@@ -1297,6 +1290,7 @@ async fn render_staff(
     s: &Staff,
     errors: &FieldErrors,
     values: &BTreeMap<String, String>,
+    done: Option<&str>,
 ) -> Result<Response, WebError> {
     let team = office::list_staff(&st.db, ctx.slug())
         .await
@@ -1309,6 +1303,7 @@ async fn render_staff(
             team => team.iter().map(|t| context! { id => t.id, name => &t.name, email => &t.email, role => t.role.title(), active => t.active, totp => t.has_totp() }).collect::<Vec<_>>(),
             errors => errors,
             v => values,
+            done => done,
         },
     )?;
     Ok(super::with_errors(r, errors))
@@ -1329,7 +1324,7 @@ async fn staff_add(
     let mut errors = FieldErrors::new();
     let Some(role) = role else {
         errors.insert("role".into(), "Выберите роль".into());
-        return render_staff(&st, &ctx, &s, &errors, &form).await;
+        return render_staff(&st, &ctx, &s, &errors, &form, None).await;
     };
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     match office::add_staff(
@@ -1361,7 +1356,7 @@ async fn staff_add(
             errors.insert(field.into(), msg);
             let mut kept = form.clone();
             kept.remove("password");
-            render_staff(&st, &ctx, &s, &errors, &kept).await
+            render_staff(&st, &ctx, &s, &errors, &kept, None).await
         }
         Err(e) => Err(internal(e)),
     }
