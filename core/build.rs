@@ -62,6 +62,51 @@ fn main() {
     build_plugins(root);
 }
 
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Whether the toolchain building us has the guest target's standard library.
+fn wasm_target_installed() -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = std::process::Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+    else {
+        return false;
+    };
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+}
+
+/// rustup (1.29) installs a toolchain file's `targets` only with a toolchain
+/// it installs, not for one already there, so a fresh clone usually lacks
+/// the guest target. Without it the nested build fails only after the host
+/// crates have compiled; adding it here (this script has no dependencies
+/// and runs before `core` compiles) costs seconds instead.
+fn ensure_wasm_target() {
+    if wasm_target_installed() {
+        return;
+    }
+    println!(
+        "cargo:warning=the {WASM_TARGET} target is missing; adding it with `rustup target add {WASM_TARGET}`"
+    );
+    // RUSTUP_TOOLCHAIN, set by rustup's cargo proxy, points rustup at the
+    // toolchain this build runs on.
+    let added = std::process::Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added || !wasm_target_installed() {
+        panic!(
+            "the demo plugins build for {WASM_TARGET}, and that target is not installed for this toolchain.\n\
+             Install it with `rustup target add {WASM_TARGET}` (or build with TAPLINE_SKIP_PLUGIN_BUILD=1 \
+             and bring your own tenants/<slug>/plugin.wasm)."
+        );
+    }
+}
+
 const DEMO_TENANTS: &[&str] = &[
     "kazenergo",
     "kvadra",
@@ -78,6 +123,7 @@ fn build_plugins(root: &Path) {
     if std::env::var_os("TAPLINE_SKIP_PLUGIN_BUILD").is_some() {
         return;
     }
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = root.join("target").join("wasm");
     let mut cmd = std::process::Command::new(cargo);
