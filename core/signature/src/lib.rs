@@ -8,4 +8,5 @@
 //! Montgomery arithmetic; everything else (ASN.1, CMS, X.509, hashes, RSA)
 //! is to come from RustCrypto's crates.
 
+pub mod cms;
 pub mod gost;

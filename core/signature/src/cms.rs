@@ -1,0 +1,408 @@
+//! The cryptographic check of a CMS SignedData (CAdES-BES as CryptoPro and
+//! OpenSSL make it): the signed content's digest equals the signed
+//! `messageDigest`, and the signer's key signed the exact `signedAttrs`
+//! bytes. Who the signer is and whether to trust them (chain, validity,
+//! revocation) is the policy's business, on top of this.
+//!
+//! Anything this does not know is a refusal: an algorithm, a paramset, a
+//! missing attribute, a digest that does not fit the key.
+
+use crate::gost::{self, ParamSet};
+use base64::Engine;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use sha2::Digest;
+use x509_cert::Certificate;
+
+/// The largest signature file taken, in any encoding.
+pub const MAX_INPUT: usize = 4 << 20;
+
+/// Why a signature was refused, as a stable code (stored with a verdict)
+/// and words a person can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a CMS signature in DER, base64 or PEM.
+    Malformed,
+    TooLarge,
+    /// The CMS holds no signer, or more than one.
+    SignerCount,
+    /// An algorithm, curve or digest this engine does not verify.
+    UnsupportedAlgorithm,
+    /// The signer's certificate is not inside the signature.
+    NoSignerCertificate,
+    /// No signed attributes or no `messageDigest` among them.
+    NoSignedAttributes,
+    /// The digest algorithm is not the one the key's algorithm requires.
+    DigestDoesNotFitKey,
+    /// The content is not what was signed.
+    ContentChanged,
+    /// The attached content and the given content differ, or there is none.
+    ContentMissing,
+    /// The signature value does not verify with the signer's key.
+    BadSignature,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::TooLarge => "too_large",
+            Refusal::SignerCount => "signer_count",
+            Refusal::UnsupportedAlgorithm => "unsupported_algorithm",
+            Refusal::NoSignerCertificate => "no_signer_certificate",
+            Refusal::NoSignedAttributes => "no_signed_attributes",
+            Refusal::DigestDoesNotFitKey => "digest_does_not_fit_key",
+            Refusal::ContentChanged => "content_changed",
+            Refusal::ContentMissing => "content_missing",
+            Refusal::BadSignature => "bad_signature",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "Файл не является электронной подписью (CMS/PKCS#7).",
+            Refusal::TooLarge => "Файл подписи слишком большой.",
+            Refusal::SignerCount => "В файле должна быть ровно одна подпись.",
+            Refusal::UnsupportedAlgorithm => "Алгоритм подписи не поддерживается.",
+            Refusal::NoSignerCertificate => "В подписи нет сертификата подписавшего.",
+            Refusal::NoSignedAttributes => {
+                "В подписи нет подписанных атрибутов (нужна подпись CAdES-BES)."
+            }
+            Refusal::DigestDoesNotFitKey => "Алгоритм хэширования не соответствует ключу подписи.",
+            Refusal::ContentChanged => "Документ изменён после подписания.",
+            Refusal::ContentMissing => "Подпись относится к другому документу.",
+            Refusal::BadSignature => "Подпись не сходится с ключом сертификата.",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// What a cryptographically sound signature says of itself.
+#[derive(Debug)]
+pub struct Signed {
+    /// A name for the algorithm, e.g. "ГОСТ Р 34.10-2012 256 (CryptoPro-A)".
+    pub algorithm: String,
+    pub signer: Certificate,
+    /// Every certificate the CMS carries (the chain's candidates).
+    pub certificates: Vec<Certificate>,
+    /// The signer's claim from `signingTime`, RFC 3339 (CAdES-BES carries no
+    /// trusted time).
+    pub signing_time: Option<String>,
+}
+
+/// DER from DER, base64 (any line breaks, as CryptoPro splits them) or PEM.
+pub fn decode_input(input: &[u8]) -> Result<Vec<u8>, Refusal> {
+    if input.len() > MAX_INPUT {
+        return Err(Refusal::TooLarge);
+    }
+    if input.first() == Some(&0x30) {
+        return Ok(input.to_vec());
+    }
+    let text = std::str::from_utf8(input).map_err(|_| Refusal::Malformed)?;
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| Refusal::Malformed)?;
+    if der.first() != Some(&0x30) {
+        return Err(Refusal::Malformed);
+    }
+    Ok(der)
+}
+
+const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+const GOST_256_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.1.1");
+const GOST_512_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.1.2");
+const GOST_256_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.3.2");
+const GOST_512_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.3.3");
+const STREEBOG_256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.2.2");
+const STREEBOG_512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.2.3");
+const RSA_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Hash {
+    Streebog256,
+    Streebog512,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    fn from_oid(oid: &ObjectIdentifier) -> Option<Hash> {
+        Some(match *oid {
+            STREEBOG_256 => Hash::Streebog256,
+            STREEBOG_512 => Hash::Streebog512,
+            SHA256 => Hash::Sha256,
+            SHA384 => Hash::Sha384,
+            SHA512 => Hash::Sha512,
+            _ => return None,
+        })
+    }
+
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Streebog256 => streebog::Streebog256::digest(data).to_vec(),
+            Hash::Streebog512 => streebog::Streebog512::digest(data).to_vec(),
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+}
+
+/// Checks `der` (a ContentInfo with SignedData) over `content` (None for
+/// an attached signature). Pure: the same bytes give the same answer.
+pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
+    let info = ContentInfo::from_der(der).map_err(|_| Refusal::Malformed)?;
+    if info.content_type != SIGNED_DATA {
+        return Err(Refusal::Malformed);
+    }
+    let inner = info.content.to_der().map_err(|_| Refusal::Malformed)?;
+    let sd = SignedData::from_der(&inner).map_err(|_| Refusal::Malformed)?;
+    let signers: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
+    let [si] = signers.as_slice() else {
+        return Err(Refusal::SignerCount);
+    };
+
+    let attached = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .map(|any| any.value().to_vec());
+    let content: Vec<u8> = match (attached, content) {
+        (Some(a), Some(c)) if a != c => return Err(Refusal::ContentMissing),
+        (Some(a), _) => a,
+        (None, Some(c)) => c.to_vec(),
+        (None, None) => return Err(Refusal::ContentMissing),
+    };
+
+    let certificates: Vec<Certificate> = sd
+        .certificates
+        .as_ref()
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|c| match c {
+                    cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let signer = certificates
+        .iter()
+        .find(|c| names_signer(c, &si.sid))
+        .cloned()
+        .ok_or(Refusal::NoSignerCertificate)?;
+
+    let hash = Hash::from_oid(&si.digest_alg.oid).ok_or(Refusal::UnsupportedAlgorithm)?;
+    let attrs = si
+        .signed_attrs
+        .as_ref()
+        .ok_or(Refusal::NoSignedAttributes)?;
+    let mut message_digest = None;
+    let mut signing_time = None;
+    for a in attrs.iter() {
+        if a.oid == MESSAGE_DIGEST {
+            let [v] = a.values.as_slice() else {
+                return Err(Refusal::NoSignedAttributes);
+            };
+            let os = v
+                .decode_as::<der::asn1::OctetString>()
+                .map_err(|_| Refusal::Malformed)?;
+            message_digest = Some(os.as_bytes().to_vec());
+        } else if a.oid == SIGNING_TIME {
+            signing_time = a
+                .values
+                .get(0)
+                .and_then(|v| v.to_der().ok())
+                .and_then(|d| x509_cert::time::Time::from_der(&d).ok())
+                .map(|t| t.to_date_time().to_string());
+        }
+    }
+    let message_digest = message_digest.ok_or(Refusal::NoSignedAttributes)?;
+
+    let spki = &signer.tbs_certificate.subject_public_key_info;
+    let key_oid = spki.algorithm.oid;
+    let sig_oid = si.signature_algorithm.oid;
+    let signed_attrs = signed_attrs_bytes(der).ok_or(Refusal::Malformed)?;
+    let signature = si.signature.as_bytes();
+
+    let algorithm = if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
+        let (want_hash, want_sig) = if key_oid == GOST_256_KEY {
+            (Hash::Streebog256, GOST_256_SIG)
+        } else {
+            (Hash::Streebog512, GOST_512_SIG)
+        };
+        // OpenSSL names the key's OID as the signature algorithm, others
+        // the signature's: both mean the same here.
+        if sig_oid != key_oid && sig_oid != want_sig {
+            return Err(Refusal::UnsupportedAlgorithm);
+        }
+        if hash != want_hash {
+            return Err(Refusal::DigestDoesNotFitKey);
+        }
+        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
+        if set.size() != if key_oid == GOST_256_KEY { 32 } else { 64 } {
+            return Err(Refusal::UnsupportedAlgorithm);
+        }
+        let key = der::asn1::OctetString::from_der(spki.subject_public_key.raw_bytes())
+            .map_err(|_| Refusal::Malformed)?;
+        if hash.digest(&content) != message_digest {
+            return Err(Refusal::ContentChanged);
+        }
+        gost::verify(set, &hash.digest(&signed_attrs), signature, key.as_bytes())
+            .map_err(|_| Refusal::BadSignature)?;
+        format!("ГОСТ Р 34.10-2012 {} ({set:?})", set.size() * 8)
+    } else if key_oid == RSA_KEY {
+        let want = match sig_oid {
+            RSA_KEY => hash,
+            SHA256_RSA => Hash::Sha256,
+            SHA384_RSA => Hash::Sha384,
+            SHA512_RSA => Hash::Sha512,
+            _ => return Err(Refusal::UnsupportedAlgorithm),
+        };
+        if hash != want || !matches!(hash, Hash::Sha256 | Hash::Sha384 | Hash::Sha512) {
+            return Err(Refusal::DigestDoesNotFitKey);
+        }
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
+            .map_err(|_| Refusal::Malformed)?;
+        if hash.digest(&content) != message_digest {
+            return Err(Refusal::ContentChanged);
+        }
+        let scheme = match hash {
+            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+            _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+        };
+        key.verify(scheme, &hash.digest(&signed_attrs), signature)
+            .map_err(|_| Refusal::BadSignature)?;
+        format!(
+            "RSA {} PKCS#1 v1.5, {hash:?}",
+            rsa::traits::PublicKeyParts::size(&key) * 8
+        )
+    } else {
+        return Err(Refusal::UnsupportedAlgorithm);
+    };
+
+    Ok(Signed {
+        algorithm,
+        signer,
+        certificates,
+        signing_time,
+    })
+}
+
+/// The curve from a GOST key's parameters: SEQUENCE { publicKeyParamSet,
+/// digestParamSet OPTIONAL }.
+fn gost_paramset(spki: &spki::SubjectPublicKeyInfoOwned) -> Option<ParamSet> {
+    let params = spki.algorithm.parameters.as_ref()?;
+    let seq = params.to_der().ok()?;
+    let (tag, body, _) = tlv(&seq)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (otag, oid_body, _) = tlv(body)?;
+    if otag != 0x06 {
+        return None;
+    }
+    let oid = ObjectIdentifier::from_bytes(oid_body).ok()?;
+    ParamSet::from_oid(&oid.to_string())
+}
+
+fn names_signer(cert: &Certificate, sid: &SignerIdentifier) -> bool {
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(is) => {
+            cert.tbs_certificate.issuer == is.issuer
+                && cert.tbs_certificate.serial_number == is.serial_number
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => cert
+            .tbs_certificate
+            .get::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, own)| own.0 == ski.0),
+    }
+}
+
+/// One DER element: (tag, contents, the rest after it). Short tags only,
+/// definite lengths of up to four bytes; anything else is None.
+fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *buf.first()?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    let first = *buf.get(1)? as usize;
+    let (len, header) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *buf.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    let body = buf.get(header..end)?;
+    Some((tag, body, &buf[end..]))
+}
+
+/// The signer's `signedAttrs` exactly as the message carries them, with
+/// their [0] tag turned into the SET tag the signature covers. A re-encoding
+/// could reorder or re-length what the signer hashed.
+fn signed_attrs_bytes(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, content_info, _) = tlv(der)?;
+    let (_, _oid, rest) = tlv(content_info)?;
+    let (_, explicit, _) = tlv(rest)?;
+    let (_, signed_data, _) = tlv(explicit)?;
+    // version, digestAlgorithms, encapContentInfo, [0] certs?, [1] crls?, signerInfos
+    let mut rest = signed_data;
+    let mut signer_infos = None;
+    while !rest.is_empty() {
+        let (tag, body, next) = tlv(rest)?;
+        if tag == 0x31 && next.is_empty() {
+            signer_infos = Some(body);
+        }
+        rest = next;
+    }
+    let (_, signer_info, _) = tlv(signer_infos?)?;
+    let mut rest = signer_info;
+    while !rest.is_empty() {
+        let start = rest;
+        let (tag, _, next) = tlv(rest)?;
+        if tag == 0xa0 {
+            let mut bytes = start[..start.len() - next.len()].to_vec();
+            bytes[0] = 0x31;
+            return Some(bytes);
+        }
+        rest = next;
+    }
+    None
+}
