@@ -141,7 +141,7 @@ const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Hash {
+pub(crate) enum Hash {
     Streebog256,
     Streebog512,
     Sha256,
@@ -245,68 +245,17 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
     let message_digest = message_digest.ok_or(Refusal::NoSignedAttributes)?;
 
     let spki = &signer.tbs_certificate.subject_public_key_info;
-    let key_oid = spki.algorithm.oid;
     let sig_oid = si.signature_algorithm.oid;
     let signed_attrs = signed_attrs_bytes(der).ok_or(Refusal::Malformed)?;
     let signature = si.signature.as_bytes();
 
-    let algorithm = if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
-        let (want_hash, want_sig) = if key_oid == GOST_256_KEY {
-            (Hash::Streebog256, GOST_256_SIG)
-        } else {
-            (Hash::Streebog512, GOST_512_SIG)
-        };
-        // OpenSSL names the key's OID as the signature algorithm, others
-        // the signature's: both mean the same here.
-        if sig_oid != key_oid && sig_oid != want_sig {
-            return Err(Refusal::UnsupportedAlgorithm);
-        }
-        if hash != want_hash {
-            return Err(Refusal::DigestDoesNotFitKey);
-        }
-        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
-        if set.size() != if key_oid == GOST_256_KEY { 32 } else { 64 } {
-            return Err(Refusal::UnsupportedAlgorithm);
-        }
-        let key = der::asn1::OctetString::from_der(spki.subject_public_key.raw_bytes())
-            .map_err(|_| Refusal::Malformed)?;
-        if hash.digest(&content) != message_digest {
-            return Err(Refusal::ContentChanged);
-        }
-        gost::verify(set, &hash.digest(&signed_attrs), signature, key.as_bytes())
-            .map_err(|_| Refusal::BadSignature)?;
-        format!("ГОСТ Р 34.10-2012 {} ({set:?})", set.size() * 8)
-    } else if key_oid == RSA_KEY {
-        let want = match sig_oid {
-            RSA_KEY => hash,
-            SHA256_RSA => Hash::Sha256,
-            SHA384_RSA => Hash::Sha384,
-            SHA512_RSA => Hash::Sha512,
-            _ => return Err(Refusal::UnsupportedAlgorithm),
-        };
-        if hash != want || !matches!(hash, Hash::Sha256 | Hash::Sha384 | Hash::Sha512) {
-            return Err(Refusal::DigestDoesNotFitKey);
-        }
-        use rsa::pkcs1::DecodeRsaPublicKey;
-        let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
-            .map_err(|_| Refusal::Malformed)?;
-        if hash.digest(&content) != message_digest {
-            return Err(Refusal::ContentChanged);
-        }
-        let scheme = match hash {
-            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-            _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-        };
-        key.verify(scheme, &hash.digest(&signed_attrs), signature)
-            .map_err(|_| Refusal::BadSignature)?;
-        format!(
-            "RSA {} PKCS#1 v1.5, {hash:?}",
-            rsa::traits::PublicKeyParts::size(&key) * 8
-        )
-    } else {
-        return Err(Refusal::UnsupportedAlgorithm);
-    };
+    if hash.digest(&content) != message_digest {
+        // The digest attribute is checked first only when the algorithms are
+        // known, so an unknown one is reported as such.
+        key_algorithm(spki, &sig_oid, hash)?;
+        return Err(Refusal::ContentChanged);
+    }
+    let algorithm = key_verify(spki, &sig_oid, hash, &signed_attrs, signature)?;
 
     Ok(Signed {
         algorithm,
@@ -405,4 +354,98 @@ fn signed_attrs_bytes(der: &[u8]) -> Option<Vec<u8>> {
         rest = next;
     }
     None
+}
+
+/// The algorithm a key and a signature algorithm name together, checked
+/// against the digest they come with.
+fn key_algorithm(
+    spki: &spki::SubjectPublicKeyInfoOwned,
+    sig_oid: &ObjectIdentifier,
+    hash: Hash,
+) -> Result<String, Refusal> {
+    let key_oid = spki.algorithm.oid;
+    if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
+        let (want_hash, want_sig, size) = if key_oid == GOST_256_KEY {
+            (Hash::Streebog256, GOST_256_SIG, 32)
+        } else {
+            (Hash::Streebog512, GOST_512_SIG, 64)
+        };
+        // OpenSSL names the key's OID as the signature algorithm, others
+        // the signature's: both mean the same here.
+        if *sig_oid != key_oid && *sig_oid != want_sig {
+            return Err(Refusal::UnsupportedAlgorithm);
+        }
+        if hash != want_hash {
+            return Err(Refusal::DigestDoesNotFitKey);
+        }
+        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
+        if set.size() != size {
+            return Err(Refusal::UnsupportedAlgorithm);
+        }
+        Ok(format!("ГОСТ Р 34.10-2012 {} ({set:?})", size * 8))
+    } else if key_oid == RSA_KEY {
+        let want = match *sig_oid {
+            RSA_KEY => hash,
+            SHA256_RSA => Hash::Sha256,
+            SHA384_RSA => Hash::Sha384,
+            SHA512_RSA => Hash::Sha512,
+            _ => return Err(Refusal::UnsupportedAlgorithm),
+        };
+        if hash != want || !matches!(hash, Hash::Sha256 | Hash::Sha384 | Hash::Sha512) {
+            return Err(Refusal::DigestDoesNotFitKey);
+        }
+        Ok(format!("RSA PKCS#1 v1.5, {hash:?}"))
+    } else {
+        Err(Refusal::UnsupportedAlgorithm)
+    }
+}
+
+/// Verifies `signature` over `message` (hashed here with `hash`) with the
+/// key in `spki`; returns the algorithm's name.
+pub(crate) fn key_verify(
+    spki: &spki::SubjectPublicKeyInfoOwned,
+    sig_oid: &ObjectIdentifier,
+    hash: Hash,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<String, Refusal> {
+    let algorithm = key_algorithm(spki, sig_oid, hash)?;
+    if matches!(hash, Hash::Streebog256 | Hash::Streebog512) {
+        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
+        let key = der::asn1::OctetString::from_der(spki.subject_public_key.raw_bytes())
+            .map_err(|_| Refusal::Malformed)?;
+        gost::verify(set, &hash.digest(message), signature, key.as_bytes())
+            .map_err(|_| Refusal::BadSignature)?;
+    } else {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
+            .map_err(|_| Refusal::Malformed)?;
+        let scheme = match hash {
+            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+            _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+        };
+        key.verify(scheme, &hash.digest(message), signature)
+            .map_err(|_| Refusal::BadSignature)?;
+    }
+    Ok(algorithm)
+}
+
+/// A certificate's or CRL's signature by an issuer's key: the digest is
+/// the one the signature algorithm names.
+pub(crate) fn signed_by(
+    issuer: &spki::SubjectPublicKeyInfoOwned,
+    sig_oid: &ObjectIdentifier,
+    tbs: &[u8],
+    signature: &[u8],
+) -> Result<(), Refusal> {
+    let hash = match *sig_oid {
+        GOST_256_SIG => Hash::Streebog256,
+        GOST_512_SIG => Hash::Streebog512,
+        SHA256_RSA => Hash::Sha256,
+        SHA384_RSA => Hash::Sha384,
+        SHA512_RSA => Hash::Sha512,
+        _ => return Err(Refusal::UnsupportedAlgorithm),
+    };
+    key_verify(issuer, sig_oid, hash, tbs, signature).map(|_| ())
 }

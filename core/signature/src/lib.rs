@@ -2,11 +2,18 @@
 //! fuzzed and benchmarked on its own: every signature the portal accepts
 //! goes through here.
 //!
-//! This first part holds the GOST R 34.10-2012 elliptic-curve check (the
-//! 2001 curves are its 256-bit paramsets). No maintained crate verifies
-//! GOST R 34.10, so it is written here, verify only, on `crypto-bigint`'s
-//! Montgomery arithmetic; everything else (ASN.1, CMS, X.509, hashes, RSA)
-//! is to come from RustCrypto's crates.
+//! - [`gost`]: the GOST R 34.10-2012 elliptic-curve check. No maintained
+//!   crate verifies GOST R 34.10, so it is written here, verify only, on
+//!   `crypto-bigint`'s Montgomery arithmetic.
+//! - [`cms`]: the cryptographic check of a CMS SignedData (CAdES-BES).
+//! - [`policy`]: trust: the chain to the tenant's anchors, validity at the
+//!   time of receipt, key usage, revocation by CRL; the verdict.
+//! - [`identity`]: who the certificate names, and whether that is the
+//!   applicant.
+//!
+//! ASN.1, X.509, CMS, the hashes and RSA come from RustCrypto's crates.
 
 pub mod cms;
 pub mod gost;
+pub mod identity;
+pub mod policy;

@@ -7,40 +7,12 @@
 //! Without the engine the test says so and returns; under CI (`CI` set)
 //! that is a failure.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{here, pki};
+use std::path::Path;
 use std::process::Command;
 use tapline_signature::cms::{self, Refusal};
-
-fn here() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
-}
-
-/// Makes the PKI of one kind in a fresh folder; None without the engine.
-fn pki(kind: &str) -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "tapline-pki-{}-{}",
-        kind.replace(':', "-"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new("bash")
-        .arg(here().join("pki/mkpki.sh"))
-        .arg(&dir)
-        .arg(kind)
-        .env("OPENSSL_CONF", here().join("gost.cnf"))
-        .output()
-        .expect("bash runs");
-    if !out.status.success() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs openssl with the GOST engine and faketime: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("could not make the test PKI (GOST engine missing?): not run");
-        return None;
-    }
-    Some(dir)
-}
 
 fn openssl_says_valid(dir: &Path, sig: &str, content: &str) -> bool {
     Command::new("openssl")
@@ -66,7 +38,7 @@ fn openssl_says_valid(dir: &Path, sig: &str, content: &str) -> bool {
 #[test]
 fn openssl_made_signatures_check_as_openssl_says() {
     for kind in ["gost256:A", "gost256:TCA", "gost512:A", "gost512:C", "rsa"] {
-        let Some(dir) = pki(kind) else { return };
+        let Some(dir) = pki(kind, "cms") else { return };
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
         let data = read("data.txt");
 

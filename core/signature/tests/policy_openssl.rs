@@ -1,0 +1,240 @@
+//! Trust decisions on the test PKI, each next to what OpenSSL's
+//! `cms -verify -crl_check_all` says of the same files: valid, revoked,
+//! expired, a foreign root, a missing CRL, a stale CRL, a digest that does
+//! not fit the key; and the identity read from the certificate.
+
+mod common;
+
+use common::{openssl, pki};
+use std::path::Path;
+use tapline_signature::cms::Refusal;
+use tapline_signature::identity::{self, Applicant};
+use tapline_signature::policy::{self, Distrust, Reason};
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn openssl_valid(dir: &Path, sig: &str, crl_file: &str) -> bool {
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            sig,
+            "-content",
+            "data.txt",
+            "-CAfile",
+            crl_file,
+            "-crl_check_all",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        &[],
+    )
+    .status
+    .success()
+}
+
+#[test]
+fn trust_decisions_agree_with_openssl() {
+    for (kind, md) in [
+        ("gost256:A", "md_gost12_256"),
+        ("gost512:A", "md_gost12_512"),
+        ("rsa", "sha256"),
+    ] {
+        let Some(dir) = pki(kind, "policy") else {
+            return;
+        };
+        let Some(foreign) = pki(kind, "foreign") else {
+            return;
+        };
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        let data = read("data.txt");
+        let anchors = policy::certificates_from(&read("root.pem")).unwrap();
+        let crls = policy::crls_from(&read("trust+crls.pem")).unwrap();
+        assert_eq!(crls.len(), 2, "{kind}: root and intermediate CRLs");
+        let at = now();
+
+        // Valid, with the chain, revocation and identity.
+        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &crls, at);
+        assert!(v.valid, "{kind}: {:?}", v.reason);
+        assert!(openssl_valid(&dir, "ee.data.p7s", "trust+crls.pem"));
+        assert_eq!(v.chain.len(), 3, "{kind}: {:?}", v.chain);
+        assert!(v.chain[2].contains("Tapline Test Root"), "{:?}", v.chain);
+        assert_eq!(v.revocation.len(), 2, "{kind}: both links checked by CRL");
+        let id = v.signer.clone().unwrap();
+        assert_eq!(id.inn.as_deref(), Some("770312345678"));
+        assert_eq!(id.inn_le.as_deref(), Some("7703123457"));
+        assert_eq!(id.ogrn.as_deref(), Some("1027700123450"));
+        assert_eq!(id.snils.as_deref(), Some("12345678964"));
+        assert_eq!(id.organisation.as_deref(), Some("ООО Ромашка"));
+        assert_eq!(id.person_name().as_deref(), Some("Иванов Иван Иванович"));
+        assert!(identity::matches(
+            &id,
+            &Applicant::Legal {
+                inn: "7703123457",
+                ogrn: "1027700123450"
+            }
+        ));
+        assert!(!identity::matches(
+            &id,
+            &Applicant::Legal {
+                inn: "7703123458",
+                ogrn: "1027700123450"
+            }
+        ));
+        assert!(identity::matches(
+            &id,
+            &Applicant::Individual {
+                snils: Some("123-456-789 64"),
+                inn: None
+            }
+        ));
+        assert!(!identity::matches(
+            &id,
+            &Applicant::Entrepreneur {
+                inn: "770312345678",
+                ogrnip: "304770000000001"
+            }
+        ));
+        assert!(!identity::matches(
+            &id,
+            &Applicant::KzPerson {
+                iin: "770312345678"
+            }
+        ));
+
+        // Revoked by the intermediate's CRL.
+        let v = policy::verify(&read("revoked.data.p7s"), Some(&data), &anchors, &crls, at);
+        assert_eq!(v.reason, Some(Reason::Trust(Distrust::Revoked)), "{kind}");
+        assert!(!openssl_valid(&dir, "revoked.data.p7s", "trust+crls.pem"));
+
+        // Expired in 2020, signed now.
+        let v = policy::verify(&read("expired.data.p7s"), Some(&data), &anchors, &crls, at);
+        assert_eq!(v.reason, Some(Reason::Trust(Distrust::Expired)), "{kind}");
+        assert!(!openssl_valid(&dir, "expired.data.p7s", "trust+crls.pem"));
+
+        // Another PKI's root: the same kind of certificate, not ours.
+        let other =
+            policy::certificates_from(&std::fs::read(foreign.join("root.pem")).unwrap()).unwrap();
+        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &other, &crls, at);
+        assert_eq!(
+            v.reason,
+            Some(Reason::Trust(Distrust::UntrustedChain)),
+            "{kind}"
+        );
+        assert!(!openssl_valid(
+            &dir,
+            "ee.data.p7s",
+            &foreign.join("trust+crls.pem").display().to_string()
+        ));
+
+        // No CRL at all, or only the root's: refused, never passed.
+        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &[], at);
+        assert_eq!(
+            v.reason,
+            Some(Reason::Trust(Distrust::RevocationUnavailable))
+        );
+        let root_only = policy::crls_from(&read("root.crl")).unwrap();
+        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &root_only, at);
+        assert_eq!(
+            v.reason,
+            Some(Reason::Trust(Distrust::RevocationUnavailable))
+        );
+        let mut no_inter_crl = read("root.pem");
+        no_inter_crl.extend(read("root.crl.pem"));
+        std::fs::write(dir.join("root+rootcrl.pem"), &no_inter_crl).unwrap();
+        assert!(!openssl_valid(&dir, "ee.data.p7s", "root+rootcrl.pem"));
+
+        // A stale CRL: issued in 2021 for one day.
+        let env = [
+            ("CADIR", dir.join("db-inter").display().to_string()),
+            ("MD", md.to_string()),
+        ];
+        let ca_cnf = common::here().join("pki/ca.cnf").display().to_string();
+        let out = std::process::Command::new("faketime")
+            .args([
+                "2021-01-01 00:00:00",
+                "openssl",
+                "ca",
+                "-config",
+                &ca_cnf,
+                "-cert",
+                "inter.pem",
+            ])
+            .args([
+                "-keyfile",
+                "inter.key",
+                "-gencrl",
+                "-crldays",
+                "1",
+                "-out",
+                "stale.crl.pem",
+            ])
+            .current_dir(&dir)
+            .env("OPENSSL_CONF", common::here().join("gost.cnf"))
+            .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+            .output()
+            .expect("faketime runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut stale = policy::crls_from(&read("stale.crl.pem")).unwrap();
+        stale.extend(policy::crls_from(&read("root.crl")).unwrap());
+        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &stale, at);
+        assert_eq!(
+            v.reason,
+            Some(Reason::Trust(Distrust::RevocationUnavailable)),
+            "{kind}"
+        );
+        let mut stale_file = read("root.pem");
+        stale_file.extend(read("stale.crl.pem"));
+        stale_file.extend(read("root.crl.pem"));
+        std::fs::write(dir.join("stale+trust.pem"), &stale_file).unwrap();
+        assert!(!openssl_valid(&dir, "ee.data.p7s", "stale+trust.pem"));
+
+        // The same signature judged before the certificates existed.
+        let v = policy::verify(
+            &read("ee.data.p7s"),
+            Some(&data),
+            &anchors,
+            &crls,
+            1_500_000_000,
+        );
+        assert_eq!(v.reason, Some(Reason::Trust(Distrust::NotYetValid)));
+
+        // A digest the key's algorithm does not use: OpenSSL will not make
+        // one, so the Streebog-256 identifiers become Streebog-512 (the
+        // signed attributes, and so the signature, stay as they were).
+        if kind.starts_with("gost256") {
+            let streebog_256 = [0x06, 0x08, 0x2a, 0x85, 0x03, 0x07, 0x01, 0x01, 0x02, 0x02];
+            let mut der = read("ee.data.p7s");
+            let mut swapped = 0;
+            for i in 0..der.len().saturating_sub(streebog_256.len()) {
+                if der[i..i + streebog_256.len()] == streebog_256 {
+                    der[i + streebog_256.len() - 1] = 0x03;
+                    swapped += 1;
+                }
+            }
+            assert!(swapped >= 2, "digestAlgorithms and the SignerInfo's digest");
+            std::fs::write(dir.join("wrongmd.p7s"), &der).unwrap();
+            let v = policy::verify(&der, Some(&data), &anchors, &crls, at);
+            assert_eq!(v.reason, Some(Reason::Crypto(Refusal::DigestDoesNotFitKey)));
+            assert!(!openssl_valid(&dir, "wrongmd.p7s", "trust+crls.pem"));
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::remove_dir_all(&foreign).ok();
+    }
+}
