@@ -2,6 +2,7 @@
 //! a graceful stop. The binary and the tests both start servers here.
 
 pub mod cli;
+mod signature_cli;
 
 use crate::notify::sms::{DevOutbox, SmsGateway, Smsc};
 use crate::notify::worker::{self, Delivery, EmailTransport};

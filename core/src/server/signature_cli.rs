@@ -1,0 +1,219 @@
+//! `tapline signature verify`: one signature's verdict for an operator, by
+//! the same engine the portal uses, against a tenant's trust anchors
+//! (`tenants/<slug>/trust/`: certificates as .pem/.crt/.cer, CRLs as .crl)
+//! or anchors and CRLs given on the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tapline_signature::policy::{self, Verdict};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub struct VerifyArgs {
+    pub content: PathBuf,
+    pub signature: PathBuf,
+    pub tenant: Option<String>,
+    pub tenants: PathBuf,
+    pub trust: Vec<PathBuf>,
+    pub crl: Vec<PathBuf>,
+    pub at: Option<String>,
+    pub json: bool,
+}
+
+const USAGE: u8 = 2;
+
+fn usage(msg: String) -> ExitCode {
+    eprintln!("{msg}");
+    ExitCode::from(USAGE)
+}
+
+/// Every certificate and CRL in a tenant's trust folder.
+fn tenant_trust(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (mut certs, mut crls) = (Vec::new(), Vec::new());
+    for e in rd.flatten() {
+        let p = e.path();
+        match p
+            .extension()
+            .and_then(|x| x.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("pem" | "crt" | "cer") => certs.push(p),
+            Some("crl") => crls.push(p),
+            _ => {}
+        }
+    }
+    certs.sort();
+    crls.sort();
+    Ok((certs, crls))
+}
+
+pub fn verify(args: VerifyArgs) -> ExitCode {
+    let (mut trust, mut crl_files) = (args.trust, args.crl);
+    if let Some(slug) = &args.tenant {
+        if slug.contains(['/', '\\']) || slug.starts_with('.') {
+            return usage(format!("{slug}: not a tenant name"));
+        }
+        match tenant_trust(&args.tenants.join(slug).join("trust")) {
+            Ok((c, r)) => {
+                trust.extend(c);
+                crl_files.extend(r);
+            }
+            Err(e) => return usage(format!("tenant {slug} has no trust anchors: {e}")),
+        }
+    }
+    if trust.is_empty() {
+        return usage("no trust anchors: give --tenant SLUG or --trust PEM".into());
+    }
+    let mut anchors = Vec::new();
+    for p in &trust {
+        match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| policy::certificates_from(&b).map_err(|e| e.to_string()))
+        {
+            Ok(c) => anchors.extend(c),
+            Err(e) => return usage(format!("{}: not a certificate: {e}", p.display())),
+        }
+    }
+    let mut crls = Vec::new();
+    for p in &crl_files {
+        match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| policy::crls_from(&b).map_err(|e| e.to_string()))
+        {
+            Ok(c) => crls.extend(c),
+            Err(e) => return usage(format!("{}: not a CRL: {e}", p.display())),
+        }
+    }
+    let at = match &args.at {
+        Some(s) => match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(t) if t.unix_timestamp() >= 0 => t.unix_timestamp() as u64,
+            _ => {
+                return usage(format!(
+                    "--at {s}: expected RFC 3339, e.g. 2026-03-13T10:00:00+03:00"
+                ));
+            }
+        },
+        None => OffsetDateTime::now_utc().unix_timestamp().max(0) as u64,
+    };
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let content = match read(&args.content) {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let signature = match read(&args.signature) {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let v = policy::verify(&signature, Some(&content), &anchors, &crls, at);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&v)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", human(&v));
+    }
+    if v.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn rfc3339(secs: u64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub fn json(v: &Verdict) -> serde_json::Value {
+    let signer = v.signer.as_ref().map(|id| {
+        serde_json::json!({
+            "name": id.person_name(),
+            "organisation": id.organisation,
+            "title": id.title,
+            "inn": id.inn,
+            "inn_le": id.inn_le,
+            "ogrn": id.ogrn,
+            "ogrnip": id.ogrnip,
+            "snils": id.snils,
+            "iin": id.iin,
+            "bin": id.bin,
+            "kz_role": id.kz_role,
+        })
+    });
+    serde_json::json!({
+        "valid": v.valid,
+        "reason": v.reason.map(|r| r.code()),
+        "message": v.reason.map(|r| r.message()),
+        "algorithm": v.algorithm,
+        "signer": signer,
+        "serial": v.serial,
+        "issuer": v.issuer,
+        "chain": v.chain,
+        "revocation": v.revocation,
+        "signing_time": v.signing_time,
+        "checked_at": rfc3339(v.at),
+    })
+}
+
+fn human(v: &Verdict) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, val: &str| out.push_str(&format!("{k:<22}{val}\n"));
+    match v.reason {
+        None => line("Подпись:", "действительна"),
+        Some(r) => line(
+            "Подпись:",
+            &format!("отклонена ({}): {}", r.code(), r.message()),
+        ),
+    }
+    if let Some(a) = &v.algorithm {
+        line("Алгоритм:", a);
+    }
+    if let Some(id) = &v.signer {
+        for (k, val) in [
+            ("Подписал:", id.person_name()),
+            ("Должность:", id.title.clone()),
+            ("Организация:", id.organisation.clone()),
+            ("ИНН:", id.inn.clone()),
+            ("ИНН ЮЛ:", id.inn_le.clone()),
+            ("ОГРН:", id.ogrn.clone()),
+            ("ОГРНИП:", id.ogrnip.clone()),
+            ("СНИЛС:", id.snils.clone()),
+            ("ИИН:", id.iin.clone()),
+            ("БИН:", id.bin.clone()),
+            ("Роль:", id.kz_role.map(str::to_string)),
+        ] {
+            if let Some(val) = val {
+                line(k, &val);
+            }
+        }
+    }
+    if let Some(s) = &v.serial {
+        line("Серийный номер:", s);
+    }
+    if let Some(i) = &v.issuer {
+        line("Издатель:", i);
+    }
+    for (i, c) in v.chain.iter().enumerate() {
+        line(if i == 0 { "Цепочка:" } else { "" }, c);
+    }
+    for (i, r) in v.revocation.iter().enumerate() {
+        line(
+            if i == 0 {
+                "Отзыв проверен:"
+            } else {
+                ""
+            },
+            r,
+        );
+    }
+    if let Some(t) = &v.signing_time {
+        line("Время подписи (заявл.):", t);
+    }
+    line("Проверено на:", &rfc3339(v.at));
+    out
+}
