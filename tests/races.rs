@@ -292,7 +292,7 @@ async fn drafts_keep_field_limits_and_their_number_is_capped() {
 /// With a single database connection every action still answers: none
 /// holds a transaction while it waits for a second connection (which would
 /// never come). Stale autosave, submission, the office card's status,
-/// assignment and number, and a confirmed change of email.
+/// assignment and number, an appeal's answer and a confirmed change of email.
 #[tokio::test]
 async fn one_database_connection_serves_every_action() {
     let app = TestApp::spawn_with(Setup {
@@ -340,6 +340,42 @@ async fn one_database_connection_serves_every_action() {
             .unwrap_or_else(|_| panic!("{action} hung"));
         assert_eq!(r.status, 303, "{action}: {}", r.body);
     }
+
+    // An appeal answered by the office (the answer emails the applicant).
+    let mut s = setevaya_applicant(&app, "ap1@example.ru", "+79004000007").await;
+    s.get("/appeals").await;
+    let r = s.post("/appeals/new", &[]).await;
+    let appeal = r
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let path = format!("/appeals/{appeal}");
+    let r = s
+        .post_multipart(
+            &path,
+            &[
+                ("topic", "Другое"),
+                ("body", "Когда будут готовы ТУ?"),
+                ("action", "send"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut sop = operator(&app, "setevaya", "op@setevaya.ru").await;
+    let r = tokio::time::timeout(
+        quick,
+        sop.post(&format!("/office{path}/answer"), &[("answer", "Скоро.")]),
+    )
+    .await
+    .expect("the answer hung");
+    assert_eq!(r.status, 303, "{}", r.body);
 
     a.post(
         "/settings/email",
