@@ -165,9 +165,10 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     assert!(view.has(&format!("БЛГ-{year}-0001")), "{}", view.body);
     assert!(view.has("Сформирована"));
 
-    // Submitting twice creates one application and one number.
+    // Submitting twice creates one application and one number, and the
+    // second click is told it was sent.
     let again = b.post(&format!("/applications/{id}"), &f).await;
-    again.assert_redirect(&format!("/t/kvadra/applications/{id}"));
+    again.assert_redirect(&format!("/t/kvadra/applications/{id}?submitted=1"));
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM applications WHERE tenant_id = 'kvadra' AND status <> 'draft'",
     )
@@ -979,16 +980,29 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
     // The days are the tenant's; a run across its midnight spans two.
     let tenant_today = || app.state().tenants.by_slug("kazenergo").unwrap().today();
     let first_day = tenant_today();
-    for _ in 0..21 {
-        b.post(
-            "/applications/new",
-            &[("kind", "tech_conditions"), ("new", "1")],
-        )
-        .await;
+    let new = |kind: &'static str| {
+        let mut b = b.clone();
+        async move {
+            b.post("/applications/new", &[("kind", kind), ("new", "1")])
+                .await
+        }
+    };
+    for _ in 0..19 {
+        assert_eq!(new("tech_conditions").await.status, 303);
     }
-    for _ in 0..2 {
-        b.post("/applications/new", &[("kind", "connection"), ("new", "1")])
-            .await;
+    assert_eq!(new("connection").await.status, 303);
+    // An account keeps at most 20 drafts; three of them withdrawn (as if
+    // sent and withdrawn) make room for three more.
+    assert_eq!(new("tech_conditions").await.status, 422);
+    sqlx::query(
+        "UPDATE applications SET status = 'withdrawn' WHERE id IN \
+         (SELECT id FROM applications WHERE tenant_id = 'kazenergo' AND kind = 'tech_conditions' LIMIT 3)",
+    )
+    .execute(&app.db().pool)
+    .await
+    .unwrap();
+    for kind in ["tech_conditions", "tech_conditions", "connection"] {
+        assert_eq!(new(kind).await.status, 303);
     }
     let count = |p: &tapline_e2e::Page| p.body.matches("<tr data-id=").count();
     let all = b.get("/applications").await;

@@ -498,3 +498,96 @@ async fn staff_set_a_status_and_the_applicant_sees_it_and_is_told_by_email_and_s
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// «Сформировать» on an application whose number the applicant already has
+/// asks first; ticked and clicked again, it replaces the number and the
+/// history shows both.
+#[tokio::test]
+async fn staff_confirm_before_a_given_number_is_replaced() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let mut http = tapline_e2e::kazenergo_legal(&app, "num@example.ru", "+79002000092").await;
+    let (id, _) = tapline_e2e::kazenergo_submit(&mut http, "num@example.ru", "+79002000092").await;
+    tapline::office::add_staff(
+        app.db(),
+        "kazenergo",
+        "num@kazenergo.ru",
+        "Оператор Номеров",
+        tapline::office::StaffRole::Operator,
+        "office-pass-123",
+        None,
+    )
+    .await
+    .unwrap();
+    let yy = &tapline::store::now_ts()[2..4];
+    let (given, next) = (format!("КЭ-00001/{yy}"), format!("КЭ-00002/{yy}"));
+
+    let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
+    let base = app.url("/t/kazenergo");
+    c.goto(&format!("{base}/office/")).await.unwrap();
+    fill(&c, "f-email", "num@kazenergo.ru").await;
+    fill(&c, "f-password", "office-pass-123").await;
+    submit(&c, "/office/login").await;
+    arrive(&c, Locator::Css("[data-testid=staff-box]")).await;
+    c.goto(&format!("{base}/office/applications/{id}"))
+        .await
+        .unwrap();
+    let generate =
+        format!("form[action$='/office/applications/{id}/number'] button[name=generate]");
+    arrive(&c, Locator::Css(&generate))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let error = arrive(&c, Locator::Id("e-number")).await;
+    assert!(
+        error
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("уже есть номер {given}")),
+        "{}",
+        text(&c).await
+    );
+    assert!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains(&given),
+        "nothing replaced without the confirmation"
+    );
+    c.find(Locator::Id("f-replace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(&generate))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&c, Locator::Id("done")).await;
+    let h1 = c.find(Locator::Css("h1")).await.unwrap();
+    assert!(
+        h1.text().await.unwrap().contains(&next),
+        "{}",
+        text(&c).await
+    );
+    let history = c.find(Locator::Id("history")).await.unwrap();
+    assert!(
+        history
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("{given} → {next}")),
+        "{}",
+        text(&c).await
+    );
+    c.close().await.unwrap();
+    app.stop().await;
+}

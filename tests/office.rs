@@ -373,9 +373,33 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     assert_eq!(r.status, 422);
     assert!(r.field_error("to").is_some(), "{}", r.body);
 
-    // A registration number typed by hand.
-    op.post(&format!("{card}/number"), &[("number", "ТУ-2026/77")])
+    // A registration number typed by hand replaces the one the applicant
+    // was given only once staff confirm it.
+    let r = op
+        .post(&format!("{card}/number"), &[("number", "ТУ-2026/77")])
         .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.field_error("number").unwrap().contains("Заменить номер"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.has("name=\"replace\""),
+        "the card offers the confirmation"
+    );
+    assert!(
+        !a.get(&format!("/applications/{id}"))
+            .await
+            .has("ТУ-2026/77")
+    );
+    let r = op
+        .post(
+            &format!("{card}/number"),
+            &[("number", "ТУ-2026/77"), ("replace", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
     assert!(
         a.get(&format!("/applications/{id}"))
             .await
@@ -765,13 +789,38 @@ async fn setevaya_staff_type_their_own_status_and_generate_a_number() {
         .await;
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(view.has("<dd id=\"status\">Заявка на рассмотрении сетевой организацией</dd>"));
-    // "Generate" asks the plugin for a number.
-    op.post(&format!("{card}/number"), &[("generate", "1")])
-        .await;
+    // "Generate" on an application that has its number already asks first:
+    // the applicant was told that number. Nothing is drawn until confirmed.
     let year = &tapline::store::now_ts()[..4];
+    let r = op
+        .post(&format!("{card}/number"), &[("generate", "1")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.field_error("number")
+            .unwrap()
+            .contains(&format!("уже есть номер ТП-{year}-000001")),
+        "{}",
+        r.body
+    );
     let c = op.get(&card).await;
-    // Submission drew the first number; "generate" draws the next one.
+    assert!(c.has(&format!("Заявка № ТП-{year}-000001")), "{}", c.body);
+    // Confirmed, it asks the plugin: submission drew the first number,
+    // "generate" draws the next one, and the history keeps both.
+    let r = op
+        .post(
+            &format!("{card}/number"),
+            &[("generate", "1"), ("replace", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let c = op.get(&card).await;
     assert!(c.has(&format!("Заявка № ТП-{year}-000002")), "{}", c.body);
+    assert!(
+        c.has(&format!("ТП-{year}-000001 → ТП-{year}-000002")),
+        "{}",
+        c.body
+    );
     app.stop().await;
 }
 
@@ -1113,9 +1162,12 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
         "the corrected value: {}",
         c.body
     );
-    // Under review again, it cannot be edited any more.
+    // Under review again, it cannot be edited any more: sending it again
+    // only says it was sent.
     let r = a.post(&format!("/applications/{id}"), &f).await;
-    r.assert_redirect(&format!("/t/almatyenergosbyt/applications/{id}"));
+    r.assert_redirect(&format!(
+        "/t/almatyenergosbyt/applications/{id}?submitted=1"
+    ));
     app.stop().await;
 }
 

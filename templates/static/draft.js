@@ -74,6 +74,10 @@
         else { try { localStorage.removeItem(key); } catch (e) {} }
         say("Черновик сохранён автоматически " + r.saved_at + ".");
         form.dataset.saved = r.version;
+      } else if (r.status === 422 && r.fields) {
+        // A value longer than its field allows: say which; the next change
+        // (shortened, one hopes) is saved again.
+        say(r.error);
       } else if (r.status === 409 || r.status === 422) {
         // Another tab saved, the draft was sent or the form changed: trying
         // again cannot help, so stop and say so; the copy stays in this browser.

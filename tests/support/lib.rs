@@ -73,6 +73,9 @@ pub struct Setup {
     pub tenants: PathBuf,
     pub smtp_url: Option<String>,
     pub sms: SmsConfig,
+    /// Database connections; one shows a request that holds a transaction
+    /// and waits for a second connection (it hangs).
+    pub db_pool: Option<u32>,
 }
 
 impl Default for Setup {
@@ -81,6 +84,7 @@ impl Default for Setup {
             tenants: repo().join("tenants"),
             smtp_url: None,
             sms: SmsConfig::Dev,
+            db_pool: None,
         }
     }
 }
@@ -111,6 +115,7 @@ impl TestApp {
             captcha: AnswerSource::Fixed(CAPTCHA.into()),
             // Shared by every test: each plugin is compiled once per build.
             plugin_cache: Some(repo().join("target").join("test-plugin-cache")),
+            db_pool: setup.db_pool,
             ..Options::defaults()
         };
         capture_logs();

@@ -116,12 +116,21 @@ pub async fn find_by(
 }
 
 pub async fn get(db: &Db, tenant: &str, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    get_on(&db.pool, tenant, id).await
+}
+
+/// [`get`] on a given connection or transaction.
+pub async fn get_on<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+) -> Result<Option<Account>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = $2"
     )))
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(ex)
     .await?;
     Ok(row.map(from_row))
 }
@@ -129,6 +138,17 @@ pub async fn get(db: &Db, tenant: &str, id: i64) -> Result<Option<Account>, sqlx
 /// Whether `value` is free in `key` for the tenant (optionally ignoring one account).
 pub async fn is_free(
     db: &Db,
+    tenant: &str,
+    key: Key,
+    value: &str,
+    except: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    is_free_on(&db.pool, tenant, key, value, except).await
+}
+
+/// [`is_free`] on a given connection or transaction.
+pub async fn is_free_on<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
     tenant: &str,
     key: Key,
     value: &str,
@@ -142,7 +162,7 @@ pub async fn is_free(
         .bind(tenant)
         .bind(value)
         .bind(except.unwrap_or(-1))
-        .fetch_optional(&db.pool)
+        .fetch_optional(ex)
         .await?;
     Ok(row.is_none())
 }
@@ -360,6 +380,16 @@ pub fn shown_value(f: &FieldDef, stored: &str) -> String {
     }
 }
 
+/// The error for a value longer than its field allows, if it is: checked
+/// on every save of a draft too, where nothing else is checked yet.
+pub fn too_long(f: &FieldDef, raw: &str) -> Option<String> {
+    let max = f.max_length.unwrap_or(match f.kind {
+        FieldKind::Textarea => 4000,
+        _ => 300,
+    });
+    (raw.chars().count() > max).then(|| format!("Не длиннее {max} символов"))
+}
+
 /// Check one tenant-defined field's raw input and return its stored form.
 /// An empty optional field stores as empty.
 pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<String, String> {
@@ -378,12 +408,8 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
             Ok(String::new())
         };
     }
-    let max = f.max_length.unwrap_or(match f.kind {
-        FieldKind::Textarea => 4000,
-        _ => 300,
-    });
-    if raw.chars().count() > max {
-        return Err(format!("Не длиннее {max} символов"));
+    if let Some(e) = too_long(f, raw) {
+        return Err(e);
     }
     match f.kind {
         FieldKind::Email => normalize_email(raw)

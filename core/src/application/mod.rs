@@ -76,7 +76,18 @@ pub enum AppError {
     /// The application is no longer a draft.
     #[error("the application is not a draft")]
     NotDraft,
+    /// The account has as many drafts as it may keep.
+    #[error("the account already has {0} drafts")]
+    TooManyDrafts(i64),
+    /// The registration number is already another application's (typed by
+    /// staff, say): the caller takes the next one.
+    #[error("the registration number is taken")]
+    NumberTaken,
 }
+
+/// Drafts one account may keep at a time, of all kinds: enough for anyone
+/// preparing several connections, not for filling the disk.
+pub const MAX_DRAFTS: i64 = 20;
 
 type Row = (
     i64,
@@ -192,11 +203,10 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     Ok(())
 }
 
-/// A new draft with the given starting values.
 /// Create a draft, or with `only_one` (a kind of one draft at a time)
 /// return the draft of that kind the account already has: `(id, created)`.
 /// The account's row is locked first, so two requests at once cannot both
-/// find no draft and both create one.
+/// find no draft and both create one, nor both pass [`MAX_DRAFTS`].
 pub async fn create_draft(
     db: &Db,
     tenant: &str,
@@ -208,8 +218,8 @@ pub async fn create_draft(
 ) -> Result<(i64, bool), AppError> {
     let now = now_ts();
     let mut tx = db.pool.begin().await?;
+    crate::account::lock(&mut tx, tenant, account).await?;
     if only_one {
-        crate::account::lock(&mut tx, tenant, account).await?;
         let open: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM applications WHERE tenant_id = $1 AND account_id = $2 AND kind = $3 \
              AND status = 'draft' ORDER BY updated_at DESC, id DESC LIMIT 1",
@@ -223,6 +233,16 @@ pub async fn create_draft(
             tx.commit().await?;
             return Ok((id, false));
         }
+    }
+    let (drafts,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft'",
+    )
+    .bind(tenant)
+    .bind(account)
+    .fetch_one(&mut *tx)
+    .await?;
+    if drafts >= MAX_DRAFTS {
+        return Err(AppError::TooManyDrafts(MAX_DRAFTS));
     }
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
@@ -391,7 +411,7 @@ pub async fn save_draft(
     .await?
     .rows_affected();
     if done == 0 {
-        return Err(stale_or_not_draft(db, app).await);
+        return Err(stale_or_not_draft(&mut tx, app).await);
     }
     event(
         &mut *tx,
@@ -407,21 +427,35 @@ pub async fn save_draft(
     Ok(version + 1)
 }
 
-async fn stale_or_not_draft(db: &Db, app: &Application) -> AppError {
-    match get_own(db, &app.tenant_id, app.account_id, app.id).await {
-        Ok(Some(a)) if a.status == app.status => AppError::Stale,
+/// Why an update of `app` at its version changed nothing. Read on the
+/// transaction's own connection: waiting for a second one while this one
+/// holds the write lock (SQLite) or a row lock would jam the pool.
+async fn stale_or_not_draft(tx: &mut sqlx::AnyConnection, app: &Application) -> AppError {
+    let row: Result<Option<(String,)>, _> = sqlx::query_as(
+        "SELECT status FROM applications WHERE id = $1 AND tenant_id = $2 AND account_id = $3",
+    )
+    .bind(app.id)
+    .bind(&app.tenant_id)
+    .bind(app.account_id)
+    .fetch_optional(&mut *tx)
+    .await;
+    match row {
+        Ok(Some((status,))) if status == app.status => AppError::Stale,
         Ok(_) => AppError::NotDraft,
-        Err(e) => e,
+        Err(e) => e.into(),
     }
 }
 
 /// Submit a draft (or send back a returned application) at `version`
 /// inside the caller's transaction, so the notifications the caller queues
 /// commit with it. A second submit finds the status moved and changes
-/// nothing. A number and first submission date already given stay.
+/// nothing. A number and first submission date already given stay; a
+/// number another application holds is [`AppError::NumberTaken`], and the
+/// caller drops this transaction and tries the next number. (No check reads
+/// first: on SQLite a read before the write lets another writer in between,
+/// and the upgrade then fails at once with «database is locked».)
 pub async fn submit(
     tx: &mut sqlx::AnyConnection,
-    db: &Db,
     app: &Application,
     v: Values<'_>,
     s: Submission<'_>,
@@ -446,10 +480,14 @@ pub async fn submit(
     .bind(&app.status)
     .bind(v.city)
     .execute(&mut *tx)
-    .await?
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => AppError::NumberTaken,
+        e => AppError::Db(e),
+    })?
     .rows_affected();
     if done == 0 {
-        return Err(stale_or_not_draft(db, app).await);
+        return Err(stale_or_not_draft(tx, app).await);
     }
     event(
         &mut *tx,
@@ -466,6 +504,12 @@ pub async fn submit(
     )
     .await?;
     Ok(())
+}
+
+/// Whether another application of the tenant has `number`.
+pub async fn number_taken(db: &Db, tenant: &str, id: i64, number: &str) -> Result<bool, AppError> {
+    let mut conn = db.pool.acquire().await?;
+    Ok(crate::office::queue::number_taken(&mut conn, tenant, id, number).await?)
 }
 
 /// Delete one of the account's drafts; submitted applications stay.

@@ -5,10 +5,12 @@
 //!
 //! Sandbox: WASI is linked with no files, no network, no environment and no
 //! arguments; memory is capped per call by a [`wasmtime::ResourceLimiter`]
-//! and by the pooling allocator's slot size; time is capped by an epoch
-//! deadline (a ticker thread advances the engine's epoch) and, around it, a
-//! tokio timeout, so neither a plugin that spins nor a host import that
-//! blocks can hold a request.
+//! and by the pooling allocator's slot size; the plugin's own time is capped
+//! by an epoch deadline (a ticker thread advances the engine's epoch; time
+//! spent in the host's imports, such as `next-sequence` waiting for the
+//! database, is not the plugin's and is added back) and, around it, a tokio
+//! timeout, so neither a plugin that spins nor a host import that blocks can
+//! hold a request.
 
 pub mod types;
 pub mod v1;
@@ -31,6 +33,9 @@ pub const VERSION_SECTION: &str = "tapline-api";
 /// How often the ticker advances the epoch; deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long the host's own imports may take in one call beyond the plugin's
+/// budget (a database write under load) before the call is abandoned.
+const HOST_ALLOWANCE: Duration = Duration::from_secs(10);
 pub const DEFAULT_MEMORY: u64 = 32 << 20;
 /// Hard ceiling whatever a tenant asks for: one pool slot.
 const MAX_MEMORY: u64 = 64 << 20;
@@ -98,6 +103,9 @@ pub struct CallStats {
 /// Where `host::next-sequence` draws from.
 pub trait Sequences: Send + Sync {
     fn next(&self, tenant: &str, name: &str) -> anyhow::Result<u64>;
+    /// Return `value`, drawn by a call that then failed, if nothing was drawn
+    /// after it: a refused hook leaves no gap in the numbering.
+    fn give_back(&self, tenant: &str, name: &str, value: u64) -> anyhow::Result<()>;
 }
 
 /// The database's `sequences` table. Called from a blocking thread (hooks run
@@ -111,6 +119,24 @@ impl Sequences for DbSequences {
     fn next(&self, tenant: &str, name: &str) -> anyhow::Result<u64> {
         self.rt.block_on(next_in_db(&self.db, tenant, name))
     }
+
+    fn give_back(&self, tenant: &str, name: &str, value: u64) -> anyhow::Result<()> {
+        self.rt
+            .block_on(give_back_in_db(&self.db, tenant, name, value))
+    }
+}
+
+/// Undo [`next_in_db`]'s `value` when it is still the last one drawn.
+pub async fn give_back_in_db(db: &Db, tenant: &str, name: &str, value: u64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE sequences SET value = value - 1 WHERE tenant_id = $1 AND name = $2 AND value = $3",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(i64::try_from(value)?)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// Increment a tenant's sequence atomically on SQLite and PostgreSQL alike.
@@ -147,6 +173,19 @@ impl Sequences for MemorySequences {
         *v += 1;
         Ok(*v)
     }
+
+    fn give_back(&self, tenant: &str, name: &str, value: u64) -> anyhow::Result<()> {
+        let mut m = self
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("sequence lock poisoned"))?;
+        if let Some(v) = m.get_mut(&(tenant.into(), name.into()))
+            && *v == value
+        {
+            *v -= 1;
+        }
+        Ok(())
+    }
 }
 
 /// Per-call store data.
@@ -158,6 +197,13 @@ pub struct State {
     settings: Arc<BTreeMap<String, String>>,
     sequences: Arc<dyn Sequences>,
     clock: Option<String>,
+    /// The plugin's own time: wall time since the store was made, less the
+    /// time the host's imports took.
+    started: Instant,
+    in_host: Duration,
+    budget: Duration,
+    /// Sequence values drawn in this call, given back if the call fails.
+    drawn: Vec<(String, u64)>,
 }
 
 impl WasiView for State {
@@ -188,9 +234,16 @@ impl State {
         if name.is_empty() || name.len() > 100 {
             return Err(wasmtime::Error::msg("sequence name must be 1 to 100 bytes"));
         }
-        self.sequences
-            .next(&self.tenant, name)
-            .map_err(|e| wasmtime::Error::msg(format!("next-sequence failed: {e}")))
+        let t = Instant::now();
+        let v = self.sequences.next(&self.tenant, name);
+        self.in_host += t.elapsed();
+        let v = v.map_err(|e| wasmtime::Error::msg(format!("next-sequence failed: {e}")))?;
+        self.drawn.push((name.to_string(), v));
+        Ok(v)
+    }
+
+    fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.in_host)
     }
 }
 
@@ -442,12 +495,26 @@ impl PluginHost {
                 settings: ctx.settings.clone(),
                 sequences: ctx.sequences.clone(),
                 clock: ctx.clock.clone(),
+                started: Instant::now(),
+                in_host: Duration::ZERO,
+                budget: ctx.timeout,
+                drawn: Vec::new(),
             },
         );
         store.limiter(|s| &mut s.limits);
-        let ticks = (ctx.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let ticks = |d: Duration| (d.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks(ctx.timeout));
+        // At the deadline the plugin is stopped only if its own time is
+        // spent; time the host's imports took is granted again.
+        store.epoch_deadline_callback(move |s| {
+            let st = s.data();
+            let used = st.guest_time();
+            if used >= st.budget {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(ticks(st.budget - used)))
+            }
+        });
         if self.cfg.count_fuel {
             let _ = store.set_fuel(u64::MAX / 2);
         }
@@ -456,7 +523,7 @@ impl PluginHost {
 
     fn finish(
         &self,
-        store: Store<State>,
+        mut store: Store<State>,
         ctx: &CallContext,
         hook: &Hook,
         out: wasmtime::Result<HookOutput>,
@@ -473,12 +540,25 @@ impl PluginHost {
             peak_memory: store.data().limits.peak,
         };
         let hit_memory = store.data().limits.hit;
+        let drawn = std::mem::take(&mut store.data_mut().drawn);
         drop(store);
         let name = hook.name().to_string();
-        let out = out.map_err(|e| classify(e, &name, ctx, hit_memory))?;
-        hook.check(&out)
-            .map_err(|detail| PluginError::Malformed { hook: name, detail })?;
-        Ok((out, stats))
+        let out = out
+            .map_err(|e| classify(e, &name, ctx, hit_memory))
+            .and_then(|out| {
+                hook.check(&out)
+                    .map_err(|detail| PluginError::Malformed { hook: name, detail })?;
+                Ok(out)
+            });
+        if out.is_err() {
+            // Newest first, so each is the last drawn when it is returned.
+            for (seq, v) in drawn.iter().rev() {
+                if let Err(e) = ctx.sequences.give_back(&ctx.tenant, seq, *v) {
+                    tracing::warn!(tenant = %ctx.tenant, sequence = %seq, value = v, error = %e, "could not return a sequence value");
+                }
+            }
+        }
+        Ok((out?, stats))
     }
 
     /// An instance kept for several calls (benchmarks; a future batch API).
@@ -690,7 +770,7 @@ impl TenantPlugin {
     pub async fn call(self: &Arc<Self>, hook: Hook) -> Result<HookOutput, PluginError> {
         let this = self.clone();
         let name = hook.name();
-        let limit = self.ctx.timeout * 2 + Duration::from_millis(500);
+        let limit = self.ctx.timeout * 2 + HOST_ALLOWANCE;
         let task = tokio::task::spawn_blocking(move || this.call_blocking(&hook));
         let res = match tokio::time::timeout(limit, task).await {
             Ok(Ok(r)) => r.map(|(out, stats)| {

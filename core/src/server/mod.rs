@@ -47,6 +47,8 @@ pub struct Options {
     pub captcha: AnswerSource,
     /// Precompiled plugins; default `<data-dir>/plugin-cache`.
     pub plugin_cache: Option<PathBuf>,
+    /// Database connections; the dialect's default when `None`.
+    pub db_pool: Option<u32>,
 }
 
 impl Options {
@@ -65,6 +67,7 @@ impl Options {
             trust_proxy: false,
             captcha: AnswerSource::Random,
             plugin_cache: None,
+            db_pool: None,
         }
     }
 }
@@ -113,7 +116,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     })?;
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating data dir {}", opts.data_dir.display()))?;
-    let db = Db::connect(&opts.database_url)
+    let db = Db::connect_with(&opts.database_url, opts.db_pool)
         .await
         .context("opening the database")?;
     let files = crate::document::FileStore::new(opts.data_dir.join("files"))

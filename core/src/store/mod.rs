@@ -48,6 +48,13 @@ pub struct Db {
 impl Db {
     /// Connect, apply the per-connection settings and run migrations.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`Db::connect`] with a pool of `max_connections` instead of the
+    /// dialect's default. Tests run with one: any request that waits for a
+    /// second connection while its transaction holds the first then hangs.
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Db, StoreError> {
         install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -73,7 +80,11 @@ impl Db {
             }
         }
         let opts = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .max_connections(max_connections.unwrap_or(if dialect == Dialect::Sqlite {
+                8
+            } else {
+                16
+            }))
             .acquire_timeout(Duration::from_secs(10));
         let opts = if dialect == Dialect::Sqlite {
             opts.after_connect(|conn, _| {

@@ -388,6 +388,13 @@ async fn office_action(
     ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     let a = office_appeal(&st, &ctx, &id).await?;
+    // Read before the transaction opens: holding it while waiting for a
+    // second connection jams the pool under load.
+    let applicant = if action == "answer" {
+        crate::account::get(&st.db, ctx.slug(), a.account_id).await?
+    } else {
+        None
+    };
     let mut tx = st.db.pool.begin().await?;
     match action.as_str() {
         "take" => {
@@ -412,7 +419,7 @@ async fn office_action(
             }
             let html = crate::office::rich_text(&text);
             appeal::answer(&mut tx, ctx.slug(), a.id, s.id, &html).await?;
-            if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
+            if let Some(acc) = &applicant
                 && let Some(email) = &acc.email
             {
                 let link = format!(

@@ -350,7 +350,7 @@ async fn create(
             values.insert(id.to_string(), v);
         }
     }
-    let (id, created) = app::create_draft(
+    let (id, created) = match app::create_draft(
         &st.db,
         ctx.slug(),
         acc.id,
@@ -359,7 +359,25 @@ async fn create(
         with_filter_columns(&ctx.tenant, &values),
         !many,
     )
-    .await?;
+    .await
+    {
+        Ok(r) => r,
+        Err(AppError::TooManyDrafts(max)) => {
+            let r = ctx.render(
+                "portal/application_new.html",
+                Some(&acc),
+                context! {
+                    city_first => false,
+                    kinds => Vec::<minijinja::Value>::new(),
+                    limit_error => format!(
+                        "У вас уже {max} черновиков — больше хранить нельзя. Отправьте или удалите ненужные в разделе «Мои заявки» и начните новую заявку."
+                    ),
+                },
+            )?;
+            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !created {
         return Ok(ctx.redirect(&format!("/applications/{id}?reopened=1")));
     }
@@ -650,8 +668,14 @@ async fn save(
         if autosave {
             return Ok(autosave_reply(Err(AppError::NotDraft), &a, &ctx.tenant));
         }
-        // A second click on "submit" lands here: the application exists once.
-        return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
+        // A second click on "submit" lands here: the application exists
+        // once, and the click is told it was sent.
+        let sent = form.get("action").is_some_and(|v| v == "submit") && a.submitted_at.is_some();
+        return Ok(ctx.redirect(&format!(
+            "/applications/{}{}",
+            a.id,
+            if sent { "?submitted=1" } else { "" }
+        )));
     }
     let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
     let fields = form_fields(&ctx.tenant, k, &acc);
@@ -699,6 +723,36 @@ async fn save(
         errors.insert(FORM_ERROR.into(), format!("Форма содержит поле «{bad}», которого в ней нет. Обновите страницу: введённое ниже не сохранено."));
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
     }
+    // Lengths hold on every save, the background one included: a draft is
+    // no place to park megabytes in a short field.
+    for f in &fields {
+        let id = f.id.get_ref().as_str();
+        if let Some(e) = values.get(id).and_then(|v| account::too_long(f, v)) {
+            errors.insert(id.to_string(), e);
+        }
+    }
+    if !errors.is_empty() {
+        if autosave {
+            use axum::response::IntoResponse;
+            let named: Vec<String> = fields
+                .iter()
+                .filter_map(|f| {
+                    let e = errors.get(f.id.get_ref().as_str())?;
+                    Some(format!("«{}»: {}", f.label, e.to_lowercase()))
+                })
+                .collect();
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(serde_json::json!({
+                    "ok": false,
+                    "fields": errors,
+                    "error": format!("Не сохранено: {}. Введённое хранится в этом браузере.", named.join("; ")),
+                })),
+            )
+                .into_response());
+        }
+        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+    }
     if autosave {
         let res = app::save_draft(
             &st.db,
@@ -730,6 +784,8 @@ async fn save(
     }
 
     // Submit: the values are kept as a draft first, whatever comes next.
+    // That save is also the claim: of several tabs sending the same copy at
+    // once, one saves and goes on; the others wait for its outcome.
     let version = match app::save_draft(
         &st.db,
         &a,
@@ -740,10 +796,13 @@ async fn save(
     {
         Ok(v) => v,
         Err(AppError::Stale) => {
+            if sent_by_twin(&st, &ctx, &acc, &a, &values).await? {
+                return Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)));
+            }
             errors.insert(FORM_ERROR.into(), stale_message());
             return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
         }
-        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+        Err(AppError::NotDraft) => return sent_or_view(&st, &ctx, &acc, &a).await,
         Err(e) => return Err(e.into()),
     };
     let a = Application { version, ..a };
@@ -816,48 +875,66 @@ async fn save(
     if !errors.is_empty() {
         return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
     }
-    // A returned application keeps the number it was given; asking the
-    // plugin again would spend one of its sequence numbers.
-    let number = match &a.number {
-        Some(n) => n.clone(),
-        None => match st
-            .plugins
-            .call(ctx.slug(), Hook::RegistrationNumber(plugin_app))
-            .await
+    let due = workflow::due_on(&ctx.tenant, &status, ctx.tenant.today()).map(|d| d.to_string());
+    // A number staff typed by hand may be the one the sequence gives next:
+    // then the next one is taken, never a unique-index error.
+    let mut attempts = 0;
+    let (mut tx, number) = loop {
+        attempts += 1;
+        // A returned application keeps the number it was given; asking the
+        // plugin again would spend one of its sequence numbers.
+        let number = match &a.number {
+            Some(n) => n.clone(),
+            None => match st
+                .plugins
+                .call(ctx.slug(), Hook::RegistrationNumber(plugin_app.clone()))
+                .await
+            {
+                Ok(Some(HookOutput::Number(Some(n)))) => n,
+                Ok(_) => default_number(&st, ctx.slug()).await?,
+                Err(e) => {
+                    errors.insert(FORM_ERROR.into(), e.user_message().into());
+                    return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+                }
+            },
+        };
+        let mut tx = st.db.pool.begin().await?;
+        let submission = app::Submission {
+            version,
+            status: &status,
+            number: &number,
+            due_on: due.as_deref(),
+        };
+        match app::submit(
+            &mut tx,
+            &a,
+            with_filter_columns(&ctx.tenant, &values),
+            submission,
+        )
+        .await
         {
-            Ok(Some(HookOutput::Number(Some(n)))) => n,
-            Ok(_) => default_number(&st, ctx.slug()).await?,
-            Err(e) => {
-                errors.insert(FORM_ERROR.into(), e.user_message().into());
+            Ok(()) => break (tx, number),
+            Err(AppError::NumberTaken) if attempts < 50 => {
+                tracing::warn!(application = a.id, number = %number, "registration number already given by hand; taking the next");
+            }
+            Err(AppError::NumberTaken) => {
+                tracing::error!(application = a.id, number = %number, "no free registration number after 50 attempts");
+                drop(tx);
+                errors.insert(FORM_ERROR.into(), step_message("failed"));
                 return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
             }
-        },
-    };
-    let due = workflow::due_on(&ctx.tenant, &status, ctx.tenant.today()).map(|d| d.to_string());
-    let mut tx = st.db.pool.begin().await?;
-    let submission = app::Submission {
-        version,
-        status: &status,
-        number: &number,
-        due_on: due.as_deref(),
-    };
-    match app::submit(
-        &mut tx,
-        &st.db,
-        &a,
-        with_filter_columns(&ctx.tenant, &values),
-        submission,
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(AppError::NotDraft) => return Ok(ctx.redirect(&format!("/applications/{}", a.id))),
-        Err(AppError::Stale) => {
-            errors.insert(FORM_ERROR.into(), stale_message());
-            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+            Err(AppError::NotDraft) => {
+                drop(tx);
+                return sent_or_view(&st, &ctx, &acc, &a).await;
+            }
+            Err(AppError::Stale) => {
+                drop(tx);
+                errors.insert(FORM_ERROR.into(), stale_message());
+                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
-    }
+    };
     let submitted = Application {
         number: Some(number.clone()),
         values: values.clone(),
@@ -1150,6 +1227,48 @@ async fn reply_document(
     tx.commit().await?;
     crate::document::release(&st.db, &stored).await;
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
+}
+
+/// Whether another request sending these very values (a second tab, a
+/// double click) saved the draft first and has sent it by now. Waits a
+/// little for it, reading with no transaction open.
+async fn sent_by_twin(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    values: &BTreeMap<String, String>,
+) -> Result<bool, WebError> {
+    for _ in 0..100 {
+        let Some(now) = app::get_own(&st.db, ctx.slug(), acc.id, a.id).await? else {
+            return Ok(false);
+        };
+        if now.status != a.status {
+            return Ok(now.submitted_at.is_some());
+        }
+        if &now.values != values {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
+/// Where a submit that found the application already moved goes: the
+/// sent notice when it was sent, the plain view otherwise.
+async fn sent_or_view(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+) -> Result<Response, WebError> {
+    let now = app::get_own(&st.db, ctx.slug(), acc.id, a.id).await?;
+    let sent = now.is_some_and(|n| n.status != a.status && n.submitted_at.is_some());
+    Ok(ctx.redirect(&format!(
+        "/applications/{}{}",
+        a.id,
+        if sent { "?submitted=1" } else { "" }
+    )))
 }
 
 fn stale_message() -> String {

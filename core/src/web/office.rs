@@ -865,34 +865,27 @@ async fn card_action(
         .await?
         .ok_or(WebError::NotFound)?;
     let to = super::applications::recipient(&st, &ctx, &applicant, a);
+    // Whatever runs the plugin or reads other rows is done before the
+    // transaction opens: a request holding one must never wait for a second
+    // connection, or a burst of such requests jams the pool for everyone.
+    let prepared =
+        prepare_card_action(&st, &ctx, &s, r.assignee_id, a, &applicant, &action, &form).await?;
     let mut tx = st.db.pool.begin().await?;
     let detail: String;
     match action.as_str() {
         "status" => {
             let target = text("to").unwrap_or_default();
             let note = text("note");
-            let needs_note = ctx
-                .tenant
-                .config
-                .workflow
-                .status(&target)
-                .is_some_and(|d| d.requires_note);
-            if needs_note && note.is_none() {
+            if let Prepared::NoteMissing = prepared {
                 errors.insert(
                     "note".into(),
                     "Укажите причину: заявитель увидит её в заявке".into(),
                 );
             } else {
-                let view = super::applications::plugin_view(a, &applicant, &a.values);
-                let checked = workflow::check_with_plugin(
-                    &st.plugins,
-                    &ctx.tenant,
-                    view,
-                    &a.status,
-                    &target,
-                    actor,
-                )
-                .await;
+                let checked = match prepared {
+                    Prepared::Checked(c) => c,
+                    _ => Err(WorkflowError::NotAllowed),
+                };
                 let res = match checked {
                     Ok(()) => {
                         workflow::change(
@@ -953,73 +946,36 @@ async fn card_action(
                 }
             }
         }
-        "number" => {
-            let number = if form.contains_key("generate") {
-                let view = super::applications::plugin_view(a, &applicant, &a.values);
-                match st
-                    .plugins
-                    .call(
-                        ctx.slug(),
-                        crate::plugin::types::Hook::RegistrationNumber(view),
-                    )
-                    .await
-                {
-                    Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => Some(n),
-                    _ => Some(super::applications::default_number(&st, ctx.slug()).await?),
-                }
-            } else {
-                text("number").filter(|n| n.chars().count() <= 64)
-            };
-            let taken = match &number {
-                Some(n) => queue::number_taken(&mut tx, ctx.slug(), a.id, n).await?,
-                None => false,
-            };
-            match number {
-                Some(_) if taken => {
-                    errors.insert(
-                        "number".into(),
-                        "Этот номер уже присвоен другой заявке".into(),
-                    );
-                    detail = String::new();
-                }
-                Some(n) => {
-                    queue::set_number(&mut tx, ctx.slug(), a.id, &n).await?;
-                    app::event(
-                        &mut *tx,
-                        ctx.slug(),
-                        a.id,
-                        "number",
-                        Some(&a.status),
-                        &author,
-                        Some(&n),
-                    )
-                    .await?;
-                    detail = n;
-                }
-                None => {
-                    errors.insert(
-                        "number".into(),
-                        "Введите номер (до 64 символов) или сформируйте его".into(),
-                    );
-                    detail = String::new();
-                }
+        "number" => match prepared {
+            Prepared::Number(Ok(n)) => {
+                queue::set_number(&mut tx, ctx.slug(), a.id, &n).await?;
+                // A replaced number stays readable in the history.
+                let note = match &a.number {
+                    Some(old) if *old != n => format!("{old} → {n}"),
+                    _ => n.clone(),
+                };
+                app::event(
+                    &mut *tx,
+                    ctx.slug(),
+                    a.id,
+                    "number",
+                    Some(&a.status),
+                    &author,
+                    Some(&note),
+                )
+                .await?;
+                detail = note;
             }
-        }
+            Prepared::Number(Err(e)) => {
+                errors.insert("number".into(), e);
+                detail = String::new();
+            }
+            _ => return Err(WebError::NotFound),
+        },
         "assign" => {
-            let who = match form.get("staff").map(String::as_str) {
-                Some("me") => Some(s.id),
-                Some("") | None => None,
-                Some(v) => Some(v.parse::<i64>().map_err(|_| WebError::NotFound)?),
+            let Prepared::Assignee(who, named) = prepared else {
+                return Err(WebError::NotFound);
             };
-            let mut named = "никому".to_string();
-            if let Some(w) = who {
-                let x = office::get_staff(&st.db, ctx.slug(), w)
-                    .await
-                    .map_err(internal)?
-                    .filter(|x| x.active && (x.tenant_id == ctx.slug() || x.id == s.id))
-                    .ok_or(WebError::NotFound)?;
-                named = format!("{} ({})", x.name, x.email);
-            }
             if who == r.assignee_id {
                 // Nothing changes, so nothing goes into the history or the audit.
                 return Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)));
@@ -1122,6 +1078,159 @@ async fn card_action(
     tx.commit().await?;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)))
+}
+
+/// What a card action needs from outside its transaction.
+enum Prepared {
+    Nothing,
+    /// A status change whose reason is required and missing.
+    NoteMissing,
+    /// A status change as the workflow and the plugin see it.
+    Checked(Result<(), WorkflowError>),
+    /// The number to set, or why not (for the number field).
+    Number(Result<String, String>),
+    /// The staff member to assign (none: unassign) and how the audit names them.
+    Assignee(Option<i64>, String),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn prepare_card_action(
+    st: &AppState,
+    ctx: &Ctx,
+    s: &Staff,
+    assignee: Option<i64>,
+    a: &app::Application,
+    applicant: &account::Account,
+    action: &str,
+    form: &BTreeMap<String, String>,
+) -> Result<Prepared, WebError> {
+    let text = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let actor = Actor::Staff {
+        id: s.id,
+        role: s.role.workflow_role(),
+    };
+    Ok(match action {
+        "status" => {
+            let target = text("to").unwrap_or_default();
+            let needs_note = ctx
+                .tenant
+                .config
+                .workflow
+                .status(&target)
+                .is_some_and(|d| d.requires_note);
+            if needs_note && text("note").is_none() {
+                Prepared::NoteMissing
+            } else {
+                let view = super::applications::plugin_view(a, applicant, &a.values);
+                Prepared::Checked(
+                    workflow::check_with_plugin(
+                        &st.plugins,
+                        &ctx.tenant,
+                        view,
+                        &a.status,
+                        &target,
+                        actor,
+                    )
+                    .await,
+                )
+            }
+        }
+        "number" => Prepared::Number(card_number(st, ctx, a, applicant, form).await?),
+        "assign" => {
+            let who = match form.get("staff").map(String::as_str) {
+                Some("me") => Some(s.id),
+                Some("") | None => None,
+                Some(v) => Some(v.parse::<i64>().map_err(|_| WebError::NotFound)?),
+            };
+            let mut named = "никому".to_string();
+            if let Some(w) = who
+                && who != assignee
+            {
+                let x = office::get_staff(&st.db, ctx.slug(), w)
+                    .await
+                    .map_err(internal)?
+                    .filter(|x| x.active && (x.tenant_id == ctx.slug() || x.id == s.id))
+                    .ok_or(WebError::NotFound)?;
+                named = format!("{} ({})", x.name, x.email);
+            }
+            Prepared::Assignee(who, named)
+        }
+        _ => Prepared::Nothing,
+    })
+}
+
+/// The number the card's number form asks for: typed, or generated the way
+/// a submission is numbered (the next free one). A number the application
+/// already has — and its applicant was told — is replaced only when staff
+/// confirm it.
+async fn card_number(
+    st: &AppState,
+    ctx: &Ctx,
+    a: &app::Application,
+    applicant: &account::Account,
+    form: &BTreeMap<String, String>,
+) -> Result<Result<String, String>, WebError> {
+    let generate = form.contains_key("generate");
+    let typed = form
+        .get("number")
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if !generate && typed.is_none() {
+        return Ok(Err(
+            "Введите номер (до 64 символов) или сформируйте его".into()
+        ));
+    }
+    if !generate && typed.as_ref().is_some_and(|n| n.chars().count() > 64) {
+        return Ok(Err(
+            "Введите номер (до 64 символов) или сформируйте его".into()
+        ));
+    }
+    let confirmed = form.get("replace").is_some_and(|v| v == "1");
+    let refuse_replacing = |old: &str| {
+        format!(
+            "У заявки уже есть номер {old}, и заявитель его получил. Чтобы заменить его, отметьте «Заменить номер {old}» и нажмите кнопку ещё раз."
+        )
+    };
+    if let Some(n) = typed.filter(|_| !generate) {
+        if app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
+            return Ok(Err("Этот номер уже присвоен другой заявке".into()));
+        }
+        return Ok(match &a.number {
+            Some(old) if *old != n && !confirmed => Err(refuse_replacing(old)),
+            _ => Ok(n),
+        });
+    }
+    // Asked before the plugin runs: a refused replacement spends no number.
+    if let Some(old) = &a.number
+        && !confirmed
+    {
+        return Ok(Err(refuse_replacing(old)));
+    }
+    let view = super::applications::plugin_view(a, applicant, &a.values);
+    // A number typed by hand may be the sequence's next: skip it.
+    for _ in 0..50 {
+        let n = match st
+            .plugins
+            .call(
+                ctx.slug(),
+                crate::plugin::types::Hook::RegistrationNumber(view.clone()),
+            )
+            .await
+        {
+            Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => n,
+            _ => super::applications::default_number(st, ctx.slug()).await?,
+        };
+        if !app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
+            return Ok(Ok(n));
+        }
+    }
+    Ok(Err(
+        "Не удалось сформировать свободный номер: введите его вручную".into(),
+    ))
 }
 
 /// Staff add a document to the application: a title, a file and a comment.

@@ -345,13 +345,14 @@ async fn confirm_new_email(
         *r.status_mut() = StatusCode::GONE;
         return Ok(r);
     };
-    if !account::is_free(&st.db, ctx.slug(), Key::Email, &new, Some(id)).await? {
+    // On the transaction's own connection: it holds the token's row.
+    if !account::is_free_on(&mut *tx, ctx.slug(), Key::Email, &new, Some(id)).await? {
         drop(tx);
         let mut r = ctx.render("portal/invalid_link.html", None, context! { taken => true })?;
         *r.status_mut() = StatusCode::CONFLICT;
         return Ok(r);
     }
-    let old = account::get(&st.db, ctx.slug(), id)
+    let old = account::get_on(&mut *tx, ctx.slug(), id)
         .await?
         .and_then(|a| a.email);
     account::set_email_confirmed(&mut *tx, ctx.slug(), id, &new).await?;
