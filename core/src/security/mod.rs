@@ -58,17 +58,56 @@ impl CsrfKey {
         Ok(CsrfKey(key))
     }
 
-    /// The form token for a browser's CSRF cookie: an HMAC, so a token
-    /// cannot be forged from a cookie planted by a sibling subdomain.
-    pub fn token_for(&self, cookie: &str) -> String {
+    fn mac(&self, parts: &[&str]) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length works");
-        mac.update(cookie.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        for p in parts {
+            // Length-prefixed, so no two lists of parts hash alike.
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
     }
 
-    pub fn verify(&self, cookie: &str, token: &str) -> bool {
+    /// A new CSRF cookie value: random, signed by this deployment.
+    pub fn new_cookie(&self) -> String {
+        let r = random_token();
+        let sig = hex::encode(self.mac(&["csrf-cookie", &r]));
+        format!("{r}.{sig}")
+    }
+
+    /// Whether a CSRF cookie value was issued by this deployment. A value a
+    /// sibling subdomain made up is not, and gets replaced.
+    pub fn is_our_cookie(&self, cookie: &str) -> bool {
         use subtle::ConstantTimeEq;
-        let want = self.token_for(cookie);
+        let Some((r, sig)) = cookie.split_once('.') else {
+            return false;
+        };
+        let want = hex::encode(self.mac(&["csrf-cookie", r]));
+        !r.is_empty() && want.as_bytes().ct_eq(sig.as_bytes()).into()
+    }
+
+    /// The form token for a browser: an HMAC over its CSRF cookie, the
+    /// tenant and the browser's session cookies. A sibling subdomain can
+    /// plant a CSRF cookie (even a genuine one it fetched for itself, with
+    /// its token), but it cannot know the victim's HttpOnly session, so the
+    /// token it holds does not fit the victim's requests.
+    pub fn token_for(&self, tenant: &str, cookie: &str, sessions: &[Option<&str>]) -> String {
+        let mut parts = vec!["csrf-token", tenant, cookie];
+        for s in sessions {
+            parts.push(s.unwrap_or(""));
+        }
+        hex::encode(self.mac(&parts))
+    }
+
+    pub fn verify(
+        &self,
+        tenant: &str,
+        cookie: &str,
+        sessions: &[Option<&str>],
+        token: &str,
+    ) -> bool {
+        use subtle::ConstantTimeEq;
+        let want = self.token_for(tenant, cookie, sessions);
         !cookie.is_empty() && want.as_bytes().ct_eq(token.as_bytes()).into()
     }
 }
