@@ -127,6 +127,53 @@ pub async fn hit(db: &Db, key: &str, window: Duration, limit: i64) -> Result<boo
     Ok(n <= limit)
 }
 
+/// One attempt counted in advance against a limit: see [`reserve`].
+#[derive(Debug)]
+pub struct Attempt {
+    key: String,
+    window_start: i64,
+}
+
+/// Count one attempt against `key` before the check it guards runs, if the
+/// window still has room for it. Counting first, in one statement, is what
+/// keeps parallel requests from all reading a count below the limit and all
+/// checking a password: at most `limit` checks run per window. `None` when
+/// the limit is reached (nothing is counted then).
+pub async fn reserve(
+    db: &Db,
+    key: &str,
+    window: Duration,
+    limit: i64,
+) -> Result<Option<Attempt>, sqlx::Error> {
+    let start = window_start(window);
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+         WHERE rate_limits.count < $3 RETURNING count",
+    )
+    .bind(key)
+    .bind(start)
+    .bind(limit)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.filter(|(n,)| *n <= limit).map(|_| Attempt {
+        key: key.to_string(),
+        window_start: start,
+    }))
+}
+
+/// Give back a reserved attempt that succeeded: only failures count.
+pub async fn release(db: &Db, a: Attempt) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0",
+    )
+    .bind(&a.key)
+    .bind(a.window_start)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// How many events `key` has in the current window, without counting one.
 pub async fn count(db: &Db, key: &str, window: Duration) -> Result<i64, sqlx::Error> {
     let row: Option<(i64,)> =
