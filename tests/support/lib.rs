@@ -301,6 +301,14 @@ impl Browser {
     }
 
     async fn page(&mut self, resp: reqwest::Response) -> Page {
+        // The CSRF token is bound to the sessions: a new or ended session
+        // makes a page's earlier token stale, as in a real browser.
+        if resp.headers().get_all("set-cookie").iter().any(|c| {
+            let c = c.to_str().unwrap_or("");
+            c.starts_with("tl_session=") || c.starts_with("tl_staff=")
+        }) {
+            self.csrf = None;
+        }
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -328,11 +336,31 @@ impl Browser {
         self.page(resp).await
     }
 
+    /// Load a page carrying a CSRF token if the browser holds none: the login
+    /// page, or where it sends someone already logged in.
+    async fn ensure_csrf(&mut self) {
+        if self.csrf.is_some() {
+            return;
+        }
+        let mut p = self.get("/login").await;
+        for _ in 0..5 {
+            if self.csrf.is_some() || p.location.is_none() {
+                break;
+            }
+            p = self.follow(&p).await;
+        }
+    }
+
+    /// Take a fresh CSRF token, after a session was opened or closed behind
+    /// this helper's back (by a request sent on `client` directly).
+    pub async fn refresh_csrf(&mut self) {
+        self.csrf = None;
+        self.ensure_csrf().await;
+    }
+
     /// POST a form with this browser's CSRF token (fetching a page first if none).
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        if self.csrf.is_none() {
-            self.get("/login").await;
-        }
+        self.ensure_csrf().await;
         let mut form: Vec<(&str, &str)> = vec![("csrf_token", self.csrf.as_deref().unwrap())];
         form.extend_from_slice(fields);
         let body = serde_urlencoded(&form);
@@ -354,9 +382,7 @@ impl Browser {
     /// Upload a file as the page's form does: multipart, CSRF token first.
     /// `json` asks for the script's JSON answer instead of a redirect.
     pub async fn upload(&mut self, path: &str, file_name: &str, bytes: &[u8], json: bool) -> Page {
-        if self.csrf.is_none() {
-            self.get("/login").await;
-        }
+        self.ensure_csrf().await;
         let boundary = "----taplineTestBoundary7MA4YWxkTrZu0gW";
         let mut body = Vec::new();
         body.extend_from_slice(
@@ -392,9 +418,7 @@ impl Browser {
         fields: &[(&str, &str)],
         file: Option<(&str, &[u8])>,
     ) -> Page {
-        if self.csrf.is_none() {
-            self.get("/login").await;
-        }
+        self.ensure_csrf().await;
         let boundary = "----taplineTestBoundaryQ8mZ2";
         let mut body = Vec::new();
         let csrf = self.csrf.clone().unwrap();

@@ -6,6 +6,9 @@ use crate::store::{Db, now, now_ts, parse_ts, sha256_hex, ts};
 use sqlx::{Any, Executor};
 
 pub const LINK_LIFETIME: time::Duration = time::Duration::hours(24);
+/// How long after an emailed link another one is not sent: the first is
+/// on its way, and a mailbox full of links confuses more than it helps.
+pub const LINK_COOLDOWN: time::Duration = time::Duration::minutes(5);
 pub const RESET_LIFETIME: time::Duration = time::Duration::hours(1);
 pub const CODE_LIFETIME: time::Duration = time::Duration::minutes(10);
 pub const CODE_COOLDOWN: time::Duration = time::Duration::seconds(60);
@@ -19,7 +22,10 @@ pub mod purpose {
     pub const CHANGE_PHONE: &str = "change_phone";
 }
 
-/// Create an emailed link token; earlier unused links of the same purpose die.
+/// Create an emailed link token; earlier unused links of the same purpose
+/// die, except email confirmations: each of those names the address it
+/// confirms, and a person who got two emails may open either, so a link
+/// already delivered keeps working until it expires.
 pub async fn issue_link(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
@@ -29,15 +35,9 @@ pub async fn issue_link(
     life: time::Duration,
 ) -> Result<String, sqlx::Error> {
     let now = now_ts();
-    sqlx::query(
-        "UPDATE tokens SET used_at = $1 WHERE tenant_id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL",
-    )
-    .bind(&now)
-    .bind(tenant)
-    .bind(account)
-    .bind(purpose)
-    .execute(&mut *tx)
-    .await?;
+    if purpose != purpose::CONFIRM_EMAIL {
+        kill_links(&mut *tx, tenant, account, purpose).await?;
+    }
     let token = crate::security::random_token();
     sqlx::query(
         "INSERT INTO tokens (tenant_id, account_id, purpose, token_hash, payload, created_at, expires_at) \
@@ -53,6 +53,48 @@ pub async fn issue_link(
     .execute(&mut *tx)
     .await?;
     Ok(token)
+}
+
+/// Spend every unused link of `purpose` the account has.
+pub async fn kill_links<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &str,
+    account: i64,
+    purpose: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tokens SET used_at = $1 WHERE tenant_id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL",
+    )
+    .bind(now_ts())
+    .bind(tenant)
+    .bind(account)
+    .bind(purpose)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Whether a link of `purpose` went to the account less than `cooldown` ago
+/// and is still unused: then the email with it is on its way or already
+/// there, and another one would only crowd the mailbox.
+pub async fn link_sent_recently(
+    db: &Db,
+    tenant: &str,
+    account: i64,
+    purpose: &str,
+    cooldown: time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM tokens WHERE tenant_id = $1 AND account_id = $2 AND purpose = $3 \
+         AND used_at IS NULL AND created_at > $4 LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(purpose)
+    .bind(ts(now() - cooldown))
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.is_some())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -189,22 +231,25 @@ pub async fn check_code(
     input: &str,
 ) -> Result<CodeCheck, sqlx::Error> {
     let now = now_ts();
+    // The attempt is counted before the code is compared, in the statement
+    // that reads it: parallel guesses cannot all read the same count, so a
+    // code is compared at most CODE_ATTEMPTS times.
     let row: Option<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT id, phone, code_hash, attempts FROM sms_codes WHERE tenant_id = $1 AND account_id = $2 \
-         AND purpose = $3 AND used_at IS NULL AND expires_at > $4 ORDER BY id DESC LIMIT 1",
+        "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (SELECT id FROM sms_codes \
+         WHERE tenant_id = $1 AND account_id = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $4 \
+         ORDER BY id DESC LIMIT 1) AND used_at IS NULL AND attempts < $5 \
+         RETURNING id, phone, code_hash, attempts",
     )
     .bind(tenant)
     .bind(account)
     .bind(purpose)
     .bind(&now)
+    .bind(CODE_ATTEMPTS)
     .fetch_optional(&db.pool)
     .await?;
     let Some((id, phone, hash, attempts)) = row else {
         return Ok(CodeCheck::NoCode);
     };
-    if attempts >= CODE_ATTEMPTS {
-        return Ok(CodeCheck::NoCode);
-    }
     let input: String = input.chars().filter(|c| c.is_ascii_digit()).collect();
     let ok = {
         use subtle::ConstantTimeEq;
@@ -225,12 +270,6 @@ pub async fn check_code(
             CodeCheck::NoCode
         });
     }
-    let (attempts,): (i64,) = sqlx::query_as(
-        "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await?;
     let left = CODE_ATTEMPTS - attempts;
     Ok(if left > 0 {
         CodeCheck::Wrong {

@@ -5,6 +5,7 @@
 pub mod codes;
 pub mod password;
 pub mod session;
+pub mod signin;
 
 use crate::store::{Db, now_ts};
 use crate::tenant::Tenant;
@@ -217,8 +218,10 @@ pub async fn save_profile<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn set_password<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+/// Set a new password. Reset links sent before it die with the old
+/// password: one found later in a mailbox must not undo the change.
+pub async fn set_password(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
     hash: &str,
@@ -230,8 +233,9 @@ pub async fn set_password<'c, E: Executor<'c, Database = Any>>(
     .bind(now_ts())
     .bind(tenant)
     .bind(id)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
+    codes::kill_links(&mut *tx, tenant, id, codes::purpose::RESET_PASSWORD).await?;
     Ok(())
 }
 

@@ -474,11 +474,31 @@ pub async fn forget_if_unused(db: &Db, store: &FileStore, sha256: &str) -> bool 
     matches!(used, Ok((0,))) && tokio::fs::remove_file(store.path(sha256)).await.is_ok()
 }
 
+/// Invisible characters that change how a name is drawn rather than what it
+/// says (Unicode's format characters, Cf): bidirectional overrides such as
+/// U+202E make "счёт\u{202E}fdp.exe" read as "счётexe.pdf", zero-width ones make
+/// two names that look alike differ. A file name needs none of them.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'                    // soft hyphen
+        | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}'
+        | '\u{180E}'                  // Mongolian vowel separator
+        | '\u{200B}'..='\u{200F}'      // zero-width space, joiners, LRM, RLM
+        | '\u{202A}'..='\u{202E}'      // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' // isolates and the rest
+        | '\u{FEFF}'                  // zero-width no-break space (BOM)
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
 /// A name safe for any file system and archive, keeping the extension.
 pub fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
+        .filter(|c| !is_format_char(*c))
         .map(|c| {
             if c.is_control() || "<>:\"|?*".contains(c) {
                 '_'
@@ -770,5 +790,16 @@ mod tests {
         assert_eq!(safe_name("C:\\docs\\план.pdf"), "план.pdf");
         assert_eq!(safe_name("a<b>:c?.pdf"), "a_b__c_.pdf");
         assert_eq!(safe_name("..."), "file");
+    }
+
+    #[test]
+    fn names_lose_invisible_direction_marks() {
+        // Drawn as "счётexe.pdf" while it is an .exe.
+        assert_eq!(safe_name("счёт\u{202E}fdp.exe"), "счётfdp.exe");
+        assert_eq!(
+            safe_name("\u{2067}a\u{200B}b\u{2069}\u{200F}.pdf\u{FEFF}"),
+            "ab.pdf"
+        );
+        assert_eq!(safe_name("\u{202D}\u{202C}"), "file");
     }
 }

@@ -243,8 +243,17 @@ pub async fn sign_in(
     tenant: &str,
     email: &str,
     password: &str,
-) -> Result<Option<Staff>, OfficeError> {
+) -> Result<StaffSignIn, OfficeError> {
     let email = crate::account::normalize_email(email).unwrap_or_default();
+    // Failures per person: guessing one person's password from many
+    // addresses stops after ten tries in fifteen minutes. The try is counted
+    // before the password is checked, so parallel guesses get no more.
+    let counter = format!("office:fail:{tenant}:{email}");
+    let Some(attempt) =
+        crate::security::reserve(db, &counter, SIGN_IN_WINDOW, SIGN_IN_FAILURES).await?
+    else {
+        return Ok(StaffSignIn::Locked);
+    };
     let sql = format!(
         "SELECT {STAFF_COLUMNS}, password_hash FROM staff WHERE email = $1 AND active = 1 \
          AND (tenant_id = $2 OR tenant_id = '*') ORDER BY tenant_id = '*'"
@@ -256,9 +265,27 @@ pub async fn sign_in(
         .await?;
     let hash = row.as_ref().map(|r| r.7.clone());
     let ok = crate::account::password::verify(hash, password.to_string()).await;
-    Ok(row
-        .filter(|_| ok)
-        .map(|r| staff_of((r.0, r.1, r.2, r.3, r.4, r.5, r.6))))
+    match row.filter(|_| ok) {
+        Some(r) => {
+            crate::security::release(db, attempt).await?;
+            Ok(StaffSignIn::Ok(staff_of((
+                r.0, r.1, r.2, r.3, r.4, r.5, r.6,
+            ))))
+        }
+        None => Ok(StaffSignIn::Wrong),
+    }
+}
+
+/// Failed passwords allowed per staff email in [`SIGN_IN_WINDOW`].
+pub const SIGN_IN_FAILURES: i64 = 10;
+pub const SIGN_IN_WINDOW: std::time::Duration = std::time::Duration::from_secs(900);
+
+#[derive(Debug)]
+pub enum StaffSignIn {
+    Ok(Staff),
+    Wrong,
+    /// Too many failures lately; the password was not checked.
+    Locked,
 }
 
 /// A staff member who may work in `tenant`'s office.

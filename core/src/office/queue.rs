@@ -3,7 +3,7 @@
 //! the applicant's own and never shown to staff.
 
 use crate::application::{self as app, Application, COLUMNS_A, COLUMNS_A_LEN};
-use crate::store::Db;
+use crate::store::{Db, Dialect};
 use crate::tenant::Tenant;
 use serde::Serialize;
 use sqlx::Row as _;
@@ -114,8 +114,24 @@ fn like(s: &str) -> String {
     format!("%{e}%")
 }
 
+/// "Some value of the JSON object in `column` is LIKE ?". The search looks
+/// at what people typed, never at the stored form's field names, quotes and
+/// colons (`supply_type`, `"` and `:` matched every application). Each
+/// database has its own way to list an object's values.
+fn json_value_like(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid({column}) THEN {column} ELSE '{{}}' END) j \
+             WHERE j.value LIKE ? ESCAPE '\\')"
+        ),
+        Dialect::Postgres => format!(
+            "EXISTS (SELECT 1 FROM jsonb_each_text(CAST({column} AS jsonb)) j WHERE j.value LIKE ? ESCAPE '\\')"
+        ),
+    }
+}
+
 /// The WHERE clause and its values (after `$1`, the tenant).
-fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
+fn conditions(tenant: &Tenant, f: &QueueFilter, dialect: Dialect) -> (String, Vec<String>) {
     let mut cond = String::from("a.tenant_id = $1 AND a.status <> 'draft'");
     let mut binds: Vec<String> = Vec::new();
     let mut add = |sql: &str, vals: Vec<String>| {
@@ -177,8 +193,11 @@ fn conditions(tenant: &Tenant, f: &QueueFilter) -> (String, Vec<String>) {
         // that holds both), in any of the spellings a person might type.
         for word in q.split_whitespace().take(8) {
             let spellings = spellings(word);
-            let one = "(a.number LIKE ? ESCAPE '\\' OR acc.profile LIKE ? ESCAPE '\\' OR acc.email LIKE ? ESCAPE '\\' \
-                       OR a.field_values LIKE ? ESCAPE '\\')";
+            let one = format!(
+                "(a.number LIKE ? ESCAPE '\\' OR {} OR acc.email LIKE ? ESCAPE '\\' OR {})",
+                json_value_like(dialect, "acc.profile"),
+                json_value_like(dialect, "a.field_values")
+            );
             let sql = format!("({})", vec![one; spellings.len()].join(" OR "));
             let vals = spellings
                 .iter()
@@ -205,7 +224,7 @@ pub async fn queue(
     tenant: &Tenant,
     f: &QueueFilter,
 ) -> Result<(Vec<QueueRow>, i64), sqlx::Error> {
-    let (cond, binds) = conditions(tenant, f);
+    let (cond, binds) = conditions(tenant, f, db.dialect);
     // The assignee filter binds an id as text; compare as text on both databases.
     let cond = cond.replace("a.assignee_id = $", "CAST(a.assignee_id AS TEXT) = $");
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(

@@ -58,17 +58,56 @@ impl CsrfKey {
         Ok(CsrfKey(key))
     }
 
-    /// The form token for a browser's CSRF cookie: an HMAC, so a token
-    /// cannot be forged from a cookie planted by a sibling subdomain.
-    pub fn token_for(&self, cookie: &str) -> String {
+    fn mac(&self, parts: &[&str]) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length works");
-        mac.update(cookie.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        for p in parts {
+            // Length-prefixed, so no two lists of parts hash alike.
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
     }
 
-    pub fn verify(&self, cookie: &str, token: &str) -> bool {
+    /// A new CSRF cookie value: random, signed by this deployment.
+    pub fn new_cookie(&self) -> String {
+        let r = random_token();
+        let sig = hex::encode(self.mac(&["csrf-cookie", &r]));
+        format!("{r}.{sig}")
+    }
+
+    /// Whether a CSRF cookie value was issued by this deployment. A value a
+    /// sibling subdomain made up is not, and gets replaced.
+    pub fn is_our_cookie(&self, cookie: &str) -> bool {
         use subtle::ConstantTimeEq;
-        let want = self.token_for(cookie);
+        let Some((r, sig)) = cookie.split_once('.') else {
+            return false;
+        };
+        let want = hex::encode(self.mac(&["csrf-cookie", r]));
+        !r.is_empty() && want.as_bytes().ct_eq(sig.as_bytes()).into()
+    }
+
+    /// The form token for a browser: an HMAC over its CSRF cookie, the
+    /// tenant and the browser's session cookies. A sibling subdomain can
+    /// plant a CSRF cookie (even a genuine one it fetched for itself, with
+    /// its token), but it cannot know the victim's HttpOnly session, so the
+    /// token it holds does not fit the victim's requests.
+    pub fn token_for(&self, tenant: &str, cookie: &str, sessions: &[Option<&str>]) -> String {
+        let mut parts = vec!["csrf-token", tenant, cookie];
+        for s in sessions {
+            parts.push(s.unwrap_or(""));
+        }
+        hex::encode(self.mac(&parts))
+    }
+
+    pub fn verify(
+        &self,
+        tenant: &str,
+        cookie: &str,
+        sessions: &[Option<&str>],
+        token: &str,
+    ) -> bool {
+        use subtle::ConstantTimeEq;
+        let want = self.token_for(tenant, cookie, sessions);
         !cookie.is_empty() && want.as_bytes().ct_eq(token.as_bytes()).into()
     }
 }
@@ -86,6 +125,53 @@ pub async fn hit(db: &Db, key: &str, window: Duration, limit: i64) -> Result<boo
     .fetch_one(&db.pool)
     .await?;
     Ok(n <= limit)
+}
+
+/// One attempt counted in advance against a limit: see [`reserve`].
+#[derive(Debug)]
+pub struct Attempt {
+    key: String,
+    window_start: i64,
+}
+
+/// Count one attempt against `key` before the check it guards runs, if the
+/// window still has room for it. Counting first, in one statement, is what
+/// keeps parallel requests from all reading a count below the limit and all
+/// checking a password: at most `limit` checks run per window. `None` when
+/// the limit is reached (nothing is counted then).
+pub async fn reserve(
+    db: &Db,
+    key: &str,
+    window: Duration,
+    limit: i64,
+) -> Result<Option<Attempt>, sqlx::Error> {
+    let start = window_start(window);
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+         WHERE rate_limits.count < $3 RETURNING count",
+    )
+    .bind(key)
+    .bind(start)
+    .bind(limit)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.filter(|(n,)| *n <= limit).map(|_| Attempt {
+        key: key.to_string(),
+        window_start: start,
+    }))
+}
+
+/// Give back a reserved attempt that succeeded: only failures count.
+pub async fn release(db: &Db, a: Attempt) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0",
+    )
+    .bind(&a.key)
+    .bind(a.window_start)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// How many events `key` has in the current window, without counting one.

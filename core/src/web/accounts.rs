@@ -3,6 +3,7 @@
 
 use super::{AppState, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
+use crate::account::signin::SignIn;
 use crate::account::{self, FieldErrors, Key, NewAccount, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
@@ -531,33 +532,6 @@ async fn login_page(
     render_login(&ctx, "", None, notice)
 }
 
-/// Find which account a login identifier names, by the tenant's rules.
-async fn lookup(
-    st: &AppState,
-    tenant: &Tenant,
-    ident: &str,
-) -> Result<Option<account::Account>, WebError> {
-    let by = tenant.login_by();
-    let slug = &tenant.slug;
-    if ident.contains('@') {
-        if by.contains(&LoginBy::Email)
-            && let Some(e) = account::normalize_email(ident)
-        {
-            return Ok(account::find_by(&st.db, slug, Key::Email, &e).await?);
-        }
-        return Ok(None);
-    }
-    if by.contains(&LoginBy::Phone)
-        && let Some(p) = account::normalize_phone(ident)
-    {
-        return Ok(account::find_by(&st.db, slug, Key::Phone, &p).await?);
-    }
-    if by.contains(&LoginBy::Login) {
-        return Ok(account::find_by(&st.db, slug, Key::Login, &ident.trim().to_lowercase()).await?);
-    }
-    Ok(None)
-}
-
 /// What the sign-in form asks for, as the object of a sentence
 /// ("проверьте электронную почту и пароль"), in the tenant's own terms.
 fn login_object(tenant: &Tenant) -> String {
@@ -607,34 +581,30 @@ async fn login(
             None,
         );
     }
-    let fail_key = format!("login:fail:{slug}:{}", ident.to_lowercase());
-    if security::count(&st.db, &fail_key, QUARTER).await? >= 5 {
-        return render_login(
-            &ctx,
-            &ident,
-            Some(
-                "Слишком много неудачных попыток. Попробуйте через 15 минут или восстановите пароль.",
-            ),
-            None,
-        );
-    }
-    let found = lookup(&st, &ctx.tenant, &ident).await?;
-    let ok = password::verify(found.as_ref().map(|a| a.password_hash.clone()), pw).await;
-    let Some(acc) = found.filter(|_| ok) else {
-        security::hit(&st.db, &fail_key, QUARTER, 5).await?;
-        tracing::info!("login failed");
-        return render_login(&ctx, &ident, Some(&login_failed(&ctx.tenant)), None);
+    let acc = match account::signin::sign_in(&st.db, &ctx.tenant, &ident, pw).await? {
+        SignIn::Ok(acc) => acc,
+        SignIn::Locked => {
+            return render_login(
+                &ctx,
+                &ident,
+                Some(
+                    "Слишком много неудачных попыток. Попробуйте через 15 минут или восстановите пароль.",
+                ),
+                None,
+            );
+        }
+        SignIn::Wrong => {
+            tracing::info!("login failed");
+            return render_login(&ctx, &ident, Some(&login_failed(&ctx.tenant)), None);
+        }
     };
     if ctx.tenant.config.accounts.confirm_email && !acc.email_confirmed {
-        send_confirm_link(&st, &ctx, &acc).await?;
-        return render_login(
-            &ctx,
-            &ident,
-            Some(
-                "Адрес почты ещё не подтверждён. Мы отправили новую ссылку для подтверждения — откройте письмо и перейдите по ней.",
-            ),
-            None,
-        );
+        let said = if send_confirm_link(&st, &ctx, &acc).await? {
+            "Адрес почты ещё не подтверждён. Мы отправили письмо со ссылкой для подтверждения ещё раз; подойдёт ссылка из любого нашего письма."
+        } else {
+            "Адрес почты ещё не подтверждён. Письмо со ссылкой для подтверждения уже отправлено: откройте его и перейдите по ссылке."
+        };
+        return render_login(&ctx, &ident, Some(said), None);
     }
     let remember = form.get("remember").map(String::as_str) == Some("on");
     if let Some(old) = &ctx.session {
@@ -661,24 +631,27 @@ async fn login(
     Ok(resp)
 }
 
-/// Send a fresh email-confirmation link unless one went out a minute ago.
+/// Send another email-confirmation link, unless one went out within
+/// [`codes::LINK_COOLDOWN`]; say whether one was sent. Links sent earlier
+/// stay valid: the person may open any of the emails.
 async fn send_confirm_link(
     st: &AppState,
     ctx: &Ctx,
     acc: &account::Account,
-) -> Result<(), WebError> {
+) -> Result<bool, WebError> {
     let Some(email) = &acc.email else {
-        return Ok(());
+        return Ok(false);
     };
-    if !security::hit(
+    if codes::link_sent_recently(
         &st.db,
-        &format!("confirm-link:{}:{}", ctx.slug(), acc.id),
-        Duration::from_secs(60),
-        1,
+        ctx.slug(),
+        acc.id,
+        purpose::CONFIRM_EMAIL,
+        codes::LINK_COOLDOWN,
     )
     .await?
     {
-        return Ok(());
+        return Ok(false);
     }
     let mut tx = st.db.pool.begin().await?;
     mail_link(
@@ -694,7 +667,7 @@ async fn send_confirm_link(
     .await?;
     tx.commit().await?;
     st.outbox_wake.notify_one();
-    Ok(())
+    Ok(true)
 }
 
 async fn logout(
@@ -1038,7 +1011,7 @@ async fn reset(
         drop(tx);
         return invalid_link(&ctx);
     };
-    account::set_password(&mut *tx, ctx.slug(), id, &hash).await?;
+    account::set_password(&mut tx, ctx.slug(), id, &hash).await?;
     // Following the emailed link proves the mailbox.
     if let Some(e) = &email {
         sqlx::query("UPDATE accounts SET email_confirmed_at = $1 WHERE tenant_id = $2 AND id = $3 AND email = $4 AND email_confirmed_at IS NULL")

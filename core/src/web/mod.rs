@@ -139,6 +139,11 @@ impl Ctx {
             .ok_or_else(|| WebError::NeedLogin(self.url("/login")))
     }
 
+    /// The session cookies a CSRF token is bound to.
+    fn sessions(&self) -> [Option<&str>; 2] {
+        [self.session.as_deref(), self.staff_session.as_deref()]
+    }
+
     /// Reject a form whose `csrf_token` does not match this browser.
     pub fn check_csrf(
         &self,
@@ -146,7 +151,10 @@ impl Ctx {
         form: &BTreeMap<String, String>,
     ) -> Result<(), WebError> {
         let token = form.get("csrf_token").map(String::as_str).unwrap_or("");
-        if st.csrf.verify(&self.csrf_cookie, token) {
+        if st
+            .csrf
+            .verify(self.slug(), &self.csrf_cookie, &self.sessions(), token)
+        {
             Ok(())
         } else {
             tracing::warn!("CSRF token missing or wrong");
@@ -291,13 +299,19 @@ pub(crate) fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers, name).next()
+}
+
+/// Every value of cookie `name`: a browser sends one per path and domain
+/// that set it.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
@@ -323,6 +337,25 @@ pub fn set_cookie(
         c.push_str("; Secure");
     }
     HeaderValue::from_str(&c).expect("cookie values are URL-safe base64")
+}
+
+/// The CSRF cookie's name. Behind TLS it carries the `__Host-` prefix: a
+/// browser then takes it only from this very host, Secure, for the whole
+/// host, so a sibling subdomain cannot plant one at all.
+fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-tl_csrf"
+    } else {
+        CSRF_COOKIE
+    }
+}
+
+/// A `Set-Cookie` value a `__Host-` cookie needs: Secure, `Path=/`, no Domain.
+fn host_cookie(name: &str, value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Secure"
+    ))
+    .expect("cookie values are URL-safe base64")
 }
 
 fn forwarded_client(headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
@@ -390,11 +423,15 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
     if let Ok(u) = new_uri.parse::<Uri>() {
         *req.uri_mut() = u;
     }
-    let (csrf_cookie, fresh_csrf) = match cookie(req.headers(), CSRF_COOKIE) {
-        Some(c) => (c, false),
-        None => (crate::security::random_token(), true),
-    };
-    let ctx = Ctx {
+    // A cookie value this deployment did not sign (made up, or planted by a
+    // sibling subdomain) is ignored and replaced.
+    let csrf_name = csrf_cookie_name(st.cfg.secure_cookies);
+    let (csrf_cookie, fresh_csrf) =
+        match cookies(req.headers(), csrf_name).find(|c| st.csrf.is_our_cookie(c)) {
+            Some(c) => (c, false),
+            None => (st.csrf.new_cookie(), true),
+        };
+    let mut ctx = Ctx {
         tenant: tenant.clone(),
         base,
         ip: client_ip(&st, &req),
@@ -408,10 +445,11 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         session: cookie(req.headers(), SESSION_COOKIE),
         staff_session: cookie(req.headers(), office::STAFF_COOKIE),
         pages: st.pages.get(&st.db, &tenant.slug).await,
-        csrf_token: st.csrf.token_for(&csrf_cookie),
+        csrf_token: String::new(),
         csrf_cookie: csrf_cookie.clone(),
         path: rest,
     };
+    ctx.csrf_token = st.csrf.token_for(ctx.slug(), &csrf_cookie, &ctx.sessions());
     req.extensions_mut().insert(ctx.clone());
     let span = tracing::info_span!("request", tenant = %tenant.slug, request_id = %request_id, method = %req.method(), path = %ctx.path);
     async move {
@@ -420,10 +458,12 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
             resp = error::page(&ctx, err);
         }
         if fresh_csrf {
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&ctx, &st, CSRF_COOKIE, &csrf_cookie, None),
-            );
+            let c = if st.cfg.secure_cookies {
+                host_cookie(csrf_name, &csrf_cookie)
+            } else {
+                set_cookie(&ctx, &st, csrf_name, &csrf_cookie, None)
+            };
+            resp.headers_mut().append(header::SET_COOKIE, c);
         }
         resp.headers_mut().insert(
             "x-request-id",
@@ -583,6 +623,18 @@ mod tests {
         assert_eq!(super::page_number(Some("x")), 0);
         assert_eq!(super::page_number(Some("-3")), 0);
         assert_eq!(super::page_number(Some(" 2 ")), 2);
+    }
+
+    #[test]
+    fn behind_tls_the_csrf_cookie_cannot_come_from_a_sibling_host() {
+        assert_eq!(super::csrf_cookie_name(false), "tl_csrf");
+        let name = super::csrf_cookie_name(true);
+        assert_eq!(name, "__Host-tl_csrf");
+        let c = super::host_cookie(name, "v.sig");
+        let c = c.to_str().unwrap();
+        // What browsers demand of a __Host- cookie.
+        assert!(c.starts_with("__Host-tl_csrf=v.sig; Path=/;"), "{c}");
+        assert!(c.contains("; Secure") && !c.contains("Domain"), "{c}");
     }
 
     #[test]

@@ -130,45 +130,39 @@ async fn login(
     if !crate::security::hit(&st.db, &key, std::time::Duration::from_secs(900), 20).await? {
         return Err(WebError::RateLimited);
     }
-    // Failures per address too: guessing one person's password from many
-    // addresses is stopped after ten tries in fifteen minutes.
-    let per_person = format!(
-        "office:fail:{}:{}",
-        ctx.slug(),
-        crate::account::normalize_email(&email).unwrap_or_default()
-    );
-    const QUARTER: std::time::Duration = std::time::Duration::from_secs(900);
-    if crate::security::count(&st.db, &per_person, QUARTER).await? >= 10 {
-        let r = render(
-            &ctx,
-            "office/login.html",
-            None,
-            context! { email => email, error => "Слишком много неудачных попыток входа. Подождите 15 минут." },
-        )?;
-        return Ok(with_status(r, StatusCode::TOO_MANY_REQUESTS));
-    }
-    let Some(s) = office::sign_in(&st.db, ctx.slug(), &email, &password)
+    let s = match office::sign_in(&st.db, ctx.slug(), &email, &password)
         .await
         .map_err(internal)?
-    else {
-        crate::security::hit(&st.db, &per_person, QUARTER, 10).await?;
-        office::audit(
-            &st.db.pool,
-            ctx.slug(),
-            None,
-            "login_failed",
-            None,
-            &email,
-            &ctx.ip,
-        )
-        .await?;
-        let r = render(
-            &ctx,
-            "office/login.html",
-            None,
-            context! { email => email, error => "Неверная почта или пароль" },
-        )?;
-        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+    {
+        office::StaffSignIn::Ok(s) => s,
+        office::StaffSignIn::Locked => {
+            let r = render(
+                &ctx,
+                "office/login.html",
+                None,
+                context! { email => email, error => "Слишком много неудачных попыток входа. Подождите 15 минут." },
+            )?;
+            return Ok(with_status(r, StatusCode::TOO_MANY_REQUESTS));
+        }
+        office::StaffSignIn::Wrong => {
+            office::audit(
+                &st.db.pool,
+                ctx.slug(),
+                None,
+                "login_failed",
+                None,
+                &email,
+                &ctx.ip,
+            )
+            .await?;
+            let r = render(
+                &ctx,
+                "office/login.html",
+                None,
+                context! { email => email, error => "Неверная почта или пароль" },
+            )?;
+            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        }
     };
     let pending = s.has_totp();
     let token = office::open_session(&st.db, ctx.slug(), s.id, pending, &ctx.ip)

@@ -196,13 +196,14 @@ async fn current_password_ok(
     form: &BTreeMap<String, String>,
 ) -> Result<bool, WebError> {
     let key = format!("reauth:{}:{}", ctx.slug(), acc.id);
-    if security::count(&st.db, &key, Duration::from_secs(900)).await? >= 5 {
+    // Counted before the check, so parallel guesses get no more than five.
+    let Some(attempt) = security::reserve(&st.db, &key, Duration::from_secs(900), 5).await? else {
         return Ok(false);
-    }
+    };
     let pw = form.get("current_password").cloned().unwrap_or_default();
     let ok = password::verify(Some(acc.password_hash.clone()), pw).await;
-    if !ok {
-        security::hit(&st.db, &key, Duration::from_secs(900), 5).await?;
+    if ok {
+        security::release(&st.db, attempt).await?;
     }
     Ok(ok)
 }
@@ -240,7 +241,7 @@ async fn change_password(
     }
     let hash = password::hash(new).await;
     let mut tx = st.db.pool.begin().await?;
-    account::set_password(&mut *tx, ctx.slug(), acc.id, &hash).await?;
+    account::set_password(&mut tx, ctx.slug(), acc.id, &hash).await?;
     account::event(
         &mut *tx,
         ctx.slug(),
