@@ -220,29 +220,30 @@ async fn list(
 /// The supply types the list can filter by, when the tenant's forms ask
 /// for one (seed 002): the tenant's `[lists] supply_types`.
 fn supply_types(tenant: &Tenant) -> Vec<String> {
-    let field = tenant.config.applications.supply_field.as_str();
-    let asked = tenant
-        .config
-        .application_kinds
-        .iter()
-        .any(|k| k.fields.iter().any(|f| f.get_ref() == field));
+    let asked = tenant.supply_field().is_some_and(|field| {
+        tenant
+            .config
+            .application_kinds
+            .iter()
+            .any(|k| k.fields.iter().any(|f| f.get_ref() == field))
+    });
     match tenant.list("supply_types") {
         Some(l) if asked => l.to_vec(),
         _ => Vec::new(),
     }
 }
 
-/// The values with the supply type read from the tenant's supply field and
-/// the city from the form's field that picks from the tenant's cities, so
-/// the office can filter by them.
+/// The values with the supply type (see [`Tenant::supply_of`]) and the
+/// city from the form's field that picks from the tenant's cities, so the
+/// office can filter by them.
 fn with_filter_columns<'a>(
-    tenant: &Tenant,
+    tenant: &'a Tenant,
     values: &'a BTreeMap<String, String>,
 ) -> app::Values<'a> {
     let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
     app::Values {
         values,
-        supply: filled(&tenant.config.applications.supply_field),
+        supply: tenant.supply_of(values),
         // A draft is saved unchecked: only a city of the list counts.
         city: tenant
             .config
