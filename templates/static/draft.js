@@ -72,7 +72,8 @@
         version.value = r.version;
         if (dirty) { keep(); schedule(1000); }
         else { try { localStorage.removeItem(key); } catch (e) {} }
-        say("Черновик сохранён автоматически " + r.saved_at + ".");
+        say("Черновик сохранён автоматически " + r.saved_at + "." + (r.errors && r.errors._form ? " " + r.errors._form : ""));
+        problems(r.errors || {});
         form.dataset.saved = r.version;
       } else if (r.status === 409 || r.status === 422) {
         // Another tab saved, the draft was sent or the form changed: trying
@@ -93,6 +94,30 @@
     }, function () {
       sending = false;
       offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
+    });
+  }
+  // What the tenant's rules find wrong in the saved draft, under each
+  // field; the draft is kept all the same, and sending checks it again.
+  function problems(errors) {
+    Array.prototype.forEach.call(form.querySelectorAll("[data-autosave-error]"), function (el) {
+      var input = form.querySelector("#f-" + el.getAttribute("data-autosave-error"));
+      if (input) input.removeAttribute("aria-invalid");
+      el.remove();
+    });
+    Object.keys(errors).forEach(function (name) {
+      var input = form.querySelector("#f-" + name.replace(/[^\w-]/g, ""));
+      var field = input && input.closest(".field");
+      if (!field || field.querySelector("#e-" + name)) return;
+      var note = document.createElement("div");
+      note.className = "field-error";
+      note.id = "e-" + name;
+      note.setAttribute("data-autosave-error", name);
+      note.textContent = errors[name];
+      field.appendChild(note);
+      input.setAttribute("aria-invalid", "true");
+      var by = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (by.indexOf(note.id) < 0) by.push(note.id);
+      input.setAttribute("aria-describedby", by.join(" "));
     });
   }
   function offline(message) {

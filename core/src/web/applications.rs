@@ -649,7 +649,12 @@ async fn save(
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !editable(&ctx.tenant, &a) {
         if autosave {
-            return Ok(autosave_reply(Err(AppError::NotDraft), &a, &ctx.tenant));
+            return Ok(autosave_reply(
+                Err(AppError::NotDraft),
+                &a,
+                &ctx.tenant,
+                &FieldErrors::new(),
+            ));
         }
         // A second click on "submit" lands here: the application exists once.
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
@@ -708,7 +713,13 @@ async fn save(
             with_filter_columns(&ctx.tenant, &values),
         )
         .await;
-        return Ok(autosave_reply(res, &a, &ctx.tenant));
+        let problems = match res {
+            Ok(_) => {
+                app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values)).await
+            }
+            Err(_) => FieldErrors::new(),
+        };
+        return Ok(autosave_reply(res, &a, &ctx.tenant, &problems));
     }
     let submit = form.get("action").map(String::as_str) == Some("submit");
     if !submit {
@@ -720,7 +731,18 @@ async fn save(
         )
         .await
         {
-            Ok(_) => Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id))),
+            Ok(version) => {
+                let mut problems =
+                    app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values))
+                        .await;
+                if problems.is_empty() {
+                    return Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)));
+                }
+                let why = problems.remove(FORM_ERROR);
+                problems.insert(FORM_ERROR.into(), draft_saved_with(why));
+                let a = Application { version, ..a };
+                render_form(&st, &ctx, &acc, &a, &values, &problems, None, false).await
+            }
             Err(AppError::Stale) => {
                 errors.insert(FORM_ERROR.into(), stale_message());
                 render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await
@@ -978,13 +1000,28 @@ async fn change_status(
     Ok(ctx.redirect(&format!("/applications/{}", a.id)))
 }
 
-/// The answer to the form's background save: the new version, or why not.
-fn autosave_reply(res: Result<i64, AppError>, a: &Application, tenant: &Tenant) -> Response {
+/// Said above a saved draft the tenant's rules find fault with: the draft
+/// is kept, and what to fix before sending it.
+fn draft_saved_with(why: Option<String>) -> String {
+    format!(
+        "Черновик сохранён. {}",
+        why.unwrap_or_else(|| "Перед отправкой исправьте то, что отмечено ниже.".into())
+    )
+}
+
+/// The answer to the form's background save: the new version and what the
+/// tenant's rules find wrong so far (`errors`, by field), or why not saved.
+fn autosave_reply(
+    res: Result<i64, AppError>,
+    a: &Application,
+    tenant: &Tenant,
+    problems: &FieldErrors,
+) -> Response {
     use axum::response::IntoResponse;
     let (status, body) = match res {
         Ok(version) => (
             StatusCode::OK,
-            serde_json::json!({"ok": true, "version": version, "saved_at": tenant.local_time(&crate::store::now_ts())}),
+            serde_json::json!({"ok": true, "version": version, "saved_at": tenant.local_time(&crate::store::now_ts()), "errors": problems}),
         ),
         Err(AppError::Stale) => (
             StatusCode::CONFLICT,
