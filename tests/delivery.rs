@@ -72,7 +72,9 @@ async fn confirmation_email_goes_over_smtp_and_its_link_works() {
     // The tenant's name signs the letter: it reads right whatever it is.
     assert!(
         body.contains("Вы зарегистрировались в личном кабинете заявителя.")
-            && body.replace("\r\n", "\n").contains("С уважением,\nМУП «Водоканал»"),
+            && body
+                .replace("\r\n", "\n")
+                .contains("С уважением,\nМУП «Водоканал»"),
         "{body}"
     );
     let start = body

@@ -101,8 +101,14 @@
   function problems(errors) {
     Array.prototype.forEach.call(form.querySelectorAll("[data-autosave-error]"), function (el) {
       var input = form.querySelector("#f-" + el.getAttribute("data-autosave-error"));
-      if (input) input.removeAttribute("aria-invalid");
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        var rest = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (d) { return d && d !== el.id; });
+        input.setAttribute("aria-describedby", rest.join(" "));
+      }
+      var holder = el.closest(".field");
       el.remove();
+      if (holder && !holder.querySelector(".field-error")) holder.classList.remove("has-error");
     });
     Object.keys(errors).forEach(function (name) {
       var input = form.querySelector("#f-" + name.replace(/[^\w-]/g, ""));
@@ -114,6 +120,7 @@
       note.setAttribute("data-autosave-error", name);
       note.textContent = errors[name];
       field.appendChild(note);
+      field.classList.add("has-error");
       input.setAttribute("aria-invalid", "true");
       var by = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
       if (by.indexOf(note.id) < 0) by.push(note.id);
