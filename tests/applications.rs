@@ -1360,3 +1360,138 @@ async fn autosave_answers_json_and_refuses_a_stale_copy_or_a_sent_application() 
     assert!(r.body.contains("уже отправлена"), "{}", r.body);
     app.stop().await;
 }
+
+/// sdk/README.md: `validate-application` runs before a draft is saved or
+/// submitted. A plain save and an autosave keep the draft and show the
+/// plugin's errors next to their fields; only sending is blocked by them.
+#[tokio::test]
+async fn saving_a_draft_shows_the_plugins_errors_and_keeps_the_values() {
+    let app = TestApp::spawn().await;
+    let mut b = setevaya_applicant(&app, "v@example.ru", "+79002000071").await;
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let path = format!("/applications/{id}");
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    let stored = |app: &TestApp| {
+        let pool = app.db().pool.clone();
+        async move {
+            let (values, status): (String, String) = sqlx::query_as(
+                "SELECT field_values, status FROM applications WHERE tenant_id = 'setevaya'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let values: serde_json::Value = serde_json::from_str(&values).unwrap();
+            (values, status)
+        }
+    };
+
+    // A plain save: the plugin's words under the field, the draft saved.
+    let r = b
+        .post(
+            &path,
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 7"),
+                ("power_kw", "много"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.location);
+    assert_eq!(
+        r.field_error("power_kw").as_deref(),
+        Some("Укажите мощность числом, например 15 или 7,5"),
+        "{}",
+        r.body
+    );
+    assert!(r.has("Черновик сохранён."), "{}", r.body);
+    assert!(r.has("value=\"много\""), "the form keeps what was typed");
+    let (values, status) = stored(&app).await;
+    assert_eq!(
+        (values["power_kw"].as_str(), status.as_str()),
+        (Some("много"), "draft")
+    );
+    assert_eq!(values["object_address"], "ул. Сетевая, 7");
+    // Empty fields are not wrong yet: no error under them on a save.
+    assert_eq!(r.field_error("line_length_m"), None);
+    let first: i64 = v.parse().unwrap();
+    let v = r.hidden("version").unwrap();
+    assert_eq!(
+        v,
+        (first + 1).to_string(),
+        "the form carries the saved version"
+    );
+
+    // An autosave answers the same errors as JSON, for the page to show.
+    let r = b
+        .post(
+            &path,
+            &[
+                ("action", "autosave"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 7"),
+                ("power_kw", "-5"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(
+        json["errors"]["power_kw"],
+        "Мощность должна быть больше нуля"
+    );
+    assert_eq!(stored(&app).await.0["power_kw"], "-5");
+    let v = json["version"].as_i64().unwrap().to_string();
+
+    // Fixed, the save is a plain one again.
+    let r = b
+        .post(
+            &path,
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 7"),
+                ("power_kw", "12"),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/setevaya/applications/{id}?saved=1"));
+    let v = (first + 3).to_string();
+    let r = b
+        .post(
+            &path,
+            &[
+                ("action", "autosave"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 7"),
+                ("power_kw", "12"),
+            ],
+        )
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
+    let v = json["version"].as_i64().unwrap().to_string();
+
+    // Sending is blocked by the same error.
+    let r = b
+        .post(
+            &path,
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 7"),
+                ("power_kw", "много"),
+                ("line_length_m", "10"),
+                ("metering_points", "1"),
+                ("phone", "+79002000071"),
+                ("email", "v@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.location);
+    assert!(r.field_error("power_kw").is_some(), "{}", r.body);
+    assert_eq!(stored(&app).await.1, "draft");
+    app.stop().await;
+}

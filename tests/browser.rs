@@ -591,3 +591,78 @@ async fn staff_confirm_before_a_given_number_is_replaced() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// The plugin's word on a draft reaches the page while the applicant types:
+/// the autosave's answer puts it under its field, and a fixed value takes
+/// it away; the draft is saved either way.
+#[tokio::test]
+async fn an_autosave_shows_the_plugins_error_under_its_field() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let mut http = app.browser("setevaya");
+    let person = [
+        ("surname", "Сетев"),
+        ("first_name", "Пётр"),
+        ("patronymic", "Ильич"),
+        ("snils", "112-233-445 95"),
+    ];
+    let mut fields = person.to_vec();
+    fields.extend([("email", "advice@example.ru"), ("phone", "+79002000091")]);
+    register(&mut http, "individual", &fields).await;
+    let code = app.last_sms_code("setevaya", "+79002000091").await;
+    http.post("/confirm-phone", &[("code", &code)]).await;
+    let mut profile = person.to_vec();
+    profile.push(("postal_address", "Казань, ул. Сетевая, 1"));
+    assert_eq!(http.post("/profile", &profile).await.status, 303);
+
+    let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
+    let base = app.url("/t/setevaya");
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "f-identifier", "advice@example.ru").await;
+    fill(&c, "f-password", PASSWORD).await;
+    submit(&c, "/login").await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    c.goto(&format!("{base}/applications/new")).await.unwrap();
+    arrive(&c, Locator::Id("start-connection"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    arrive(&c, Locator::Css("form[data-autosave]")).await;
+    let id: String = c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    fill(&c, "f-power_kw", "много").await;
+    until(
+        &c,
+        "var e = document.getElementById('e-power_kw'); \
+         return !!e && e.textContent.includes('Укажите мощность числом') \
+           && document.getElementById('f-power_kw').getAttribute('aria-invalid') === 'true' \
+           && document.getElementById('f-power_kw').getAttribute('aria-describedby').includes('e-power_kw')",
+        "the plugin's error under the power field",
+    )
+    .await;
+    assert!(
+        http.get(&format!("/applications/{id}"))
+            .await
+            .has("value=\"много\""),
+        "the draft is saved all the same"
+    );
+    fill(&c, "f-power_kw", "12").await;
+    until(
+        &c,
+        "return !document.getElementById('e-power_kw') \
+           && !document.getElementById('f-power_kw').hasAttribute('aria-invalid')",
+        "the error to go once the value is fixed",
+    )
+    .await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

@@ -1571,3 +1571,26 @@ async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_
     );
     app.stop().await;
 }
+
+/// A tenant that supplies one thing names no supply field: every
+/// application is of its one supply type, and the queue's «Вид ресурса»
+/// filter, which offers that type, finds them (it found nothing before).
+#[tokio::test]
+async fn the_supply_filter_finds_a_one_supply_tenants_applications() {
+    let app = TestApp::spawn().await;
+    let tenant = app.state().tenants.by_slug("kazenergo").unwrap().clone();
+    assert_eq!(tenant.supply_field(), None);
+    assert_eq!(
+        tenant.list("supply_types"),
+        Some(&["Теплоснабжение".to_string()][..])
+    );
+    let mut a = kazenergo_legal(&app, "s1@example.ru", "+79003000071").await;
+    kazenergo_submit(&mut a, "s1@example.ru", "+79003000071").await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut b = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    let q = b.get("/office/").await;
+    assert!(q.has("Найдено: 1"), "{}", q.body);
+    let q = b.get("/office/?supply=Теплоснабжение").await;
+    assert!(q.has("Найдено: 1"), "{}", q.body);
+    app.stop().await;
+}

@@ -225,6 +225,33 @@ fn plugin_run_prints_output_time_fuel_and_memory() {
     assert!(text(&out.stderr).contains("unknown hook `calculate-tax`"));
 }
 
+/// `plugin run … | jq` must work: standard output holds the hook's JSON and
+/// nothing else, even when the plugin logs; its log lines go to stderr.
+#[test]
+fn plugin_run_keeps_the_plugins_log_off_stdout() {
+    let root = repo_root();
+    let input = root.join("target/test-data/echo-validate-input.json");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, r#"{"kind":"connection","values":{"n":"1"}}"#).unwrap();
+    let out = tapline()
+        .env_remove("TAPLINE_LOG")
+        .args(["plugin", "run"])
+        .arg(root.join("target/wasm/wasm32-wasip2/release/test_echo.wasm"))
+        .arg("validate-application")
+        .arg(&input)
+        .output()
+        .expect("run tapline plugin run");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let parsed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON alone ({e}):\n{stdout}"));
+    assert!(parsed.is_object() || parsed.is_array(), "{stdout}");
+    assert!(
+        stderr.contains("echo called"),
+        "the plugin's log line belongs on stderr: {stderr}"
+    );
+}
+
 #[test]
 fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
     let root = repo_root();

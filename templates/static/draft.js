@@ -72,7 +72,8 @@
         version.value = r.version;
         if (dirty) { keep(); schedule(1000); }
         else { try { localStorage.removeItem(key); } catch (e) {} }
-        say("Черновик сохранён автоматически " + r.saved_at + ".");
+        say("Черновик сохранён автоматически " + r.saved_at + "." + (r.errors && r.errors._form ? " " + r.errors._form : ""));
+        problems(r.errors || {});
         form.dataset.saved = r.version;
       } else if (r.status === 422 && r.fields) {
         // A value longer than its field allows: say which; the next change
@@ -97,6 +98,37 @@
     }, function () {
       sending = false;
       offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
+    });
+  }
+  // What the tenant's rules find wrong in the saved draft, under each
+  // field; the draft is kept all the same, and sending checks it again.
+  function problems(errors) {
+    Array.prototype.forEach.call(form.querySelectorAll("[data-autosave-error]"), function (el) {
+      var input = form.querySelector("#f-" + el.getAttribute("data-autosave-error"));
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        var rest = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (d) { return d && d !== el.id; });
+        input.setAttribute("aria-describedby", rest.join(" "));
+      }
+      var holder = el.closest(".field");
+      el.remove();
+      if (holder && !holder.querySelector(".field-error")) holder.classList.remove("has-error");
+    });
+    Object.keys(errors).forEach(function (name) {
+      var input = form.querySelector("#f-" + name.replace(/[^\w-]/g, ""));
+      var field = input && input.closest(".field");
+      if (!field || field.querySelector("#e-" + name)) return;
+      var note = document.createElement("div");
+      note.className = "field-error";
+      note.id = "e-" + name;
+      note.setAttribute("data-autosave-error", name);
+      note.textContent = errors[name];
+      field.appendChild(note);
+      field.classList.add("has-error");
+      input.setAttribute("aria-invalid", "true");
+      var by = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (by.indexOf(note.id) < 0) by.push(note.id);
+      input.setAttribute("aria-describedby", by.join(" "));
     });
   }
   function offline(message) {

@@ -394,16 +394,26 @@ pub fn too_long(f: &FieldDef, raw: &str) -> Option<String> {
     (raw.chars().count() > max).then(|| format!("Не длиннее {max} символов"))
 }
 
+/// A checkbox as stored and as plugins see it: `yes` when ticked, empty
+/// when not, whatever the browser sent (`on`, or a script's `true`/`1`).
+pub fn checkbox_value(raw: &str) -> &'static str {
+    if matches!(raw.trim(), "on" | "true" | "1" | "yes") {
+        "yes"
+    } else {
+        ""
+    }
+}
+
 /// Check one tenant-defined field's raw input and return its stored form.
 /// An empty optional field stores as empty.
 pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<String, String> {
     let raw = raw.unwrap_or("").trim();
     if f.kind == FieldKind::Checkbox {
-        let on = matches!(raw, "on" | "true" | "1" | "yes");
-        if f.required && !on {
+        let value = checkbox_value(raw);
+        if f.required && value.is_empty() {
             return Err(format!("Отметьте «{}»", f.label));
         }
-        return Ok(if on { "yes".into() } else { String::new() });
+        return Ok(value.into());
     }
     if raw.is_empty() {
         return if f.required {

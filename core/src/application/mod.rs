@@ -427,6 +427,58 @@ pub async fn save_draft(
     Ok(version + 1)
 }
 
+/// What the tenant's rules say of a draft as it stands, for a save or an
+/// autosave: `validate-application` runs there as on submission (the SDK
+/// promises it "before it is saved or submitted"). Only errors about fields
+/// the applicant has filled in and about the whole application are kept: a
+/// field still empty is not wrong yet, and the submission, which checks
+/// every field and blocks on any error, says so then. The draft is saved
+/// whatever this finds; a failing plugin is logged by the host and reported
+/// on submission, so here it finds nothing.
+pub async fn draft_problems(
+    plugins: &crate::plugin::Plugins,
+    tenant: &crate::tenant::Tenant,
+    mut view: crate::plugin::types::Application,
+) -> crate::account::FieldErrors {
+    use crate::plugin::types::{Hook, HookOutput};
+    use crate::tenant::config::FieldKind;
+    // The plugin sees a checkbox as on submission, `yes` or empty, not as
+    // the browser sent it.
+    for f in tenant
+        .config
+        .application_fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Checkbox)
+    {
+        if let Some(v) = view.values.get_mut(f.id.get_ref().as_str()) {
+            *v = crate::account::checkbox_value(v).to_string();
+        }
+    }
+    let filled: Vec<String> = view
+        .values
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let Ok(Some(HookOutput::Errors(found))) = plugins
+        .call(&tenant.slug, Hook::ValidateApplication(view))
+        .await
+    else {
+        return Default::default();
+    };
+    let mut errors = crate::account::FieldErrors::new();
+    for e in found {
+        if e.field.is_empty() {
+            errors
+                .entry(crate::account::FORM_ERROR.to_string())
+                .or_insert(e.message);
+        } else if filled.contains(&e.field) {
+            errors.entry(e.field).or_insert(e.message);
+        }
+    }
+    errors
+}
+
 /// Why an update of `app` at its version changed nothing. Read on the
 /// transaction's own connection: waiting for a second one while this one
 /// holds the write lock (SQLite) or a row lock would jam the pool.

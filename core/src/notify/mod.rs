@@ -158,3 +158,61 @@ pub async fn undelivered(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tenant's name is whatever its charter says («Газораспределительная
+    /// организация «Газсети»», «ПАО «Квадра»», «МУП «Водоканал»»): it cannot
+    /// be declined or agreed with, so a message may only set it apart — a
+    /// signature line, an `Организация:` line, a `Name:` prefix or a
+    /// `— Name` suffix — never inside a sentence.
+    #[test]
+    fn every_message_reads_right_whatever_the_tenant_is_called() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/vodokanal");
+        let mut t = crate::tenant::load_tenant(&dir).expect("the demo tenant loads");
+        let full = "Газораспределительная организация «Газсети»";
+        let short = "Газсети";
+        t.config.tenant.name = full.into();
+        t.config.tenant.short_name = Some(short.into());
+        let ctx = minijinja::context! {
+            number => "ГС-000001", kind => "Подключение к сети", status => "Принята к рассмотрению",
+            link => "https://lk.example/applications/1", topic => "Счёт", answer => "Счёт исправлен.",
+            new => "new@example.ru", type_title => "Физическое лицо", name => "Иванов Иван",
+            ids => vec![("ИНН", "7707083893")], email => "a@example.ru", phone => "+79001112233",
+            day => "01.12.2026", count => 1, code => "123456",
+            items => vec![minijinja::context! { number => "ГС-000001", status => "Принята", due => "30.11.2026", link => "https://lk.example/office/applications/1" }],
+        };
+        let mut seen = 0;
+        for (file, _) in crate::store::TEMPLATES
+            .iter()
+            .filter(|(n, _)| n.starts_with("email/") || n.starts_with("sms/"))
+        {
+            let text = render(&t, file, &ctx).unwrap_or_else(|e| panic!("{file}: {e}"));
+            for line in text.lines() {
+                if line.contains(full) {
+                    assert!(
+                        line == full || line == format!("Организация: {full}"),
+                        "{file}: the tenant's name inside a sentence: `{line}`"
+                    );
+                } else if line.contains(short) {
+                    assert!(
+                        line.starts_with(&format!("{short}: "))
+                            || line.ends_with(&format!(" — {short}")),
+                        "{file}: the tenant's short name inside a sentence: `{line}`"
+                    );
+                }
+            }
+            seen += 1;
+        }
+        assert!(seen >= 20, "only {seen} message templates");
+        let status = render(&t, "email/application_status/body.txt", &ctx).unwrap();
+        assert!(
+            status.contains(
+                "Новый статус заявки № ГС-000001 (Подключение к сети): Принята к рассмотрению."
+            ) && status.ends_with(&format!("С уважением,\n{full}")),
+            "{status}"
+        );
+    }
+}

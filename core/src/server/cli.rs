@@ -201,12 +201,27 @@ enum PluginCmd {
     },
 }
 
-fn init_logs(json: bool) {
+/// Where log lines go. A server logs to standard output like any service;
+/// a tool whose standard output is its result (`plugin run … | jq`) must
+/// keep its logs, the plugin's own included, on standard error.
+#[derive(Clone, Copy)]
+enum LogTo {
+    Stdout,
+    Stderr,
+}
+
+fn init_logs(json: bool, to: LogTo) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter =
         EnvFilter::try_from_env("TAPLINE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let writer = match to {
+        LogTo::Stdout => BoxMakeWriter::new(std::io::stdout),
+        LogTo::Stderr => BoxMakeWriter::new(std::io::stderr),
+    };
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(writer)
         .with_target(false);
     if json {
         b.json().init();
@@ -251,7 +266,7 @@ pub fn main() -> ExitCode {
             json,
         }),
         Cmd::Plugin { cmd } => {
-            init_logs(false);
+            init_logs(false, LogTo::Stderr);
             plugin_run(cmd)
         }
         Cmd::Check { tenants } => match super::load_tenants(&tenants).and_then(|reg| {
@@ -359,7 +374,7 @@ pub fn main() -> ExitCode {
             trust_proxy,
             log_json,
         } => {
-            init_logs(log_json);
+            init_logs(log_json, LogTo::Stdout);
             let sms = match sms_gateway.as_str() {
                 "dev" => SmsConfig::Dev,
                 "smsc" => SmsConfig::Smsc {

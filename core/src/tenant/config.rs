@@ -189,14 +189,11 @@ pub struct ApplicationsSection {
     /// their EDO with a qualified signature (seed 000).
     #[serde(default)]
     pub edo_for: Vec<ApplicantType>,
-    /// The application field that says which supply (heat, water, …) an
-    /// application is for; lists filter by it (seed 002).
-    #[serde(default = "default_supply_field")]
-    pub supply_field: String,
-}
-
-fn default_supply_field() -> String {
-    "supply_type".into()
+    /// The application field (a select) that says which supply (heat,
+    /// water, …) an application is for; «Мои заявки» and the office queue
+    /// filter by its value (seed 002). Unset: a tenant whose `[lists]
+    /// supply_types` holds one type has every application of that type.
+    pub supply_field: Option<Spanned<String>>,
 }
 
 impl Default for ApplicationsSection {
@@ -206,7 +203,7 @@ impl Default for ApplicationsSection {
             max_upload_mb: default_upload_mb(),
             docx: None,
             edo_for: Vec::new(),
-            supply_field: default_supply_field(),
+            supply_field: None,
         }
     }
 }

@@ -149,6 +149,35 @@ impl Tenant {
         self.config.lists.get(name).map(Vec::as_slice)
     }
 
+    /// The application field that says which supply an application is for
+    /// (`[applications] supply_field`).
+    pub fn supply_field(&self) -> Option<&str> {
+        self.config
+            .applications
+            .supply_field
+            .as_ref()
+            .map(|f| f.get_ref().as_str())
+    }
+
+    /// The supply type an application is for, as lists filter by it: the
+    /// value of the tenant's supply field, or, for a tenant that names no
+    /// such field and supplies one thing, that one.
+    pub fn supply_of<'a>(
+        &'a self,
+        values: &'a std::collections::BTreeMap<String, String>,
+    ) -> Option<&'a str> {
+        match self.supply_field() {
+            Some(field) => values
+                .get(field)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty()),
+            None => match self.list(SUPPLY_TYPES) {
+                Some([only]) => Some(only.as_str()),
+                _ => None,
+            },
+        }
+    }
+
     /// Absolute base URL for links in emails.
     pub fn public_url(&self, server_public_url: &str) -> String {
         if let Some(u) = &self.config.tenant.public_url {
@@ -626,6 +655,66 @@ enum Place {
     Application,
 }
 
+/// The `[lists]` entry the supply filters offer.
+pub const SUPPLY_TYPES: &str = "supply_types";
+
+/// How an application's supply type reaches the filters: through the
+/// select named by `[applications] supply_field`, or, with one supply type,
+/// implicitly. Several types and no field would offer a filter that finds
+/// nothing.
+fn check_supply(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<usize>, String)) {
+    let types = c.lists.get(SUPPLY_TYPES).map_or(0, Vec::len);
+    let Some(field) = &c.applications.supply_field else {
+        if types > 1 {
+            err(
+                doc.first_span(&[&[At::Key("lists"), At::Key(SUPPLY_TYPES)]]),
+                format!(
+                    "lists.supply_types: {types} supply types, but no [applications] supply_field names \
+                     the application field that says which one an application is for"
+                ),
+            );
+        }
+        return;
+    };
+    let id = field.get_ref().as_str();
+    let Some(def) = c
+        .application_fields
+        .iter()
+        .find(|f| f.id.get_ref().as_str() == id)
+    else {
+        err(
+            field.span(),
+            format!("applications.supply_field: `{id}` is not an application_field id"),
+        );
+        return;
+    };
+    if def.kind != FieldKind::Select {
+        err(
+            field.span(),
+            format!(
+                "applications.supply_field: `{id}` must be a select (its value is matched against lists.supply_types)"
+            ),
+        );
+    }
+    if types == 0 {
+        err(
+            field.span(),
+            "applications.supply_field: [lists] has no supply_types for the filters to offer"
+                .into(),
+        );
+    }
+    if !c
+        .application_kinds
+        .iter()
+        .any(|k| k.fields.iter().any(|f| f.get_ref() == id))
+    {
+        err(
+            field.span(),
+            format!("applications.supply_field: no application_kind asks for `{id}`"),
+        );
+    }
+}
+
 fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<usize>, String)) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, f) in c.application_fields.iter().enumerate() {
@@ -736,18 +825,7 @@ fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<
             );
         }
     }
-    let supply = c.applications.supply_field.as_str();
-    if supply != "supply_type"
-        && !c
-            .application_fields
-            .iter()
-            .any(|f| f.id.get_ref().as_str() == supply)
-    {
-        err(
-            doc.first_span(&[&[At::Key("applications"), At::Key("supply_field")]]),
-            format!("applications.supply_field: `{supply}` is not an application_field id"),
-        );
-    }
+    check_supply(c, doc, err);
     if let Some(u) = &c.content.blank_forms_url
         && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
     {

@@ -220,29 +220,30 @@ async fn list(
 /// The supply types the list can filter by, when the tenant's forms ask
 /// for one (seed 002): the tenant's `[lists] supply_types`.
 fn supply_types(tenant: &Tenant) -> Vec<String> {
-    let field = tenant.config.applications.supply_field.as_str();
-    let asked = tenant
-        .config
-        .application_kinds
-        .iter()
-        .any(|k| k.fields.iter().any(|f| f.get_ref() == field));
+    let asked = tenant.supply_field().is_some_and(|field| {
+        tenant
+            .config
+            .application_kinds
+            .iter()
+            .any(|k| k.fields.iter().any(|f| f.get_ref() == field))
+    });
     match tenant.list("supply_types") {
         Some(l) if asked => l.to_vec(),
         _ => Vec::new(),
     }
 }
 
-/// The values with the supply type read from the tenant's supply field and
-/// the city from the form's field that picks from the tenant's cities, so
-/// the office can filter by them.
+/// The values with the supply type (see [`Tenant::supply_of`]) and the
+/// city from the form's field that picks from the tenant's cities, so the
+/// office can filter by them.
 fn with_filter_columns<'a>(
-    tenant: &Tenant,
+    tenant: &'a Tenant,
     values: &'a BTreeMap<String, String>,
 ) -> app::Values<'a> {
     let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
     app::Values {
         values,
-        supply: filled(&tenant.config.applications.supply_field),
+        supply: tenant.supply_of(values),
         // A draft is saved unchecked: only a city of the list counts.
         city: tenant
             .config
@@ -666,7 +667,12 @@ async fn save(
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !editable(&ctx.tenant, &a) {
         if autosave {
-            return Ok(autosave_reply(Err(AppError::NotDraft), &a, &ctx.tenant));
+            return Ok(autosave_reply(
+                Err(AppError::NotDraft),
+                &a,
+                &ctx.tenant,
+                &FieldErrors::new(),
+            ));
         }
         // A second click on "submit" lands here: the application exists
         // once, and the click is told it was sent.
@@ -761,7 +767,13 @@ async fn save(
             with_filter_columns(&ctx.tenant, &values),
         )
         .await;
-        return Ok(autosave_reply(res, &a, &ctx.tenant));
+        let problems = match res {
+            Ok(_) => {
+                app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values)).await
+            }
+            Err(_) => FieldErrors::new(),
+        };
+        return Ok(autosave_reply(res, &a, &ctx.tenant, &problems));
     }
     let submit = form.get("action").map(String::as_str) == Some("submit");
     if !submit {
@@ -773,7 +785,18 @@ async fn save(
         )
         .await
         {
-            Ok(_) => Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id))),
+            Ok(version) => {
+                let mut problems =
+                    app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values))
+                        .await;
+                if problems.is_empty() {
+                    return Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)));
+                }
+                let why = problems.remove(FORM_ERROR);
+                problems.insert(FORM_ERROR.into(), draft_saved_with(why));
+                let a = Application { version, ..a };
+                render_form(&st, &ctx, &acc, &a, &values, &problems, None, false).await
+            }
             Err(AppError::Stale) => {
                 errors.insert(FORM_ERROR.into(), stale_message());
                 render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await
@@ -1054,13 +1077,28 @@ async fn change_status(
     Ok(ctx.redirect(&format!("/applications/{}", a.id)))
 }
 
-/// The answer to the form's background save: the new version, or why not.
-fn autosave_reply(res: Result<i64, AppError>, a: &Application, tenant: &Tenant) -> Response {
+/// Said above a saved draft the tenant's rules find fault with: the draft
+/// is kept, and what to fix before sending it.
+fn draft_saved_with(why: Option<String>) -> String {
+    format!(
+        "Черновик сохранён. {}",
+        why.unwrap_or_else(|| "Перед отправкой исправьте то, что отмечено ниже.".into())
+    )
+}
+
+/// The answer to the form's background save: the new version and what the
+/// tenant's rules find wrong so far (`errors`, by field), or why not saved.
+fn autosave_reply(
+    res: Result<i64, AppError>,
+    a: &Application,
+    tenant: &Tenant,
+    problems: &FieldErrors,
+) -> Response {
     use axum::response::IntoResponse;
     let (status, body) = match res {
         Ok(version) => (
             StatusCode::OK,
-            serde_json::json!({"ok": true, "version": version, "saved_at": tenant.local_time(&crate::store::now_ts())}),
+            serde_json::json!({"ok": true, "version": version, "saved_at": tenant.local_time(&crate::store::now_ts()), "errors": problems}),
         ),
         Err(AppError::Stale) => (
             StatusCode::CONFLICT,

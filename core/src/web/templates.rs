@@ -79,11 +79,128 @@ pub fn environment(
             });
         }
     }
+    for name in overrides.iter().filter(|n| embedded(n).is_some()) {
+        problems.extend(unknown_variables(&env, name, &over.join(name)));
+    }
     if problems.is_empty() {
         Ok(env)
     } else {
         Err(problems)
     }
+}
+
+/// Names every page is rendered with (`Ctx::render`), besides its own.
+const PAGE_NAMES: &[&str] = &[
+    "tenant",
+    "base",
+    "path",
+    "csrf_token",
+    "user",
+    "request_id",
+    "page_texts",
+];
+/// Names minijinja itself provides.
+const SYNTAX_NAMES: &[&str] = &[
+    "loop",
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "self",
+    "super",
+];
+
+/// Variables a tenant's override uses that the core template it replaces is
+/// never given. minijinja renders an unknown name as empty, so a typo would
+/// only show as a blank in a live page or a sent letter; `tapline check`
+/// names it instead. What the core template (and, for a page, the layouts
+/// and partials it builds on) uses is what its handler passes.
+fn unknown_variables(env: &Environment<'static>, name: &str, file: &Path) -> Vec<Problem> {
+    let (Ok(mine), Some(core_src)) = (env.get_template(name), embedded(name)) else {
+        return Vec::new();
+    };
+    let core_env = Environment::new();
+    let used = |src: &str| {
+        core_env
+            .template_from_str(src)
+            .map(|t| t.undeclared_variables(false))
+            .unwrap_or_default()
+    };
+    let mut known: std::collections::HashSet<String> =
+        SYNTAX_NAMES.iter().map(|n| n.to_string()).collect();
+    known.insert("tenant".into());
+    known.extend(used(core_src));
+    if name.ends_with(".html") {
+        known.extend(PAGE_NAMES.iter().map(|n| n.to_string()));
+        // A page is drawn inside its area's layout and with its partials,
+        // from the same context.
+        let area = name.split('/').next().unwrap_or_default();
+        for (n, src) in TEMPLATES.iter() {
+            let file_name = n.rsplit('/').next().unwrap_or_default();
+            if n.starts_with(&format!("{area}/"))
+                && (file_name == "base.html" || file_name.starts_with('_'))
+            {
+                known.extend(used(src));
+            }
+        }
+    }
+    let src = std::fs::read_to_string(file).unwrap_or_default();
+    let mut given: Vec<&str> = known
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !SYNTAX_NAMES.contains(n))
+        .collect();
+    given.sort_unstable();
+    let given = given.join(", ");
+    let mut unknown: Vec<String> = mine
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !known.contains(v))
+        .collect();
+    unknown.sort();
+    unknown
+        .into_iter()
+        .map(|v| Problem {
+            file: file.to_path_buf(),
+            line: line_of_name(&src, &v),
+            message: format!(
+                "`{v}` is not given to `{name}` and would show as empty (it is given {given})"
+            ),
+        })
+        .collect()
+}
+
+/// The line of the first `{{ … }}` or `{% … %}` that names `name` (1 when
+/// none does, which cannot happen for a name the template uses).
+fn line_of_name(src: &str, name: &str) -> usize {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut rest = src;
+    let mut offset = 0;
+    while let Some(open) = rest.find(['{']) {
+        let after = &rest[open..];
+        let close = if after.starts_with("{{") {
+            "}}"
+        } else if after.starts_with("{%") {
+            "%}"
+        } else {
+            offset += open + 1;
+            rest = &rest[open + 1..];
+            continue;
+        };
+        let end = after.find(close).map_or(after.len(), |e| e + close.len());
+        let tag = &after[..end];
+        let named = tag.match_indices(name).any(|(i, _)| {
+            let before = tag[..i].chars().next_back();
+            let next = tag[i + name.len()..].chars().next();
+            !before.is_some_and(|c| is_ident(c) || c == '.') && !next.is_some_and(is_ident)
+        });
+        if named {
+            return src[..offset + open].matches('\n').count() + 1;
+        }
+        offset += open + end;
+        rest = &rest[open + end..];
+    }
+    1
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {

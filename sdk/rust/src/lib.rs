@@ -60,7 +60,9 @@ pub trait Plugin {
         Vec::new()
     }
 
-    /// Extra checks of an application before it is saved or submitted.
+    /// Extra checks of an application when a draft is saved (advice shown
+    /// under filled-in fields; the draft is kept) and when it is submitted
+    /// (any error blocks sending).
     fn validate_application(_application: &Application) -> Vec<FieldError> {
         Vec::new()
     }
