@@ -300,6 +300,108 @@ async fn captcha_is_a_picture_and_single_use() {
     app.stop().await;
 }
 
+/// The captcha's alternative that needs no eyes: the browser's proof of
+/// work on the challenge. A valid one registers; a wrong one, one spent by
+/// an earlier attempt or one for an expired challenge is refused.
+#[tokio::test]
+async fn a_proof_of_work_passes_the_captcha_once_and_only_while_fresh() {
+    use tapline::security::captcha::{proof_ok, solve};
+    use tapline_e2e::CAPTCHA_BITS;
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("kazenergo");
+    let form = |id: &str, nonce: &str, email: &str, phone: &str| {
+        vec![
+            ("type".to_string(), "individual".to_string()),
+            ("email".into(), email.into()),
+            ("phone".into(), phone.into()),
+            ("password".into(), PASSWORD.into()),
+            ("password2".into(), PASSWORD.into()),
+            ("consent".into(), "on".into()),
+            ("captcha_id".into(), id.into()),
+            // Nothing typed: the proof alone passes.
+            ("captcha".into(), String::new()),
+            ("captcha_proof".into(), nonce.into()),
+        ]
+    };
+    async fn post(b: &mut tapline_e2e::Browser, f: Vec<(String, String)>) -> tapline_e2e::Page {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post("/register", &pairs).await
+    }
+
+    // The page tells the script how much work to do.
+    let page = b.get("/register").await;
+    assert!(
+        page.has(&format!("data-pow=\"{CAPTCHA_BITS}\"")),
+        "{}",
+        page.body
+    );
+    let id = page.hidden("captcha_id").unwrap();
+
+    // A wrong nonce is refused, and spends the challenge.
+    let wrong = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| !proof_ok(&id, n, CAPTCHA_BITS))
+        .unwrap();
+    let r = post(&mut b, form(&id, &wrong, "pow@example.ru", "+79003000011")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("captcha").is_some(), "a wrong proof passed");
+    let r = post(
+        &mut b,
+        form(
+            &id,
+            &solve(&id, CAPTCHA_BITS),
+            "pow@example.ru",
+            "+79003000011",
+        ),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "a spent challenge passed"
+    );
+
+    // A proof for an expired challenge is refused.
+    let id = b.get("/register").await.hidden("captcha_id").unwrap();
+    sqlx::query("UPDATE captchas SET expires_at = $1 WHERE token_hash = $2")
+        .bind("2000-01-01T00:00:00Z")
+        .bind(tapline::store::sha256_hex(&id))
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let r = post(
+        &mut b,
+        form(
+            &id,
+            &solve(&id, CAPTCHA_BITS),
+            "pow@example.ru",
+            "+79003000011",
+        ),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "an expired challenge passed"
+    );
+
+    // A fresh challenge and its proof register, with no digits typed.
+    let id = b.get("/register").await.hidden("captcha_id").unwrap();
+    let nonce = solve(&id, CAPTCHA_BITS);
+    let r = post(&mut b, form(&id, &nonce, "pow@example.ru", "+79003000011")).await;
+    r.assert_redirect("/t/kazenergo/confirm-phone");
+    // The same proof again (another person, same challenge) is refused.
+    let mut other = app.browser("kazenergo");
+    let r = post(
+        &mut other,
+        form(&id, &nonce, "pow2@example.ru", "+79003000012"),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "a used proof passed again"
+    );
+    app.stop().await;
+}
+
 // ---------------------------------------------------------- SMS codes
 
 #[tokio::test]
