@@ -371,7 +371,7 @@ async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_an
             .has("value=\"45\"")
     );
 
-    // Upload with a progress bar and a confirmation, in place.
+    // Upload on choosing, with a progress bar and a confirmation, in place.
     let pdf = app.dir.join("егрн.pdf");
     std::fs::write(&pdf, b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n").unwrap();
     c.find(Locator::Id("u-ownership_doc"))
@@ -380,7 +380,7 @@ async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_an
         .send_keys(&pdf.display().to_string())
         .await
         .unwrap();
-    submit(&c, "/files/ownership_doc").await;
+    // Choosing is enough: the upload starts by itself.
     until(
         &c,
         "var s = document.querySelector('#slot-ownership_doc .upload-status').textContent; \
