@@ -22,7 +22,8 @@ async fn kazenergo_individual_registers_confirms_phone_and_logs_in() {
     // The SMS went to the normalised number right after registration.
     let code = app.last_sms_code("kazenergo", "+79001234567").await;
     let page = b.follow(&r).await;
-    assert!(page.has("+79001234567"), "{}", page.body);
+    // Shown as people write it, stored normalised.
+    assert!(page.has("+7 900 123-45-67"), "{}", page.body);
 
     // A wrong code is refused with the attempts left, under the code field.
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -444,11 +445,19 @@ async fn wrong_code_five_times_kills_the_code_and_resend_has_a_cooldown() {
             .unwrap()
             .contains("Новый код можно запросить через")
     );
+    // The button itself is disabled while the countdown runs.
+    assert!(
+        r.has("id=\"resend\" disabled") && r.has("data-countdown=\""),
+        "{}",
+        r.body
+    );
     // ...and works once the cooldown has passed (moved back in the database).
     sqlx::query("UPDATE sms_codes SET created_at = '2000-01-01T00:00:00.000000Z' WHERE tenant_id = 'kazenergo'")
         .execute(&app.db().pool)
         .await
         .unwrap();
+    let page = b.get("/confirm-phone").await;
+    assert!(page.has("id=\"resend\"") && !page.has("id=\"resend\" disabled"));
     b.post("/confirm-phone/resend", &[])
         .await
         .assert_redirect("/confirm-phone?sent=1");
@@ -1115,7 +1124,7 @@ async fn change_password_email_and_phone() {
         .await
         .assert_redirect("/settings?phone_changed=1");
     let s = b.get("/settings").await;
-    assert!(s.has("+79020000009"));
+    assert!(s.has("+7 902 000-00-09"), "{}", s.body);
     // The code is used up: trying it again says so where a new one is asked for.
     let r = b.post("/settings/phone/confirm", &[("code", &code)]).await;
     assert!(

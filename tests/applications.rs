@@ -47,6 +47,8 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     // City first: the kind list comes after a city is chosen.
     let p = b.get("/applications/new").await;
     assert!(p.has("name=\"city\"") && !p.has("name=\"kind\""));
+    // The profile's city comes chosen.
+    assert!(p.has("<option selected>Курск</option>"), "{}", p.body);
     let p = b.get("/applications/new?city=Белгород").await;
     assert!(p.has("Заявка на выдачу технических условий") && p.has("Заявка на подключение"));
     let r = b
@@ -241,11 +243,31 @@ async fn an_incomplete_profile_sends_the_applicant_back_and_keeps_the_draft() {
             ],
         )
         .await;
-    r.assert_redirect("/t/kvadra/profile?incomplete=1");
+    r.assert_redirect(&format!("/t/kvadra/profile?incomplete=1&draft={id}"));
+    let profile = b.follow(&r).await;
+    assert!(profile.has("Чтобы отправить заявку, заполните обязательные поля профиля"));
+    // Once the profile is complete, the page leads back to the draft.
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("surname", "Неполнов"),
+                ("first_name", "Иван"),
+                ("city", "Тула"),
+                ("postal_address", "Тула, ул. Ленина, 2"),
+                ("draft", &id),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/kvadra/profile?saved=1&draft={id}"));
+    let saved = b.follow(&r).await;
+    let body = tapline_e2e::unescape(&saved.body);
+    let back = body.split("id=\"saved\">").nth(1).unwrap();
     assert!(
-        b.follow(&r)
-            .await
-            .has("Чтобы отправить заявку, заполните обязательные поля профиля")
+        back.contains(&format!(
+            "href=\"/t/kvadra/applications/{id}\" id=\"back-to-draft\""
+        )),
+        "{back}"
     );
     // Nothing typed was lost.
     assert!(

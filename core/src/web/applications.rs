@@ -356,6 +356,8 @@ async fn start_page(
         Some(&acc),
         context! {
             city_first => city_first,
+            // The city of the profile comes chosen; another is one click away.
+            profile_city => acc.profile.get("city").filter(|c| cities.contains(c)),
             cities => cities,
             city => city,
             kinds => kinds,
@@ -405,7 +407,7 @@ async fn create(
         let v = match id {
             "email" => acc.email.clone(),
             "phone" => acc.phone.clone(),
-            "city" => city.clone(),
+            "city" => city.clone().or_else(|| acc.profile.get("city").cloned()),
             _ => acc.profile.get(id).cloned(),
         };
         if let Some(v) = v {
@@ -597,6 +599,9 @@ async fn render_view(
         .into_iter()
         .zip(defs.iter())
         .map(|(v, def)| {
+            if def.kind == FieldKind::Phone {
+                return context! { phone => true, ..v };
+            }
             if def.kind != FieldKind::File {
                 return v;
             }
@@ -855,7 +860,7 @@ async fn save(
     };
     let a = Application { version, ..a };
     if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
-        return Ok(ctx.redirect("/profile?incomplete=1"));
+        return Ok(ctx.redirect(&format!("/profile?incomplete=1&draft={}", a.id)));
     }
     let mut checked = BTreeMap::new();
     account::check_fields(
