@@ -185,6 +185,25 @@ async fn a_chosen_file_uploads_at_once_and_sending_waits_for_it() {
     fill(&c, "f-object_address", "ул. Загрузочная, 3").await;
     fill(&c, "f-power_kw", "12").await;
     fill(&c, "f-line_length_m", "40").await;
+    // The price follows the autosaved values, before anything is sent.
+    let fee_has = |t: &str| {
+        format!(
+            "var f = document.getElementById('fee'); return !!f && f.textContent.includes('{t}')"
+        )
+    };
+    until(
+        &c,
+        &fee_has("Строительство линии, 40 м"),
+        "the fee after autosave",
+    )
+    .await;
+    fill(&c, "f-line_length_m", "80").await;
+    until(
+        &c,
+        &fee_has("Строительство линии, 80 м"),
+        "the fee to follow the change",
+    )
+    .await;
 
     // One step: choosing the file uploads it, with its progress bar; there
     // is no «Загрузить» to forget.

@@ -74,6 +74,7 @@
         else { try { localStorage.removeItem(key); } catch (e) {} }
         say("Черновик сохранён автоматически " + r.saved_at + ".");
         form.dataset.saved = r.version;
+        refreshFee();
       } else if (r.status === 409 || r.status === 422) {
         // Another tab saved, the draft was sent or the form changed: trying
         // again cannot help, so stop and say so; the copy stays in this browser.
@@ -94,6 +95,25 @@
       sending = false;
       offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
     });
+  }
+  // The price follows what is saved: the plugin's fee, drawn by the server.
+  function refreshFee() {
+    fetch(url + "/fee", { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      if (r.redirected || (r.status !== 200 && r.status !== 204)) return;
+      return r.text().then(function (html) {
+        var old = document.getElementById("fee");
+        if (r.status === 204 || !html.trim()) { if (old) old.remove(); return; }
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var fresh = box.querySelector("#fee");
+        if (!fresh) return;
+        if (old) old.replaceWith(fresh);
+        else {
+          var actions = document.querySelector(".form-actions");
+          if (actions) actions.parentNode.insertBefore(fresh, actions);
+        }
+      });
+    }, function () { /* offline: the old price stays until the next save */ });
   }
   function offline(message) {
     dirty = true;

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/new", get(start_page).post(create))
         .route("/applications/{id}", get(show).post(save))
         .route("/applications/{id}/delete", post(delete))
+        .route("/applications/{id}/fee", get(fee_part))
         .route("/applications/{id}/status", post(change_status))
         .route("/applications/{id}/message", post(reply))
         .route(
@@ -517,6 +518,26 @@ async fn show(
         ..ViewNotes::default()
     };
     render_view(&st, &ctx, &acc, &a, notes).await
+}
+
+/// The fee of a draft as saved just now, for the form's script to show
+/// after an autosave (no fee: 204, and the script removes the old one).
+async fn fee_part(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    match fee_view(&st, ctx.slug(), plugin_view(&a, &acc, &a.values)).await {
+        Some(fee) => ctx.render(
+            "portal/_fee.html",
+            Some(&acc),
+            context! { fee => fee, fee_preview => a.is_draft() },
+        ),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 /// A submitted application as its applicant sees it.
