@@ -1093,6 +1093,9 @@ async fn change_status(
         let step = workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant)
             .into_iter()
             .find(|s| s.to == to);
+        if step.is_none() {
+            return back("not_allowed");
+        }
         let notes = ViewNotes {
             confirm_step: step,
             ..ViewNotes::default()
