@@ -22,7 +22,8 @@ async fn kazenergo_individual_registers_confirms_phone_and_logs_in() {
     // The SMS went to the normalised number right after registration.
     let code = app.last_sms_code("kazenergo", "+79001234567").await;
     let page = b.follow(&r).await;
-    assert!(page.has("+79001234567"), "{}", page.body);
+    // Shown as people write it, stored normalised.
+    assert!(page.has("+7 900 123-45-67"), "{}", page.body);
 
     // A wrong code is refused with the attempts left, under the code field.
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -300,6 +301,108 @@ async fn captcha_is_a_picture_and_single_use() {
     app.stop().await;
 }
 
+/// The captcha's alternative that needs no eyes: the browser's proof of
+/// work on the challenge. A valid one registers; a wrong one, one spent by
+/// an earlier attempt or one for an expired challenge is refused.
+#[tokio::test]
+async fn a_proof_of_work_passes_the_captcha_once_and_only_while_fresh() {
+    use tapline::security::captcha::{proof_ok, solve};
+    use tapline_e2e::CAPTCHA_BITS;
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("kazenergo");
+    let form = |id: &str, nonce: &str, email: &str, phone: &str| {
+        vec![
+            ("type".to_string(), "individual".to_string()),
+            ("email".into(), email.into()),
+            ("phone".into(), phone.into()),
+            ("password".into(), PASSWORD.into()),
+            ("password2".into(), PASSWORD.into()),
+            ("consent".into(), "on".into()),
+            ("captcha_id".into(), id.into()),
+            // Nothing typed: the proof alone passes.
+            ("captcha".into(), String::new()),
+            ("captcha_proof".into(), nonce.into()),
+        ]
+    };
+    async fn post(b: &mut tapline_e2e::Browser, f: Vec<(String, String)>) -> tapline_e2e::Page {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post("/register", &pairs).await
+    }
+
+    // The page tells the script how much work to do.
+    let page = b.get("/register").await;
+    assert!(
+        page.has(&format!("data-pow=\"{CAPTCHA_BITS}\"")),
+        "{}",
+        page.body
+    );
+    let id = page.hidden("captcha_id").unwrap();
+
+    // A wrong nonce is refused, and spends the challenge.
+    let wrong = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| !proof_ok(&id, n, CAPTCHA_BITS))
+        .unwrap();
+    let r = post(&mut b, form(&id, &wrong, "pow@example.ru", "+79003000011")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("captcha").is_some(), "a wrong proof passed");
+    let r = post(
+        &mut b,
+        form(
+            &id,
+            &solve(&id, CAPTCHA_BITS),
+            "pow@example.ru",
+            "+79003000011",
+        ),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "a spent challenge passed"
+    );
+
+    // A proof for an expired challenge is refused.
+    let id = b.get("/register").await.hidden("captcha_id").unwrap();
+    sqlx::query("UPDATE captchas SET expires_at = $1 WHERE token_hash = $2")
+        .bind("2000-01-01T00:00:00Z")
+        .bind(tapline::store::sha256_hex(&id))
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let r = post(
+        &mut b,
+        form(
+            &id,
+            &solve(&id, CAPTCHA_BITS),
+            "pow@example.ru",
+            "+79003000011",
+        ),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "an expired challenge passed"
+    );
+
+    // A fresh challenge and its proof register, with no digits typed.
+    let id = b.get("/register").await.hidden("captcha_id").unwrap();
+    let nonce = solve(&id, CAPTCHA_BITS);
+    let r = post(&mut b, form(&id, &nonce, "pow@example.ru", "+79003000011")).await;
+    r.assert_redirect("/t/kazenergo/confirm-phone");
+    // The same proof again (another person, same challenge) is refused.
+    let mut other = app.browser("kazenergo");
+    let r = post(
+        &mut other,
+        form(&id, &nonce, "pow2@example.ru", "+79003000012"),
+    )
+    .await;
+    assert!(
+        r.field_error("captcha").is_some(),
+        "a used proof passed again"
+    );
+    app.stop().await;
+}
+
 // ---------------------------------------------------------- SMS codes
 
 #[tokio::test]
@@ -342,11 +445,19 @@ async fn wrong_code_five_times_kills_the_code_and_resend_has_a_cooldown() {
             .unwrap()
             .contains("Новый код можно запросить через")
     );
+    // The button itself is disabled while the countdown runs.
+    assert!(
+        r.has("id=\"resend\" disabled") && r.has("data-countdown=\""),
+        "{}",
+        r.body
+    );
     // ...and works once the cooldown has passed (moved back in the database).
     sqlx::query("UPDATE sms_codes SET created_at = '2000-01-01T00:00:00.000000Z' WHERE tenant_id = 'kazenergo'")
         .execute(&app.db().pool)
         .await
         .unwrap();
+    let page = b.get("/confirm-phone").await;
+    assert!(page.has("id=\"resend\"") && !page.has("id=\"resend\" disabled"));
     b.post("/confirm-phone/resend", &[])
         .await
         .assert_redirect("/confirm-phone?sent=1");
@@ -1018,7 +1129,7 @@ async fn change_password_email_and_phone() {
         .await
         .assert_redirect("/settings?phone_changed=1");
     let s = b.get("/settings").await;
-    assert!(s.has("+79020000009"));
+    assert!(s.has("+7 902 000-00-09"), "{}", s.body);
     // The code is used up: trying it again says so where a new one is asked for.
     let r = b.post("/settings/phone/confirm", &[("code", &code)]).await;
     assert!(

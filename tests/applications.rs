@@ -47,6 +47,8 @@ async fn kvadra_city_first_draft_reopens_and_submits_with_a_city_number() {
     // City first: the kind list comes after a city is chosen.
     let p = b.get("/applications/new").await;
     assert!(p.has("name=\"city\"") && !p.has("name=\"kind\""));
+    // The profile's city comes chosen.
+    assert!(p.has("<option selected>Курск</option>"), "{}", p.body);
     let p = b.get("/applications/new?city=Белгород").await;
     assert!(p.has("Заявка на выдачу технических условий") && p.has("Заявка на подключение"));
     let r = b
@@ -242,11 +244,31 @@ async fn an_incomplete_profile_sends_the_applicant_back_and_keeps_the_draft() {
             ],
         )
         .await;
-    r.assert_redirect("/t/kvadra/profile?incomplete=1");
+    r.assert_redirect(&format!("/t/kvadra/profile?incomplete=1&draft={id}"));
+    let profile = b.follow(&r).await;
+    assert!(profile.has("Чтобы отправить заявку, заполните обязательные поля профиля"));
+    // Once the profile is complete, the page leads back to the draft.
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("surname", "Неполнов"),
+                ("first_name", "Иван"),
+                ("city", "Тула"),
+                ("postal_address", "Тула, ул. Ленина, 2"),
+                ("draft", &id),
+            ],
+        )
+        .await;
+    r.assert_redirect(&format!("/t/kvadra/profile?saved=1&draft={id}"));
+    let saved = b.follow(&r).await;
+    let body = tapline_e2e::unescape(&saved.body);
+    let back = body.split("id=\"saved\">").nth(1).unwrap();
     assert!(
-        b.follow(&r)
-            .await
-            .has("Чтобы отправить заявку, заполните обязательные поля профиля")
+        back.contains(&format!(
+            "href=\"/t/kvadra/applications/{id}\" id=\"back-to-draft\""
+        )),
+        "{back}"
     );
     // Nothing typed was lost.
     assert!(
@@ -932,7 +954,9 @@ async fn a_tenant_word_template_with_placeholders_split_across_runs() {
         .await
         .unwrap();
     let xml = docx_text(&resp.bytes().await.unwrap());
-    assert!(xml.contains(&format!("Заявка № черновик {id}")), "{xml}");
+    // A draft is named by when it was started, never by its global id.
+    assert!(xml.contains("Заявка № черновик от "), "{xml}");
+    assert!(!xml.contains(&format!("черновик {id}")), "{xml}");
     assert!(xml.contains("Адрес: ул. Советская, 3, город Тула"), "{xml}");
     assert!(xml.contains(
         "<w:t xml:space=\"preserve\">Без меток </w:t></w:r><w:r><w:t>остаётся как есть</w:t>"
@@ -1038,6 +1062,14 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
             .await
             .has("Найдено: 23")
     );
+    // A period typed the wrong way round says so under its field and is
+    // read the right way round, rather than finding nothing.
+    let reversed = b.get("/applications?from=2100-01-01&to=2000-01-01").await;
+    assert!(reversed.has("Найдено: 23"), "{}", reversed.body);
+    let said = reversed
+        .field_error("to")
+        .expect("the reversed period is named");
+    assert!(said.contains("с 01.01.2000 по 01.01.2100"), "{said}");
     // Another applicant's list is their own.
     let mut other = applicant(&app, "kazenergo", "list2@example.ru", "+79002000021", &[]).await;
     assert!(other.get("/applications").await.has("Найдено: 0"));
@@ -1104,10 +1136,34 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
         .await;
     assert_eq!(r.status, 404);
 
-    let r = b
+    // Withdrawing ends the application for good: it is asked first (a page
+    // of its own, so it works without scripts) and nothing changes yet.
+    let ask = b
         .post(
             &format!("/applications/{id}/status"),
             &[("to", "withdrawn")],
+        )
+        .await;
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.has("id=\"confirm-step\""), "{}", ask.body);
+    assert!(ask.has("Отозвать заявку?") && ask.has("Это окончательно"));
+    assert!(ask.has("name=\"confirm\" value=\"1\""));
+    assert!(
+        ask.has("<dd id=\"status\">Подана</dd>"),
+        "not withdrawn before the answer"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND status = 'withdrawn'",
+            "kazenergo"
+        )
+        .await,
+        0
+    );
+    let r = b
+        .post(
+            &format!("/applications/{id}/status"),
+            &[("to", "withdrawn"), ("confirm", "1")],
         )
         .await;
     let page = b.follow(&r).await;
@@ -1115,6 +1171,16 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
         page.has("<dd id=\"status\">Отозвана заявителем</dd>"),
         "{}",
         page.body
+    );
+    // And then says it was done.
+    let done = page
+        .body
+        .split("id=\"step-done\">")
+        .nth(1)
+        .expect("a confirmation");
+    assert!(
+        done.starts_with("Готово: статус заявки теперь «Отозвана заявителем»"),
+        "{done}"
     );
     assert!(
         !page.has("Срок рассмотрения"),
@@ -1139,7 +1205,7 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
     let r = b
         .post(
             &format!("/applications/{id}/status"),
-            &[("to", "withdrawn")],
+            &[("to", "withdrawn"), ("confirm", "1")],
         )
         .await;
     assert!(b.follow(&r).await.has("Это действие сейчас недоступно"));
@@ -1493,5 +1559,125 @@ async fn saving_a_draft_shows_the_plugins_errors_and_keeps_the_values() {
     assert_eq!(r.status, 422, "{:?}", r.location);
     assert!(r.field_error("power_kw").is_some(), "{}", r.body);
     assert_eq!(stored(&app).await.1, "draft");
+    app.stop().await;
+}
+
+/// The applicant sees what the plugin's `calculate-fee` asks before sending
+/// (from the saved draft) and after; a document sits in its own slot among
+/// the application's facts; a draft is named by its start, never by the
+/// platform's row id.
+#[tokio::test]
+async fn the_fee_shows_before_and_after_sending_and_files_sit_in_their_slots() {
+    let app = TestApp::spawn().await;
+    let mut b = kazenergo_legal(&app, "fee@example.ru", "+79002000040").await;
+    let r = b
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let page = b.follow(&r).await;
+    assert!(page.has("Черновик от "), "{}", page.body);
+    assert!(!page.has(&format!("Черновик № {id}")));
+    assert!(!page.has("id=\"fee\""), "no load yet, no price yet");
+    let list = b.get("/applications").await;
+    assert!(list.has("Черновик от "), "{}", list.body);
+
+    let v = page.hidden("version").unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "save"),
+                ("version", &v),
+                ("city", "Казань"),
+                ("object_address", "ул. Баумана, 1"),
+                ("object_name", "Магазин"),
+                ("load_gcal_h", "0,1"),
+                ("phone", "+79002000040"),
+                ("email", "fee@example.ru"),
+            ],
+        )
+        .await;
+    let page = b.follow(&r).await;
+    // 0.1 Гкал/ч × 2 450 000 ₽ = 245 000 ₽, and 20 % VAT: 294 000 ₽.
+    let fee = page
+        .body
+        .split("id=\"fee\"")
+        .nth(1)
+        .expect("the fee before sending");
+    assert!(fee.contains("по введённым данным"), "{fee}");
+    assert!(
+        fee.contains("245\u{a0}000,00 ₽") && fee.contains("НДС 20 %"),
+        "{fee}"
+    );
+    assert!(fee.contains("294\u{a0}000,00 ₽"), "{fee}");
+    // The fee sits before the buttons that send the application.
+    let fee_at = page.body.find("id=\"fee\"").unwrap();
+    let send_at = page.body.find("value=\"submit\"").unwrap();
+    let docs_at = page.body.find("id=\"slot-title_document\"").unwrap();
+    assert!(
+        docs_at < send_at && fee_at < send_at,
+        "documents and fee come before sending"
+    );
+
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let up = b
+        .upload(
+            &format!("/applications/{id}/files/title_document"),
+            "egrn.pdf",
+            pdf,
+            true,
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Казань"),
+                ("object_address", "ул. Баумана, 1"),
+                ("object_name", "Магазин"),
+                ("load_gcal_h", "0,1"),
+                ("phone", "+79002000040"),
+                ("email", "fee@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = b.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("<dd id=\"fee-total\">294\u{a0}000,00 ₽</dd>"),
+        "{}",
+        view.body
+    );
+    assert!(view.body.contains("id=\"fee\""));
+    // The slot shows its file, not «—»; a slot left empty says so.
+    let slot = view
+        .body
+        .split("data-field=\"title_document\"")
+        .nth(1)
+        .unwrap()
+        .split("</div>")
+        .next()
+        .unwrap();
+    assert!(
+        slot.contains("egrn.pdf") && slot.contains("/file/"),
+        "{slot}"
+    );
+    let empty = view
+        .body
+        .split("data-field=\"site_plan\"")
+        .nth(1)
+        .unwrap()
+        .split("</div>")
+        .next()
+        .unwrap();
+    assert!(empty.contains("файл не приложен"), "{empty}");
     app.stop().await;
 }

@@ -75,6 +75,7 @@
         say("Черновик сохранён автоматически " + r.saved_at + "." + (r.errors && r.errors._form ? " " + r.errors._form : ""));
         problems(r.errors || {});
         form.dataset.saved = r.version;
+        refreshFee();
       } else if (r.status === 422 && r.fields) {
         // A value longer than its field allows: say which; the next change
         // (shortened, one hopes) is saved again.
@@ -130,6 +131,25 @@
       if (by.indexOf(note.id) < 0) by.push(note.id);
       input.setAttribute("aria-describedby", by.join(" "));
     });
+  }
+  // The price follows what is saved: the plugin's fee, drawn by the server.
+  function refreshFee() {
+    fetch(url + "/fee", { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      if (r.redirected || (r.status !== 200 && r.status !== 204)) return;
+      return r.text().then(function (html) {
+        var old = document.getElementById("fee");
+        if (r.status === 204 || !html.trim()) { if (old) old.remove(); return; }
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var fresh = box.querySelector("#fee");
+        if (!fresh) return;
+        if (old) old.replaceWith(fresh);
+        else {
+          var actions = document.querySelector(".form-actions");
+          if (actions) actions.parentNode.insertBefore(fresh, actions);
+        }
+      });
+    }, function () { /* offline: the old price stays until the next save */ });
   }
   function offline(message) {
     dirty = true;

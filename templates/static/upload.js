@@ -1,14 +1,29 @@
-// Upload with a progress bar: each slot's form is sent with XMLHttpRequest
-// (fetch has no upload progress); without this script the form posts and
-// the page reloads with the same result.
-document.querySelectorAll("form.upload").forEach(function (form) {
-  form.addEventListener("submit", function (ev) {
+// Choosing a file uploads it at once, with a progress bar: each slot's form
+// is sent with XMLHttpRequest (fetch has no upload progress). Sending the
+// application waits for uploads still running and retries a chosen file
+// that did not go, so nothing chosen is silently left out. Without this
+// script each slot has its «Загрузить» button and the page reloads.
+(function () {
+  var forms = Array.prototype.slice.call(document.querySelectorAll("form.upload"));
+  if (!forms.length || !window.FormData) return;
+  var running = 0;
+  var afterUploads = [];
+
+  function finished() {
+    running--;
+    if (running > 0) return;
+    var then = afterUploads;
+    afterUploads = [];
+    then.forEach(function (f) { f(); });
+  }
+
+  function upload(form) {
     var input = form.querySelector("input[type=file]");
-    if (!input.files.length) return;
-    ev.preventDefault();
+    if (!input.files.length || form.dataset.busy) return;
+    form.dataset.busy = "1";
+    running++;
     var bar = form.querySelector("progress");
     var status = form.querySelector(".upload-status");
-    var button = form.querySelector("button");
     var data = new FormData();
     data.append("csrf_token", form.querySelector("input[name=csrf_token]").value);
     data.append("file", input.files[0]);
@@ -17,13 +32,18 @@ document.querySelectorAll("form.upload").forEach(function (form) {
     xhr.setRequestHeader("Accept", "application/json");
     bar.hidden = false;
     bar.value = 0;
-    button.disabled = true;
-    status.textContent = "Загрузка…";
+    status.textContent = "Загрузка файла «" + input.files[0].name + "»…";
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
     };
+    function fail(message) {
+      bar.hidden = true;
+      // The file stays chosen, so sending the application tries it again.
+      form.dataset.failed = "1";
+      status.textContent = message;
+    }
     xhr.onload = function () {
-      button.disabled = false;
+      delete form.dataset.busy;
       var r = {};
       // An expired session answers with a redirect to the login page, which
       // the request follows; say so rather than "failed, try again".
@@ -34,11 +54,13 @@ document.querySelectorAll("form.upload").forEach(function (form) {
         try { r = JSON.parse(xhr.responseText); } catch (e) { r = { ok: false, error: "Файл не загрузился. Попробуйте ещё раз." }; }
       }
       if (r.ok) {
+        delete form.dataset.failed;
         bar.value = 100;
         status.textContent = "Файл «" + r.name + "» загружен (" + r.size + ").";
         // Added in place, not by reloading: what is typed in the form above stays.
         var base = form.action.replace(/\/files\/[^/]+$/, "");
         var li = document.createElement("li");
+        li.setAttribute("data-file", r.id);
         var a = document.createElement("a");
         a.href = base + "/file/" + r.id;
         a.textContent = r.name;
@@ -58,15 +80,56 @@ document.querySelectorAll("form.upload").forEach(function (form) {
         form.parentNode.querySelector(".file-list").appendChild(li);
         input.value = "";
       } else {
-        bar.hidden = true;
-        status.textContent = r.error || "Файл не загрузился.";
+        fail(r.error || "Файл не загрузился.");
       }
+      finished();
     };
     xhr.onerror = function () {
-      button.disabled = false;
-      bar.hidden = true;
-      status.textContent = "Связь прервалась — файл не загружен. Попробуйте ещё раз.";
+      delete form.dataset.busy;
+      fail("Связь прервалась — файл не загружен. Он загрузится при отправке, или выберите его снова.");
+      finished();
     };
     xhr.send(data);
+  }
+
+  forms.forEach(function (form) {
+    var input = form.querySelector("input[type=file]");
+    form.querySelectorAll(".upload-button, .upload-nojs").forEach(function (el) { el.hidden = true; });
+    input.addEventListener("change", function () { upload(form); });
+    // Enter on the file field, or a browser that shows the button anyway.
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      upload(form);
+    });
   });
-});
+
+  // Saving or sending the application: first the files still on their way,
+  // then the form, with the button that was pressed. Capture on the document
+  // runs before the autosave script's own handler on the form.
+  var main = document.querySelector("form[data-autosave]");
+  if (!main) return;
+  document.addEventListener("submit", function (ev) {
+    if (ev.target !== main) return;
+    var chosen = forms.filter(function (f) {
+      return f.dataset.busy || f.querySelector("input[type=file]").files.length;
+    });
+    if (!chosen.length) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    var submitter = ev.submitter;
+    var say = main.querySelector(".autosave-status");
+    if (say) say.textContent = "Дожидаемся загрузки выбранных файлов, затем форма отправится.";
+    afterUploads.push(function () {
+      var left = forms.filter(function (f) { return f.querySelector("input[type=file]").files.length; });
+      if (left.length) {
+        if (say) say.textContent = "Не все выбранные файлы загрузились — форма не отправлена. Посмотрите сообщения у документов.";
+        left[0].querySelector("input[type=file]").focus();
+        return;
+      }
+      if (main.requestSubmit) main.requestSubmit(submitter); else main.submit();
+    });
+    // Each chosen form is either running already or starts here, so the
+    // queue above runs when the last one ends.
+    chosen.forEach(function (f) { upload(f); });
+  }, true);
+})();

@@ -20,6 +20,8 @@ use tapline::server::{Options, Running, SmsConfig};
 
 /// The answer every captcha has in tests.
 pub const CAPTCHA: &str = "40731";
+/// The captcha's proof of work in tests: real, but a few thousand hashes.
+pub const CAPTCHA_BITS: u32 = 12;
 pub const PASSWORD: &str = "Secret-pass-1";
 
 pub fn repo() -> PathBuf {
@@ -113,6 +115,7 @@ impl TestApp {
             smtp_url: setup.smtp_url,
             sms: setup.sms,
             captcha: AnswerSource::Fixed(CAPTCHA.into()),
+            captcha_bits: CAPTCHA_BITS,
             // Shared by every test: each plugin is compiled once per build.
             plugin_cache: Some(repo().join("target").join("test-plugin-cache")),
             db_pool: setup.db_pool,

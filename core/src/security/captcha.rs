@@ -1,7 +1,15 @@
-//! A self-hosted picture captcha: five digits drawn as distorted strokes in
-//! SVG with noise lines. No outside service, no JavaScript. Each challenge
-//! is a database row (so any process can check it), lives ten minutes and
-//! is spent by the first attempt, right or wrong.
+//! A self-hosted captcha with two ways to pass it. Each challenge is a
+//! database row (so any process can check it), lives ten minutes and is
+//! spent by the first attempt, right or wrong.
+//!
+//! - With JavaScript the browser proves work instead of reading a picture
+//!   (WCAG 2.1 1.1.1: nothing to see, so a screen reader user passes as
+//!   anyone else): it finds a nonce such that SHA-256(`token:nonce`) starts
+//!   with [`PROOF_BITS`] zero bits, about a million hashes, which the server
+//!   checks with one. The token is random and known only from the row, so
+//!   a proof cannot be made in advance or reused.
+//! - Without JavaScript: five digits drawn as distorted strokes in SVG with
+//!   noise lines, typed by the person.
 
 use crate::store::{Db, now, now_ts, sha256_hex, ts};
 use rand::Rng;
@@ -63,8 +71,51 @@ pub async fn picture(db: &Db, tenant: &str, token: &str) -> Result<Option<String
     Ok(row.map(|(a,)| render(&a, &mut rand::rng())))
 }
 
-/// Spend the challenge and say whether `input` solved it.
-pub async fn check(db: &Db, tenant: &str, token: &str, input: &str) -> Result<bool, sqlx::Error> {
+/// Zero bits a proof of work must start with by default: about a million
+/// SHA-256 in the browser (a second or two on a phone), each registration
+/// attempt a bot makes costs the same, and checking costs the server one hash.
+pub const PROOF_BITS: u32 = 20;
+
+/// Whether `nonce` proves `bits` of work on `token`.
+pub fn proof_ok(token: &str, nonce: &str, bits: u32) -> bool {
+    use sha2::{Digest, Sha256};
+    if nonce.is_empty() || nonce.len() > 16 || !nonce.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digest = Sha256::digest(format!("{token}:{nonce}").as_bytes());
+    leading_zero_bits(&digest) >= bits
+}
+
+fn leading_zero_bits(bytes: &[u8]) -> u32 {
+    let mut n = 0;
+    for b in bytes {
+        if *b == 0 {
+            n += 8;
+        } else {
+            return n + b.leading_zeros();
+        }
+    }
+    n
+}
+
+/// Find a proof the way the browser's script does (for tests and tools).
+pub fn solve(token: &str, bits: u32) -> String {
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| proof_ok(token, n, bits))
+        .expect("some nonce works")
+}
+
+/// Spend the challenge and say whether it was passed: by `proof` (the
+/// browser's nonce, `bits` of work) when one is given, else by the typed
+/// digits `input`.
+pub async fn check(
+    db: &Db,
+    tenant: &str,
+    token: &str,
+    input: &str,
+    proof: (&str, u32),
+) -> Result<bool, sqlx::Error> {
     let now = now_ts();
     let row: Option<(String,)> = sqlx::query_as(
         "UPDATE captchas SET used_at = $1 WHERE tenant_id = $2 AND token_hash = $3 \
@@ -75,6 +126,13 @@ pub async fn check(db: &Db, tenant: &str, token: &str, input: &str) -> Result<bo
     .bind(sha256_hex(token))
     .fetch_optional(&db.pool)
     .await?;
+    if row.is_none() {
+        return Ok(false);
+    }
+    let (nonce, bits) = proof;
+    if !nonce.trim().is_empty() {
+        return Ok(proof_ok(token, nonce.trim(), bits));
+    }
     let input: String = input.chars().filter(|c| !c.is_whitespace()).collect();
     Ok(row.is_some_and(|(a,)| a == input))
 }
@@ -236,6 +294,21 @@ mod tests {
         assert_eq!(a.matches("<path").count(), 6 + 2 + 1);
         assert_ne!(a, b, "two drawings of the same answer must differ");
         assert!(a.starts_with("<svg") && a.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_proof_is_checked_against_its_token_and_difficulty() {
+        let token = "tok";
+        let nonce = solve(token, 12);
+        assert!(proof_ok(token, &nonce, 12));
+        // Exactly as much work as it proves, no more.
+        use sha2::{Digest, Sha256};
+        let zeros = leading_zero_bits(&Sha256::digest(format!("{token}:{nonce}").as_bytes()));
+        assert!(zeros >= 12);
+        assert!(!proof_ok(token, &nonce, zeros + 1));
+        assert!(!proof_ok(token, "", 0));
+        assert!(!proof_ok(token, "12a", 0));
+        assert_eq!(leading_zero_bits(&[0, 0b0001_0000, 0xff]), 11);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Options {
     pub secure_cookies: bool,
     pub trust_proxy: bool,
     pub captcha: AnswerSource,
+    /// Zero bits the captcha's proof of work needs (the browser's script
+    /// does about 2^bits hashes); tests lower it to keep fast.
+    pub captcha_bits: u32,
     /// Precompiled plugins; default `<data-dir>/plugin-cache`.
     pub plugin_cache: Option<PathBuf>,
     /// Database connections; the dialect's default when `None`.
@@ -66,6 +69,7 @@ impl Options {
             secure_cookies: false,
             trust_proxy: false,
             captcha: AnswerSource::Random,
+            captcha_bits: crate::security::captcha::PROOF_BITS,
             plugin_cache: None,
             db_pool: None,
         }
@@ -196,6 +200,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             public_url,
             secure_cookies: opts.secure_cookies,
             captcha: opts.captcha.clone(),
+            captcha_bits: opts.captcha_bits,
             trust_proxy: opts.trust_proxy,
         },
         outbox_wake: wake.clone(),

@@ -132,6 +132,7 @@ async fn render_register(
             values => values,
             errors => errors,
             captcha_token => captcha_token,
+            captcha_bits => st.cfg.captcha_bits,
             asks_phone => acc.phone != Need::None,
             phone_required => acc.phone == Need::Required,
             asks_login => tenant.asks_login(),
@@ -290,11 +291,24 @@ async fn register(
         let _ = e;
     }
     if acc.captcha {
-        let ok = captcha::check(&st.db, ctx.slug(), &get("captcha_id"), &get("captcha")).await?;
+        let proof = get("captcha_proof");
+        let ok = captcha::check(
+            &st.db,
+            ctx.slug(),
+            &get("captcha_id"),
+            &get("captcha"),
+            (&proof, st.cfg.captcha_bits),
+        )
+        .await?;
         if !ok {
             errors.insert(
                 "captcha".into(),
-                "Цифры с картинки введены неверно. Введите цифры с новой картинки".into(),
+                if proof.is_empty() {
+                    "Цифры с картинки введены неверно. Введите цифры с новой картинки"
+                } else {
+                    "Автоматическая проверка не прошла или устарела. Отправьте форму ещё раз"
+                }
+                .into(),
             );
         }
     }

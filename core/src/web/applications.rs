@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/new", get(start_page).post(create))
         .route("/applications/{id}", get(show).post(save))
         .route("/applications/{id}/delete", post(delete))
+        .route("/applications/{id}/fee", get(fee_part))
         .route("/applications/{id}/status", post(change_status))
         .route("/applications/{id}/message", post(reply))
         .route(
@@ -96,6 +97,48 @@ pub(super) fn plugin_view(
     }
 }
 
+/// The plugin's fee for an application (`calculate-fee`), as the page, the
+/// card and the Word file show it. A plugin that fails or has no price for
+/// these values gives none: the price is information, never a reason to
+/// refuse the page.
+pub(super) async fn fee_view(
+    st: &AppState,
+    tenant: &str,
+    app_view: pt::Application,
+) -> Option<minijinja::Value> {
+    match st.plugins.call(tenant, Hook::CalculateFee(app_view)).await {
+        Ok(Some(HookOutput::Fee(Some(f)))) => {
+            let sign = match f.currency.as_str() {
+                "RUB" => "₽",
+                "KZT" => "₸",
+                other => other,
+            }
+            .to_string();
+            Some(context! {
+                currency => f.currency,
+                sign => sign,
+                lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
+                total => money(f.total),
+            })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "calculate-fee failed; the page shows no fee");
+            None
+        }
+    }
+}
+
+/// What people call an application: its registration number or, before
+/// it has one, the draft's start time, never the platform-wide row id
+/// (which would pass for a registration number and tell the volume).
+pub(super) fn display_name(tenant: &Tenant, a: &Application) -> String {
+    match &a.number {
+        Some(n) => format!("№ {n}"),
+        None => format!("Черновик от {}", tenant.local_time(&a.created_at)),
+    }
+}
+
 /// Whether the applicant may change the application: a draft, or one the
 /// utility returned for corrections (seed 004).
 fn editable(tenant: &Tenant, a: &Application) -> bool {
@@ -145,11 +188,28 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
+    let (mut from, mut to) = (date_param(&q.from), date_param(&q.to));
+    // A period typed the wrong way round would find nothing and say
+    // nothing: it is read the right way round, and the page says so.
+    let mut errors = FieldErrors::new();
+    if let (Some(f), Some(t)) = (&from, &to)
+        && f > t
+    {
+        errors.insert(
+            "to".into(),
+            format!(
+                "Конец периода раньше начала: показаны заявки с {} по {}.",
+                crate::tenant::ru_date(t),
+                crate::tenant::ru_date(f)
+            ),
+        );
+        std::mem::swap(&mut from, &mut to);
+    }
     let filter = app::Filter {
         kind: nonempty(&q.kind),
         status: nonempty(&q.status),
-        from: date_param(&q.from),
-        to: date_param(&q.to),
+        from,
+        to,
         supply_type: nonempty(&q.supply_type),
         limit: PAGE,
         page: super::page_number(q.page.as_deref()),
@@ -161,6 +221,7 @@ async fn list(
         .map(|a| {
             context! {
                 id => a.id,
+                name => display_name(&ctx.tenant, &a),
                 number => a.number,
                 kind => kind(&ctx.tenant, &a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
                 address => a.values.get("object_address").cloned().unwrap_or_default(),
@@ -213,6 +274,8 @@ async fn list(
             statuses => statuses,
             supply_types => supply_types(&ctx.tenant),
             f => context! { kind => &filter.kind, status => &filter.status, from => &filter.from, to => &filter.to, supply_type => &filter.supply_type },
+            filtered => [&filter.kind, &filter.status, &filter.from, &filter.to, &filter.supply_type].iter().filter(|v| v.is_some()).count(),
+            errors => errors,
         },
     )
 }
@@ -295,6 +358,8 @@ async fn start_page(
         Some(&acc),
         context! {
             city_first => city_first,
+            // The city of the profile comes chosen; another is one click away.
+            profile_city => acc.profile.get("city").filter(|c| cities.contains(c)),
             cities => cities,
             city => city,
             kinds => kinds,
@@ -344,7 +409,7 @@ async fn create(
         let v = match id {
             "email" => acc.email.clone(),
             "phone" => acc.phone.clone(),
-            "city" => city.clone(),
+            "city" => city.clone().or_else(|| acc.profile.get("city").cloned()),
             _ => acc.profile.get(id).cloned(),
         };
         if let Some(v) = v {
@@ -400,6 +465,8 @@ struct ShowQuery {
     step_error: Option<String>,
     sent: Option<String>,
     removed: Option<String>,
+    /// The status an applicant's step just moved the application to.
+    done: Option<String>,
 }
 
 async fn show(
@@ -462,9 +529,34 @@ async fn show(
         submitted_now: q.submitted.is_some(),
         sent_now: q.sent.is_some(),
         step_error: q.step_error.as_deref().map(step_message).or(upload_error),
-        reply: None,
+        // Said only while it is true: a stale link to the page says nothing.
+        step_done: q
+            .done
+            .filter(|to| *to == a.status)
+            .map(|to| status_title(&ctx.tenant, &to)),
+        ..ViewNotes::default()
     };
     render_view(&st, &ctx, &acc, &a, notes).await
+}
+
+/// The fee of a draft as saved just now, for the form's script to show
+/// after an autosave (no fee: 204, and the script removes the old one).
+async fn fee_part(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let acc = ctx.require_user(&st).await?;
+    let a = own(&st, &ctx, &acc, &id).await?;
+    match fee_view(&st, ctx.slug(), plugin_view(&a, &acc, &a.values)).await {
+        Some(fee) => ctx.render(
+            "portal/_fee.html",
+            Some(&acc),
+            context! { fee => fee, fee_preview => a.is_draft() },
+        ),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 /// A submitted application as its applicant sees it.
@@ -496,6 +588,10 @@ struct ViewNotes {
     /// A refused reply: which form ("message" or "document"), why, and
     /// what was typed, shown again in that form.
     reply: Option<(&'static str, String, BTreeMap<String, String>)>,
+    /// A step asked for and not yet confirmed: its status and label.
+    confirm_step: Option<workflow::Step>,
+    /// The status title a confirmed step has just set.
+    step_done: Option<String>,
 }
 
 /// The history as the applicant reads it.
@@ -527,11 +623,42 @@ async fn render_view(
     notes: ViewNotes,
 ) -> Result<Response, WebError> {
     let k = kind(&ctx.tenant, &a.kind);
-    let fields = shown_fields(
-        k.map(|k| form_fields(&ctx.tenant, k, acc))
-            .unwrap_or_default(),
-        &a.values,
-    );
+    let defs = k
+        .map(|k| form_fields(&ctx.tenant, k, acc))
+        .unwrap_or_default();
+    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
+    let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
+    // A document slot shows its own files where the form's values are
+    // listed; files of no slot (sent later with a message) come below.
+    let slots: Vec<&str> = defs
+        .iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .map(|f| f.id.get_ref().as_str())
+        .collect();
+    let fields: Vec<minijinja::Value> = shown_fields(defs.iter().copied(), &a.values)
+        .into_iter()
+        .zip(defs.iter())
+        .map(|(v, def)| {
+            if def.kind == FieldKind::Phone {
+                return context! { phone => true, ..v };
+            }
+            if def.kind != FieldKind::File {
+                return v;
+            }
+            let mine: Vec<_> = files
+                .iter()
+                .filter(|f| f.slot == def.id.get_ref().as_str())
+                .map(file_view)
+                .collect();
+            context! { files => mine, file_slot => true, ..v }
+        })
+        .collect();
+    let other_files: Vec<_> = files
+        .iter()
+        .filter(|f| !slots.contains(&f.slot.as_str()))
+        .map(file_view)
+        .collect();
+    let fee = fee_view(st, ctx.slug(), plugin_view(a, acc, &a.values)).await;
     let history = applicant_history(ctx, app::history(&st.db, a).await?);
     // While the utility waits for the applicant's answer the deadline stands still.
     let paused = crate::office::clock_stopped_on(&st.db, ctx.slug(), a.id).await?;
@@ -556,12 +683,16 @@ async fn render_view(
             step_error => notes.step_error,
             sent_now => notes.sent_now,
             reply => notes.reply.as_ref().map(|(form, error, typed)| context! { form => form, error => error, typed => typed }),
+            confirm_step => notes.confirm_step.as_ref().map(|s| context! {
+                to => &s.to,
+                label => &s.label,
+                ends => workflow::is_final(&ctx.tenant.config.workflow, &s.to),
+            }),
+            step_done => notes.step_done,
             fields => fields,
-            files => crate::document::files_of(&st.db, ctx.slug(), a.id)
-                .await?
-                .into_iter()
-                .map(|f| context! { id => f.id, name => f.file_name, doc_type => f.doc_type, size => super::human_size(f.size) })
-                .collect::<Vec<_>>(),
+            has_files => !files.is_empty(),
+            files => other_files,
+            fee => fee,
             history => history,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
@@ -639,7 +770,9 @@ async fn render_form(
         context! {
             returned => returned,
             history => history,
-            a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number },
+            a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number, name => display_name(&ctx.tenant, a) },
+            // The price before sending, from what is saved so far.
+            fee => fee_view(st, ctx.slug(), plugin_view(a, acc, values)).await,
             kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
             fields => fields,
             slots => slots,
@@ -830,7 +963,7 @@ async fn save(
     };
     let a = Application { version, ..a };
     if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
-        return Ok(ctx.redirect("/profile?incomplete=1"));
+        return Ok(ctx.redirect(&format!("/profile?incomplete=1&draft={}", a.id)));
     }
     let mut checked = BTreeMap::new();
     account::check_fields(
@@ -1054,6 +1187,21 @@ async fn change_status(
         let r = render_view(&st, &ctx, &acc, &a, notes).await?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
+    // A step may end the application for good (withdrawal): it is asked
+    // first, on a page of its own, so it works without scripts too.
+    if form.get("confirm").is_none_or(|c| c != "1") {
+        let step = workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant)
+            .into_iter()
+            .find(|s| s.to == to);
+        if step.is_none() {
+            return back("not_allowed");
+        }
+        let notes = ViewNotes {
+            confirm_step: step,
+            ..ViewNotes::default()
+        };
+        return render_view(&st, &ctx, &acc, &a, notes).await;
+    }
     let note = form.get("note").map(|n| n.trim()).filter(|n| !n.is_empty());
     let mut tx = st.db.pool.begin().await?;
     match workflow::change(
@@ -1074,7 +1222,11 @@ async fn change_status(
     }
     tx.commit().await?;
     st.outbox_wake.notify_one();
-    Ok(ctx.redirect(&format!("/applications/{}", a.id)))
+    Ok(ctx.redirect(&format!(
+        "/applications/{}?{}",
+        a.id,
+        super::query_string(&[("done", &Some(to.to_string()))])
+    )))
 }
 
 /// Said above a saved draft the tenant's rules find fault with: the draft
@@ -1650,24 +1802,13 @@ async fn download_docx(
         Ok(Some(HookOutput::Context(m))) => m,
         _ => BTreeMap::new(),
     };
-    let fee = match st
-        .plugins
-        .call(ctx.slug(), Hook::CalculateFee(plugin_app))
-        .await
-    {
-        Ok(Some(HookOutput::Fee(Some(f)))) => Some(context! {
-            currency => f.currency,
-            lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
-            total => money(f.total),
-        }),
-        _ => None,
-    };
+    let fee = fee_view(&st, ctx.slug(), plugin_app).await;
     let badge = account::badge(&ctx.tenant, &acc);
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let doc_ctx = context! {
         tenant => ctx.tenant.name(),
         kind => &k.title,
-        number => a.number.clone().unwrap_or_else(|| format!("черновик {}", a.id)),
+        number => a.number.clone().unwrap_or_else(|| format!("черновик от {}", ctx.tenant.local_time(&a.created_at))),
         status => status_title(&ctx.tenant, &a.status),
         submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)).unwrap_or_default(),
         applicant => context! { name => &badge.name, type => &badge.type_title, ids => &badge.ids },

@@ -43,6 +43,7 @@ pub struct WebConfig {
     /// Mark cookies `Secure` (when TLS terminates in front of us).
     pub secure_cookies: bool,
     pub captcha: AnswerSource,
+    pub captcha_bits: u32,
     /// Take the client address from `X-Forwarded-For` (behind a proxy).
     pub trust_proxy: bool,
 }

@@ -56,6 +56,15 @@ struct ProfileQuery {
     saved: Option<String>,
     welcome: Option<String>,
     incomplete: Option<String>,
+    /// The draft that sent the applicant here to complete the profile:
+    /// the page leads back to it.
+    draft: Option<String>,
+}
+
+impl ProfileQuery {
+    fn draft(&self) -> Option<i64> {
+        self.draft.as_deref().and_then(|d| d.parse().ok())
+    }
 }
 
 fn render_profile(
@@ -83,6 +92,7 @@ fn render_profile(
             welcome => q.welcome.is_some(),
             incomplete => q.incomplete.is_some(),
             missing => missing,
+            draft => q.draft(),
             type_title => ctx.tenant.type_title(t),
         },
     )?;
@@ -122,7 +132,11 @@ async fn save_profile(
     check_with_plugin(&st, &ctx, t, ctx.tenant.fields_for(t), &values, &mut errors).await;
     if !errors.is_empty() {
         // Nothing is saved, and every typed value comes back into its field.
-        return render_profile(&ctx, &acc, &values, &errors, &ProfileQuery::default());
+        let q = ProfileQuery {
+            draft: form.get("draft").cloned(),
+            ..ProfileQuery::default()
+        };
+        return render_profile(&ctx, &acc, &values, &errors, &q);
     }
     // Keep values of fields the tenant no longer shows for this type.
     let mut profile = acc.profile.clone();
@@ -140,7 +154,11 @@ async fn save_profile(
     )
     .await?;
     tx.commit().await?;
-    Ok(ctx.redirect("/profile?saved=1"))
+    let draft = form.get("draft").and_then(|d| d.parse::<i64>().ok());
+    Ok(ctx.redirect(&match draft {
+        Some(id) => format!("/profile?saved=1&draft={id}"),
+        None => "/profile?saved=1".into(),
+    }))
 }
 
 // ---------------------------------------------------------------- settings
