@@ -584,7 +584,7 @@ pub struct FieldDef {
     pub types: Vec<ApplicantType>,
     #[serde(default)]
     pub step: FieldStep,
-    /// Identifier checksum: inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin.
+    /// Identifier checksum: inn, inn_legal, inn_person, ogrn, ogrnip, kpp, snils, iin, bin, iin_or_bin.
     pub validate: Option<Spanned<String>>,
     /// Name of a `[lists]` entry for `select` fields.
     pub options: Option<Spanned<String>>,
