@@ -1519,3 +1519,35 @@ async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_
     );
     app.stop().await;
 }
+
+/// What staff need to act is on the card: the profile beyond the name and
+/// INN (the postal address), the phone as people write it, and the
+/// connection fee the tenant's plugin computes (kazenergo: 0,1 Гкал/ч at
+/// 2 450 000 ₽ plus 20 % VAT).
+#[tokio::test]
+async fn the_card_shows_the_profile_the_phone_and_the_fee() {
+    let app = TestApp::spawn().await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut b = kazenergo_legal(&app, "fee@example.ru", "+79001112233").await;
+    let (id, _) = kazenergo_submit(&mut b, "fee@example.ru", "+79001112233").await;
+    let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert_eq!(card.status, 200);
+    assert!(
+        card.has("<dd id=\"p-postal_address\">Казань, ул. Баумана, 1</dd>"),
+        "{}",
+        card.body
+    );
+    assert!(card.has("<dd id=\"applicant-phone\">+7 900 111-22-33</dd>"));
+    assert!(
+        card.has("Плата за подключение, 0,1 Гкал/ч"),
+        "{}",
+        card.body
+    );
+    assert!(
+        card.has("<dd id=\"fee-total\"><strong>294\u{a0}000,00 ₽</strong></dd>"),
+        "{}",
+        card.body
+    );
+    app.stop().await;
+}

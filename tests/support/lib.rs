@@ -7,6 +7,7 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
 //! runs on both.
 
+pub mod chrome;
 pub mod logs;
 pub mod smsc;
 pub mod smtp;

@@ -1451,7 +1451,7 @@ async fn download_zip(
 }
 
 /// Roubles (or tenge) from minor units: "1 234,56".
-fn money(minor: i64) -> String {
+pub(super) fn money(minor: i64) -> String {
     let whole = (minor / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {

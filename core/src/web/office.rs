@@ -431,16 +431,71 @@ fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
     }
 }
 
-/// The applicant's name and identifiers, as the queue and card show them.
+/// The applicant's name and identifiers, as the queue and card show them;
+/// `profile` lists the rest of what the profile holds (postal address,
+/// passport, OGRNIP…) in the tenant's field order.
 fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
     let t = crate::tenant::config::ApplicantType::from_id(&r.applicant_type);
     let b = account::badge_of(&ctx.tenant, t, &r.profile, r.email.clone());
+    let profile: Vec<_> = t
+        .into_iter()
+        .flat_map(|t| ctx.tenant.fields_for(t))
+        // The name and the identifiers are shown already, from the badge.
+        .filter(|f| f.header.is_none())
+        .filter_map(|f| {
+            let v = r.profile.get(f.id.get_ref().as_str())?;
+            (!v.is_empty()).then(|| {
+                context! { id => f.id.get_ref().as_str(), label => &f.label, value => account::shown_value(f, v) }
+            })
+        })
+        .collect();
     context! {
         name => b.name,
         type_title => b.type_title,
         ids => b.ids,
+        profile => profile,
         email => &r.email,
-        phone => &r.phone,
+        phone => r.phone.as_deref().map(account::shown_phone),
+    }
+}
+
+/// A fee's ISO currency code as a sum is written after it.
+fn currency_word(code: &str) -> String {
+    match code {
+        "RUB" => "₽".into(),
+        "KZT" => "₸".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The connection fee as the tenant's plugin computes it, for the card.
+/// A plugin without the hook, or one that fails, leaves the card without a
+/// fee rather than without a card.
+async fn fee_view(st: &AppState, ctx: &Ctx, r: &queue::QueueRow) -> Option<minijinja::Value> {
+    use crate::plugin::types as pt;
+    let a = &r.app;
+    let input = pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: a.values.clone(),
+        applicant: pt::Profile {
+            applicant_type: r.applicant_type.clone(),
+            fields: r.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    };
+    match st
+        .plugins
+        .call(ctx.slug(), pt::Hook::CalculateFee(input))
+        .await
+    {
+        Ok(Some(pt::HookOutput::Fee(Some(f)))) => Some(context! {
+            currency => currency_word(&f.currency),
+            lines => f.lines.iter().map(|l| context! { title => &l.title, amount => super::applications::money(l.amount) }).collect::<Vec<_>>(),
+            total => super::applications::money(f.total),
+        }),
+        _ => None,
     }
 }
 
@@ -727,6 +782,7 @@ async fn render_card(
         })
         .collect();
     let messages = message_views(st, ctx, a.id, &names).await?;
+    let fee = fee_view(st, ctx, r).await;
     let wf = &ctx.tenant.config.workflow;
     let r2 = render(
         ctx,
@@ -749,6 +805,7 @@ async fn render_card(
             },
             applicant => applicant_view(ctx, r),
             fields => fields,
+            fee => fee,
             files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
             history => history,
             messages => messages,
