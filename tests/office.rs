@@ -651,9 +651,22 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     ] {
         assert!(audit.has(said), "{said} in {}", audit.body);
     }
-    assert!(audit.has(&format!(
-        "/t/kazenergo/office/applications/{id}\">заявка {id}</a>"
-    )));
+    // The application by its registration number, never the platform's id.
+    let number = c
+        .body
+        .split("<h1>Заявка № ")
+        .nth(1)
+        .and_then(|h| h.split("</h1>").next())
+        .map(tapline_e2e::unescape)
+        .expect("the card's number");
+    assert!(
+        audit.has(&format!(
+            "/t/kazenergo/office/applications/{id}\">заявка № {number}</a>"
+        )),
+        "{}",
+        audit.body
+    );
+    assert!(!audit.has(&format!(">заявка {id}<")));
     assert!(!audit.has(">status<") && !audit.has("application:"));
 
     // Operators and managers do not manage staff, read the audit or edit

@@ -1513,7 +1513,7 @@ async fn audit_page(
     let entries: Vec<_> = entries
         .iter()
         .map(|e| {
-            let (target, link) = audit_target(e.target.as_deref());
+            let (target, link) = audit_target(&ctx, e.target.as_deref(), e.about.as_ref());
             context! {
                 at => &e.at,
                 who => &e.who,
@@ -1563,24 +1563,46 @@ fn audit_action(action: &str) -> String {
     .to_string()
 }
 
-/// "application:12" as words and, for what the office can open, a link.
-fn audit_target(target: Option<&str>) -> (String, Option<String>) {
+/// An audit target by the tenant's names (a registration number, a draft's
+/// date, a topic, a title, a name) and, for what the office can open, a link.
+/// The link carries the row id; the words never do.
+fn audit_target(
+    ctx: &Ctx,
+    target: Option<&str>,
+    about: Option<&office::AuditTarget>,
+) -> (String, Option<String>) {
+    use office::AuditTarget as T;
     let Some((kind, id)) = target.and_then(|t| t.split_once(':')) else {
         return (target.unwrap_or_default().to_string(), None);
     };
-    match kind {
-        "application" => (
-            format!("заявка {id}"),
-            Some(format!("/office/applications/{id}")),
+    let words = match (kind, about) {
+        (
+            _,
+            Some(T::Application {
+                number: Some(n), ..
+            }),
+        ) => format!("заявка № {n}"),
+        (_, Some(T::Application { created_at, .. })) => {
+            format!("черновик от {}", ctx.tenant.local_date(created_at))
+        }
+        (_, Some(T::Appeal { topic, created_at })) => format!(
+            "обращение от {} «{topic}»",
+            ctx.tenant.local_date(created_at)
         ),
-        "appeal" => (
-            format!("обращение {id}"),
-            Some(format!("/office/appeals/{id}")),
-        ),
-        "document" => (format!("документ {id}"), None),
-        "staff" => (format!("сотрудник {id}"), None),
-        _ => (format!("{kind} {id}"), None),
-    }
+        (_, Some(T::Document { title })) => format!("документ «{title}»"),
+        (_, Some(T::Staff { name })) => format!("сотрудник {name}"),
+        ("application", None) => "заявка (удалена)".into(),
+        ("appeal", None) => "обращение (удалено)".into(),
+        ("document", None) => "документ (удалён)".into(),
+        ("staff", None) => "сотрудник (удалён)".into(),
+        _ => String::new(),
+    };
+    let link = match (kind, about) {
+        ("application", Some(_)) => Some(format!("/office/applications/{id}")),
+        ("appeal", Some(_)) => Some(format!("/office/appeals/{id}")),
+        _ => None,
+    };
+    (words, link)
 }
 
 impl IntoResponse for office::OfficeError {
