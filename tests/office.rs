@@ -1258,6 +1258,18 @@ async fn appeals_go_from_draft_to_answer_with_an_email() {
     let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
     let inbox = op.get("/office/appeals").await;
     assert!(inbox.has(&format!("data-id=\"{id}\"")));
+    // The list says who wrote, as the card does.
+    let row = inbox
+        .body
+        .split(&format!("data-id=\"{id}\""))
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .map(tapline_e2e::unescape)
+        .unwrap();
+    assert!(
+        row.contains("Сетев Пётр Ильич") && row.contains("СНИЛС 112-233-445 95"),
+        "{row}"
+    );
     let card = op.get(&format!("/office{path}")).await;
     assert!(
         card.has("Когда будут готовы ТУ?")
