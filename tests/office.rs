@@ -1367,7 +1367,10 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
                     "<p>Приём заявок <b>круглосуточно</b></p><script>alert(1)</script>",
                 ),
                 ("home", ""),
-                ("help", "<p>Звоните 8-800</p>"),
+                (
+                    "help",
+                    "<h2>Как подать заявку</h2><h3>По телефону</h3><p>Звоните 8-800</p>",
+                ),
                 ("blank_forms_url", "https://kvadra.example/blanks"),
             ],
         )
@@ -1376,7 +1379,15 @@ async fn the_admin_edits_pages_and_staff_publish_documents_per_city() {
     let mut visitor = app.browser("kvadra");
     let login = visitor.get("/login").await;
     assert!(login.body.contains("<b>круглосуточно</b>") && !login.body.contains("<script>alert"));
-    assert!(visitor.get("/help").await.has("Звоните 8-800"));
+    // Headings stay headings.
+    let help = visitor.get("/help").await;
+    assert!(
+        help.body.contains("<h2>Как подать заявку</h2>")
+            && help.body.contains("<h3>По телефону</h3>")
+            && help.has("Звоните 8-800"),
+        "{}",
+        help.body
+    );
     let mut op = sign_in(&app, "kvadra", "op@kvadra.ru").await;
     assert_eq!(op.get("/office/content").await.status, 403);
 

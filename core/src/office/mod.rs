@@ -707,6 +707,19 @@ pub fn sanitize(html: &str) -> String {
         .to_string()
 }
 
+/// A portal page written in the page editor: what [`sanitize`] keeps, and
+/// section headings (h2; the page has its own h1).
+pub fn sanitize_page(html: &str) -> String {
+    let mut tags = maplit_tags();
+    tags.insert("h2");
+    ammonia::Builder::default()
+        .tags(tags)
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .clean(html)
+        .to_string()
+}
+
 fn maplit_tags() -> std::collections::HashSet<&'static str> {
     [
         "p",
