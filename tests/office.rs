@@ -417,6 +417,18 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         "{}",
         view.body
     );
+    // The email about it carries the text itself, as plain text.
+    let told = app
+        .all_messages("kazenergo")
+        .await
+        .into_iter()
+        .rfind(|m| m.0 == "email" && m.2.contains("Новое сообщение от организации"))
+        .expect("an email about the message");
+    assert!(
+        told.2.contains("Мощность < 15 кВт\n\nВторой абзац") && !told.2.contains("<p>"),
+        "{}",
+        told.2
+    );
 
     // Asking for documents stops the clock until the applicant answers;
     // an empty request is told under its own box.

@@ -1134,11 +1134,12 @@ async fn card_action(
                     if action == "request" {
                         office::stop_clock(&mut tx, &ctx.tenant, a.id).await?;
                     }
-                    workflow::notify_text(
+                    workflow::notify_message(
                         &mut tx,
                         &ctx.tenant,
                         a,
                         &message_subject(&action, title),
+                        &office::html_to_text(&html),
                         &to,
                     )
                     .await

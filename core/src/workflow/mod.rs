@@ -237,7 +237,16 @@ pub async fn notify_status(
         .status(status)
         .map(|s| s.notify.clone())
         .unwrap_or_default();
-    send(tx, tenant, a, &status_title(tenant, status), to, &channels).await
+    send(
+        tx,
+        tenant,
+        a,
+        &status_title(tenant, status),
+        None,
+        to,
+        &channels,
+    )
+    .await
 }
 
 /// Tell the applicant about something other than a status (a message, a
@@ -260,15 +269,41 @@ pub async fn notify_text(
     } else {
         &[Channel::Email]
     };
-    send(tx, tenant, a, text, to, channels).await
+    send(tx, tenant, a, text, None, to, channels).await
 }
 
-/// Queue the "application_status" message saying `text` on `channels`.
+/// Like [`notify_text`], and the email carries what staff wrote (plain
+/// text), so the applicant can read it without signing in. The SMS stays
+/// short.
+pub async fn notify_message(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    message: &str,
+    to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
+    let sms = tenant
+        .config
+        .workflow
+        .status(&a.status)
+        .is_some_and(|s| s.notify.contains(&Channel::Sms));
+    let channels: &[Channel] = if sms {
+        &[Channel::Email, Channel::Sms]
+    } else {
+        &[Channel::Email]
+    };
+    send(tx, tenant, a, text, Some(message), to, channels).await
+}
+
+/// Queue the "application_status" message saying `text` on `channels`;
+/// `message`, when given, goes into the email only.
 async fn send(
     tx: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     a: &Application,
     text: &str,
+    message: Option<&str>,
     to: &Recipient<'_>,
     channels: &[Channel],
 ) -> Result<(), WorkflowError> {
@@ -281,7 +316,8 @@ async fn send(
     if channels.contains(&Channel::Email)
         && let Some(email) = to.email
     {
-        notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
+        let with_message = context! { message => message, ..ctx.clone() };
+        notify::email(&mut *tx, tenant, email, "application_status", with_message).await?;
     }
     if channels.contains(&Channel::Sms)
         && let Some(phone) = to.phone
