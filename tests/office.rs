@@ -3,7 +3,10 @@
 //! tenants, staff and applicants.
 
 use tapline::office::{self, StaffRole};
-use tapline_e2e::{Browser, TestApp, kazenergo_legal, kazenergo_submit, setevaya_applicant};
+use tapline_e2e::{
+    Browser, TestApp, kazenergo_legal, kazenergo_original_received, kazenergo_submit,
+    setevaya_applicant,
+};
 
 const STAFF_PASSWORD: &str = "office-pass-123";
 
@@ -181,7 +184,9 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     let first_day = tenant_today();
     let mut a = kazenergo_legal(&app, "q1@example.ru", "+79003000001").await;
     let (first, _) = kazenergo_submit(&mut a, "q1@example.ru", "+79003000001").await;
+    kazenergo_original_received(&app, &first).await;
     let (second, _) = kazenergo_submit(&mut a, "q1@example.ru", "+79003000001").await;
+    kazenergo_original_received(&app, &second).await;
     // A draft is the applicant's own: staff never see it.
     a.post("/applications/new", &[("kind", "tech_conditions")])
         .await;
@@ -337,6 +342,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     let app = TestApp::spawn().await;
     let mut a = kazenergo_legal(&app, "card@example.ru", "+79003000002").await;
     let (id, _) = kazenergo_submit(&mut a, "card@example.ru", "+79003000002").await;
+    kazenergo_original_received(&app, &id).await;
     let op_id = staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
     staff(&app, "kazenergo", "boss@kazenergo.ru", StaffRole::Manager).await;
     let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
@@ -383,6 +389,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
     );
     // A number another application holds is refused at the field.
     let (other_id, _) = kazenergo_submit(&mut a, "card@example.ru", "+79003000002").await;
+    kazenergo_original_received(&app, &other_id).await;
     let r = op
         .post(
             &format!("/office/applications/{other_id}/number"),
@@ -805,6 +812,7 @@ async fn tenants_staff_and_applicants_are_kept_apart() {
     let app = TestApp::spawn().await;
     let mut a = kazenergo_legal(&app, "iso@example.ru", "+79003000004").await;
     let (id, _) = kazenergo_submit(&mut a, "iso@example.ru", "+79003000004").await;
+    kazenergo_original_received(&app, &id).await;
     staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
     staff(&app, "kvadra", "op@kvadra.ru", StaffRole::Admin).await;
 
@@ -1486,6 +1494,7 @@ async fn managers_see_the_dashboard_and_operators_get_a_daily_digest_of_overdue_
     let app = TestApp::spawn().await;
     let mut a = kazenergo_legal(&app, "dash@example.ru", "+79003000020").await;
     let (first, _) = kazenergo_submit(&mut a, "dash@example.ru", "+79003000020").await;
+    kazenergo_original_received(&app, &first).await;
     kazenergo_submit(&mut a, "dash@example.ru", "+79003000020").await;
     staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
     staff(&app, "kazenergo", "boss@kazenergo.ru", StaffRole::Manager).await;
@@ -1578,6 +1587,7 @@ async fn the_card_shows_the_profile_the_phone_and_the_fee() {
     staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
     let mut b = kazenergo_legal(&app, "fee@example.ru", "+79001112233").await;
     let (id, _) = kazenergo_submit(&mut b, "fee@example.ru", "+79001112233").await;
+    kazenergo_original_received(&app, &id).await;
     let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
     let card = op.get(&format!("/office/applications/{id}")).await;
     assert_eq!(card.status, 200);
@@ -1596,6 +1606,99 @@ async fn the_card_shows_the_profile_the_phone_and_the_fee() {
         card.has("<dd id=\"fee-total\"><strong>294\u{a0}000,00 ₽</strong></dd>"),
         "{}",
         card.body
+    );
+    app.stop().await;
+}
+
+/// kazenergo's two kinds end differently: technical conditions are issued,
+/// a connection goes on to a contract and ends when it is signed. Each card
+/// offers only its own kind's steps, and the other kind's status is refused.
+#[tokio::test]
+async fn kazenergo_connection_ends_in_the_contract_and_tech_conditions_in_the_conditions() {
+    let app = TestApp::spawn().await;
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut a = kazenergo_legal(&app, "kinds@example.ru", "+79003000031").await;
+    let (tc, _) = kazenergo_submit(&mut a, "kinds@example.ru", "+79003000031").await;
+    kazenergo_original_received(&app, &tc).await;
+    // A connection, filled in as the form asks.
+    let r = a
+        .post("/applications/new", &[("kind", "connection"), ("new", "1")])
+        .await;
+    let conn = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let v = a.follow(&r).await.hidden("version").unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{conn}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Казань"),
+                ("object_address", "ул. Баумана, 2"),
+                ("object_name", "Склад"),
+                ("load_gcal_h", "0,2"),
+                ("phone", "+79003000031"),
+                ("email", "kinds@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        a.get(&format!("/applications/{conn}"))
+            .await
+            .has("Ожидает подписанный оригинал (ЭДО)")
+    );
+    kazenergo_original_received(&app, &conn).await;
+
+    let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    for id in [&tc, &conn] {
+        let r = op
+            .post(
+                &format!("/office/applications/{id}/status"),
+                &[("to", "accepted")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let steps = |p: &tapline_e2e::Page| {
+        p.body
+            .split("id=\"f-to\"")
+            .nth(1)
+            .and_then(|s| s.split("</select>").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tc_card = op.get(&format!("/office/applications/{tc}")).await;
+    let conn_card = op.get(&format!("/office/applications/{conn}")).await;
+    assert!(steps(&tc_card).contains("value=\"conditions_issued\""));
+    assert!(!steps(&tc_card).contains("value=\"contract_sent\""));
+    assert!(steps(&conn_card).contains("value=\"contract_sent\""));
+    assert!(
+        !steps(&conn_card).contains("value=\"conditions_issued\""),
+        "{}",
+        steps(&conn_card)
+    );
+    // A crafted form cannot end a connection in technical conditions.
+    let r = op
+        .post(
+            &format!("/office/applications/{conn}/status"),
+            &[("to", "conditions_issued")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for to in ["contract_sent", "contract_signed"] {
+        let r = op
+            .post(
+                &format!("/office/applications/{conn}/status"),
+                &[("to", to)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{to}: {}", r.body);
+    }
+    let view = a.get(&format!("/applications/{conn}")).await;
+    assert!(
+        view.has("<dd id=\"status\">Договор о подключении заключён</dd>"),
+        "{}",
+        view.body
     );
     app.stop().await;
 }

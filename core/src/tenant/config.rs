@@ -250,6 +250,10 @@ pub enum DraftPolicy {
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
     pub submitted: Spanned<String>,
+    /// Where an application of an `applications.edo_for` applicant type
+    /// starts instead: it counts as filed only once the signed original
+    /// arrives through EDO (seed 000), and the status should say so.
+    pub submitted_edo: Option<Spanned<String>>,
     /// The production calendar deadlines are counted in.
     #[serde(default)]
     pub calendar: CalendarId,
@@ -266,6 +270,7 @@ impl Default for Workflow {
     fn default() -> Self {
         Workflow {
             submitted: Spanned::new(0..0, "submitted".into()),
+            submitted_edo: None,
             calendar: CalendarId::default(),
             custom_status: false,
             statuses: vec![StatusDef {
@@ -356,6 +361,11 @@ pub struct TransitionDef {
     pub by: Vec<Role>,
     /// The button's words when they should differ from the status title.
     pub label: Option<String>,
+    /// Only for applications of these kinds (application_kind ids); for
+    /// every kind when empty. Kinds end differently: technical conditions
+    /// issued, a contract signed.
+    #[serde(default)]
+    pub kinds: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -709,7 +709,39 @@ fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<
             ),
         );
     }
+    if let Some(edo) = &c.workflow.submitted_edo {
+        if !statuses.contains(edo.get_ref().as_str()) {
+            err(
+                edo.span(),
+                format!(
+                    "workflow.submitted_edo: `{}` is not a workflow.status id",
+                    edo.get_ref()
+                ),
+            );
+        }
+        if c.applications.edo_for.is_empty() {
+            err(
+                edo.span(),
+                "workflow.submitted_edo needs applications.edo_for to name the applicant types it is for".into(),
+            );
+        }
+    }
     for t in &c.workflow.transitions {
+        for k in &t.kinds {
+            if !c
+                .application_kinds
+                .iter()
+                .any(|ak| ak.id.get_ref().as_str() == k.get_ref().as_str())
+            {
+                err(
+                    k.span(),
+                    format!(
+                        "workflow.transition: kind `{}` is not an application_kind id",
+                        k.get_ref()
+                    ),
+                );
+            }
+        }
         for f in &t.from {
             let f_id = f.get_ref().as_str();
             if f_id != "*" && !statuses.contains(f_id) {

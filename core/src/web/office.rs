@@ -809,7 +809,7 @@ async fn render_card(
             files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
             history => history,
             messages => messages,
-            steps => workflow::next_steps(wf, &a.status, s.role.workflow_role()),
+            steps => workflow::next_steps(wf, &a.kind, &a.status, s.role.workflow_role()),
             custom_status => wf.custom_status,
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
             errors => errors,
