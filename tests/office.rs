@@ -1607,6 +1607,21 @@ async fn the_card_shows_the_profile_the_phone_and_the_fee() {
         "{}",
         card.body
     );
+    // Without a number (a number cleared by hand in the database), the
+    // queue and the card say so rather than show the platform's row id.
+    sqlx::query("UPDATE applications SET number = NULL WHERE id = $1")
+        .bind(id.parse::<i64>().unwrap())
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let queue = op.get("/office/").await;
+    assert!(
+        queue.has(&format!("/office/applications/{id}\">без номера</a>")),
+        "{}",
+        queue.body
+    );
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(card.has("<title>Заявка без номера"), "{}", card.body);
     app.stop().await;
 }
 
