@@ -1717,3 +1717,49 @@ async fn kazenergo_connection_ends_in_the_contract_and_tech_conditions_in_the_co
     );
     app.stop().await;
 }
+
+/// The audit names a draft by its date, an appeal by date and topic and a
+/// staff member by name: never by the platform's row ids.
+#[tokio::test]
+async fn the_audit_names_drafts_by_date_and_staff_by_name() {
+    let app = TestApp::spawn().await;
+    let adm_id = staff(&app, "kazenergo", "adm@kazenergo.ru", StaffRole::Admin).await;
+    let mut a = kazenergo_legal(&app, "draft@example.ru", "+79003000041").await;
+    let r = a
+        .post("/applications/new", &[("kind", "tech_conditions")])
+        .await;
+    let draft = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    // No office action reaches a draft today; the words must still be right
+    // for one that does (a tool, a future action).
+    for target in [format!("application:{draft}"), format!("staff:{adm_id}")] {
+        office::audit(
+            &app.db().pool,
+            "kazenergo",
+            Some(adm_id),
+            "assign",
+            Some(&target),
+            "",
+            "127.0.0.1",
+        )
+        .await
+        .unwrap();
+    }
+    let mut adm = sign_in(&app, "kazenergo", "adm@kazenergo.ru").await;
+    let audit = adm.get("/office/audit").await;
+    let today = app
+        .state()
+        .tenants
+        .by_slug("kazenergo")
+        .unwrap()
+        .today()
+        .to_string();
+    let (y, m, d) = (&today[0..4], &today[5..7], &today[8..10]);
+    assert!(
+        audit.has(&format!(">черновик от {d}.{m}.{y}</a>")),
+        "{}",
+        audit.body
+    );
+    assert!(audit.has("<td>сотрудник Сотрудник adm@kazenergo.ru</td>"));
+    assert!(!audit.has(&format!("заявка {draft}")) && !audit.has(&format!("сотрудник {adm_id}")));
+    app.stop().await;
+}
