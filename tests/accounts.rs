@@ -1298,3 +1298,87 @@ async fn the_phone_can_be_confirmed_after_logging_in_later() {
     assert!(!b.get("/").await.has("Подтвердить по SMS"));
     app.stop().await;
 }
+
+/// An organisation's INN has ten digits and a sole proprietor's twelve:
+/// registration refuses the other length for each type, under the INN, and
+/// nothing is saved.
+#[tokio::test]
+async fn registration_refuses_the_inn_length_of_the_other_applicant_type() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser("setevaya");
+    let legal = [
+        ("org_name", "ПАО Сбербанк"),
+        ("surname", "Петров"),
+        ("first_name", "Пётр"),
+        ("ogrn", "1027700132195"),
+        ("kpp", "773601001"),
+        ("email", "org@example.ru"),
+        ("phone", "+7 901 000-00-11"),
+        // A valid personal INN: right checksum, wrong kind.
+        ("inn", "500100732259"),
+    ];
+    let r = register(&mut b, "legal", &legal).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let err = r.field_error("inn").expect("an error under INN");
+    assert!(err.contains("10 цифр"), "{err}");
+
+    let entrepreneur = [
+        ("surname", "Предпринимателев"),
+        ("first_name", "Иван"),
+        ("ogrnip", "304500116000157"),
+        ("email", "ip@example.ru"),
+        ("phone", "+7 901 000-00-12"),
+        // A valid organisation's INN.
+        ("inn", "7707083893"),
+    ];
+    let r = register(&mut b, "entrepreneur", &entrepreneur).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let err = r.field_error("inn").expect("an error under INN");
+    assert!(err.contains("12 цифр"), "{err}");
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM accounts WHERE tenant_id = $1",
+            "setevaya"
+        )
+        .await,
+        0
+    );
+
+    // Each type's own length is taken.
+    let mut ok = entrepreneur.to_vec();
+    ok.pop();
+    ok.push(("inn", "500100732259"));
+    let r = register(&mut b, "entrepreneur", &ok).await;
+    r.assert_redirect("/t/setevaya/confirm-phone");
+    app.stop().await;
+}
+
+/// Every demo tenant that asks an INN asks ten digits of an organisation and
+/// twelve of a sole proprietor, whichever step asks it.
+#[tokio::test]
+async fn every_demo_tenant_checks_the_inn_by_applicant_type() {
+    use tapline::tenant::config::ApplicantType;
+    let Ok(reg) = tapline::tenant::Registry::load(&tapline_e2e::repo().join("tenants")) else {
+        panic!("demo tenants load");
+    };
+    let mut seen = 0;
+    for t in reg.all() {
+        for (ty, want) in [
+            (ApplicantType::Legal, "inn_legal"),
+            (ApplicantType::Entrepreneur, "inn_person"),
+        ] {
+            for f in t
+                .fields_for(ty)
+                .filter(|f| f.id.get_ref().as_str() == "inn")
+            {
+                seen += 1;
+                let v = f.validate.as_ref().map(|v| v.get_ref().as_str());
+                assert_eq!(v, Some(want), "{}: {ty:?}", t.slug);
+            }
+        }
+    }
+    assert!(
+        seen >= 8,
+        "four tenants ask an INN of two types, found {seen}"
+    );
+}

@@ -3,8 +3,8 @@
 //! and the bad input the issue names.
 
 use tapline_e2e::{
-    Browser, PASSWORD, TestApp, id_of, kazenergo_legal, kazenergo_submit, ready, register,
-    setevaya_applicant,
+    Browser, PASSWORD, TestApp, id_of, kazenergo_legal, kazenergo_original_received,
+    kazenergo_submit, ready, register, setevaya_applicant,
 };
 
 /// Register an individual on `tenant` and confirm the phone; `extra` goes
@@ -988,12 +988,20 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
         "{}",
         form.body
     );
-    // The notice stays on the application while it waits in "Подана".
+    // Until the signed original arrives the status says so, not «Подана»,
+    // and the notice stays.
+    let view = b.get(&format!("/applications/{id}")).await;
     assert!(
-        b.get(&format!("/applications/{id}"))
-            .await
-            .has("id=\"edo\"")
+        view.has("id=\"edo\"")
+            && view.has("<dd id=\"status\">Ожидает подписанный оригинал (ЭДО)</dd>"),
+        "{}",
+        view.body
     );
+    // The utility marks the original received: now it is filed.
+    kazenergo_original_received(&app, &id).await;
+    let view = b.get(&format!("/applications/{id}")).await;
+    assert!(view.has("<dd id=\"status\">Подана</dd>"), "{}", view.body);
+    assert!(!view.has("id=\"edo\""), "nothing is awaited any more");
     app.stop().await;
 }
 
@@ -1083,6 +1091,7 @@ async fn the_workflow_sets_a_deadline_lets_the_applicant_withdraw_and_refuses_th
     let tenant_today = || app.state().tenants.by_slug("kazenergo").unwrap().today();
     let before = tenant_today();
     let (id, _) = kazenergo_submit(&mut b, "wf@example.ru", "+79002000030").await;
+    kazenergo_original_received(&app, &id).await;
     let page = b.get(&format!("/applications/{id}")).await;
     // "Подана" has a deadline of 3 working days on the Russian calendar,
     // counted from the tenant's day of submission (which a run across its
@@ -1412,6 +1421,7 @@ async fn autosave_answers_json_and_refuses_a_stale_copy_or_a_sent_application() 
     assert!(b.get(&path).await.has("value=\"ул. Первая, 1\""));
 
     let (sent, _) = kazenergo_submit(&mut b, "auto@example.ru", "+79002000033").await;
+    kazenergo_original_received(&app, &sent).await;
     let r = b
         .post(
             &format!("/applications/{sent}"),

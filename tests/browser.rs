@@ -432,6 +432,7 @@ async fn staff_set_a_status_and_the_applicant_sees_it_and_is_told_by_email_and_s
     let app = TestApp::spawn().await;
     let mut http = tapline_e2e::kazenergo_legal(&app, "seen@example.ru", "+79002000091").await;
     let (id, _) = tapline_e2e::kazenergo_submit(&mut http, "seen@example.ru", "+79002000091").await;
+    tapline_e2e::kazenergo_original_received(&app, &id).await;
     tapline::office::add_staff(
         app.db(),
         "kazenergo",

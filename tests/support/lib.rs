@@ -7,6 +7,7 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
 //! runs on both.
 
+pub mod chrome;
 pub mod logs;
 pub mod smsc;
 pub mod smtp;
@@ -632,6 +633,38 @@ pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (Str
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     (id, r)
+}
+
+/// kazenergo files an organisation's application once the signed original
+/// arrives through EDO (seed 000): its desk marks it received, as staff do,
+/// and the application is «Подана» with its deadline.
+pub async fn kazenergo_original_received(app: &TestApp, id: &str) {
+    const EMAIL: &str = "edo-desk@kazenergo.localhost";
+    const PASS: &str = "edo-desk-pass-123";
+    // The desk is made once per server; later calls find it there.
+    let _ = tapline::office::add_staff(
+        app.db(),
+        "kazenergo",
+        EMAIL,
+        "Приёмная ЭДО",
+        tapline::office::StaffRole::Operator,
+        PASS,
+        None,
+    )
+    .await;
+    let mut desk = app.browser("kazenergo");
+    desk.get("/office/login").await;
+    let r = desk
+        .post("/office/login", &[("email", EMAIL), ("password", PASS)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = desk
+        .post(
+            &format!("/office/applications/{id}/status"),
+            &[("to", "submitted")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
 }
 
 /// A setevaya individual with a complete profile.

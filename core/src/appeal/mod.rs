@@ -185,6 +185,50 @@ pub async fn list_sent(
     Ok(rows.into_iter().map(from_row).collect())
 }
 
+/// Who sent each of `appeals`, by account id: applicant type, profile and
+/// email, for the office's list (one query for the page).
+pub async fn senders(
+    db: &Db,
+    tenant: &str,
+    appeals: &[Appeal],
+) -> Result<
+    std::collections::BTreeMap<
+        i64,
+        (
+            String,
+            std::collections::BTreeMap<String, String>,
+            Option<String>,
+        ),
+    >,
+    sqlx::Error,
+> {
+    let mut ids: Vec<i64> = appeals.iter().map(|a| a.account_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    // Integers only, so the list is safe to splice in.
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(
+        format!(
+            "SELECT id, applicant_type, profile, email FROM accounts WHERE tenant_id = $1 AND id IN ({list})"
+        ),
+    ))
+    .bind(tenant)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, t, profile, email)| {
+            (
+                id,
+                (t, serde_json::from_str(&profile).unwrap_or_default(), email),
+            )
+        })
+        .collect())
+}
+
 /// Save a draft's topic and text, and its file when one came.
 pub async fn save_draft(
     db: &Db,

@@ -31,7 +31,7 @@ pub async fn run(db: &Db, tenant: &Tenant, public_url: &str) -> Result<usize, su
             let (rows, _) = queue(db, tenant, &f).await?;
             items.extend(rows.into_iter().map(|r| {
                 context! {
-                    number => r.app.number.clone().unwrap_or_else(|| format!("№{}", r.app.id)),
+                    number => r.app.number.clone().unwrap_or_else(|| "без номера".into()),
                     due => r.app.due_on.as_deref().map(crate::tenant::ru_date).unwrap_or_default(),
                     status => crate::workflow::status_title(tenant, &r.app.status),
                     link => format!("{office}/{}", r.app.id),

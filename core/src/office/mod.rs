@@ -15,6 +15,7 @@ use crate::store::{Db, now, now_ts, sha256_hex, ts};
 use crate::tenant::config::Role;
 use serde::Serialize;
 use sqlx::Any;
+use std::collections::BTreeMap;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// The tenant id of platform operators' rows.
@@ -524,8 +525,31 @@ pub struct AuditEntry {
     pub who: Option<String>,
     pub action: String,
     pub target: Option<String>,
+    /// What the target is called in the tenant, read when the log is; `None`
+    /// for a target no longer there.
+    pub about: Option<AuditTarget>,
     pub detail: String,
     pub ip: Option<String>,
+}
+
+/// An audit entry's target by the tenant's own names: a registration number
+/// or a date, never the platform's row id.
+#[derive(Debug, Clone, Serialize)]
+pub enum AuditTarget {
+    Application {
+        number: Option<String>,
+        created_at: String,
+    },
+    Appeal {
+        topic: String,
+        created_at: String,
+    },
+    Document {
+        title: String,
+    },
+    Staff {
+        name: String,
+    },
 }
 
 /// The newest entries of the tenant's audit log.
@@ -545,17 +569,75 @@ pub async fn audit_log(
     .bind(tenant)
     .fetch_all(&db.pool)
     .await?;
+    let mut ids: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (_, _, _, target, _, _) in &rows {
+        if let Some((kind, id)) = target.as_deref().and_then(|t| t.split_once(':'))
+            && let Ok(id) = id.parse::<i64>()
+        {
+            ids.entry(kind).or_default().push(id);
+        }
+    }
+    let about = audit_targets(db, tenant, &ids).await?;
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|(at, who, action, target, detail, ip)| AuditEntry {
-            at,
-            who,
-            action,
-            target,
-            detail,
-            ip,
+            at: at.clone(),
+            who: who.clone(),
+            action: action.clone(),
+            about: target.as_ref().and_then(|t| about.get(t).cloned()),
+            target: target.clone(),
+            detail: detail.clone(),
+            ip: ip.clone(),
         })
         .collect())
+}
+
+/// The names of one page's audit targets, keyed as the log stores them
+/// (`application:12`): one query per kind of target.
+async fn audit_targets(
+    db: &Db,
+    tenant: &str,
+    ids: &BTreeMap<&str, Vec<i64>>,
+) -> Result<BTreeMap<String, AuditTarget>, sqlx::Error> {
+    let mut out = BTreeMap::new();
+    for (kind, ids) in ids {
+        let sql = match *kind {
+            "application" => "SELECT id, number, created_at FROM applications",
+            "appeal" => "SELECT id, topic, created_at FROM appeals",
+            "document" => "SELECT id, title, created_at FROM normative_documents",
+            "staff" => "SELECT id, name, created_at FROM staff",
+            _ => continue,
+        };
+        // Parsed integers only, so the list is safe to splice in.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let found: Vec<(i64, Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("{sql} WHERE tenant_id = $1 AND id IN ({list})"),
+        ))
+        .bind(tenant)
+        .fetch_all(&db.pool)
+        .await?;
+        for (id, name, created_at) in found {
+            let name_or_empty = name.clone().unwrap_or_default();
+            let t = match *kind {
+                "application" => AuditTarget::Application {
+                    number: name,
+                    created_at,
+                },
+                "appeal" => AuditTarget::Appeal {
+                    topic: name_or_empty,
+                    created_at,
+                },
+                "document" => AuditTarget::Document {
+                    title: name_or_empty,
+                },
+                _ => AuditTarget::Staff {
+                    name: name_or_empty,
+                },
+            };
+            out.insert(format!("{kind}:{id}"), t);
+        }
+    }
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ messages
@@ -646,6 +728,19 @@ pub async fn messages(
 pub fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .tags(maplit_tags())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .clean(html)
+        .to_string()
+}
+
+/// A portal page written in the page editor: what [`sanitize`] keeps, and
+/// section headings (h2; the page has its own h1).
+pub fn sanitize_page(html: &str) -> String {
+    let mut tags = maplit_tags();
+    tags.insert("h2");
+    ammonia::Builder::default()
+        .tags(tags)
         .link_rel(Some("noopener noreferrer nofollow"))
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .clean(html)

@@ -247,6 +247,10 @@ pub enum DraftPolicy {
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
     pub submitted: Spanned<String>,
+    /// Where an application of an `applications.edo_for` applicant type
+    /// starts instead: it counts as filed only once the signed original
+    /// arrives through EDO (seed 000), and the status should say so.
+    pub submitted_edo: Option<Spanned<String>>,
     /// The production calendar deadlines are counted in.
     #[serde(default)]
     pub calendar: CalendarId,
@@ -263,6 +267,7 @@ impl Default for Workflow {
     fn default() -> Self {
         Workflow {
             submitted: Spanned::new(0..0, "submitted".into()),
+            submitted_edo: None,
             calendar: CalendarId::default(),
             custom_status: false,
             statuses: vec![StatusDef {
@@ -353,6 +358,11 @@ pub struct TransitionDef {
     pub by: Vec<Role>,
     /// The button's words when they should differ from the status title.
     pub label: Option<String>,
+    /// Only for applications of these kinds (application_kind ids); for
+    /// every kind when empty. Kinds end differently: technical conditions
+    /// issued, a contract signed.
+    #[serde(default)]
+    pub kinds: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -581,7 +591,7 @@ pub struct FieldDef {
     pub types: Vec<ApplicantType>,
     #[serde(default)]
     pub step: FieldStep,
-    /// Identifier checksum: inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin.
+    /// Identifier checksum: inn, inn_legal, inn_person, ogrn, ogrnip, kpp, snils, iin, bin, iin_or_bin.
     pub validate: Option<Spanned<String>>,
     /// Name of a `[lists]` entry for `select` fields.
     pub options: Option<Spanned<String>>,

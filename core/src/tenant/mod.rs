@@ -585,7 +585,25 @@ fn check_config(
     }
 
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, f) in c.applicants.fields.iter().enumerate() {
+    let fields = &c.applicants.fields;
+    for (i, f) in fields.iter().enumerate() {
+        // One id may carry a different definition per applicant type (the
+        // INN: ten digits for an organisation, twelve for a person), as long
+        // as no type sees two of them.
+        let id = f.id.get_ref().as_str();
+        let mut twins = fields[..i]
+            .iter()
+            .filter(|g| g.id.get_ref().as_str() == id)
+            .peekable();
+        let for_other_types = twins.peek().is_some()
+            && twins.all(|g| {
+                !f.types.is_empty()
+                    && !g.types.is_empty()
+                    && !g.types.iter().any(|t| f.types.contains(t))
+            });
+        if for_other_types {
+            seen.remove(id);
+        }
         check_field(c, f, i, doc, &mut seen, err, Place::Profile);
     }
     check_applications(c, doc, err);
@@ -780,7 +798,39 @@ fn check_applications(c: &TenantFile, doc: &Doc<'_>, err: &mut impl FnMut(Range<
             ),
         );
     }
+    if let Some(edo) = &c.workflow.submitted_edo {
+        if !statuses.contains(edo.get_ref().as_str()) {
+            err(
+                edo.span(),
+                format!(
+                    "workflow.submitted_edo: `{}` is not a workflow.status id",
+                    edo.get_ref()
+                ),
+            );
+        }
+        if c.applications.edo_for.is_empty() {
+            err(
+                edo.span(),
+                "workflow.submitted_edo needs applications.edo_for to name the applicant types it is for".into(),
+            );
+        }
+    }
     for t in &c.workflow.transitions {
+        for k in &t.kinds {
+            if !c
+                .application_kinds
+                .iter()
+                .any(|ak| ak.id.get_ref().as_str() == k.get_ref().as_str())
+            {
+                err(
+                    k.span(),
+                    format!(
+                        "workflow.transition: kind `{}` is not an application_kind id",
+                        k.get_ref()
+                    ),
+                );
+            }
+        }
         for f in &t.from {
             let f_id = f.get_ref().as_str();
             if f_id != "*" && !statuses.contains(f_id) {
@@ -931,7 +981,7 @@ fn check_field<'a>(
             err(
                 v.span(),
                 format!(
-                    "{what} `{id}`: unknown validator `{}` (inn, inn10, inn12, ogrn, ogrnip, kpp, snils, iin, bin, iin_bin)",
+                    "{what} `{id}`: unknown validator `{}` (inn, inn_legal, inn_person, ogrn, ogrnip, kpp, snils, iin, bin, iin_or_bin)",
                     v.get_ref()
                 ),
             );

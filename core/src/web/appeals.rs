@@ -306,12 +306,24 @@ async fn office_list(
     let s = staff(&st, &ctx).await?;
     let status = super::nonempty(&q.status);
     let items = appeal::list_sent(&st.db, ctx.slug(), status.as_deref()).await?;
+    let senders = appeal::senders(&st.db, ctx.slug(), &items).await?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|a| {
+            let who = senders.get(&a.account_id).map(|(t, profile, email)| {
+                let t = crate::tenant::config::ApplicantType::from_id(t);
+                let b = crate::account::badge_of(&ctx.tenant, t, profile, email.clone());
+                context! { name => b.name, type_title => b.type_title, ids => b.ids }
+            });
+            context! { applicant => who, ..view(&ctx, a) }
+        })
+        .collect();
     render(
         &ctx,
         "office/appeals.html",
         Some(&s),
         context! {
-            items => items.iter().map(|a| view(&ctx, a)).collect::<Vec<_>>(),
+            items => items,
             status => status,
             statuses => [appeal::ACCEPTED, appeal::PROCESSING, appeal::ANSWERED]
                 .iter()

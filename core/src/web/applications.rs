@@ -676,7 +676,7 @@ async fn render_view(
                 overdue => paused.is_none() && workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
                 paused_on => paused.as_deref().map(crate::tenant::ru_date),
             },
-            steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant),
+            steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.kind, &a.status, Role::Applicant),
             messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
             can_reply => answerable(&ctx.tenant, a),
             custom_status => &a.custom_status,
@@ -697,7 +697,7 @@ async fn render_view(
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
             // Until the utility moves it on, the signed Word file is still awaited.
-            awaiting_edo => a.status == *ctx.tenant.config.workflow.submitted.get_ref(),
+            awaiting_edo => a.status == workflow::first_status(&ctx.tenant, acc.applicant_type.get()),
         },
     )
 }
@@ -1000,11 +1000,11 @@ async fn save(
     // A draft goes to the tenant's first status; a returned application to
     // where the workflow lets the applicant send it back.
     let status = if a.is_draft() {
-        ctx.tenant.config.workflow.submitted.get_ref().clone()
+        workflow::first_status(&ctx.tenant, acc.applicant_type.get()).to_string()
     } else {
         // The step that sends it on, not one that ends it (a withdrawal).
         let wf = &ctx.tenant.config.workflow;
-        match workflow::next_steps(wf, &a.status, Role::Applicant)
+        match workflow::next_steps(wf, &a.kind, &a.status, Role::Applicant)
             .into_iter()
             .find(|step| !workflow::is_final(wf, &step.to))
         {
@@ -1171,7 +1171,13 @@ async fn change_status(
     // A draft or a returned application is sent with the form, whose checks
     // a bare status change would skip.
     if editable(&ctx.tenant, &a)
-        || !workflow::may(&ctx.tenant.config.workflow, &a.status, to, Role::Applicant)
+        || !workflow::may(
+            &ctx.tenant.config.workflow,
+            &a.kind,
+            &a.status,
+            to,
+            Role::Applicant,
+        )
     {
         return back("not_allowed");
     }
@@ -1760,7 +1766,7 @@ async fn download_zip(
 }
 
 /// Roubles (or tenge) from minor units: "1 234,56".
-fn money(minor: i64) -> String {
+pub(super) fn money(minor: i64) -> String {
     let whole = (minor / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {

@@ -297,7 +297,7 @@ async fn content_save(
             &mut tx,
             ctx.slug(),
             key,
-            &crate::office::sanitize(body),
+            &crate::office::sanitize_page(body),
             s.id,
         )
         .await?;

@@ -425,16 +425,71 @@ fn filter_of(q: &QueueQuery, me: &Staff) -> QueueFilter {
     }
 }
 
-/// The applicant's name and identifiers, as the queue and card show them.
+/// The applicant's name and identifiers, as the queue and card show them;
+/// `profile` lists the rest of what the profile holds (postal address,
+/// passport, OGRNIP…) in the tenant's field order.
 fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
     let t = crate::tenant::config::ApplicantType::from_id(&r.applicant_type);
     let b = account::badge_of(&ctx.tenant, t, &r.profile, r.email.clone());
+    let profile: Vec<_> = t
+        .into_iter()
+        .flat_map(|t| ctx.tenant.fields_for(t))
+        // The name and the identifiers are shown already, from the badge.
+        .filter(|f| f.header.is_none())
+        .filter_map(|f| {
+            let v = r.profile.get(f.id.get_ref().as_str())?;
+            (!v.is_empty()).then(|| {
+                context! { id => f.id.get_ref().as_str(), label => &f.label, value => account::shown_value(f, v) }
+            })
+        })
+        .collect();
     context! {
         name => b.name,
         type_title => b.type_title,
         ids => b.ids,
+        profile => profile,
         email => &r.email,
-        phone => &r.phone,
+        phone => r.phone.as_deref().map(account::shown_phone),
+    }
+}
+
+/// A fee's ISO currency code as a sum is written after it.
+fn currency_word(code: &str) -> String {
+    match code {
+        "RUB" => "₽".into(),
+        "KZT" => "₸".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The connection fee as the tenant's plugin computes it, for the card.
+/// A plugin without the hook, or one that fails, leaves the card without a
+/// fee rather than without a card.
+async fn fee_view(st: &AppState, ctx: &Ctx, r: &queue::QueueRow) -> Option<minijinja::Value> {
+    use crate::plugin::types as pt;
+    let a = &r.app;
+    let input = pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: a.values.clone(),
+        applicant: pt::Profile {
+            applicant_type: r.applicant_type.clone(),
+            fields: r.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    };
+    match st
+        .plugins
+        .call(ctx.slug(), pt::Hook::CalculateFee(input))
+        .await
+    {
+        Ok(Some(pt::HookOutput::Fee(Some(f)))) => Some(context! {
+            currency => currency_word(&f.currency),
+            lines => f.lines.iter().map(|l| context! { title => &l.title, amount => super::applications::money(l.amount) }).collect::<Vec<_>>(),
+            total => super::applications::money(f.total),
+        }),
+        _ => None,
     }
 }
 
@@ -721,6 +776,7 @@ async fn render_card(
         })
         .collect();
     let messages = message_views(st, ctx, a.id, &names).await?;
+    let fee = fee_view(st, ctx, r).await;
     let wf = &ctx.tenant.config.workflow;
     let r2 = render(
         ctx,
@@ -743,10 +799,11 @@ async fn render_card(
             },
             applicant => applicant_view(ctx, r),
             fields => fields,
+            fee => fee,
             files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
             history => history,
             messages => messages,
-            steps => workflow::next_steps(wf, &a.status, s.role.workflow_role()),
+            steps => workflow::next_steps(wf, &a.kind, &a.status, s.role.workflow_role()),
             custom_status => wf.custom_status,
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
             errors => errors,
@@ -1027,11 +1084,12 @@ async fn card_action(
                     if action == "request" {
                         office::stop_clock(&mut tx, &ctx.tenant, a.id).await?;
                     }
-                    workflow::notify_text(
+                    workflow::notify_message(
                         &mut tx,
                         &ctx.tenant,
                         a,
                         &message_subject(&action, title),
+                        &office::html_to_text(&html),
                         &to,
                     )
                     .await
@@ -1559,7 +1617,7 @@ async fn audit_page(
     let entries: Vec<_> = entries
         .iter()
         .map(|e| {
-            let (target, link) = audit_target(e.target.as_deref());
+            let (target, link) = audit_target(&ctx, e.target.as_deref(), e.about.as_ref());
             context! {
                 at => &e.at,
                 who => &e.who,
@@ -1609,24 +1667,46 @@ fn audit_action(action: &str) -> String {
     .to_string()
 }
 
-/// "application:12" as words and, for what the office can open, a link.
-fn audit_target(target: Option<&str>) -> (String, Option<String>) {
+/// An audit target by the tenant's names (a registration number, a draft's
+/// date, a topic, a title, a name) and, for what the office can open, a link.
+/// The link carries the row id; the words never do.
+fn audit_target(
+    ctx: &Ctx,
+    target: Option<&str>,
+    about: Option<&office::AuditTarget>,
+) -> (String, Option<String>) {
+    use office::AuditTarget as T;
     let Some((kind, id)) = target.and_then(|t| t.split_once(':')) else {
         return (target.unwrap_or_default().to_string(), None);
     };
-    match kind {
-        "application" => (
-            format!("заявка {id}"),
-            Some(format!("/office/applications/{id}")),
+    let words = match (kind, about) {
+        (
+            _,
+            Some(T::Application {
+                number: Some(n), ..
+            }),
+        ) => format!("заявка № {n}"),
+        (_, Some(T::Application { created_at, .. })) => {
+            format!("черновик от {}", ctx.tenant.local_date(created_at))
+        }
+        (_, Some(T::Appeal { topic, created_at })) => format!(
+            "обращение от {} «{topic}»",
+            ctx.tenant.local_date(created_at)
         ),
-        "appeal" => (
-            format!("обращение {id}"),
-            Some(format!("/office/appeals/{id}")),
-        ),
-        "document" => (format!("документ {id}"), None),
-        "staff" => (format!("сотрудник {id}"), None),
-        _ => (format!("{kind} {id}"), None),
-    }
+        (_, Some(T::Document { title })) => format!("документ «{title}»"),
+        (_, Some(T::Staff { name })) => format!("сотрудник {name}"),
+        ("application", None) => "заявка (удалена)".into(),
+        ("appeal", None) => "обращение (удалено)".into(),
+        ("document", None) => "документ (удалён)".into(),
+        ("staff", None) => "сотрудник (удалён)".into(),
+        _ => String::new(),
+    };
+    let link = match (kind, about) {
+        ("application", Some(_)) => Some(format!("/office/applications/{id}")),
+        ("appeal", Some(_)) => Some(format!("/office/appeals/{id}")),
+        _ => None,
+    };
+    (words, link)
 }
 
 impl IntoResponse for office::OfficeError {

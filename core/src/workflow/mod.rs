@@ -14,7 +14,7 @@ use crate::plugin::Plugins;
 use crate::plugin::types as pt;
 use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
-use crate::tenant::config::{Channel, Role, StatusDef, Workflow};
+use crate::tenant::config::{ApplicantType, Channel, Role, StatusDef, Workflow};
 use calendar::Calendar;
 use minijinja::context;
 use time::Date;
@@ -91,7 +91,7 @@ pub fn is_final(wf: &Workflow, status: &str) -> bool {
 /// Leaving the draft is the applicant's submission and nobody else's.
 /// Without configured transitions staff (and the system) may set any
 /// status and the applicant nothing; with them, only what they list.
-pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
+pub fn next_steps(wf: &Workflow, kind: &str, from: &str, role: Role) -> Vec<Step> {
     let step = |s: &StatusDef, label: Option<&String>| Step {
         to: s.id.get_ref().to_string(),
         label: label.cloned().unwrap_or_else(|| s.title.clone()),
@@ -131,7 +131,9 @@ pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
             let f = f.get_ref().as_str();
             f == from || (f == "*" && !is_final(wf, from))
         });
+        let for_kind = t.kinds.is_empty() || t.kinds.iter().any(|k| k.get_ref() == kind);
         if matches_from
+            && for_kind
             && t.by.contains(&role)
             && t.to.get_ref() != from
             && !out.iter().any(|s| &s.to == t.to.get_ref())
@@ -143,8 +145,18 @@ pub fn next_steps(wf: &Workflow, from: &str, role: Role) -> Vec<Step> {
     out
 }
 
-pub fn may(wf: &Workflow, from: &str, to: &str, role: Role) -> bool {
-    next_steps(wf, from, role).iter().any(|s| s.to == to)
+pub fn may(wf: &Workflow, kind: &str, from: &str, to: &str, role: Role) -> bool {
+    next_steps(wf, kind, from, role).iter().any(|s| s.to == to)
+}
+
+/// The status a draft of an applicant of type `t` is sent to: the tenant's
+/// `submitted_edo` for the types that file through EDO, else `submitted`.
+pub fn first_status(tenant: &Tenant, t: Option<ApplicantType>) -> &str {
+    let wf = &tenant.config.workflow;
+    match (&wf.submitted_edo, t) {
+        (Some(edo), Some(t)) if tenant.config.applications.edo_for.contains(&t) => edo.get_ref(),
+        _ => wf.submitted.get_ref(),
+    }
 }
 
 /// The due date an application gets on entering `status` today.
@@ -210,7 +222,7 @@ pub async fn change(
     notify_to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
     let wf = &tenant.config.workflow;
-    if !may(wf, &a.status, to, actor.role()) {
+    if !may(wf, &a.kind, &a.status, to, actor.role()) {
         return Err(WorkflowError::NotAllowed);
     }
     let due = due_on(tenant, to, tenant.today()).map(|d| d.to_string());
@@ -237,7 +249,16 @@ pub async fn notify_status(
         .status(status)
         .map(|s| s.notify.clone())
         .unwrap_or_default();
-    send(tx, tenant, a, &status_title(tenant, status), to, &channels).await
+    send(
+        tx,
+        tenant,
+        a,
+        &status_title(tenant, status),
+        None,
+        to,
+        &channels,
+    )
+    .await
 }
 
 /// Tell the applicant about something other than a status (a message, a
@@ -260,15 +281,41 @@ pub async fn notify_text(
     } else {
         &[Channel::Email]
     };
-    send(tx, tenant, a, text, to, channels).await
+    send(tx, tenant, a, text, None, to, channels).await
 }
 
-/// Queue the "application_status" message saying `text` on `channels`.
+/// Like [`notify_text`], and the email carries what staff wrote (plain
+/// text), so the applicant can read it without signing in. The SMS stays
+/// short.
+pub async fn notify_message(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    message: &str,
+    to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
+    let sms = tenant
+        .config
+        .workflow
+        .status(&a.status)
+        .is_some_and(|s| s.notify.contains(&Channel::Sms));
+    let channels: &[Channel] = if sms {
+        &[Channel::Email, Channel::Sms]
+    } else {
+        &[Channel::Email]
+    };
+    send(tx, tenant, a, text, Some(message), to, channels).await
+}
+
+/// Queue the "application_status" message saying `text` on `channels`;
+/// `message`, when given, goes into the email only.
 async fn send(
     tx: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     a: &Application,
     text: &str,
+    message: Option<&str>,
     to: &Recipient<'_>,
     channels: &[Channel],
 ) -> Result<(), WorkflowError> {
@@ -281,7 +328,8 @@ async fn send(
     if channels.contains(&Channel::Email)
         && let Some(email) = to.email
     {
-        notify::email(&mut *tx, tenant, email, "application_status", ctx.clone()).await?;
+        let with_message = context! { message => message, ..ctx.clone() };
+        notify::email(&mut *tx, tenant, email, "application_status", with_message).await?;
     }
     if channels.contains(&Channel::Sms)
         && let Some(phone) = to.phone
@@ -333,25 +381,28 @@ applicant_edits = true
     #[test]
     fn without_transitions_staff_set_any_status_and_the_applicant_only_submits() {
         let w = wf(BASE);
-        assert_eq!(ids(next_steps(&w, DRAFT, Role::Applicant)), ["new"]);
-        assert!(next_steps(&w, DRAFT, Role::Operator).is_empty());
+        assert_eq!(ids(next_steps(&w, "k", DRAFT, Role::Applicant)), ["new"]);
+        assert!(next_steps(&w, "k", DRAFT, Role::Operator).is_empty());
         assert_eq!(
-            ids(next_steps(&w, "new", Role::Operator)),
+            ids(next_steps(&w, "k", "new", Role::Operator)),
             ["review", "done", "returned"]
         );
-        assert!(next_steps(&w, "new", Role::Applicant).is_empty());
-        assert_eq!(ids(next_steps(&w, "returned", Role::Applicant)), ["new"]);
+        assert!(next_steps(&w, "k", "new", Role::Applicant).is_empty());
+        assert_eq!(
+            ids(next_steps(&w, "k", "returned", Role::Applicant)),
+            ["new"]
+        );
         // A refusal (final, with a reason) is for managers and up.
         let w = wf(&format!(
             "{BASE}[[status]]\nid = \"rejected\"\ntitle = \"Отклонена\"\nfinal = true\nrequires_note = true\n"
         ));
-        assert!(!may(&w, "new", "rejected", Role::Operator));
-        assert!(may(&w, "new", "done", Role::Operator));
-        assert!(may(&w, "new", "rejected", Role::Manager));
-        assert!(may(&w, "new", "rejected", Role::Admin));
+        assert!(!may(&w, "k", "new", "rejected", Role::Operator));
+        assert!(may(&w, "k", "new", "done", Role::Operator));
+        assert!(may(&w, "k", "new", "rejected", Role::Manager));
+        assert!(may(&w, "k", "new", "rejected", Role::Admin));
         // A final status is not reopened.
-        assert!(next_steps(&w, "rejected", Role::Admin).is_empty());
-        assert!(next_steps(&w, "done", Role::Manager).is_empty());
+        assert!(next_steps(&w, "k", "rejected", Role::Admin).is_empty());
+        assert!(next_steps(&w, "k", "done", Role::Manager).is_empty());
     }
 
     #[test]
@@ -362,20 +413,20 @@ applicant_edits = true
              [[transition]]\nfrom = [\"new\"]\nto = \"returned\"\nby = [\"system\"]\n\
              [[transition]]\nfrom = [\"*\"]\nto = \"review\"\nby = [\"admin\"]\n"
         ));
-        assert!(may(&w, "new", "review", Role::Operator));
-        assert!(!may(&w, "new", "done", Role::Operator));
-        assert!(may(&w, "review", "done", Role::Manager));
+        assert!(may(&w, "k", "new", "review", Role::Operator));
+        assert!(!may(&w, "k", "new", "done", Role::Operator));
+        assert!(may(&w, "k", "review", "done", Role::Manager));
         assert_eq!(
-            next_steps(&w, "review", Role::Manager)[0].label,
+            next_steps(&w, "k", "review", Role::Manager)[0].label,
             "Исполнить"
         );
-        assert!(may(&w, "returned", "review", Role::Admin));
+        assert!(may(&w, "k", "returned", "review", Role::Admin));
         assert!(
-            !may(&w, "done", "review", Role::Admin),
+            !may(&w, "k", "done", "review", Role::Admin),
             "`*` does not reach past a final status"
         );
-        assert!(!may(&w, "new", "returned", Role::Admin));
-        assert!(may(&w, "new", "returned", Role::System));
-        assert!(!may(&w, "new", "review", Role::Applicant));
+        assert!(!may(&w, "k", "new", "returned", Role::Admin));
+        assert!(may(&w, "k", "new", "returned", Role::System));
+        assert!(!may(&w, "k", "new", "review", Role::Applicant));
     }
 }

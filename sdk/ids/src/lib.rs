@@ -56,21 +56,23 @@ impl IdKind {
         IdKind::IinOrBin,
     ];
 
-    /// Parses the name used in configuration: `inn`, `inn10`, `inn12`,
-    /// `ogrn`, `ogrnip`, `kpp`, `snils`, `iin`, `bin`, `iin_bin`.
+    /// Parses the name used in configuration: `inn`, `inn_legal`,
+    /// `inn_person`, `ogrn`, `ogrnip`, `kpp`, `snils`, `iin`, `bin`,
+    /// `iin_or_bin`. The earlier short names `inn10`, `inn12` and `iin_bin`
+    /// still parse, so configurations written with them keep loading.
     /// Names are exact (lower case); anything else gives `None`.
     pub fn from_name(name: &str) -> Option<IdKind> {
         Some(match name {
             "inn" => IdKind::Inn,
-            "inn10" => IdKind::InnLegal,
-            "inn12" => IdKind::InnPerson,
+            "inn_legal" | "inn10" => IdKind::InnLegal,
+            "inn_person" | "inn12" => IdKind::InnPerson,
             "ogrn" => IdKind::Ogrn,
             "ogrnip" => IdKind::Ogrnip,
             "kpp" => IdKind::Kpp,
             "snils" => IdKind::Snils,
             "iin" => IdKind::Iin,
             "bin" => IdKind::Bin,
-            "iin_bin" => IdKind::IinOrBin,
+            "iin_or_bin" | "iin_bin" => IdKind::IinOrBin,
             _ => return None,
         })
     }
@@ -79,15 +81,15 @@ impl IdKind {
     pub fn name(self) -> &'static str {
         match self {
             IdKind::Inn => "inn",
-            IdKind::InnLegal => "inn10",
-            IdKind::InnPerson => "inn12",
+            IdKind::InnLegal => "inn_legal",
+            IdKind::InnPerson => "inn_person",
             IdKind::Ogrn => "ogrn",
             IdKind::Ogrnip => "ogrnip",
             IdKind::Kpp => "kpp",
             IdKind::Snils => "snils",
             IdKind::Iin => "iin",
             IdKind::Bin => "bin",
-            IdKind::IinOrBin => "iin_bin",
+            IdKind::IinOrBin => "iin_or_bin",
         }
     }
 
