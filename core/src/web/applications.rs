@@ -1196,9 +1196,14 @@ async fn change_status(
     // A step may end the application for good (withdrawal): it is asked
     // first, on a page of its own, so it works without scripts too.
     if form.get("confirm").is_none_or(|c| c != "1") {
-        let step = workflow::next_steps(&ctx.tenant.config.workflow, &a.status, Role::Applicant)
-            .into_iter()
-            .find(|s| s.to == to);
+        let step = workflow::next_steps(
+            &ctx.tenant.config.workflow,
+            &a.kind,
+            &a.status,
+            Role::Applicant,
+        )
+        .into_iter()
+        .find(|s| s.to == to);
         if step.is_none() {
             return back("not_allowed");
         }

@@ -58,7 +58,7 @@ pub fn environment(
         Ok(embedded(name).map(str::to_string))
     });
     env.add_filter("paragraphs", paragraphs);
-    env.add_filter("phone", |p: String| shown_phone(&p));
+    env.add_filter("phone", |p: String| crate::account::shown_phone(&p));
     // A stored UTC timestamp on the tenant's clock.
     env.add_filter("local_time", move |ts: String| {
         crate::tenant::local_time(&ts, offset)
@@ -218,17 +218,6 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// A stored phone as people write it: "+79001112233" → "+7 900 111-22-33"
-/// (Russia and Kazakhstan); any other number is shown as stored.
-pub fn shown_phone(stored: &str) -> String {
-    let d = stored.strip_prefix("+7").unwrap_or("");
-    if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) {
-        format!("+7 {} {}-{}-{}", &d[0..3], &d[3..6], &d[6..8], &d[8..10])
-    } else {
-        stored.to_string()
-    }
-}
-
 /// Plain tenant text → escaped HTML paragraphs (blank line separates).
 fn paragraphs(text: String) -> Value {
     let mut out = String::new();
@@ -304,10 +293,16 @@ pub fn theme_css(t: &Tenant) -> String {
 mod tests {
     #[test]
     fn phones_read_in_groups() {
-        assert_eq!(super::shown_phone("+79001112233"), "+7 900 111-22-33");
-        assert_eq!(super::shown_phone("+77011234567"), "+7 701 123-45-67");
+        assert_eq!(
+            crate::account::shown_phone("+79001112233"),
+            "+7 900 111-22-33"
+        );
+        assert_eq!(
+            crate::account::shown_phone("+77011234567"),
+            "+7 701 123-45-67"
+        );
         // Not a number of ten digits after +7: as stored.
-        assert_eq!(super::shown_phone("+4930123456"), "+4930123456");
-        assert_eq!(super::shown_phone("+7900"), "+7900");
+        assert_eq!(crate::account::shown_phone("+4930123456"), "+4930123456");
+        assert_eq!(crate::account::shown_phone("+7900"), "+7900");
     }
 }
