@@ -9,120 +9,13 @@
 //! their absence fails the test; on a developer machine without them the
 //! test says so and returns.
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use fantoccini::{Client, Locator};
+use tapline_e2e::chrome::{arrive, chromedriver, fill, js, submit, text, until};
 use tapline_e2e::{PASSWORD, TestApp, register, repo};
 
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Option<Driver> {
-    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(bin) = bin else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs chromium-driver (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("chromedriver not installed: browser test not run");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    Some(Driver { child, port })
-}
-
+/// The window these tests were written for: a phone-sized width, tall.
 async fn connect(port: u16, profile: &std::path::Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=412,1400",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
-    // chromedriver takes a moment to listen.
-    for _ in 0..50 {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => return c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    panic!("could not open a WebDriver session with chromedriver");
-}
-
-async fn fill(c: &Client, id: &str, value: &str) {
-    let el = c
-        .find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"));
-    el.clear().await.unwrap();
-    el.send_keys(value).await.unwrap();
-}
-
-async fn submit(c: &Client, form_action_suffix: &str) {
-    let css = format!("form[action$='{form_action_suffix}'] button[type=submit]");
-    c.find(Locator::Css(&css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Wait for the next page to show `what`; on timeout, say what it shows
-/// instead. Any WebDriver error counts as "not yet": mid-navigation, Chrome
-/// answers with errors other than "no such element".
-async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match c.find(what).await {
-            Ok(el) => return el,
-            Err(e) if std::time::Instant::now() > deadline => panic!(
-                "page did not show {what:?}: {e}\nat {:?}\n{}",
-                c.current_url().await.map(|u| u.to_string()),
-                text(c).await
-            ),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn text(c: &Client) -> String {
-    match c.find(Locator::Css("body")).await {
-        Ok(body) => body.text().await.unwrap_or_default(),
-        // Between pages there may be no body yet: show the source instead.
-        Err(_) => c.source().await.unwrap_or_default(),
-    }
+    tapline_e2e::chrome::connect(port, profile, 412, 1400).await
 }
 
 #[tokio::test]
@@ -231,23 +124,6 @@ async fn a_person_registers_confirms_the_phone_and_logs_in_with_chromium() {
 
     c.close().await.unwrap();
     app.stop().await;
-}
-
-async fn js(c: &Client, script: &str) -> serde_json::Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-/// Wait until `script` returns true; on timeout, show the page.
-async fn until(c: &Client, script: &str, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while js(c, script).await != serde_json::Value::Bool(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} did not happen\n{}",
-            text(c).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 const STATUS: &str = "return document.querySelector('.autosave-status').textContent";

@@ -7,134 +7,10 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; see tests/browser.rs.
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use tapline_e2e::chrome::{arrive, chromedriver, fill, js, open as connect, until};
 use tapline_e2e::{PASSWORD, TestApp, repo};
-
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Option<Driver> {
-    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(bin) = bin else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs chromium-driver (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("chromedriver not installed: browser test not run");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    Some(Driver { child, port })
-}
-
-/// A browser whose window is `width`×`height` CSS pixels; `phone` emulates
-/// a phone's screen of that size (a headless window is at least 500 wide).
-async fn connect(
-    port: u16,
-    profile: &std::path::Path,
-    width: u32,
-    height: u32,
-    phone: bool,
-) -> Client {
-    let mut caps = serde_json::Map::new();
-    let mut options = serde_json::json!({
-        "binary": "/usr/bin/chromium",
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", profile.display()),
-        ]
-    });
-    if phone {
-        options["mobileEmulation"] = serde_json::json!({
-            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true },
-        });
-    }
-    caps.insert("goog:chromeOptions".into(), options);
-    for _ in 0..50 {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => return c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    panic!("could not open a WebDriver session with chromedriver");
-}
-
-async fn fill(c: &Client, id: &str, value: &str) {
-    let el = c
-        .find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"));
-    el.clear().await.unwrap();
-    el.send_keys(value).await.unwrap();
-}
-
-async fn text(c: &Client) -> String {
-    match c.find(Locator::Css("body")).await {
-        Ok(body) => body.text().await.unwrap_or_default(),
-        Err(_) => c.source().await.unwrap_or_default(),
-    }
-}
-
-async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match c.find(what).await {
-            Ok(el) => return el,
-            Err(e) if std::time::Instant::now() > deadline => panic!(
-                "page did not show {what:?}: {e}\nat {:?}\n{}",
-                c.current_url().await.map(|u| u.to_string()),
-                text(c).await
-            ),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-async fn until(c: &Client, script: &str, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while js(c, script).await != Value::Bool(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} did not happen\n{}",
-            text(c).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn login(c: &Client, base: &str, identifier: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
@@ -324,7 +200,7 @@ async fn a_phone_shows_each_status_on_the_first_screen_and_facts_stack() {
         .text()
         .await
         .unwrap();
-    assert!(status.contains("Подана"), "{status}");
+    assert!(status.contains("Ожидает подписанный оригинал"), "{status}");
     // The filters are folded, one tap away.
     let open = js(&c, "return document.getElementById('filters').open").await;
     assert_eq!(open, Value::Bool(false));

@@ -327,6 +327,8 @@ async fn one_database_connection_serves_every_action() {
     let (sent, _) = tokio::time::timeout(quick, kazenergo_submit(&mut a, email, phone))
         .await
         .unwrap();
+    // A legal entity's application waits for its signed original first.
+    tapline_e2e::kazenergo_original_received(&app, &sent).await;
 
     let mut op = operator(&app, "kazenergo", "op1@kazenergo.ru").await;
     let card = format!("/office/applications/{sent}");

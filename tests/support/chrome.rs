@@ -1,6 +1,6 @@
-//! Headless Chromium through chromedriver, for browser tests that need no
-//! more than a session: start the driver, open a window, wait for a page.
-//! (tests/browser.rs keeps its own copy of the same setup.)
+//! Headless Chromium through chromedriver, shared by the browser tests:
+//! start the driver, open a window (a phone's, with touch, where asked),
+//! fill and send forms, wait for a page or for a script's condition.
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
@@ -48,19 +48,34 @@ pub fn chromedriver() -> Option<Driver> {
 
 /// A headless window `width` × `height` CSS pixels with its own profile.
 pub async fn connect(port: u16, profile: &std::path::Path, width: u32, height: u32) -> Client {
+    open(port, profile, width, height, false).await
+}
+
+/// As [`connect`]; with `phone`, Chromium emulates a phone's screen and
+/// touch at that size.
+pub async fn open(
+    port: u16,
+    profile: &std::path::Path,
+    width: u32,
+    height: u32,
+    phone: bool,
+) -> Client {
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", format!("--window-size={width},{height}"),
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
+    let mut options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if phone {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true },
+        });
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     // chromedriver takes a moment to listen.
     for _ in 0..50 {
         match ClientBuilder::native()
@@ -75,7 +90,9 @@ pub async fn connect(port: u16, profile: &std::path::Path, width: u32, height: u
     panic!("could not open a WebDriver session with chromedriver");
 }
 
-/// Wait for the page to show `what`; on timeout, say what it shows instead.
+/// Wait for the next page to show `what`; on timeout, say what it shows
+/// instead. Any WebDriver error counts as "not yet": mid-navigation, Chrome
+/// answers with errors other than "no such element".
 pub async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -84,7 +101,7 @@ pub async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Elem
             Err(e) if std::time::Instant::now() > deadline => panic!(
                 "page did not show {what:?}: {e}\nat {:?}\n{}",
                 c.current_url().await.map(|u| u.to_string()),
-                c.source().await.unwrap_or_default()
+                text(c).await
             ),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -94,4 +111,47 @@ pub async fn arrive(c: &Client, what: Locator<'_>) -> fantoccini::elements::Elem
 /// Run `script` in the page and return its value.
 pub async fn js(c: &Client, script: &str) -> serde_json::Value {
     c.execute(script, vec![]).await.unwrap()
+}
+
+/// Wait until `script` returns true; on timeout, show the page.
+pub async fn until(c: &Client, script: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while js(c, script).await != serde_json::Value::Bool(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen\n{}",
+            text(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Type `value` into the element with this id, replacing what it held.
+pub async fn fill(c: &Client, id: &str, value: &str) {
+    let el = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+/// Press the submit button of the form whose action ends so.
+pub async fn submit(c: &Client, form_action_suffix: &str) {
+    let css = format!("form[action$='{form_action_suffix}'] button[type=submit]");
+    c.find(Locator::Css(&css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page's text, for failure messages.
+pub async fn text(c: &Client) -> String {
+    match c.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        // Between pages there may be no body yet: show the source instead.
+        Err(_) => c.source().await.unwrap_or_default(),
+    }
 }
