@@ -12,7 +12,7 @@ use base64::Engine;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::{Decode, Encode, Tagged};
 use sha2::Digest;
 use x509_cert::Certificate;
 
@@ -125,6 +125,12 @@ pub fn decode_input(input: &[u8]) -> Result<Vec<u8>, Refusal> {
 
 const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+/// More certificates than any real chain needs, each a signature check.
+pub const MAX_CERTIFICATES: usize = 16;
 const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
 const GOST_256_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.1.1");
 const GOST_512_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.1.2");
@@ -186,11 +192,16 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
         return Err(Refusal::SignerCount);
     };
 
-    let attached = sd
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .map(|any| any.value().to_vec());
+    // A document signature signs data; a SignedData made for something
+    // else (a time-stamp token, a receipt) is not one.
+    if sd.encap_content_info.econtent_type != ID_DATA {
+        return Err(Refusal::Malformed);
+    }
+    let attached = match sd.encap_content_info.econtent.as_ref() {
+        Some(any) if any.tag() != der::Tag::OctetString => return Err(Refusal::Malformed),
+        Some(any) => Some(any.value().to_vec()),
+        None => None,
+    };
     let content: Vec<u8> = match (attached, content) {
         (Some(a), Some(c)) if a != c => return Err(Refusal::ContentMissing),
         (Some(a), _) => a,
@@ -211,21 +222,53 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
                 .collect()
         })
         .unwrap_or_default();
-    let signer = certificates
-        .iter()
-        .find(|c| names_signer(c, &si.sid))
-        .cloned()
-        .ok_or(Refusal::NoSignerCertificate)?;
+    // Each certificate may cost a signature check while the chain is built;
+    // real signatures carry a handful.
+    if certificates.len() > MAX_CERTIFICATES {
+        return Err(Refusal::Malformed);
+    }
+    let mut named = certificates.iter().filter(|c| names_signer(c, &si.sid));
+    let signer = named.next().cloned().ok_or(Refusal::NoSignerCertificate)?;
+    if named.next().is_some() {
+        return Err(Refusal::NoSignerCertificate);
+    }
 
     let hash = Hash::from_oid(&si.digest_alg.oid).ok_or(Refusal::UnsupportedAlgorithm)?;
+    let spki = &signer.tbs_certificate.subject_public_key_info;
+    let sig_oid = si.signature_algorithm.oid;
+    // The algorithms first: a digest that does not fit the key says more
+    // than whatever else it breaks.
+    key_algorithm(spki, &sig_oid, hash)?;
     let attrs = si
         .signed_attrs
         .as_ref()
         .ok_or(Refusal::NoSignedAttributes)?;
     let mut message_digest = None;
     let mut signing_time = None;
+    let mut content_type = None;
+    let mut signing_certificate = None;
+    let mut seen = Vec::new();
     for a in attrs.iter() {
-        if a.oid == MESSAGE_DIGEST {
+        // RFC 5652 §11: each of these appears once; a second copy could say
+        // something other than what a reader of the first believes.
+        if seen.contains(&a.oid) {
+            return Err(Refusal::Malformed);
+        }
+        seen.push(a.oid);
+        if a.oid == CONTENT_TYPE {
+            let [v] = a.values.as_slice() else {
+                return Err(Refusal::NoSignedAttributes);
+            };
+            content_type = Some(
+                v.decode_as::<ObjectIdentifier>()
+                    .map_err(|_| Refusal::Malformed)?,
+            );
+        } else if a.oid == SIGNING_CERTIFICATE_V2 {
+            let [v] = a.values.as_slice() else {
+                return Err(Refusal::NoSignedAttributes);
+            };
+            signing_certificate = Some(v.to_der().map_err(|_| Refusal::Malformed)?);
+        } else if a.oid == MESSAGE_DIGEST {
             let [v] = a.values.as_slice() else {
                 return Err(Refusal::NoSignedAttributes);
             };
@@ -243,16 +286,21 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
         }
     }
     let message_digest = message_digest.ok_or(Refusal::NoSignedAttributes)?;
+    if content_type != Some(ID_DATA) {
+        return Err(Refusal::NoSignedAttributes);
+    }
+    // The sid and the certificate set are outside the signature: CAdES-BES
+    // binds the signer's certificate by its hash in a signed attribute, so a
+    // certificate swapped for another of the same key is refused.
+    let binding = signing_certificate.ok_or(Refusal::NoSignedAttributes)?;
+    if !binds(&binding, &signer) {
+        return Err(Refusal::NoSignerCertificate);
+    }
 
-    let spki = &signer.tbs_certificate.subject_public_key_info;
-    let sig_oid = si.signature_algorithm.oid;
     let signed_attrs = signed_attrs_bytes(der).ok_or(Refusal::Malformed)?;
     let signature = si.signature.as_bytes();
 
     if hash.digest(&content) != message_digest {
-        // The digest attribute is checked first only when the algorithms are
-        // known, so an unknown one is reported as such.
-        key_algorithm(spki, &sig_oid, hash)?;
         return Err(Refusal::ContentChanged);
     }
     let algorithm = key_verify(spki, &sig_oid, hash, &signed_attrs, signature)?;
@@ -412,14 +460,24 @@ pub(crate) fn key_verify(
     let algorithm = key_algorithm(spki, sig_oid, hash)?;
     if matches!(hash, Hash::Streebog256 | Hash::Streebog512) {
         let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
-        let key = der::asn1::OctetString::from_der(spki.subject_public_key.raw_bytes())
-            .map_err(|_| Refusal::Malformed)?;
+        let bits = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(Refusal::Malformed)?;
+        let key = der::asn1::OctetString::from_der(bits).map_err(|_| Refusal::Malformed)?;
         gost::verify(set, &hash.digest(message), signature, key.as_bytes())
             .map_err(|_| Refusal::BadSignature)?;
     } else {
         use rsa::pkcs1::DecodeRsaPublicKey;
-        let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
-            .map_err(|_| Refusal::Malformed)?;
+        let bits = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(Refusal::Malformed)?;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(bits).map_err(|_| Refusal::Malformed)?;
+        if rsa::traits::PublicKeyParts::size(&key) < 256 {
+            // Under 2048 bits: no qualified certificate has such a key.
+            return Err(Refusal::UnsupportedAlgorithm);
+        }
         let scheme = match hash {
             Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
             Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
@@ -448,4 +506,47 @@ pub(crate) fn signed_by(
         _ => return Err(Refusal::UnsupportedAlgorithm),
     };
     key_verify(issuer, sig_oid, hash, tbs, signature).map(|_| ())
+}
+
+/// Whether a SigningCertificateV2 attribute value names `cert`: the first
+/// ESSCertIDv2's hash (SHA-256 unless it says otherwise) of the
+/// certificate's DER.
+fn binds(value: &[u8], cert: &Certificate) -> bool {
+    let Ok(cert_der) = cert.to_der() else {
+        return false;
+    };
+    // SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, … }
+    let Some((0x30, outer, _)) = tlv(value) else {
+        return false;
+    };
+    let Some((0x30, certs, _)) = tlv(outer) else {
+        return false;
+    };
+    let Some((0x30, first, _)) = tlv(certs) else {
+        return false;
+    };
+    let Some((tag, body, rest)) = tlv(first) else {
+        return false;
+    };
+    let (hash, cert_hash) = if tag == 0x30 {
+        // hashAlgorithm present: its OID picks the hash.
+        let Some((0x06, oid, _)) = tlv(body) else {
+            return false;
+        };
+        let Ok(oid) = ObjectIdentifier::from_bytes(oid) else {
+            return false;
+        };
+        let Some(hash) = Hash::from_oid(&oid) else {
+            return false;
+        };
+        let Some((0x04, h, _)) = tlv(rest) else {
+            return false;
+        };
+        (hash, h)
+    } else if tag == 0x04 {
+        (Hash::Sha256, body)
+    } else {
+        return false;
+    };
+    hash.digest(&cert_der) == cert_hash
 }

@@ -8,7 +8,7 @@
 //! malformed input before it reaches the arithmetic, and never panicking.
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{NonZero, Odd, Uint};
+use crypto_bigint::{NonZero, Odd, U256, U512, Uint};
 use std::cmp::Ordering;
 use std::sync::LazyLock;
 
@@ -97,7 +97,7 @@ pub fn verify(
 
 // Curve constants as published in R 1323565.1.024-2019 (the 2001
 // CryptoPro sets are its 256-bit B, C and D): p, a, b, q, x(P), y(P).
-static CRYPTOPRO_A: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
+static CRYPTOPRO_A: LazyLock<Curve<{ U256::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFD97",
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFD94",
@@ -107,7 +107,7 @@ static CRYPTOPRO_A: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
         "8D91E471E0989CDA27DF505A453F2B7635294F2DDF23E3B122ACC99C9E9F1E14",
     )
 });
-static CRYPTOPRO_B: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
+static CRYPTOPRO_B: LazyLock<Curve<{ U256::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "8000000000000000000000000000000000000000000000000000000000000C99",
         "8000000000000000000000000000000000000000000000000000000000000C96",
@@ -117,7 +117,7 @@ static CRYPTOPRO_B: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
         "3FA8124359F96680B83D1C3EB2C070E5C545C9858D03ECFB744BF8D717717EFC",
     )
 });
-static CRYPTOPRO_C: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
+static CRYPTOPRO_C: LazyLock<Curve<{ U256::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "9B9F605F5A858107AB1EC85E6B41C8AACF846E86789051D37998F7B9022D759B",
         "9B9F605F5A858107AB1EC85E6B41C8AACF846E86789051D37998F7B9022D7598",
@@ -127,7 +127,7 @@ static CRYPTOPRO_C: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
         "41ECE55743711A8C3CBF3783CD08C0EE4D4DC440D4641A8F366E550DFDB3BB67",
     )
 });
-static TC26_256_A: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
+static TC26_256_A: LazyLock<Curve<{ U256::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFD97",
         "C2173F1513981673AF4892C23035A27CE25E2013BF95AA33B22C656F277E7335",
@@ -136,8 +136,9 @@ static TC26_256_A: LazyLock<Curve<{ 256 / 64 }>> = LazyLock::new(|| {
         "91E38443A5E82C0D880923425712B2BB658B9196932E02C78B2582FE742DAA28",
         "32879423AB1A0375895786C4BB46E9565FDE0B5344766740AF268ADB32322E5C",
     )
+    .with_cofactor(4)
 });
-static TC26_512_A: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
+static TC26_512_A: LazyLock<Curve<{ U512::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFDC7",
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFDC4",
@@ -147,7 +148,7 @@ static TC26_512_A: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
         "7503CFE87A836AE3A61B8816E25450E6CE5E1C93ACF1ABC1778064FDCBEFA921DF1626BE4FD036E93D75E6A50E3A41E98028FE5FC235F5B889A589CB5215F2A4",
     )
 });
-static TC26_512_B: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
+static TC26_512_B: LazyLock<Curve<{ U512::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "8000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000006F",
         "8000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000006C",
@@ -157,7 +158,7 @@ static TC26_512_B: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
         "1A8F7EDA389B094C2C071E3647A8940F3C123B697578C213BE6DD9E6C8EC7335DCB228FD1EDF4A39152CBCAAF8C0398828041055F94CEEEC7E21340780FE41BD",
     )
 });
-static TC26_512_C: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
+static TC26_512_C: LazyLock<Curve<{ U512::LIMBS }>> = LazyLock::new(|| {
     Curve::new(
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFDC7",
         "DC9203E514A721875485A529D2C722FB187BC8980EB866644DE41C68E143064546E861C0E2C9EDD92ADE71F46FCF50FF2AD97F951FDA9F2A2EB6546F39689BD3",
@@ -166,6 +167,7 @@ static TC26_512_C: LazyLock<Curve<{ 512 / 64 }>> = LazyLock::new(|| {
         "E2E31EDFC23DE7BDEBE241CE593EF5DE2295B7A9CBAEF021D385F7074CEA043AA27272A7AE602BF2A7B9033DB9ED3610C6FB85487EAE97AAC5BC7928C1950148",
         "F5CE40D95B5EB899ABBCCFF5911CB8577939804D6527378B8C108C3D2090FF9BE18E2D33E3021ED2EF32D85822423B6304F726AA854BAE07D0396E9A9ADDC40F",
     )
+    .with_cofactor(4)
 });
 
 type Fe<const L: usize> = FixedMontyForm<L>;
@@ -180,6 +182,8 @@ pub(crate) struct Curve<const L: usize> {
     q: NonZero<Uint<L>>,
     scalars: FixedMontyParams<L>,
     base: Point<L>,
+    /// 4 on the twisted Edwards curves (tc26-256-A, tc26-512-C), 1 elsewhere.
+    cofactor: u8,
 }
 
 /// Jacobian coordinates (X/Z², Y/Z³); Z = 0 is the point at infinity.
@@ -192,7 +196,7 @@ struct Point<const L: usize> {
 
 /// A constant from the tables above, left-padded to the curve's width.
 fn uint<const L: usize>(hex: &str) -> Uint<L> {
-    let width = L * 16;
+    let width = Uint::<L>::BYTES * 2;
     let padded = format!("{hex:0>width$}");
     Uint::from_be_hex(&padded)
 }
@@ -224,7 +228,13 @@ impl<const L: usize> Curve<L> {
             p,
             field,
             scalars,
+            cofactor: 1,
         }
+    }
+
+    fn with_cofactor(mut self, h: u8) -> Self {
+        self.cofactor = h;
+        self
     }
 
     fn infinity(&self) -> Point<L> {
@@ -334,7 +344,10 @@ impl<const L: usize> Curve<L> {
     }
 
     fn verify(&self, digest: &[u8], signature: &[u8], public_key: &[u8]) -> Result<(), Failure> {
-        let n = L * 8;
+        let n = Uint::<L>::BYTES;
+        if digest.len() != n || signature.len() != 2 * n || public_key.len() != 2 * n {
+            return Err(Failure::Length);
+        }
         // s‖r, big-endian.
         let s = Uint::<L>::from_be_slice(&signature[..n]);
         let r = Uint::<L>::from_be_slice(&signature[n..]);
@@ -350,6 +363,16 @@ impl<const L: usize> Curve<L> {
                 &Uint::from_le_slice(&public_key[n..]),
             )
             .ok_or(Failure::KeyNotOnCurve)?;
+        // Where the curve has points outside the order-q group, a key with
+        // a small-order part would let z2·Q take only a few values: such a
+        // key must satisfy q·Q = O.
+        if self.cofactor != 1 {
+            let q_minus_1 = q.wrapping_sub(&Uint::ONE);
+            let almost = self.twin_mul(&Uint::ZERO, &key, &q_minus_1);
+            if !is_zero(&self.add(&almost, &key).z) {
+                return Err(Failure::KeyNotOnCurve);
+            }
+        }
         let mut e = Uint::<L>::from_le_slice(digest).rem_vartime(&self.q);
         if e.is_zero_vartime() {
             e = Uint::ONE;
@@ -482,5 +505,55 @@ mod tests {
             assert!(verify(set, &vec![0xff; n], &vec![0xff; 2 * n], &vec![0xff; 2 * n]).is_err());
             assert!(verify(set, &vec![0; n], &vec![0; 2 * n], &vec![0; 2 * n]).is_err());
         }
+    }
+
+    /// On tc26-256-A (cofactor 4) a key with a small-order part lies on
+    /// the curve but outside the order-q group: refused before any
+    /// signature is checked.
+    #[test]
+    fn a_key_outside_the_order_q_group_is_refused() {
+        let c = &*TC26_256_A;
+        // p ≡ 3 (mod 4): a square's root is its (p+1)/4-th power.
+        let exp = c.p.wrapping_add(&Uint::ONE).shr_vartime(2);
+        let mut x = Uint::<{ U256::LIMBS }>::ONE;
+        let torsion = loop {
+            let fx = Fe::new(&x, &c.field);
+            let rhs = fx.square() * fx + c.a * fx + c.b;
+            let y = rhs.pow_vartime(&exp);
+            if same(&y.square(), &rhs) {
+                let r = Point {
+                    x: fx,
+                    y,
+                    z: Fe::one(&c.field),
+                };
+                // q·R has an order dividing 4; a point of the q-group gives O.
+                let q_minus_1 = c.q.get().wrapping_sub(&Uint::ONE);
+                let almost = c.twin_mul(&Uint::ZERO, &r, &q_minus_1);
+                let t = c.add(&almost, &r);
+                if !is_zero(&t.z) {
+                    break t;
+                }
+            }
+            x = x.wrapping_add(&Uint::ONE);
+        };
+        let key = c.add(&c.base, &torsion);
+        let zinv = key.z.invert_vartime().into_option().unwrap();
+        let (kx, ky) = (
+            (key.x * zinv.square()).retrieve(),
+            (key.y * zinv.square() * zinv).retrieve(),
+        );
+        assert!(c.point(&kx, &ky).is_some(), "G + T is on the curve");
+        let mut public_key = kx.to_le_bytes().to_vec();
+        public_key.extend(ky.to_le_bytes().iter());
+        let one = {
+            let mut v = vec![0u8; 64];
+            v[31] = 1;
+            v[63] = 1;
+            v
+        };
+        assert_eq!(
+            c.verify(&[1; 32], &one, &public_key),
+            Err(Failure::KeyNotOnCurve)
+        );
     }
 }

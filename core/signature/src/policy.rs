@@ -159,63 +159,109 @@ fn trust(
         if at > validity.not_after.to_unix_duration().as_secs() {
             return Err(Reason::Trust(Distrust::Expired));
         }
-        let usage = cert
-            .tbs_certificate
-            .get::<KeyUsage>()
-            .ok()
-            .flatten()
-            .map(|(_, k)| k);
-        if i == 0 {
-            if let Some(k) = usage
-                && !k.0.contains(KeyUsages::DigitalSignature)
-                && !k.0.contains(KeyUsages::NonRepudiation)
-            {
-                return Err(Reason::Trust(Distrust::WrongKeyUsage));
-            }
-        } else {
-            let ca = cert
-                .tbs_certificate
-                .get::<BasicConstraints>()
-                .ok()
-                .flatten()
-                .is_some_and(|(_, b)| b.ca);
-            let may_sign = usage.is_none_or(|k| k.0.contains(KeyUsages::KeyCertSign));
-            if !ca || !may_sign {
-                return Err(Reason::Trust(Distrust::WrongKeyUsage));
-            }
-        }
+        fit_for_place(cert, i)?;
     }
     // Every certificate below the anchor needs its issuer's word that it
     // is not revoked; the anchor is trusted as configured.
     for pair in chain.windows(2) {
         let (cert, issuer) = (&pair[0], &pair[1]);
-        let crl = crls
+        // Every usable CRL is read: an older one that is still fresh must
+        // not hide a revocation a newer one lists.
+        let usable: Vec<&CertificateList> = crls
             .iter()
-            .find(|crl| crl_usable(crl, issuer, at))
+            .filter(|crl| crl_usable(crl, issuer, at))
+            .collect();
+        let newest = usable
+            .iter()
+            .max_by_key(|crl| crl.tbs_cert_list.this_update.to_unix_duration())
             .ok_or(Reason::Trust(Distrust::RevocationUnavailable))?;
         let serial = &cert.tbs_certificate.serial_number;
-        let revoked = crl
-            .tbs_cert_list
-            .revoked_certificates
-            .as_ref()
-            .is_some_and(|list| {
-                list.iter().any(|r| {
-                    &r.serial_number == serial
-                        && r.revocation_date.to_unix_duration().as_secs() <= at
-                })
-            });
+        // A listed certificate is revoked, whatever date its entry gives.
+        let revoked = usable.iter().any(|crl| {
+            crl.tbs_cert_list
+                .revoked_certificates
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|r| &r.serial_number == serial))
+        });
         if revoked {
             return Err(Reason::Trust(Distrust::Revoked));
         }
         v.revocation.push(format!(
             "CRL {} от {} (до {})",
-            identity::name_line(&crl.tbs_cert_list.issuer),
-            crl.tbs_cert_list.this_update.to_date_time(),
-            crl.tbs_cert_list
+            identity::name_line(&newest.tbs_cert_list.issuer),
+            newest.tbs_cert_list.this_update.to_date_time(),
+            newest
+                .tbs_cert_list
                 .next_update
                 .map(|t| t.to_date_time().to_string())
                 .unwrap_or_default()
         ));
+    }
+    Ok(())
+}
+
+const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+const ISSUING_DISTRIBUTION_POINT: &str = "2.5.29.28";
+/// cRLNumber and authorityKeyIdentifier: read by nobody here, harmless.
+const KNOWN_CRL_EXTENSIONS: &[&str] = &["2.5.29.20", "2.5.29.35"];
+/// Certificate extensions this policy understands when marked critical.
+const KNOWN_CRITICAL: &[&str] = &[
+    "2.5.29.15", // keyUsage
+    "2.5.29.19", // basicConstraints
+    "2.5.29.37", // extKeyUsage
+    "2.5.29.32", // certificatePolicies
+    "2.5.29.17", // subjectAltName
+    "2.5.29.14", // subjectKeyIdentifier
+    "2.5.29.35", // authorityKeyIdentifier
+];
+
+/// Key usage, CA constraints and critical extensions for a certificate at
+/// `place` in the chain (0 the signer). An extension that is there but
+/// does not decode is a refusal, not an absence.
+fn fit_for_place(cert: &Certificate, place: usize) -> Result<(), Reason> {
+    let wrong = Reason::Trust(Distrust::WrongKeyUsage);
+    let unknown_critical = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()
+        .is_some_and(|exts| {
+            exts.iter()
+                .any(|e| e.critical && !KNOWN_CRITICAL.contains(&e.extn_id.to_string().as_str()))
+        });
+    if unknown_critical {
+        return Err(wrong);
+    }
+    let usage = cert
+        .tbs_certificate
+        .get::<KeyUsage>()
+        .map_err(|_| wrong)?
+        .map(|(_, k)| k);
+    if place == 0 {
+        if let Some(k) = usage
+            && !k.0.contains(KeyUsages::DigitalSignature)
+            && !k.0.contains(KeyUsages::NonRepudiation)
+        {
+            return Err(wrong);
+        }
+        return Ok(());
+    }
+    let bc = cert
+        .tbs_certificate
+        .get::<BasicConstraints>()
+        .map_err(|_| wrong)?
+        .map(|(_, b)| b);
+    let Some(bc) = bc.filter(|b| b.ca) else {
+        return Err(wrong);
+    };
+    // Issuers between this one and the signer: place − 1.
+    if bc
+        .path_len_constraint
+        .is_some_and(|n| (n as usize) < place - 1)
+    {
+        return Err(wrong);
+    }
+    if usage.is_some_and(|k| !k.0.contains(KeyUsages::KeyCertSign)) {
+        return Err(wrong);
     }
     Ok(())
 }
@@ -229,6 +275,26 @@ fn crl_usable(crl: &CertificateList, issuer: &Certificate, at: u64) -> bool {
     let Some(next) = tbs.next_update else {
         return false;
     };
+    // A delta CRL lists only what changed, and one with an issuing
+    // distribution point may cover only some certificates: neither says a
+    // certificate is not revoked. Nor does one with a critical extension
+    // this code does not know.
+    let partial = tbs.crl_extensions.as_ref().is_some_and(|exts| {
+        exts.iter().any(|e| {
+            let oid = e.extn_id.to_string();
+            oid == DELTA_CRL_INDICATOR
+                || oid == ISSUING_DISTRIBUTION_POINT
+                || (e.critical && !KNOWN_CRL_EXTENSIONS.contains(&oid.as_str()))
+        })
+    });
+    if partial || crl.signature_algorithm != tbs.signature {
+        return false;
+    }
+    match issuer.tbs_certificate.get::<KeyUsage>() {
+        Ok(Some((_, k))) if !k.0.contains(KeyUsages::CRLSign) => return false,
+        Ok(_) => {}
+        Err(_) => return false,
+    }
     if tbs.this_update.to_unix_duration().as_secs() > at || at >= next.to_unix_duration().as_secs()
     {
         return false;
@@ -250,7 +316,9 @@ fn crl_usable(crl: &CertificateList, issuer: &Certificate, at: u64) -> bool {
 
 /// Whether `issuer` signed `cert`.
 fn issued(cert: &Certificate, issuer: &Certificate) -> bool {
-    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
+    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject
+        || cert.signature_algorithm != cert.tbs_certificate.signature
+    {
         return false;
     }
     let Ok(tbs) = cert.tbs_certificate.to_der() else {

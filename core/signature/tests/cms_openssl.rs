@@ -95,6 +95,51 @@ fn openssl_made_signatures_check_as_openssl_says() {
             "{kind}"
         );
 
+        // Without -cades OpenSSL leaves out signingCertificateV2: nothing
+        // binds the certificate to the signature, so it could be swapped for
+        // another of the same key; CAdES-BES requires it and so do we.
+        let md = if kind.starts_with("gost256") {
+            "md_gost12_256"
+        } else if kind.starts_with("gost512") {
+            "md_gost12_512"
+        } else {
+            "sha256"
+        };
+        let out = Command::new("openssl")
+            .args([
+                "cms", "-sign", "-binary", "-in", "data.txt", "-signer", "ee.pem", "-inkey",
+                "ee.key",
+            ])
+            .args([
+                "-md",
+                md,
+                "-nosmimecap",
+                "-certfile",
+                "inter.pem",
+                "-outform",
+                "DER",
+                "-out",
+                "plain.p7s",
+            ])
+            .current_dir(&dir)
+            .env("OPENSSL_CONF", here().join("gost.cnf"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            openssl_says_valid(&dir, "plain.p7s", "data.txt"),
+            "OpenSSL takes it"
+        );
+        assert_eq!(
+            cms::check(&read("plain.p7s"), Some(&data)).err(),
+            Some(Refusal::NoSignedAttributes),
+            "{kind}"
+        );
+
         // No content at all for a detached signature.
         assert_eq!(cms::check(&der, None).err(), Some(Refusal::ContentMissing));
         std::fs::remove_dir_all(&dir).ok();

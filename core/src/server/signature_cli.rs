@@ -52,7 +52,7 @@ fn tenant_trust(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
 pub fn verify(args: VerifyArgs) -> ExitCode {
     let (mut trust, mut crl_files) = (args.trust, args.crl);
     if let Some(slug) = &args.tenant {
-        if slug.contains(['/', '\\']) || slug.starts_with('.') {
+        if slug.is_empty() || slug.contains(['/', '\\']) || slug.starts_with('.') {
             return usage(format!("{slug}: not a tenant name"));
         }
         match tenant_trust(&args.tenants.join(slug).join("trust")) {
@@ -147,6 +147,8 @@ pub fn json(v: &Verdict) -> serde_json::Value {
     });
     serde_json::json!({
         "valid": v.valid,
+        // Whatever a refused signature's certificate claims is unconfirmed.
+        "signer_confirmed": v.valid,
         "reason": v.reason.map(|r| r.code()),
         "message": v.reason.map(|r| r.message()),
         "algorithm": v.algorithm,
@@ -172,6 +174,10 @@ fn human(v: &Verdict) -> String {
     }
     if let Some(a) = &v.algorithm {
         line("Алгоритм:", a);
+    }
+    if v.signer.is_some() && !v.valid {
+        // Read from a certificate nobody vouched for: shown, but said so.
+        line("", "данные сертификата ниже не подтверждены:");
     }
     if let Some(id) = &v.signer {
         for (k, val) in [
