@@ -997,6 +997,14 @@ async fn kazenergo_legal_entities_are_told_to_send_the_word_file_through_edo() {
         "{}",
         view.body
     );
+    // Nor does its history call it filed.
+    let history = view.body.split("id=\"history\"").nth(1).unwrap_or("");
+    assert!(
+        history.contains("Заявка отправлена: Ожидает подписанный оригинал")
+            && !history.contains("Заявка подана"),
+        "{}",
+        view.body
+    );
     // The utility marks the original received: now it is filed.
     kazenergo_original_received(&app, &id).await;
     let view = b.get(&format!("/applications/{id}")).await;

@@ -541,16 +541,20 @@ async fn vodokanal_the_first_confirmation_link_survives_a_login_before_confirmin
     .execute(&app.db().pool)
     .await
     .unwrap();
-    let r = b
-        .post(
-            "/login",
-            &[("identifier", "petrov"), ("password", PASSWORD)],
-        )
-        .await;
+    // Twenty tabs logging in at once send one new link between them.
+    let answers = at_once(
+        &b,
+        20,
+        "/login",
+        &[("identifier", "petrov"), ("password", PASSWORD)],
+    )
+    .await;
     assert!(
-        r.has("подойдёт ссылка из любого нашего письма"),
+        answers
+            .iter()
+            .any(|r| r.has("подойдёт ссылка из любого нашего письма")),
         "{}",
-        r.body
+        answers[0].body
     );
     assert_eq!(emails(&app, "first@example.ru").await, 2);
     let second = app.last_link("vodokanal", "first@example.ru").await;

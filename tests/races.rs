@@ -99,8 +99,13 @@ async fn forty_stale_autosaves_fail_none_and_another_tenant_is_served() {
             })
         })
         .collect();
+    // While the storm runs, another tenant's page comes within seconds (the
+    // jammed pool made it wait 5–15 s).
     let calm = tokio::spawn(async move { other.get("/applications").await });
-    let calm = calm.await.unwrap();
+    let calm = tokio::time::timeout(Duration::from_secs(4), calm)
+        .await
+        .expect("another tenant is served while the storm runs")
+        .unwrap();
     assert_eq!(calm.status, 200, "{}", calm.body);
     for r in storm {
         let r = r.await.unwrap();
@@ -460,4 +465,61 @@ async fn host_time_is_not_the_plugins_and_a_refused_hook_gives_its_number_back()
     );
     let out = echo.call_blocking(&hook()).map(|(o, _)| o);
     assert_eq!(out, Ok(types::HookOutput::Number(Some("N--2".into()))));
+}
+
+/// Ten members of staff confirm «Заменить номер» and press «Сформировать»
+/// at once: no number is replaced twice; whoever finds it changed under
+/// them is told so instead of silently replacing it again.
+#[tokio::test]
+async fn ten_staff_replacing_one_number_never_replace_the_same_one_twice() {
+    let app = TestApp::spawn().await;
+    let (email, phone) = ("renum@example.ru", "+79004000011");
+    let mut a = kazenergo_legal(&app, email, phone).await;
+    let (id, _) = kazenergo_submit(&mut a, email, phone).await;
+    let op = operator(&app, "kazenergo", "renum@kazenergo.ru").await;
+    // A clone per tab shares the sign-in.
+    let path = format!("/office/applications/{id}/number");
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let mut op = op.clone();
+            let path = path.clone();
+            tokio::spawn(async move {
+                op.post(&path, &[("generate", "1"), ("replace", "1")])
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 422),
+        "{statuses:?}"
+    );
+    let replaced = statuses.iter().filter(|s| **s == 303).count();
+    assert!(replaced >= 1, "{statuses:?}");
+    // Each replacement started from the number its card showed: no two
+    // replaced the same old number (without the check, ten did).
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT data FROM application_events WHERE application_id = $1 AND kind = 'number'",
+    )
+    .bind(id.parse::<i64>().unwrap())
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    let olds: Vec<String> = rows
+        .iter()
+        .map(|(d,)| {
+            let v: serde_json::Value = serde_json::from_str(d).unwrap();
+            let note = v["note"].as_str().unwrap().to_string();
+            note.split(" → ").next().unwrap().to_string()
+        })
+        .collect();
+    let mut unique = olds.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(olds.len(), unique.len(), "{olds:?}");
+    app.stop().await;
 }

@@ -355,20 +355,42 @@ pub async fn number_taken(
 }
 
 /// Set the registration number.
+/// What became of a number staff set.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NumberSet {
+    Done,
+    /// Another application holds it (a submission took it meanwhile).
+    Taken,
+    /// The application's number changed since the card was read: another
+    /// member of staff, or a submission, set one.
+    Changed,
+}
+
+/// Sets the number only if the application still has `seen` (what the card
+/// showed), so two people pressing «Сформировать» at once do not replace
+/// each other's number unasked.
 pub async fn set_number(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     application: i64,
+    seen: Option<&str>,
     number: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE applications SET number = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
+) -> Result<NumberSet, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE applications SET number = $1, updated_at = $2 \
+         WHERE id = $3 AND tenant_id = $4 AND COALESCE(number, '') = $5",
     )
     .bind(number)
     .bind(crate::store::now_ts())
     .bind(application)
     .bind(tenant)
+    .bind(seen.unwrap_or(""))
     .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .await;
+    match done {
+        Ok(r) if r.rows_affected() == 1 => Ok(NumberSet::Done),
+        Ok(_) => Ok(NumberSet::Changed),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(NumberSet::Taken),
+        Err(e) => Err(e),
+    }
 }

@@ -667,6 +667,17 @@ async fn send_confirm_link(
     {
         return Ok(false);
     }
+    // Requests at the same moment all pass the check above: one claims the
+    // send, the rest send nothing.
+    let cooldown =
+        std::time::Duration::from_secs(codes::LINK_COOLDOWN.whole_seconds().unsigned_abs());
+    let claim = format!("confirm-link:{}:{}", ctx.slug(), acc.id);
+    if security::reserve(&st.db, &claim, cooldown, 1)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
     let mut tx = st.db.pool.begin().await?;
     mail_link(
         &mut tx,

@@ -838,6 +838,19 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
     let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
     match e.kind.as_str() {
         "created" => "Создан черновик".into(),
+        // Waiting for the signed original, an application is not filed yet
+        // (kazenergo, seed 000): "подана" would say otherwise.
+        "submitted"
+            if ctx
+                .tenant
+                .config
+                .workflow
+                .submitted_edo
+                .as_ref()
+                .is_some_and(|s| Some(s.get_ref().as_str()) == e.status.as_deref()) =>
+        {
+            format!("Заявка отправлена: {}", status())
+        }
         "submitted" => format!("Заявка подана: {}", status()),
         "status" => format!("Статус: {}", status()),
         "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
@@ -999,23 +1012,38 @@ async fn card_action(
         }
         "number" => match prepared {
             Prepared::Number(Ok(n)) => {
-                queue::set_number(&mut tx, ctx.slug(), a.id, &n).await?;
-                // A replaced number stays readable in the history.
-                let note = match &a.number {
-                    Some(old) if *old != n => format!("{old} → {n}"),
-                    _ => n.clone(),
+                let set =
+                    queue::set_number(&mut tx, ctx.slug(), a.id, a.number.as_deref(), &n).await?;
+                // A refused update may have aborted the transaction
+                // (PostgreSQL): nothing more is written on it.
+                let refused = match set {
+                    queue::NumberSet::Done => None,
+                    queue::NumberSet::Taken => Some("Этот номер уже присвоен другой заявке"),
+                    queue::NumberSet::Changed => {
+                        Some("Номер заявки только что изменился: обновите страницу и проверьте его")
+                    }
                 };
-                app::event(
-                    &mut *tx,
-                    ctx.slug(),
-                    a.id,
-                    "number",
-                    Some(&a.status),
-                    &author,
-                    Some(&note),
-                )
-                .await?;
-                detail = note;
+                if let Some(why) = refused {
+                    errors.insert("number".into(), why.into());
+                    detail = String::new();
+                } else {
+                    // A replaced number stays readable in the history.
+                    let note = match &a.number {
+                        Some(old) if *old != n => format!("{old} → {n}"),
+                        _ => n.clone(),
+                    };
+                    app::event(
+                        &mut *tx,
+                        ctx.slug(),
+                        a.id,
+                        "number",
+                        Some(&a.status),
+                        &author,
+                        Some(&note),
+                    )
+                    .await?;
+                    detail = note;
+                }
             }
             Prepared::Number(Err(e)) => {
                 errors.insert("number".into(), e);
