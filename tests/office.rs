@@ -554,6 +554,14 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    // The email about it carries the comment, as a message's does.
+    let msgs = app.all_messages("kazenergo").await;
+    assert!(
+        msgs.iter().any(|m| m.0 == "email"
+            && m.2.contains("Новый документ: Технические условия")
+            && m.2.contains("Срок действия — 3 года")),
+        "{msgs:?}"
+    );
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(view.has("Технические условия") && view.has("Срок действия — 3 года"));
     let link = tapline_e2e::unescape(&view.body)

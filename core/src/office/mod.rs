@@ -610,8 +610,14 @@ async fn audit_targets(
         };
         // Parsed integers only, so the list is safe to splice in.
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // Platform staff work in every tenant's office and belong to none.
+        let scope = if *kind == "staff" {
+            format!("tenant_id IN ($1, '{PLATFORM}')")
+        } else {
+            "tenant_id = $1".to_string()
+        };
         let found: Vec<(i64, Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(
-            format!("{sql} WHERE tenant_id = $1 AND id IN ({list})"),
+            format!("{sql} WHERE {scope} AND id IN ({list})"),
         ))
         .bind(tenant)
         .fetch_all(&db.pool)

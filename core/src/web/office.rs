@@ -454,17 +454,9 @@ fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
 }
 
 /// A fee's ISO currency code as a sum is written after it.
-fn currency_word(code: &str) -> String {
-    match code {
-        "RUB" => "₽".into(),
-        "KZT" => "₸".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The connection fee as the tenant's plugin computes it, for the card.
-/// A plugin without the hook, or one that fails, leaves the card without a
-/// fee rather than without a card.
+/// The connection fee as the tenant's plugin computes it, for the card:
+/// the same view the applicant's page shows. A plugin without the hook, or
+/// one that fails, leaves the card without a fee rather than without a card.
 async fn fee_view(st: &AppState, ctx: &Ctx, r: &queue::QueueRow) -> Option<minijinja::Value> {
     use crate::plugin::types as pt;
     let a = &r.app;
@@ -479,18 +471,7 @@ async fn fee_view(st: &AppState, ctx: &Ctx, r: &queue::QueueRow) -> Option<minij
         },
         created_at: a.created_at.clone(),
     };
-    match st
-        .plugins
-        .call(ctx.slug(), pt::Hook::CalculateFee(input))
-        .await
-    {
-        Ok(Some(pt::HookOutput::Fee(Some(f)))) => Some(context! {
-            currency => currency_word(&f.currency),
-            lines => f.lines.iter().map(|l| context! { title => &l.title, amount => super::applications::money(l.amount) }).collect::<Vec<_>>(),
-            total => super::applications::money(f.total),
-        }),
-        _ => None,
-    }
+    super::applications::fee_view(st, ctx.slug(), input).await
 }
 
 fn row_status(ctx: &Ctx, r: &queue::QueueRow) -> String {
@@ -1410,11 +1391,14 @@ async fn card_document(
         Some(&title),
     )
     .await?;
-    workflow::notify_text(
+    // The staff's comment travels with the notice, as a message's text does.
+    let comment = office::html_to_text(&html);
+    workflow::notify_message(
         &mut tx,
         &ctx.tenant,
         a,
         &format!("Новый документ: {title}"),
+        &comment,
         &to,
     )
     .await
