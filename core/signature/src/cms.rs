@@ -234,6 +234,16 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
     }
 
     let hash = Hash::from_oid(&si.digest_alg.oid).ok_or(Refusal::UnsupportedAlgorithm)?;
+    // No hash here takes parameters: anything but none or NULL is not what
+    // a signer wrote (the field is outside the signature).
+    if si
+        .digest_alg
+        .parameters
+        .as_ref()
+        .is_some_and(|p| p.tag() != der::Tag::Null || !p.value().is_empty())
+    {
+        return Err(Refusal::Malformed);
+    }
     let spki = &signer.tbs_certificate.subject_public_key_info;
     let sig_oid = si.signature_algorithm.oid;
     // The algorithms first: a digest that does not fit the key says more
