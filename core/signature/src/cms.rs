@@ -248,7 +248,7 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
     let sig_oid = si.signature_algorithm.oid;
     // The algorithms first: a digest that does not fit the key says more
     // than whatever else it breaks.
-    key_algorithm(spki, &sig_oid, hash)?;
+    let algorithm = Algorithm::of(spki, &sig_oid, hash)?;
     let attrs = si
         .signed_attrs
         .as_ref()
@@ -313,10 +313,10 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
     if hash.digest(&content) != message_digest {
         return Err(Refusal::ContentChanged);
     }
-    let algorithm = key_verify(spki, &sig_oid, hash, &signed_attrs, signature)?;
+    algorithm.verify(spki, hash, &signed_attrs, signature)?;
 
     Ok(Signed {
-        algorithm,
+        algorithm: algorithm.name(hash),
         signer,
         certificates,
         signing_time,
@@ -414,89 +414,101 @@ fn signed_attrs_bytes(der: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The algorithm a key and a signature algorithm name together, checked
-/// against the digest they come with.
-fn key_algorithm(
-    spki: &spki::SubjectPublicKeyInfoOwned,
-    sig_oid: &ObjectIdentifier,
-    hash: Hash,
-) -> Result<String, Refusal> {
-    let key_oid = spki.algorithm.oid;
-    if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
-        let (want_hash, want_sig, size) = if key_oid == GOST_256_KEY {
-            (Hash::Streebog256, GOST_256_SIG, 32)
-        } else {
-            (Hash::Streebog512, GOST_512_SIG, 64)
-        };
-        // OpenSSL names the key's OID as the signature algorithm, others
-        // the signature's: both mean the same here.
-        if *sig_oid != key_oid && *sig_oid != want_sig {
-            return Err(Refusal::UnsupportedAlgorithm);
-        }
-        if hash != want_hash {
-            return Err(Refusal::DigestDoesNotFitKey);
-        }
-        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
-        if set.size() != size {
-            return Err(Refusal::UnsupportedAlgorithm);
-        }
-        Ok(format!("ГОСТ Р 34.10-2012 {} ({set:?})", size * 8))
-    } else if key_oid == RSA_KEY {
-        let want = match *sig_oid {
-            RSA_KEY => hash,
-            SHA256_RSA => Hash::Sha256,
-            SHA384_RSA => Hash::Sha384,
-            SHA512_RSA => Hash::Sha512,
-            _ => return Err(Refusal::UnsupportedAlgorithm),
-        };
-        if hash != want || !matches!(hash, Hash::Sha256 | Hash::Sha384 | Hash::Sha512) {
-            return Err(Refusal::DigestDoesNotFitKey);
-        }
-        Ok(format!("RSA PKCS#1 v1.5, {hash:?}"))
-    } else {
-        Err(Refusal::UnsupportedAlgorithm)
-    }
+/// A key's algorithm as checked against its signature algorithm and
+/// digest: what [`Algorithm::verify`] then uses without parsing again.
+enum Algorithm {
+    Gost(ParamSet),
+    Rsa,
 }
 
-/// Verifies `signature` over `message` (hashed here with `hash`) with the
-/// key in `spki`; returns the algorithm's name.
-pub(crate) fn key_verify(
-    spki: &spki::SubjectPublicKeyInfoOwned,
-    sig_oid: &ObjectIdentifier,
-    hash: Hash,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<String, Refusal> {
-    let algorithm = key_algorithm(spki, sig_oid, hash)?;
-    if matches!(hash, Hash::Streebog256 | Hash::Streebog512) {
-        let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
-        let bits = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or(Refusal::Malformed)?;
-        let key = der::asn1::OctetString::from_der(bits).map_err(|_| Refusal::Malformed)?;
-        gost::verify(set, &hash.digest(message), signature, key.as_bytes())
-            .map_err(|_| Refusal::BadSignature)?;
-    } else {
-        use rsa::pkcs1::DecodeRsaPublicKey;
-        let bits = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or(Refusal::Malformed)?;
-        let key = rsa::RsaPublicKey::from_pkcs1_der(bits).map_err(|_| Refusal::Malformed)?;
-        if rsa::traits::PublicKeyParts::size(&key) < 256 {
-            // Under 2048 bits: no qualified certificate has such a key.
-            return Err(Refusal::UnsupportedAlgorithm);
+impl Algorithm {
+    /// The key's algorithm, if the signature algorithm and the digest fit it.
+    fn of(
+        spki: &spki::SubjectPublicKeyInfoOwned,
+        sig_oid: &ObjectIdentifier,
+        hash: Hash,
+    ) -> Result<Algorithm, Refusal> {
+        let key_oid = spki.algorithm.oid;
+        if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
+            let (want_hash, want_sig, size) = if key_oid == GOST_256_KEY {
+                (Hash::Streebog256, GOST_256_SIG, 32)
+            } else {
+                (Hash::Streebog512, GOST_512_SIG, 64)
+            };
+            // OpenSSL names the key's OID as the signature algorithm, others
+            // the signature's: both mean the same here.
+            if *sig_oid != key_oid && *sig_oid != want_sig {
+                return Err(Refusal::UnsupportedAlgorithm);
+            }
+            if hash != want_hash {
+                return Err(Refusal::DigestDoesNotFitKey);
+            }
+            let set = gost_paramset(spki).ok_or(Refusal::UnsupportedAlgorithm)?;
+            if set.size() != size {
+                return Err(Refusal::UnsupportedAlgorithm);
+            }
+            Ok(Algorithm::Gost(set))
+        } else if key_oid == RSA_KEY {
+            let want = match *sig_oid {
+                RSA_KEY => hash,
+                SHA256_RSA => Hash::Sha256,
+                SHA384_RSA => Hash::Sha384,
+                SHA512_RSA => Hash::Sha512,
+                _ => return Err(Refusal::UnsupportedAlgorithm),
+            };
+            if hash != want || !matches!(hash, Hash::Sha256 | Hash::Sha384 | Hash::Sha512) {
+                return Err(Refusal::DigestDoesNotFitKey);
+            }
+            Ok(Algorithm::Rsa)
+        } else {
+            Err(Refusal::UnsupportedAlgorithm)
         }
-        let scheme = match hash {
-            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-            _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-        };
-        key.verify(scheme, &hash.digest(message), signature)
-            .map_err(|_| Refusal::BadSignature)?;
     }
-    Ok(algorithm)
+
+    fn name(&self, hash: Hash) -> String {
+        match self {
+            Algorithm::Gost(set) => format!("ГОСТ Р 34.10-2012 {} ({set:?})", set.size() * 8),
+            Algorithm::Rsa => format!("RSA PKCS#1 v1.5, {hash:?}"),
+        }
+    }
+
+    /// Verifies `signature` over `message` (hashed here with `hash`) with
+    /// the key in `spki`.
+    fn verify(
+        &self,
+        spki: &spki::SubjectPublicKeyInfoOwned,
+        hash: Hash,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Refusal> {
+        let bits = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(Refusal::Malformed)?;
+        match self {
+            Algorithm::Gost(set) => {
+                let key = der::asn1::OctetString::from_der(bits).map_err(|_| Refusal::Malformed)?;
+                gost::verify(*set, &hash.digest(message), signature, key.as_bytes())
+                    .map_err(|_| Refusal::BadSignature)
+            }
+            Algorithm::Rsa => {
+                use rsa::pkcs1::DecodeRsaPublicKey;
+                let key =
+                    rsa::RsaPublicKey::from_pkcs1_der(bits).map_err(|_| Refusal::Malformed)?;
+                if rsa::traits::PublicKeyParts::size(&key) < 256 {
+                    // Under 2048 bits: no qualified certificate has such a key.
+                    return Err(Refusal::UnsupportedAlgorithm);
+                }
+                let scheme = match hash {
+                    Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                    Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+                    _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+                };
+                key.verify(scheme, &hash.digest(message), signature)
+                    .map_err(|_| Refusal::BadSignature)
+            }
+        }
+    }
 }
 
 /// A certificate's or CRL's signature by an issuer's key: the digest is
@@ -515,7 +527,7 @@ pub(crate) fn signed_by(
         SHA512_RSA => Hash::Sha512,
         _ => return Err(Refusal::UnsupportedAlgorithm),
     };
-    key_verify(issuer, sig_oid, hash, tbs, signature).map(|_| ())
+    Algorithm::of(issuer, sig_oid, hash)?.verify(issuer, hash, tbs, signature)
 }
 
 /// Whether a SigningCertificateV2 attribute value names `cert`: the first

@@ -80,10 +80,7 @@ pub fn verify(
     signature: &[u8],
     public_key: &[u8],
 ) -> Result<(), Failure> {
-    let n = set.size();
-    if digest.len() != n || signature.len() != 2 * n || public_key.len() != 2 * n {
-        return Err(Failure::Length);
-    }
+    // Each curve checks the lengths against its own size.
     match set {
         ParamSet::CryptoProA => CRYPTOPRO_A.verify(digest, signature, public_key),
         ParamSet::CryptoProB => CRYPTOPRO_B.verify(digest, signature, public_key),

@@ -121,31 +121,7 @@ enum Cmd {
 enum SignatureCmd {
     /// Verify a signature over a file and print its verdict and signer;
     /// exit 0 valid, 1 refused, 2 usage error.
-    Verify {
-        /// The signed file.
-        #[arg(long)]
-        content: PathBuf,
-        /// The signature: CMS in DER, base64 or PEM.
-        #[arg(long)]
-        signature: PathBuf,
-        /// Trust this tenant's anchors and CRLs (tenants/<slug>/trust/).
-        #[arg(long, required_unless_present = "trust")]
-        tenant: Option<String>,
-        #[arg(long, env = "TAPLINE_TENANTS", default_value = "tenants")]
-        tenants: PathBuf,
-        /// Trusted root certificates (PEM or DER); repeatable.
-        #[arg(long, num_args = 1..)]
-        trust: Vec<PathBuf>,
-        /// CRLs (PEM or DER); repeatable.
-        #[arg(long, num_args = 1..)]
-        crl: Vec<PathBuf>,
-        /// Judge at this time (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<String>,
-        /// Print the verdict as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(super::signature_cli::VerifyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,27 +220,8 @@ pub fn main() -> ExitCode {
     };
     match cli.cmd {
         Cmd::Signature {
-            cmd:
-                SignatureCmd::Verify {
-                    content,
-                    signature,
-                    tenant,
-                    tenants,
-                    trust,
-                    crl,
-                    at,
-                    json,
-                },
-        } => super::signature_cli::verify(super::signature_cli::VerifyArgs {
-            content,
-            signature,
-            tenant,
-            tenants,
-            trust,
-            crl,
-            at,
-            json,
-        }),
+            cmd: SignatureCmd::Verify(args),
+        } => super::signature_cli::verify(args),
         Cmd::Plugin { cmd } => {
             init_logs(false, LogTo::Stderr);
             plugin_run(cmd)

@@ -9,14 +9,30 @@ use tapline_signature::policy::{self, Verdict};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+#[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
+    /// The signed file.
+    #[arg(long)]
     pub content: PathBuf,
+    /// The signature: CMS in DER, base64 or PEM.
+    #[arg(long)]
     pub signature: PathBuf,
+    /// Trust this tenant's anchors and CRLs (tenants/<slug>/trust/).
+    #[arg(long, required_unless_present = "trust")]
     pub tenant: Option<String>,
+    #[arg(long, env = "TAPLINE_TENANTS", default_value = "tenants")]
     pub tenants: PathBuf,
+    /// Trusted root certificates (PEM or DER); repeatable.
+    #[arg(long, num_args = 1..)]
     pub trust: Vec<PathBuf>,
+    /// CRLs (PEM or DER); repeatable.
+    #[arg(long, num_args = 1..)]
     pub crl: Vec<PathBuf>,
+    /// Judge at this time (RFC 3339) instead of now.
+    #[arg(long)]
     pub at: Option<String>,
+    /// Print the verdict as JSON.
+    #[arg(long)]
     pub json: bool,
 }
 

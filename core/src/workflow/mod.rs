@@ -271,17 +271,7 @@ pub async fn notify_text(
     text: &str,
     to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
-    let sms = tenant
-        .config
-        .workflow
-        .status(&a.status)
-        .is_some_and(|s| s.notify.contains(&Channel::Sms));
-    let channels: &[Channel] = if sms {
-        &[Channel::Email, Channel::Sms]
-    } else {
-        &[Channel::Email]
-    };
-    send(tx, tenant, a, text, None, to, channels).await
+    notify_beside_status(tx, tenant, a, text, None, to).await
 }
 
 /// Like [`notify_text`], and the email carries what staff wrote (plain
@@ -295,6 +285,18 @@ pub async fn notify_message(
     message: &str,
     to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
+    notify_beside_status(tx, tenant, a, text, Some(message), to).await
+}
+
+/// By email, and by SMS where the current status is announced by SMS.
+async fn notify_beside_status(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    message: Option<&str>,
+    to: &Recipient<'_>,
+) -> Result<(), WorkflowError> {
     let sms = tenant
         .config
         .workflow
@@ -305,7 +307,7 @@ pub async fn notify_message(
     } else {
         &[Channel::Email]
     };
-    send(tx, tenant, a, text, Some(message), to, channels).await
+    send(tx, tenant, a, text, message, to, channels).await
 }
 
 /// Queue the "application_status" message saying `text` on `channels`;
