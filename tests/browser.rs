@@ -10,8 +10,8 @@
 //! test says so and returns.
 
 use fantoccini::{Client, Locator};
-use tapline_e2e::chrome::{arrive, chromedriver, fill, js, submit, text, until};
-use tapline_e2e::{PASSWORD, TestApp, register, repo};
+use tapline_e2e::chrome::{arrive, chromedriver, fill, js, login, submit, text, until};
+use tapline_e2e::{PASSWORD, TestApp, repo};
 
 /// The window these tests were written for: a phone-sized width, tall.
 async fn connect(port: u16, profile: &std::path::Path) -> Client {
@@ -133,29 +133,11 @@ async fn a_draft_autosaves_through_a_dropped_connection_uploads_with_progress_an
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
     // The account is made over HTTP; the browser only logs in.
-    let mut http = app.browser("setevaya");
-    let person = [
-        ("surname", "Сетев"),
-        ("first_name", "Пётр"),
-        ("patronymic", "Ильич"),
-        ("snils", "112-233-445 95"),
-    ];
-    let mut fields = person.to_vec();
-    fields.extend([("email", "draft@example.ru"), ("phone", "+79002000090")]);
-    register(&mut http, "individual", &fields).await;
-    let code = app.last_sms_code("setevaya", "+79002000090").await;
-    http.post("/confirm-phone", &[("code", &code)]).await;
-    let mut profile = person.to_vec();
-    profile.push(("postal_address", "Казань, ул. Сетевая, 1"));
-    assert_eq!(http.post("/profile", &profile).await.status, 303);
+    let mut http = tapline_e2e::setevaya_applicant(&app, "draft@example.ru", "+79002000090").await;
 
     let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
     let base = app.url("/t/setevaya");
-    c.goto(&format!("{base}/login")).await.unwrap();
-    fill(&c, "f-identifier", "draft@example.ru").await;
-    fill(&c, "f-password", PASSWORD).await;
-    submit(&c, "/login").await;
-    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    login(&c, &base, "draft@example.ru").await;
 
     // A draft at once.
     c.goto(&format!("{base}/applications/new")).await.unwrap();
@@ -485,29 +467,11 @@ async fn staff_confirm_before_a_given_number_is_replaced() {
 async fn an_autosave_shows_the_plugins_error_under_its_field() {
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
-    let mut http = app.browser("setevaya");
-    let person = [
-        ("surname", "Сетев"),
-        ("first_name", "Пётр"),
-        ("patronymic", "Ильич"),
-        ("snils", "112-233-445 95"),
-    ];
-    let mut fields = person.to_vec();
-    fields.extend([("email", "advice@example.ru"), ("phone", "+79002000091")]);
-    register(&mut http, "individual", &fields).await;
-    let code = app.last_sms_code("setevaya", "+79002000091").await;
-    http.post("/confirm-phone", &[("code", &code)]).await;
-    let mut profile = person.to_vec();
-    profile.push(("postal_address", "Казань, ул. Сетевая, 1"));
-    assert_eq!(http.post("/profile", &profile).await.status, 303);
+    let mut http = tapline_e2e::setevaya_applicant(&app, "advice@example.ru", "+79002000091").await;
 
     let c = connect(driver.port, &app.dir.join("chromium-profile")).await;
     let base = app.url("/t/setevaya");
-    c.goto(&format!("{base}/login")).await.unwrap();
-    fill(&c, "f-identifier", "advice@example.ru").await;
-    fill(&c, "f-password", PASSWORD).await;
-    submit(&c, "/login").await;
-    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    login(&c, &base, "advice@example.ru").await;
     c.goto(&format!("{base}/applications/new")).await.unwrap();
     arrive(&c, Locator::Id("start-connection"))
         .await

@@ -7,23 +7,10 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; see tests/browser.rs.
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use serde_json::Value;
-use tapline_e2e::chrome::{arrive, chromedriver, fill, js, open as connect, until};
-use tapline_e2e::{PASSWORD, TestApp, repo};
-
-async fn login(c: &Client, base: &str, identifier: &str) {
-    c.goto(&format!("{base}/login")).await.unwrap();
-    fill(c, "f-identifier", identifier).await;
-    fill(c, "f-password", PASSWORD).await;
-    c.find(Locator::Css("form[action$='/login'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    arrive(c, Locator::Css("[data-testid=user-box]")).await;
-}
+use tapline_e2e::chrome::{arrive, chromedriver, fill, js, login, open as connect, until};
+use tapline_e2e::{TestApp, repo};
 
 fn screenshot(name: &str, png: Vec<u8>) {
     std::fs::create_dir_all(repo().join("target/screenshots")).unwrap();

@@ -155,3 +155,12 @@ pub async fn text(c: &Client) -> String {
         Err(_) => c.source().await.unwrap_or_default(),
     }
 }
+
+/// Sign in at `base` (a tenant's portal) with the test password.
+pub async fn login(c: &Client, base: &str, identifier: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "f-identifier", identifier).await;
+    fill(c, "f-password", crate::PASSWORD).await;
+    submit(c, "/login").await;
+    arrive(c, Locator::Css("[data-testid=user-box]")).await;
+}
