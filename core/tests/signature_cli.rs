@@ -163,8 +163,20 @@ fn verify_prints_the_verdict_and_exits_by_it() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reason"], "certificate_not_yet_valid");
 
-    // A tenant's trust folder.
+    // A tenant's trust folder, in a copy of the demo tenant, loaded the way
+    // the server loads it.
     let tenants = dir.join("tenants");
+    std::fs::create_dir_all(&tenants).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/kvadra");
+    assert!(
+        Command::new("cp")
+            .arg("-r")
+            .arg(&demo)
+            .arg(&tenants)
+            .status()
+            .unwrap()
+            .success()
+    );
     std::fs::create_dir_all(tenants.join("kvadra/trust")).unwrap();
     for f in ["root.pem", "inter.crl", "root.crl"] {
         std::fs::copy(dir.join(f), tenants.join("kvadra/trust").join(f)).unwrap();

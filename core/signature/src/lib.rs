@@ -8,12 +8,19 @@
 //! - [`cms`]: the cryptographic check of a CMS SignedData (CAdES-BES).
 //! - [`policy`]: trust: the chain to the tenant's anchors, validity at the
 //!   time of receipt, key usage, revocation by CRL; the verdict.
+//! - [`anchors`]: what makes a configured trust anchor unusable.
 //! - [`identity`]: who the certificate names, and whether that is the
 //!   applicant.
 //!
 //! ASN.1, X.509, CMS, the hashes and RSA come from RustCrypto's crates.
 
+pub mod anchors;
 pub mod cms;
 pub mod gost;
 pub mod identity;
 pub mod policy;
+
+/// The certificate types the host keeps for a tenant, so it needs no
+/// X.509 crate of its own.
+pub use x509_cert::Certificate;
+pub use x509_cert::crl::CertificateList;

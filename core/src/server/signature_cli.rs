@@ -1,7 +1,8 @@
 //! `tapline signature verify`: one signature's verdict for an operator, by
-//! the same engine the portal uses, against a tenant's trust anchors
-//! (`tenants/<slug>/trust/`: certificates as .pem/.crt/.cer, CRLs as .crl)
-//! or anchors and CRLs given on the command line.
+//! the same engine the portal uses, against a tenant's trust as the tenant
+//! loads it (`[signature]` of its tenant.toml; by default the certificates
+//! and CRLs in `tenants/<slug>/trust/`) and anchors and CRLs given on the
+//! command line.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,46 +44,29 @@ fn usage(msg: String) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// Every certificate and CRL in a tenant's trust folder.
-fn tenant_trust(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (mut certs, mut crls) = (Vec::new(), Vec::new());
-    for e in rd.flatten() {
-        let p = e.path();
-        match p
-            .extension()
-            .and_then(|x| x.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("pem" | "crt" | "cer") => certs.push(p),
-            Some("crl") => crls.push(p),
-            _ => {}
-        }
-    }
-    certs.sort();
-    crls.sort();
-    Ok((certs, crls))
-}
-
 pub fn verify(args: VerifyArgs) -> ExitCode {
-    let (mut trust, mut crl_files) = (args.trust, args.crl);
+    let (trust, crl_files) = (args.trust, args.crl);
+    let (mut anchors, mut crls) = (Vec::new(), Vec::new());
     if let Some(slug) = &args.tenant {
         if slug.is_empty() || slug.contains(['/', '\\']) || slug.starts_with('.') {
             return usage(format!("{slug}: not a tenant name"));
         }
-        match tenant_trust(&args.tenants.join(slug).join("trust")) {
-            Ok((c, r)) => {
-                trust.extend(c);
-                crl_files.extend(r);
+        // The tenant loads as the server loads it, so the operator sees
+        // the same trust the portal uses, and `tapline check`'s problems.
+        match crate::tenant::load_tenant(&args.tenants.join(slug)) {
+            Ok(t) => {
+                anchors = t.trust.anchors;
+                crls = t.trust.crls;
             }
-            Err(e) => return usage(format!("tenant {slug} has no trust anchors: {e}")),
+            Err(problems) => {
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                return usage(format!(
+                    "tenant {slug} does not load:\n{}",
+                    lines.join("\n")
+                ));
+            }
         }
     }
-    if trust.is_empty() {
-        return usage("no trust anchors: give --tenant SLUG or --trust PEM".into());
-    }
-    let mut anchors = Vec::new();
     for p in &trust {
         match std::fs::read(p)
             .map_err(|e| e.to_string())
@@ -92,7 +76,6 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
             Err(e) => return usage(format!("{}: not a certificate: {e}", p.display())),
         }
     }
-    let mut crls = Vec::new();
     for p in &crl_files {
         match std::fs::read(p)
             .map_err(|e| e.to_string())
@@ -101,6 +84,12 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
             Ok(c) => crls.extend(c),
             Err(e) => return usage(format!("{}: not a CRL: {e}", p.display())),
         }
+    }
+    if anchors.is_empty() {
+        return usage(
+            "no trust anchors: give --tenant SLUG (with tenants/<slug>/trust/) or --trust PEM"
+                .into(),
+        );
     }
     let at = match &args.at {
         Some(s) => match OffsetDateTime::parse(s, &Rfc3339) {

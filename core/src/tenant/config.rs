@@ -114,6 +114,50 @@ pub struct TenantFile {
     pub appeals: AppealsSection,
     #[serde(default)]
     pub content: ContentSection,
+    #[serde(default)]
+    pub signature: SignatureSection,
+}
+
+/// Whose signatures the tenant trusts and how revocation is checked.
+/// Anchors and CRL files are paths inside the tenant folder; without a
+/// list, every certificate (.pem, .crt, .cer) and CRL (.crl) in `trust/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSection {
+    #[serde(default)]
+    pub trust: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub crls: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub revocation: RevocationMode,
+    /// Whether CRLs are downloaded from the certificates' distribution
+    /// points and OCSP responders asked; off, only the CRL files count.
+    #[serde(default = "yes")]
+    pub fetch: bool,
+}
+
+impl Default for SignatureSection {
+    fn default() -> Self {
+        SignatureSection {
+            trust: Vec::new(),
+            crls: Vec::new(),
+            revocation: RevocationMode::default(),
+            fetch: true,
+        }
+    }
+}
+
+/// Which revocation evidence a signature needs. Evidence that cannot be
+/// had is a refusal whatever the mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationMode {
+    Crl,
+    Ocsp,
+    /// OCSP when the responder answers, otherwise a CRL.
+    #[default]
+    Either,
+    Both,
 }
 
 /// Appeals ("обращения", seeds 001–003): free-form questions to the utility.

@@ -6,6 +6,7 @@
 //! them all and `tapline serve` can refuse to start on the same list.
 
 pub mod config;
+pub mod trust;
 
 use crate::web::templates;
 use config::{ApplicantType, FieldDef, FieldKind, FieldStep, LoginBy, Need, TenantFile};
@@ -53,6 +54,8 @@ pub struct Tenant {
     pub templates: minijinja::Environment<'static>,
     /// The tenant's clock (see `[tenant] utc_offset`).
     pub offset: time::UtcOffset,
+    /// Anchors, CRL files and revocation policy for signatures.
+    pub trust: trust::Trust,
 }
 
 impl fmt::Debug for Tenant {
@@ -415,6 +418,12 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
     };
     let doc = Doc::parse(&src);
     check_config(dir, &config, &doc, &mut err);
+    let trust = trust::load(
+        dir,
+        &config,
+        crate::store::now().unix_timestamp().max(0) as u64,
+        &mut err,
+    );
 
     let slug = config.tenant.slug.get_ref().to_string();
     let offset = offset_of(&config);
@@ -434,6 +443,7 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
         config,
         templates,
         offset,
+        trust,
     })
 }
 
@@ -652,6 +662,15 @@ fn check_config(
                 ),
             );
         }
+    }
+    if !c.signature.fetch && c.signature.revocation != config::RevocationMode::Crl {
+        err(
+            doc.first_span(&[
+                &[At::Key("signature"), At::Key("revocation")],
+                &[At::Key("signature"), At::Key("fetch")],
+            ]),
+            "signature: revocation other than \"crl\" needs fetch = true (OCSP is only ever asked over the network)".into(),
+        );
     }
     if let Some(from) = &c.notify.email_from
         && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
