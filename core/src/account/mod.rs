@@ -339,22 +339,6 @@ pub fn normalize_phone(s: &str) -> Option<String> {
     Some(e164)
 }
 
-/// A stored `+7XXXXXXXXXX` phone as people write it: `+7 900 111-22-33`.
-/// Other numbers are shown as stored.
-pub fn shown_phone(stored: &str) -> String {
-    let digits = stored.strip_prefix("+7").unwrap_or("");
-    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return stored.to_string();
-    }
-    format!(
-        "+7 {} {}-{}-{}",
-        &digits[..3],
-        &digits[3..6],
-        &digits[6..8],
-        &digits[8..]
-    )
-}
-
 /// Login names: 3–40 of latin letters, digits, `.`, `_`, `-`.
 pub fn normalize_login(s: &str) -> Result<String, &'static str> {
     let s = s.trim().to_lowercase();
@@ -396,7 +380,7 @@ pub fn shown_value(f: &FieldDef, stored: &str) -> String {
         FieldKind::Date => crate::tenant::ru_date(stored),
         FieldKind::Number => stored.replace('.', ","),
         FieldKind::Checkbox if !stored.is_empty() => "да".into(),
-        FieldKind::Phone => shown_phone(stored),
+        FieldKind::Phone => crate::tenant::templates::shown_phone(stored),
         _ => stored.to_string(),
     }
 }

@@ -26,8 +26,7 @@ pub enum NotifyError {
 }
 
 fn render(tenant: &Tenant, name: &str, ctx: &minijinja::Value) -> Result<String, NotifyError> {
-    let full =
-        minijinja::context! { tenant => crate::web::templates::tenant_view(tenant), ..ctx.clone() };
+    let full = minijinja::context! { tenant => crate::tenant::templates::tenant_view(tenant), ..ctx.clone() };
     tenant
         .templates
         .get_template(name)

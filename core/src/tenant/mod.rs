@@ -6,9 +6,9 @@
 //! them all and `tapline serve` can refuse to start on the same list.
 
 pub mod config;
+pub mod templates;
 pub mod trust;
 
-use crate::web::templates;
 use config::{ApplicantType, FieldDef, FieldKind, FieldStep, LoginBy, Need, TenantFile};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;

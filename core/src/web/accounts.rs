@@ -1,6 +1,7 @@
 //! Registration, captcha, login and logout, phone and email confirmation,
 //! and password reset: the pages a visitor meets before the cabinet.
 
+use super::shared::{field_views, mail_link, sms_allowed};
 use super::{AppState, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::signin::SignIn;
@@ -8,7 +9,7 @@ use crate::account::{self, FieldErrors, Key, NewAccount, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
 use crate::tenant::Tenant;
-use crate::tenant::config::{ApplicantType, FieldDef, LoginBy, Need};
+use crate::tenant::config::{ApplicantType, LoginBy, Need};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,38 +40,6 @@ pub fn routes() -> Router<AppState> {
 
 const HOUR: Duration = Duration::from_secs(3600);
 const QUARTER: Duration = Duration::from_secs(900);
-
-/// The view of tenant fields a form template loops over.
-pub fn field_views<'a>(
-    tenant: &Tenant,
-    fields: impl Iterator<Item = &'a FieldDef>,
-    values: &BTreeMap<String, String>,
-    errors: &FieldErrors,
-) -> Vec<Value> {
-    fields
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let options = f
-                .options
-                .as_ref()
-                .and_then(|o| tenant.list(o.get_ref()))
-                .unwrap_or(&[]);
-            context! {
-                id => id,
-                label => &f.label,
-                kind => format!("{:?}", f.kind).to_lowercase(),
-                required => f.required,
-                hint => &f.hint,
-                placeholder => &f.placeholder,
-                options => options.to_vec(),
-                max_length => f.max_length,
-                unit => &f.unit,
-                value => values.get(id).cloned().unwrap_or_default(),
-                error => errors.get(id),
-            }
-        })
-        .collect()
-}
 
 // ---------------------------------------------------------------- register
 
@@ -140,25 +109,6 @@ async fn render_register(
         },
     )?;
     Ok(super::with_errors(r, errors))
-}
-
-/// Whether one more SMS may go to `phone` from this request, counting it.
-pub(super) async fn sms_allowed(st: &AppState, ctx: &Ctx, phone: &str) -> Result<bool, WebError> {
-    let slug = ctx.slug();
-    let per_phone = security::hit(&st.db, &format!("sms:phone:{slug}:{phone}"), HOUR, 5).await?;
-    let per_ip = security::hit(&st.db, &format!("sms:ip:{slug}:{}", ctx.ip), HOUR, 20).await?;
-    let daily = i64::from(ctx.tenant.config.notify.sms_daily_limit);
-    let per_tenant = security::hit(
-        &st.db,
-        &format!("sms:tenant:{slug}"),
-        Duration::from_secs(86_400),
-        daily,
-    )
-    .await?;
-    if !(per_phone && per_ip && per_tenant) {
-        tracing::warn!(per_phone, per_ip, per_tenant, "SMS refused by rate limit");
-    }
-    Ok(per_phone && per_ip && per_tenant)
 }
 
 async fn register(
@@ -272,7 +222,7 @@ async fn register(
         &mut profile,
         &mut errors,
     );
-    super::profile::check_with_plugin(
+    super::shared::check_with_plugin(
         &st,
         &ctx,
         t,
@@ -1064,23 +1014,4 @@ async fn reset(
 
 async fn consent_page(ctx: Ctx) -> Result<Response, WebError> {
     ctx.render("portal/consent.html", None, context! {})
-}
-
-/// Issue a one-time link for `account` and queue the email carrying it, both
-/// in `tx`, so the link exists exactly when the email will go out.
-pub(crate) async fn mail_link(
-    tx: &mut sqlx::AnyConnection,
-    st: &AppState,
-    tenant: &Tenant,
-    account: i64,
-    (purpose, lifetime): (&str, time::Duration),
-    to: &str,
-    path: &str,
-    template: &str,
-) -> Result<(), WebError> {
-    let token =
-        codes::issue_link(&mut *tx, &tenant.slug, account, purpose, Some(to), lifetime).await?;
-    let link = format!("{}/{path}/{token}", tenant.public_url(&st.cfg.public_url));
-    notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
-    Ok(())
 }

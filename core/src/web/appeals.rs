@@ -2,7 +2,7 @@
 //! (topic, text, one file) and the sent appeal with its answer; the
 //! office's list of appeals, taking one into work and answering it.
 
-use super::office::{internal, render, staff};
+use super::shared::{internal, render, staff};
 use super::{AppState, Ctx, WebError, form_map};
 use crate::account::FieldErrors;
 use crate::appeal::{self, Appeal};

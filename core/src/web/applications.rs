@@ -2,14 +2,18 @@
 //! form (save, submit, delete) and the view of a submitted application
 //! with its history.
 
-use super::accounts::field_views;
+use super::shared::field_views;
+use super::shared::{
+    default_number, fee_view, plugin_view, recipient, refusal_text, send_file, shown_fields,
+    step_message,
+};
 use super::{AppState, Ctx, WebError, attachment, date_param, form_map, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
-use crate::plugin::types::{self as pt, Hook, HookOutput};
+use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
-use crate::workflow::{self, Actor, Recipient, WorkflowError, status_title};
+use crate::workflow::{self, Actor, WorkflowError, status_title};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -76,57 +80,6 @@ fn form_fields<'t>(tenant: &'t Tenant, k: &ApplicationKind, acc: &Account) -> Ve
         })
         .filter(|f| t.is_none_or(|t| f.applies_to(t)))
         .collect()
-}
-
-/// What a plugin sees of an application: `values` with the applicant's profile.
-pub(super) fn plugin_view(
-    a: &Application,
-    acc: &Account,
-    values: &BTreeMap<String, String>,
-) -> pt::Application {
-    pt::Application {
-        kind: a.kind.clone(),
-        status: a.status.clone(),
-        number: a.number.clone(),
-        values: values.clone(),
-        applicant: pt::Profile {
-            applicant_type: acc.applicant_type.0.clone(),
-            fields: acc.profile.clone().into_iter().collect(),
-        },
-        created_at: a.created_at.clone(),
-    }
-}
-
-/// The plugin's fee for an application (`calculate-fee`), as the page, the
-/// card and the Word file show it. A plugin that fails or has no price for
-/// these values gives none: the price is information, never a reason to
-/// refuse the page.
-pub(super) async fn fee_view(
-    st: &AppState,
-    tenant: &str,
-    app_view: pt::Application,
-) -> Option<minijinja::Value> {
-    match st.plugins.call(tenant, Hook::CalculateFee(app_view)).await {
-        Ok(Some(HookOutput::Fee(Some(f)))) => {
-            let sign = match f.currency.as_str() {
-                "RUB" => "₽",
-                "KZT" => "₸",
-                other => other,
-            }
-            .to_string();
-            Some(context! {
-                currency => f.currency,
-                sign => sign,
-                lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
-                total => money(f.total),
-            })
-        }
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "calculate-fee failed; the page shows no fee");
-            None
-        }
-    }
 }
 
 /// What people call an application: its registration number or, before
@@ -559,26 +512,6 @@ async fn fee_part(
     }
 }
 
-/// A submitted application as its applicant sees it.
-/// Fields with their values as people read them, for the application's
-/// page, the office card and the Word file.
-pub(super) fn shown_fields<'a>(
-    fields: impl IntoIterator<Item = &'a FieldDef>,
-    values: &BTreeMap<String, String>,
-) -> Vec<minijinja::Value> {
-    fields
-        .into_iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let value = values
-                .get(id)
-                .map(|v| account::shown_value(f, v))
-                .unwrap_or_default();
-            context! { id => id, label => &f.label, value => value, unit => &f.unit }
-        })
-        .collect()
-}
-
 /// What the application's page says besides the application itself.
 #[derive(Default)]
 struct ViewNotes {
@@ -602,7 +535,7 @@ fn applicant_history(ctx: &Ctx, events: Vec<app::Event>) -> Vec<minijinja::Value
         .filter(|e| e.kind != "saved" && e.kind != "assigned")
         .map(|e| {
             context! {
-                what => super::office::event_text(ctx, &e),
+                what => super::shared::event_text(ctx, &e),
                 who => match e.actor.as_str() {
                     "applicant" => "Вы",
                     "system" => "Система",
@@ -677,7 +610,7 @@ async fn render_view(
                 paused_on => paused.as_deref().map(crate::tenant::ru_date),
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.kind, &a.status, Role::Applicant),
-            messages => super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
+            messages => super::shared::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
             can_reply => answerable(&ctx.tenant, a),
             custom_status => &a.custom_status,
             step_error => notes.step_error,
@@ -781,7 +714,7 @@ async fn render_form(
             notice => notice,
             offer_new => offer_new && k.drafts == DraftPolicy::Many,
             missing => account::missing_profile_fields(&ctx.tenant, acc),
-            messages => if a.is_draft() { Vec::new() } else { super::office::message_views(st, ctx, a.id, &BTreeMap::new()).await? },
+            messages => if a.is_draft() { Vec::new() } else { super::shared::message_views(st, ctx, a.id, &BTreeMap::new()).await? },
         },
     )?;
     Ok(super::with_errors(r, errors))
@@ -989,7 +922,7 @@ async fn save(
             .await
         {
             Ok(Some(HookOutput::Errors(found))) => {
-                super::profile::add_plugin_errors(&mut errors, found)
+                super::shared::add_plugin_errors(&mut errors, found)
             }
             Ok(_) => {}
             Err(e) => {
@@ -1111,46 +1044,8 @@ async fn save(
     Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
 }
 
-/// Where an application's notifications go: the email and phone given in
-/// the application ("для уведомлений"), else the account's.
-pub(super) fn recipient<'a>(
-    st: &AppState,
-    ctx: &Ctx,
-    acc: &'a Account,
-    a: &'a Application,
-) -> Recipient<'a> {
-    let given = |id: &str| a.values.get(id).map(|v| v.trim()).filter(|v| !v.is_empty());
-    Recipient {
-        email: given("email").or(acc.email.as_deref()),
-        phone: given("phone").or(acc.phone.as_deref()),
-        link: format!(
-            "{}/applications/{}",
-            ctx.tenant.public_url(&st.cfg.public_url),
-            a.id
-        ),
-    }
-}
-
-/// The words for a refused status change; internal failures become a 500.
-pub(super) fn refusal_text(e: WorkflowError) -> String {
-    match e {
-        WorkflowError::Refused(reason) | WorkflowError::Plugin(reason) => reason,
-        WorkflowError::NotAllowed => step_message("not_allowed"),
-        WorkflowError::Changed => step_message("changed"),
-        WorkflowError::Db(_) | WorkflowError::Notify(_) => step_message("failed"),
-    }
-}
-
 fn workflow_error(e: WorkflowError) -> WebError {
     WebError::Internal(e.into())
-}
-
-fn step_message(code: &str) -> String {
-    match code {
-        "not_allowed" => "Это действие сейчас недоступно.".into(),
-        "changed" => "Статус заявки только что изменился. Обновите страницу.".into(),
-        _ => "Не удалось выполнить действие. Попробуйте ещё раз.".into(),
-    }
 }
 
 /// The applicant moves their application (withdraws it, sends a returned
@@ -1478,12 +1373,6 @@ fn stale_message() -> String {
         .into()
 }
 
-/// The host's numbering when the tenant's plugin gives none: a running number.
-pub(super) async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
-    let n = crate::plugin::next_in_db(&st.db, tenant, "applications").await?;
-    Ok(format!("{n:06}"))
-}
-
 async fn delete(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -1672,22 +1561,6 @@ async fn download(
     send_file(&st, &ctx, a.id, &file).await
 }
 
-/// One file of an application the caller may already see.
-pub(super) async fn send_file(
-    st: &AppState,
-    ctx: &Ctx,
-    application: i64,
-    file: &str,
-) -> Result<Response, WebError> {
-    let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
-    let f = crate::document::files_of(&st.db, ctx.slug(), application)
-        .await?
-        .into_iter()
-        .find(|x| x.id == file)
-        .ok_or(WebError::NotFound)?;
-    super::stored_file(st, &f.sha256, &f.content_type, "file", &f.file_name).await
-}
-
 async fn remove_file(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -1768,19 +1641,6 @@ async fn download_zip(
         &name,
         super::file_body(tokio::fs::File::from_std(zip)),
     ))
-}
-
-/// Roubles (or tenge) from minor units: "1 234,56".
-pub(super) fn money(minor: i64) -> String {
-    let whole = (minor / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(c);
-    }
-    format!("{grouped},{:02}", (minor % 100).abs())
 }
 
 /// The application as a Word file, from the tenant's template or the

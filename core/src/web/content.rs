@@ -2,7 +2,7 @@
 //! may read them before registering), and the office pages where staff
 //! publish documents and the tenant admin edits the portal's texts.
 
-use super::office::{render, staff};
+use super::shared::{render, staff};
 use super::{AppState, Ctx, WebError, form_map};
 use crate::account::FieldErrors;
 use crate::content::{self, BLANK_FORMS_URL, PAGES};

@@ -14,7 +14,8 @@ mod error;
 mod office;
 mod posted;
 mod profile;
-pub mod templates;
+mod shared;
+use crate::tenant::templates;
 
 pub use error::WebError;
 

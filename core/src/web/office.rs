@@ -6,6 +6,7 @@
 //! member of this tenant (or a platform operator) or sends to the sign-in
 //! page; every action is an application event and an audit entry.
 
+use super::shared::{actor_name, event_text, internal, message_views, render, staff};
 use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
 use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
@@ -52,54 +53,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/office/applications/{id}/{action}", post(card_action))
         .route("/office/applications/{id}/file/{file}", get(card_file))
-}
-
-/// The signed-in staff member, or a redirect to the sign-in page.
-pub(super) async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
-    let login = || WebError::NeedLogin(ctx.url("/office/login"));
-    let token = ctx.staff_session.as_deref().ok_or_else(login)?;
-    let Some((id, pending)) = office::session(&st.db, ctx.slug(), token)
-        .await
-        .map_err(internal)?
-    else {
-        return Err(login());
-    };
-    if pending {
-        return Err(WebError::NeedLogin(ctx.url("/office/login/code")));
-    }
-    match office::get_staff(&st.db, ctx.slug(), id)
-        .await
-        .map_err(internal)?
-    {
-        Some(s) if s.active => Ok(s),
-        _ => Err(login()),
-    }
-}
-
-pub(super) fn internal(e: office::OfficeError) -> WebError {
-    WebError::Internal(e.into())
-}
-
-fn staff_view(s: &Staff) -> minijinja::Value {
-    context! {
-        id => s.id,
-        name => &s.name,
-        email => &s.email,
-        role => s.role.id(),
-        role_title => s.role.title(),
-        is_manager => s.role.is_manager(),
-        is_admin => s.role.is_admin(),
-        has_totp => s.has_totp(),
-    }
-}
-
-pub(super) fn render(
-    ctx: &Ctx,
-    name: &str,
-    s: Option<&Staff>,
-    extra: minijinja::Value,
-) -> Result<Response, WebError> {
-    ctx.render(name, None, context! { staff => s.map(staff_view), ..extra })
 }
 
 fn cookie_response(ctx: &Ctx, st: &AppState, to: &str, token: &str, age: Option<i64>) -> Response {
@@ -449,7 +402,7 @@ fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
         ids => b.ids,
         profile => profile,
         email => &r.email,
-        phone => r.phone.as_deref().map(account::shown_phone),
+        phone => r.phone.as_deref().map(crate::tenant::templates::shown_phone),
     }
 }
 
@@ -471,7 +424,7 @@ async fn fee_view(st: &AppState, ctx: &Ctx, r: &queue::QueueRow) -> Option<minij
         },
         created_at: a.created_at.clone(),
     };
-    super::applications::fee_view(st, ctx.slug(), input).await
+    super::shared::fee_view(st, ctx.slug(), input).await
 }
 
 fn row_status(ctx: &Ctx, r: &queue::QueueRow) -> String {
@@ -741,7 +694,7 @@ async fn render_card(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let fields = super::applications::shown_fields(fields, &a.values);
+    let fields = super::shared::shown_fields(fields, &a.values);
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let history: Vec<_> = app::history(&st.db, a)
         .await?
@@ -803,75 +756,6 @@ fn staff_names(team: &[Staff]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
-    match actor {
-        "applicant" => "Заявитель".into(),
-        "system" => "Система".into(),
-        other => names
-            .get(other)
-            .cloned()
-            .unwrap_or_else(|| "Сотрудник".into()),
-    }
-}
-
-/// What an event in the history means, in words either side reads.
-pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
-    let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
-    match e.kind.as_str() {
-        "created" => "Создан черновик".into(),
-        // Waiting for the signed original, an application is not filed yet
-        // (kazenergo, seed 000): "подана" would say otherwise.
-        "submitted"
-            if ctx
-                .tenant
-                .config
-                .workflow
-                .submitted_edo
-                .as_ref()
-                .is_some_and(|s| Some(s.get_ref().as_str()) == e.status.as_deref()) =>
-        {
-            format!("Заявка отправлена: {}", status())
-        }
-        "submitted" => format!("Заявка подана: {}", status()),
-        "status" => format!("Статус: {}", status()),
-        "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
-        "custom_status" => "Статус изменён".into(),
-        "number" => "Присвоен регистрационный номер".into(),
-        "assigned" => "Назначен исполнитель".into(),
-        "message" => "Сообщение".into(),
-        "document" => "Документ".into(),
-        "request" => "Запрос документов или сведений".into(),
-        "stage" => "Этап".into(),
-        "answer" => "Ответ заявителя".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The correspondence of an application, for either side.
-pub async fn message_views(
-    st: &AppState,
-    ctx: &Ctx,
-    application: i64,
-    names: &BTreeMap<String, String>,
-) -> Result<Vec<minijinja::Value>, WebError> {
-    Ok(office::messages(&st.db, ctx.slug(), application)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .map(|m| {
-            context! {
-                side => &m.side,
-                kind => &m.kind,
-                who => actor_name(names, &m.author),
-                title => &m.title,
-                body => minijinja::Value::from_safe_string(m.body.clone()),
-                file_id => m.file_id,
-                when => ctx.tenant.local_time(&m.created_at),
-            }
-        })
-        .collect())
-}
-
 async fn card_file(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -879,7 +763,7 @@ async fn card_file(
 ) -> Result<Response, WebError> {
     staff(&st, &ctx).await?;
     let r = load_card(&st, &ctx, &id).await?;
-    super::applications::send_file(&st, &ctx, r.app.id, &file).await
+    super::shared::send_file(&st, &ctx, r.app.id, &file).await
 }
 
 /// One action on the card. Each is an event in the application's history
@@ -909,7 +793,7 @@ async fn card_action(
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let to = super::applications::recipient(&st, &ctx, &applicant, a);
+    let to = super::shared::recipient(&st, &ctx, &applicant, a);
     // Whatever runs the plugin or reads other rows is done before the
     // transaction opens: a request holding one must never wait for a second
     // connection, or a burst of such requests jams the pool for everyone.
@@ -953,7 +837,7 @@ async fn card_action(
                     Err(WorkflowError::Db(e)) => return Err(e.into()),
                     Err(WorkflowError::Notify(e)) => return Err(e.into()),
                     Err(e) => {
-                        errors.insert("to".into(), super::applications::refusal_text(e));
+                        errors.insert("to".into(), super::shared::refusal_text(e));
                     }
                 }
             }
@@ -1186,7 +1070,7 @@ async fn prepare_card_action(
             if needs_note && text("note").is_none() {
                 Prepared::NoteMissing
             } else {
-                let view = super::applications::plugin_view(a, applicant, &a.values);
+                let view = super::shared::plugin_view(a, applicant, &a.values);
                 Prepared::Checked(
                     workflow::check_with_plugin(
                         &st.plugins,
@@ -1271,7 +1155,7 @@ async fn card_number(
     {
         return Ok(Err(refuse_replacing(old)));
     }
-    let view = super::applications::plugin_view(a, applicant, &a.values);
+    let view = super::shared::plugin_view(a, applicant, &a.values);
     // A number typed by hand may be the sequence's next: skip it.
     for _ in 0..50 {
         let n = match st
@@ -1283,7 +1167,7 @@ async fn card_number(
             .await
         {
             Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => n,
-            _ => super::applications::default_number(st, ctx.slug()).await?,
+            _ => super::shared::default_number(st, ctx.slug()).await?,
         };
         if !app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
             return Ok(Ok(n));
@@ -1349,7 +1233,7 @@ async fn card_document(
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let to = super::applications::recipient(&st, &ctx, &applicant, a);
+    let to = super::shared::recipient(&st, &ctx, &applicant, a);
     let html = if comment.is_empty() {
         String::new()
     } else {

@@ -1,7 +1,8 @@
 //! The cabinet of a logged-in applicant: home page, profile, and account
 //! settings (password, email, phone).
 
-use super::accounts::field_views;
+use super::shared::check_with_plugin;
+use super::shared::field_views;
 use super::{AppState, Ctx, WebError, form_map};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key, password, session};
@@ -324,7 +325,7 @@ async fn change_email(
         return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
     };
     let mut tx = st.db.pool.begin().await?;
-    super::accounts::mail_link(
+    super::shared::mail_link(
         &mut tx,
         &st,
         &ctx.tenant,
@@ -445,7 +446,7 @@ async fn change_phone(
     let (true, Some(new)) = (errors.is_empty(), new) else {
         return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
     };
-    if !super::accounts::sms_allowed(&st, &ctx, &new).await? {
+    if !super::shared::sms_allowed(&st, &ctx, &new).await? {
         errors.insert(
             "new_phone".into(),
             "Слишком много SMS за последний час. Попробуйте позже.".into(),
@@ -527,54 +528,5 @@ async fn confirm_new_phone(
             &BTreeMap::new(),
             &SettingsQuery::default(),
         ),
-    }
-}
-
-/// Run the tenant's validate-profile hook over the fields of a form. Its
-/// errors join the core's (a field the core already faulted keeps the core's
-/// message). A failing plugin stops the save with a message of its own:
-/// the user's input comes back untouched.
-pub(crate) async fn check_with_plugin<'a>(
-    st: &AppState,
-    ctx: &Ctx,
-    applicant_type: crate::tenant::config::ApplicantType,
-    fields: impl Iterator<Item = &'a crate::tenant::config::FieldDef>,
-    values: &BTreeMap<String, String>,
-    errors: &mut account::FieldErrors,
-) {
-    if st.plugins.get(ctx.slug()).is_none() {
-        return;
-    }
-    let profile = crate::plugin::types::Profile {
-        applicant_type: applicant_type.id().to_string(),
-        fields: fields
-            .map(|f| {
-                let id = f.id.get_ref().as_str().to_string();
-                let v = values.get(&id).cloned().unwrap_or_default();
-                (id, v)
-            })
-            .collect(),
-    };
-    match st.plugins.validate_profile(ctx.slug(), profile).await {
-        Ok(found) => add_plugin_errors(errors, found),
-        Err(e) => {
-            errors.insert(account::FORM_ERROR.into(), e.user_message().into());
-        }
-    }
-}
-
-/// A plugin's errors join the form's: an empty field means the whole form,
-/// and a field the core already faulted keeps the core's message.
-pub(crate) fn add_plugin_errors(
-    errors: &mut account::FieldErrors,
-    found: Vec<crate::plugin::types::FieldError>,
-) {
-    for e in found {
-        let key = if e.field.is_empty() {
-            account::FORM_ERROR.to_string()
-        } else {
-            e.field
-        };
-        errors.entry(key).or_insert(e.message);
     }
 }

@@ -58,7 +58,7 @@ pub fn environment(
         Ok(embedded(name).map(str::to_string))
     });
     env.add_filter("paragraphs", paragraphs);
-    env.add_filter("phone", |p: String| crate::account::shown_phone(&p));
+    env.add_filter("phone", |p: String| shown_phone(&p));
     // A stored UTC timestamp on the tenant's clock.
     env.add_filter("local_time", move |ts: String| {
         crate::tenant::local_time(&ts, offset)
@@ -234,6 +234,22 @@ fn paragraphs(text: String) -> Value {
     Value::from_safe_string(out)
 }
 
+/// A stored `+7XXXXXXXXXX` phone as people write it: `+7 900 111-22-33`.
+/// Other numbers are shown as stored.
+pub fn shown_phone(stored: &str) -> String {
+    let digits = stored.strip_prefix("+7").unwrap_or("");
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return stored.to_string();
+    }
+    format!(
+        "+7 {} {}-{}-{}",
+        &digits[..3],
+        &digits[3..6],
+        &digits[6..8],
+        &digits[8..]
+    )
+}
+
 pub fn html_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -291,18 +307,13 @@ pub fn theme_css(t: &Tenant) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::shown_phone;
     #[test]
     fn phones_read_in_groups() {
-        assert_eq!(
-            crate::account::shown_phone("+79001112233"),
-            "+7 900 111-22-33"
-        );
-        assert_eq!(
-            crate::account::shown_phone("+77011234567"),
-            "+7 701 123-45-67"
-        );
+        assert_eq!(shown_phone("+79001112233"), "+7 900 111-22-33");
+        assert_eq!(shown_phone("+77011234567"), "+7 701 123-45-67");
         // Not a number of ten digits after +7: as stored.
-        assert_eq!(crate::account::shown_phone("+4930123456"), "+4930123456");
-        assert_eq!(crate::account::shown_phone("+7900"), "+7900");
+        assert_eq!(shown_phone("+4930123456"), "+4930123456");
+        assert_eq!(shown_phone("+7900"), "+7900");
     }
 }

@@ -1,0 +1,402 @@
+//! Views, extractors and helpers the web files share: staff sign-in and
+//! the office layout, event and message lines, the fee and field views,
+//! file responses, notification recipients and plugin field errors. Web
+//! files import each other only through here.
+
+use super::{AppState, Ctx, WebError};
+use crate::account::codes::{self};
+use crate::account::{self, Account, FieldErrors};
+use crate::application::{self as app, Application};
+use crate::notify;
+use crate::office::{self, Staff};
+use crate::plugin::types::{self as pt, Hook, HookOutput};
+use crate::security;
+use crate::tenant::Tenant;
+use crate::tenant::config::FieldDef;
+use crate::workflow::{self, Recipient, WorkflowError};
+use axum::response::Response;
+use minijinja::{Value, context};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The signed-in staff member, or a redirect to the sign-in page.
+pub(super) async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
+    let login = || WebError::NeedLogin(ctx.url("/office/login"));
+    let token = ctx.staff_session.as_deref().ok_or_else(login)?;
+    let Some((id, pending)) = office::session(&st.db, ctx.slug(), token)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(login());
+    };
+    if pending {
+        return Err(WebError::NeedLogin(ctx.url("/office/login/code")));
+    }
+    match office::get_staff(&st.db, ctx.slug(), id)
+        .await
+        .map_err(internal)?
+    {
+        Some(s) if s.active => Ok(s),
+        _ => Err(login()),
+    }
+}
+
+pub(super) fn internal(e: office::OfficeError) -> WebError {
+    WebError::Internal(e.into())
+}
+
+pub(super) fn render(
+    ctx: &Ctx,
+    name: &str,
+    s: Option<&Staff>,
+    extra: minijinja::Value,
+) -> Result<Response, WebError> {
+    ctx.render(name, None, context! { staff => s.map(staff_view), ..extra })
+}
+
+/// What an event in the history means, in words either side reads.
+pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
+    let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
+    match e.kind.as_str() {
+        "created" => "Создан черновик".into(),
+        // Waiting for the signed original, an application is not filed yet
+        // (kazenergo, seed 000): "подана" would say otherwise.
+        "submitted"
+            if ctx
+                .tenant
+                .config
+                .workflow
+                .submitted_edo
+                .as_ref()
+                .is_some_and(|s| Some(s.get_ref().as_str()) == e.status.as_deref()) =>
+        {
+            format!("Заявка отправлена: {}", status())
+        }
+        "submitted" => format!("Заявка подана: {}", status()),
+        "status" => format!("Статус: {}", status()),
+        "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
+        "custom_status" => "Статус изменён".into(),
+        "number" => "Присвоен регистрационный номер".into(),
+        "assigned" => "Назначен исполнитель".into(),
+        "message" => "Сообщение".into(),
+        "document" => "Документ".into(),
+        "request" => "Запрос документов или сведений".into(),
+        "stage" => "Этап".into(),
+        "answer" => "Ответ заявителя".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The correspondence of an application, for either side.
+pub(super) async fn message_views(
+    st: &AppState,
+    ctx: &Ctx,
+    application: i64,
+    names: &BTreeMap<String, String>,
+) -> Result<Vec<minijinja::Value>, WebError> {
+    Ok(office::messages(&st.db, ctx.slug(), application)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|m| {
+            context! {
+                side => &m.side,
+                kind => &m.kind,
+                who => actor_name(names, &m.author),
+                title => &m.title,
+                body => minijinja::Value::from_safe_string(m.body.clone()),
+                file_id => m.file_id,
+                when => ctx.tenant.local_time(&m.created_at),
+            }
+        })
+        .collect())
+}
+
+/// What a plugin sees of an application: `values` with the applicant's profile.
+pub(super) fn plugin_view(
+    a: &Application,
+    acc: &Account,
+    values: &BTreeMap<String, String>,
+) -> pt::Application {
+    pt::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: values.clone(),
+        applicant: pt::Profile {
+            applicant_type: acc.applicant_type.0.clone(),
+            fields: acc.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    }
+}
+
+/// The plugin's fee for an application (`calculate-fee`), as the page, the
+/// card and the Word file show it. A plugin that fails or has no price for
+/// these values gives none: the price is information, never a reason to
+/// refuse the page.
+pub(super) async fn fee_view(
+    st: &AppState,
+    tenant: &str,
+    app_view: pt::Application,
+) -> Option<minijinja::Value> {
+    match st.plugins.call(tenant, Hook::CalculateFee(app_view)).await {
+        Ok(Some(HookOutput::Fee(Some(f)))) => {
+            let sign = match f.currency.as_str() {
+                "RUB" => "₽",
+                "KZT" => "₸",
+                other => other,
+            }
+            .to_string();
+            Some(context! {
+                currency => f.currency,
+                sign => sign,
+                lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
+                total => money(f.total),
+            })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "calculate-fee failed; the page shows no fee");
+            None
+        }
+    }
+}
+
+/// A submitted application as its applicant sees it.
+/// Fields with their values as people read them, for the application's
+/// page, the office card and the Word file.
+pub(super) fn shown_fields<'a>(
+    fields: impl IntoIterator<Item = &'a FieldDef>,
+    values: &BTreeMap<String, String>,
+) -> Vec<minijinja::Value> {
+    fields
+        .into_iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let value = values
+                .get(id)
+                .map(|v| account::shown_value(f, v))
+                .unwrap_or_default();
+            context! { id => id, label => &f.label, value => value, unit => &f.unit }
+        })
+        .collect()
+}
+
+/// Where an application's notifications go: the email and phone given in
+/// the application ("для уведомлений"), else the account's.
+pub(super) fn recipient<'a>(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &'a Account,
+    a: &'a Application,
+) -> Recipient<'a> {
+    let given = |id: &str| a.values.get(id).map(|v| v.trim()).filter(|v| !v.is_empty());
+    Recipient {
+        email: given("email").or(acc.email.as_deref()),
+        phone: given("phone").or(acc.phone.as_deref()),
+        link: format!(
+            "{}/applications/{}",
+            ctx.tenant.public_url(&st.cfg.public_url),
+            a.id
+        ),
+    }
+}
+
+/// The words for a refused status change; internal failures become a 500.
+pub(super) fn refusal_text(e: WorkflowError) -> String {
+    match e {
+        WorkflowError::Refused(reason) | WorkflowError::Plugin(reason) => reason,
+        WorkflowError::NotAllowed => step_message("not_allowed"),
+        WorkflowError::Changed => step_message("changed"),
+        WorkflowError::Db(_) | WorkflowError::Notify(_) => step_message("failed"),
+    }
+}
+
+/// The host's numbering when the tenant's plugin gives none: a running number.
+pub(super) async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
+    let n = crate::plugin::next_in_db(&st.db, tenant, "applications").await?;
+    Ok(format!("{n:06}"))
+}
+
+/// One file of an application the caller may already see.
+pub(super) async fn send_file(
+    st: &AppState,
+    ctx: &Ctx,
+    application: i64,
+    file: &str,
+) -> Result<Response, WebError> {
+    let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;
+    let f = crate::document::files_of(&st.db, ctx.slug(), application)
+        .await?
+        .into_iter()
+        .find(|x| x.id == file)
+        .ok_or(WebError::NotFound)?;
+    super::stored_file(st, &f.sha256, &f.content_type, "file", &f.file_name).await
+}
+
+/// The view of tenant fields a form template loops over.
+pub(super) fn field_views<'a>(
+    tenant: &Tenant,
+    fields: impl Iterator<Item = &'a FieldDef>,
+    values: &BTreeMap<String, String>,
+    errors: &FieldErrors,
+) -> Vec<Value> {
+    fields
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let options = f
+                .options
+                .as_ref()
+                .and_then(|o| tenant.list(o.get_ref()))
+                .unwrap_or(&[]);
+            context! {
+                id => id,
+                label => &f.label,
+                kind => format!("{:?}", f.kind).to_lowercase(),
+                required => f.required,
+                hint => &f.hint,
+                placeholder => &f.placeholder,
+                options => options.to_vec(),
+                max_length => f.max_length,
+                unit => &f.unit,
+                value => values.get(id).cloned().unwrap_or_default(),
+                error => errors.get(id),
+            }
+        })
+        .collect()
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Whether one more SMS may go to `phone` from this request, counting it.
+pub(super) async fn sms_allowed(st: &AppState, ctx: &Ctx, phone: &str) -> Result<bool, WebError> {
+    let slug = ctx.slug();
+    let per_phone = security::hit(&st.db, &format!("sms:phone:{slug}:{phone}"), HOUR, 5).await?;
+    let per_ip = security::hit(&st.db, &format!("sms:ip:{slug}:{}", ctx.ip), HOUR, 20).await?;
+    let daily = i64::from(ctx.tenant.config.notify.sms_daily_limit);
+    let per_tenant = security::hit(
+        &st.db,
+        &format!("sms:tenant:{slug}"),
+        Duration::from_secs(86_400),
+        daily,
+    )
+    .await?;
+    if !(per_phone && per_ip && per_tenant) {
+        tracing::warn!(per_phone, per_ip, per_tenant, "SMS refused by rate limit");
+    }
+    Ok(per_phone && per_ip && per_tenant)
+}
+
+/// Issue a one-time link for `account` and queue the email carrying it, both
+/// in `tx`, so the link exists exactly when the email will go out.
+pub(super) async fn mail_link(
+    tx: &mut sqlx::AnyConnection,
+    st: &AppState,
+    tenant: &Tenant,
+    account: i64,
+    (purpose, lifetime): (&str, time::Duration),
+    to: &str,
+    path: &str,
+    template: &str,
+) -> Result<(), WebError> {
+    let token =
+        codes::issue_link(&mut *tx, &tenant.slug, account, purpose, Some(to), lifetime).await?;
+    let link = format!("{}/{path}/{token}", tenant.public_url(&st.cfg.public_url));
+    notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
+    Ok(())
+}
+
+/// Run the tenant's validate-profile hook over the fields of a form. Its
+/// errors join the core's (a field the core already faulted keeps the core's
+/// message). A failing plugin stops the save with a message of its own:
+/// the user's input comes back untouched.
+pub(super) async fn check_with_plugin<'a>(
+    st: &AppState,
+    ctx: &Ctx,
+    applicant_type: crate::tenant::config::ApplicantType,
+    fields: impl Iterator<Item = &'a crate::tenant::config::FieldDef>,
+    values: &BTreeMap<String, String>,
+    errors: &mut account::FieldErrors,
+) {
+    if st.plugins.get(ctx.slug()).is_none() {
+        return;
+    }
+    let profile = crate::plugin::types::Profile {
+        applicant_type: applicant_type.id().to_string(),
+        fields: fields
+            .map(|f| {
+                let id = f.id.get_ref().as_str().to_string();
+                let v = values.get(&id).cloned().unwrap_or_default();
+                (id, v)
+            })
+            .collect(),
+    };
+    match st.plugins.validate_profile(ctx.slug(), profile).await {
+        Ok(found) => add_plugin_errors(errors, found),
+        Err(e) => {
+            errors.insert(account::FORM_ERROR.into(), e.user_message().into());
+        }
+    }
+}
+
+/// A plugin's errors join the form's: an empty field means the whole form,
+/// and a field the core already faulted keeps the core's message.
+pub(super) fn add_plugin_errors(
+    errors: &mut account::FieldErrors,
+    found: Vec<crate::plugin::types::FieldError>,
+) {
+    for e in found {
+        let key = if e.field.is_empty() {
+            account::FORM_ERROR.to_string()
+        } else {
+            e.field
+        };
+        errors.entry(key).or_insert(e.message);
+    }
+}
+
+pub(super) fn staff_view(s: &Staff) -> minijinja::Value {
+    context! {
+        id => s.id,
+        name => &s.name,
+        email => &s.email,
+        role => s.role.id(),
+        role_title => s.role.title(),
+        is_manager => s.role.is_manager(),
+        is_admin => s.role.is_admin(),
+        has_totp => s.has_totp(),
+    }
+}
+
+pub(super) fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
+    match actor {
+        "applicant" => "Заявитель".into(),
+        "system" => "Система".into(),
+        other => names
+            .get(other)
+            .cloned()
+            .unwrap_or_else(|| "Сотрудник".into()),
+    }
+}
+
+/// Roubles (or tenge) from minor units: "1 234,56".
+pub(super) fn money(minor: i64) -> String {
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped},{:02}", (minor % 100).abs())
+}
+
+pub(super) fn step_message(code: &str) -> String {
+    match code {
+        "not_allowed" => "Это действие сейчас недоступно.".into(),
+        "changed" => "Статус заявки только что изменился. Обновите страницу.".into(),
+        _ => "Не удалось выполнить действие. Попробуйте ещё раз.".into(),
+    }
+}
