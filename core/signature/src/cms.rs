@@ -731,6 +731,23 @@ mod tests {
         }
     }
 
+    /// GOST 34.311-95 is GOST R 34.11-94 with the test S-box, not
+    /// CryptoPro's: the published test-parameter digests (RFC 5831 §7.3.1
+    /// and the empty message's).
+    #[test]
+    fn kazakh_gost94_uses_the_test_sbox() {
+        let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(Hash::Gost94Test.digest(b"")),
+            "ce85b99cc46752fffee35cab9a7b0278abb4c2d2055cff685af4912c49490f8d"
+        );
+        assert_eq!(
+            hex(Hash::Gost94Test.digest(b"This is message, length=32 bytes")),
+            "b1c466d37519b82e8319819ff32595e047a28cb6f83eff1c6916a815a637fffa"
+        );
+        assert_eq!(Hash::from_oid(&KZ_GOST94), Some(Hash::Gost94Test));
+    }
+
     /// Each Kazakh algorithm with its own signature or key OID and hash.
     #[test]
     fn kazakh_algorithms_are_known_by_key_or_signature_oid() {
