@@ -4,6 +4,12 @@
 //! bytes. Who the signer is and whether to trust them (chain, validity,
 //! revocation) is the policy's business, on top of this.
 //!
+//! Algorithms: Russian GOST R 34.10-2012 (256, 512) with Streebog;
+//! Kazakhstan's GOST 34.310-2004 (GOST 34.311-95 hash) and GOST 34.10-2015
+//! (256, 512) with Streebog, under Kazakh OIDs and byte order (see
+//! `KzGost`); RSA PKCS#1 v1.5 with SHA-2. The same table checks
+//! certificate and CRL signatures (`signed_by`).
+//!
 //! Anything this does not know is a refusal: an algorithm, a paramset, a
 //! missing attribute, a digest that does not fit the key.
 
@@ -138,6 +144,21 @@ const GOST_256_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1
 const GOST_512_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.3.3");
 const STREEBOG_256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.2.2");
 const STREEBOG_512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.643.7.1.1.2.3");
+// Kazakhstan (pki.gov.kz): GOST 34.310-2004 and GOST 34.10-2015, each with a
+// key OID and a signature OID, and hash OIDs of their own.
+const KZ_2004_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.1.1");
+const KZ_2004_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.1.2");
+const KZ_2015_256_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.1");
+const KZ_2015_512_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.2");
+// The 256-bit signature and hash OIDs are not in our notes (no 256-bit
+// sample was seen); these are the ones Kalkan-based software names for
+// "GOST 34.10-2015 256 with GOST 34.11-2015 256", the 512-bit ones' siblings.
+const KZ_2015_256_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.3.1");
+const KZ_2015_512_SIG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.3.2");
+/// GOST 34.311-95, i.e. GOST R 34.11-94 with the test S-box.
+const KZ_GOST94: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.3.1.1.0");
+const KZ_STREEBOG_256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.3.2");
+const KZ_STREEBOG_512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.10.1.3.3");
 const RSA_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
@@ -150,6 +171,13 @@ const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 pub(crate) enum Hash {
     Streebog256,
     Streebog512,
+    /// GOST R 34.11-94 with the test S-box (Kazakhstan's GOST 34.311-95).
+    Gost94Test,
+    /// Streebog under Kazakhstan's OIDs. The same function as the Russian
+    /// one, kept apart so that a digest OID of one country does not pass
+    /// with a key of the other (see [`Algorithm::of`]).
+    KzStreebog256,
+    KzStreebog512,
     Sha256,
     Sha384,
     Sha512,
@@ -160,6 +188,9 @@ impl Hash {
         Some(match *oid {
             STREEBOG_256 => Hash::Streebog256,
             STREEBOG_512 => Hash::Streebog512,
+            KZ_GOST94 => Hash::Gost94Test,
+            KZ_STREEBOG_256 => Hash::KzStreebog256,
+            KZ_STREEBOG_512 => Hash::KzStreebog512,
             SHA256 => Hash::Sha256,
             SHA384 => Hash::Sha384,
             SHA512 => Hash::Sha512,
@@ -169,8 +200,9 @@ impl Hash {
 
     fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
-            Hash::Streebog256 => streebog::Streebog256::digest(data).to_vec(),
-            Hash::Streebog512 => streebog::Streebog512::digest(data).to_vec(),
+            Hash::Streebog256 | Hash::KzStreebog256 => streebog::Streebog256::digest(data).to_vec(),
+            Hash::Streebog512 | Hash::KzStreebog512 => streebog::Streebog512::digest(data).to_vec(),
+            Hash::Gost94Test => gost94::Gost94Test::digest(data).to_vec(),
             Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
             Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
             Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
@@ -418,7 +450,66 @@ fn signed_attrs_bytes(der: &[u8]) -> Option<Vec<u8>> {
 /// digest: what [`Algorithm::verify`] then uses without parsing again.
 enum Algorithm {
     Gost(ParamSet),
+    /// Kazakhstan's GOST: the Russian equation on a fixed curve, with the
+    /// signature value's bytes in the opposite order.
+    KzGost(KzGost),
     Rsa,
+}
+
+/// Kazakhstan's GOST algorithms (pki.gov.kz), each tied to one curve and
+/// one hash.
+///
+/// Assumed layouts, as for Russian GOST unless said: the public key is an
+/// OCTET STRING inside the BIT STRING holding X‖Y, each coordinate
+/// little-endian; the signature value, in a SignerInfo as in a
+/// certificate or CRL, is the Russian s‖r (big-endian) with all its bytes
+/// reversed, i.e. r‖s little-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KzGost {
+    /// GOST 34.310-2004 on CryptoPro-A with GOST 34.311-95.
+    Gost2004,
+    /// GOST 34.10-2015 256 on tc26-256-A with Streebog-256.
+    Gost2015_256,
+    /// GOST 34.10-2015 512 on tc26-512-A with Streebog-512.
+    Gost2015_512,
+}
+
+impl KzGost {
+    fn of_key(oid: &ObjectIdentifier) -> Option<KzGost> {
+        Some(match *oid {
+            KZ_2004_KEY => KzGost::Gost2004,
+            KZ_2015_256_KEY => KzGost::Gost2015_256,
+            KZ_2015_512_KEY => KzGost::Gost2015_512,
+            _ => return None,
+        })
+    }
+
+    /// (signature OID, hash, curve).
+    fn spec(self) -> (ObjectIdentifier, Hash, ParamSet) {
+        match self {
+            KzGost::Gost2004 => (KZ_2004_SIG, Hash::Gost94Test, ParamSet::CryptoProA),
+            KzGost::Gost2015_256 => (KZ_2015_256_SIG, Hash::KzStreebog256, ParamSet::Tc26_256A),
+            KzGost::Gost2015_512 => (KZ_2015_512_SIG, Hash::KzStreebog512, ParamSet::Tc26_512A),
+        }
+    }
+
+    fn curve(self) -> ParamSet {
+        self.spec().2
+    }
+
+    /// The curve a Kazakh key may use. Kazakh certificates either leave
+    /// the parameters out (or NULL), the algorithm then fixing the curve,
+    /// or name the curve as a Russian key does. A named curve other than
+    /// the algorithm's is refused: nothing here says Kazakh software signs
+    /// on it, and a verifier that follows the key's word could be steered
+    /// to any curve.
+    fn accepts_parameters(self, spki: &spki::SubjectPublicKeyInfoOwned) -> bool {
+        match spki.algorithm.parameters.as_ref() {
+            None => true,
+            Some(p) if p.tag() == der::Tag::Null => p.value().is_empty(),
+            Some(_) => gost_paramset(spki) == Some(self.curve()),
+        }
+    }
 }
 
 impl Algorithm {
@@ -429,7 +520,26 @@ impl Algorithm {
         hash: Hash,
     ) -> Result<Algorithm, Refusal> {
         let key_oid = spki.algorithm.oid;
-        if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
+        if let Some(kz) = KzGost::of_key(&key_oid) {
+            let (want_sig, want_hash, _) = kz.spec();
+            // As for Russian GOST, the key's OID or the signature's.
+            if *sig_oid != key_oid && *sig_oid != want_sig {
+                return Err(Refusal::UnsupportedAlgorithm);
+            }
+            // Only the Kazakh hash OID. A Russian Streebog OID with a Kazakh
+            // 2015 key (or a Kazakh one with a Russian key) would compute the
+            // same digest, but no signature seen so far mixes the two, and
+            // a mix says the message was put together by something other
+            // than a signer of either country: refused until a real one
+            // shows otherwise (accepting it would be a change here only).
+            if hash != want_hash {
+                return Err(Refusal::DigestDoesNotFitKey);
+            }
+            if !kz.accepts_parameters(spki) {
+                return Err(Refusal::UnsupportedAlgorithm);
+            }
+            Ok(Algorithm::KzGost(kz))
+        } else if key_oid == GOST_256_KEY || key_oid == GOST_512_KEY {
             let (want_hash, want_sig, size) = if key_oid == GOST_256_KEY {
                 (Hash::Streebog256, GOST_256_SIG, 32)
             } else {
@@ -468,6 +578,11 @@ impl Algorithm {
     fn name(&self, hash: Hash) -> String {
         match self {
             Algorithm::Gost(set) => format!("ГОСТ Р 34.10-2012 {} ({set:?})", set.size() * 8),
+            Algorithm::KzGost(kz) => match kz {
+                KzGost::Gost2004 => "ГОСТ 34.310-2004 (Казахстан, CryptoPro-A)".to_string(),
+                KzGost::Gost2015_256 => "ГОСТ 34.10-2015 256 (Казахстан, Tc26_256A)".to_string(),
+                KzGost::Gost2015_512 => "ГОСТ 34.10-2015 512 (Казахстан, Tc26_512A)".to_string(),
+            },
             Algorithm::Rsa => format!("RSA PKCS#1 v1.5, {hash:?}"),
         }
     }
@@ -489,6 +604,14 @@ impl Algorithm {
             Algorithm::Gost(set) => {
                 let key = der::asn1::OctetString::from_der(bits).map_err(|_| Refusal::Malformed)?;
                 gost::verify(*set, &hash.digest(message), signature, key.as_bytes())
+                    .map_err(|_| Refusal::BadSignature)
+            }
+            Algorithm::KzGost(kz) => {
+                let key = der::asn1::OctetString::from_der(bits).map_err(|_| Refusal::Malformed)?;
+                // Back into the Russian s‖r order the arithmetic reads.
+                let mut russian = signature.to_vec();
+                russian.reverse();
+                gost::verify(kz.curve(), &hash.digest(message), &russian, key.as_bytes())
                     .map_err(|_| Refusal::BadSignature)
             }
             Algorithm::Rsa => {
@@ -522,6 +645,11 @@ pub(crate) fn signed_by(
     let hash = match *sig_oid {
         GOST_256_SIG => Hash::Streebog256,
         GOST_512_SIG => Hash::Streebog512,
+        // Kazakh certificates and CRLs are signed as Kazakh SignerInfos are,
+        // byte order included.
+        KZ_2004_SIG => Hash::Gost94Test,
+        KZ_2015_256_SIG => Hash::KzStreebog256,
+        KZ_2015_512_SIG => Hash::KzStreebog512,
         SHA256_RSA => Hash::Sha256,
         SHA384_RSA => Hash::Sha384,
         SHA512_RSA => Hash::Sha512,
@@ -571,4 +699,179 @@ fn binds(value: &[u8], cert: &Certificate) -> bool {
         return false;
     };
     hash.digest(&cert_der) == cert_hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(oid: ObjectIdentifier, parameters: Option<der::Any>) -> spki::SubjectPublicKeyInfoOwned {
+        spki::SubjectPublicKeyInfoOwned {
+            algorithm: spki::AlgorithmIdentifierOwned { oid, parameters },
+            subject_public_key: der::asn1::BitString::from_bytes(&[0x04, 0x00]).unwrap(),
+        }
+    }
+
+    fn curve(oids: &[&str]) -> Option<der::Any> {
+        let seq: Vec<ObjectIdentifier> = oids
+            .iter()
+            .map(|o| ObjectIdentifier::new_unwrap(o))
+            .collect();
+        Some(der::Any::encode_from(&seq).unwrap())
+    }
+
+    fn of(
+        spki: &spki::SubjectPublicKeyInfoOwned,
+        sig: ObjectIdentifier,
+        hash: Hash,
+    ) -> Result<KzGost, Refusal> {
+        match Algorithm::of(spki, &sig, hash)? {
+            Algorithm::KzGost(kz) => Ok(kz),
+            _ => panic!("not a Kazakh algorithm"),
+        }
+    }
+
+    /// GOST 34.311-95 is GOST R 34.11-94 with the test S-box, not
+    /// CryptoPro's: the published test-parameter digests (RFC 5831 §7.3.1
+    /// and the empty message's).
+    #[test]
+    fn kazakh_gost94_uses_the_test_sbox() {
+        let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(Hash::Gost94Test.digest(b"")),
+            "ce85b99cc46752fffee35cab9a7b0278abb4c2d2055cff685af4912c49490f8d"
+        );
+        assert_eq!(
+            hex(Hash::Gost94Test.digest(b"This is message, length=32 bytes")),
+            "b1c466d37519b82e8319819ff32595e047a28cb6f83eff1c6916a815a637fffa"
+        );
+        assert_eq!(Hash::from_oid(&KZ_GOST94), Some(Hash::Gost94Test));
+    }
+
+    /// Each Kazakh algorithm with its own signature or key OID and hash.
+    #[test]
+    fn kazakh_algorithms_are_known_by_key_or_signature_oid() {
+        for (key_oid, sig, hash, want) in [
+            (KZ_2004_KEY, KZ_2004_SIG, Hash::Gost94Test, KzGost::Gost2004),
+            (
+                KZ_2015_256_KEY,
+                KZ_2015_256_SIG,
+                Hash::KzStreebog256,
+                KzGost::Gost2015_256,
+            ),
+            (
+                KZ_2015_512_KEY,
+                KZ_2015_512_SIG,
+                Hash::KzStreebog512,
+                KzGost::Gost2015_512,
+            ),
+        ] {
+            let k = key(key_oid, None);
+            assert_eq!(of(&k, sig, hash), Ok(want));
+            assert_eq!(of(&k, key_oid, hash), Ok(want));
+            // Another family's signature OID, or a Russian one.
+            for other in [KZ_2004_SIG, KZ_2015_256_SIG, KZ_2015_512_SIG, GOST_256_SIG] {
+                if other != sig {
+                    assert_eq!(of(&k, other, hash), Err(Refusal::UnsupportedAlgorithm));
+                }
+            }
+        }
+    }
+
+    /// A digest OID of the other country, or of another size, does not fit.
+    #[test]
+    fn a_digest_of_another_country_or_size_does_not_fit() {
+        let kz512 = key(KZ_2015_512_KEY, None);
+        for hash in [
+            Hash::Streebog512,
+            Hash::KzStreebog256,
+            Hash::Gost94Test,
+            Hash::Sha512,
+        ] {
+            assert_eq!(
+                of(&kz512, KZ_2015_512_SIG, hash),
+                Err(Refusal::DigestDoesNotFitKey),
+                "{hash:?}"
+            );
+        }
+        let kz2004 = key(KZ_2004_KEY, None);
+        for hash in [Hash::Streebog256, Hash::KzStreebog256, Hash::Sha256] {
+            assert_eq!(
+                of(&kz2004, KZ_2004_SIG, hash),
+                Err(Refusal::DigestDoesNotFitKey),
+                "{hash:?}"
+            );
+        }
+        // A Russian key with Kazakhstan's Streebog OID.
+        let ru = key(GOST_256_KEY, curve(&["1.2.643.2.2.35.1"]));
+        assert!(matches!(
+            Algorithm::of(&ru, &GOST_256_SIG, Hash::KzStreebog256),
+            Err(Refusal::DigestDoesNotFitKey)
+        ));
+        assert!(matches!(
+            Algorithm::of(&ru, &GOST_256_SIG, Hash::Streebog256),
+            Ok(Algorithm::Gost(ParamSet::CryptoProA))
+        ));
+    }
+
+    /// Parameters absent, NULL or naming the algorithm's own curve (by any
+    /// of its OIDs) are taken; another curve or anything else is not.
+    #[test]
+    fn a_kazakh_key_takes_no_curve_but_its_own() {
+        let null = Some(der::Any::new(der::Tag::Null, Vec::<u8>::new()).unwrap());
+        let cases = [
+            (
+                KZ_2004_KEY,
+                KZ_2004_SIG,
+                Hash::Gost94Test,
+                "1.2.643.2.2.35.1",
+                "1.2.643.2.2.35.2",
+            ),
+            (
+                KZ_2004_KEY,
+                KZ_2004_SIG,
+                Hash::Gost94Test,
+                "1.2.643.7.1.2.1.1.2",
+                "1.2.643.7.1.2.1.1.1",
+            ),
+            (
+                KZ_2015_256_KEY,
+                KZ_2015_256_SIG,
+                Hash::KzStreebog256,
+                "1.2.643.7.1.2.1.1.1",
+                "1.2.643.2.2.35.1",
+            ),
+            (
+                KZ_2015_512_KEY,
+                KZ_2015_512_SIG,
+                Hash::KzStreebog512,
+                "1.2.643.7.1.2.1.2.1",
+                "1.2.643.7.1.2.1.2.3",
+            ),
+        ];
+        for (key_oid, sig, hash, own, other) in cases {
+            assert!(of(&key(key_oid, None), sig, hash).is_ok());
+            assert!(of(&key(key_oid, null.clone()), sig, hash).is_ok());
+            assert!(of(&key(key_oid, curve(&[own])), sig, hash).is_ok(), "{own}");
+            // With a digest paramset after the curve, as Russian keys have.
+            assert!(of(&key(key_oid, curve(&[own, "1.2.643.7.1.1.2.2"])), sig, hash).is_ok());
+            for refused in [
+                curve(&[other]),
+                curve(&["1.2.398.3.10.1.1.1.1.1"]),
+                curve(&[]),
+                Some(der::Any::encode_from(&ObjectIdentifier::new_unwrap(own)).unwrap()),
+                Some(der::Any::new(der::Tag::Null, vec![0u8]).unwrap()),
+                Some(
+                    der::Any::encode_from(&der::asn1::OctetString::new(vec![1u8]).unwrap())
+                        .unwrap(),
+                ),
+            ] {
+                assert_eq!(
+                    of(&key(key_oid, refused.clone()), sig, hash),
+                    Err(Refusal::UnsupportedAlgorithm),
+                    "{key_oid} {refused:?}"
+                );
+            }
+        }
+    }
 }

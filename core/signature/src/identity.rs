@@ -23,9 +23,49 @@ pub struct Identity {
     pub snils: Option<String>,
     pub iin: Option<String>,
     pub bin: Option<String>,
-    /// Kazakhstan: the role the extended key usage gives.
+    /// Kazakhstan: the role the extended key usage gives, the most
+    /// specific one, in words.
     pub kz_role: Option<&'static str>,
+    /// Kazakhstan: every role the extended key usage names.
+    pub kz_roles: Vec<KzRole>,
 }
+
+/// A Kazakh certificate's role, from its extended key usage (pki.gov.kz).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KzRole {
+    /// 1.2.398.3.3.4.1.1: a person on their own behalf.
+    Individual,
+    /// 1.2.398.3.3.4.1.2: issued for an organisation (with one of the
+    /// specific roles below).
+    Organisation,
+    /// 1.2.398.3.3.4.1.2.1: the organisation's head.
+    Head,
+    /// 1.2.398.3.3.4.1.2.2: a person with the right to sign for it.
+    RightToSign,
+    /// 1.2.398.3.3.4.1.2.5: an employee, who may not sign for it.
+    Employee,
+}
+
+/// The roles with their OIDs and words, the most specific first.
+const KZ_ROLES: [(&str, KzRole, &str); 5] = [
+    (
+        "1.2.398.3.3.4.1.2.1",
+        KzRole::Head,
+        "первый руководитель организации",
+    ),
+    (
+        "1.2.398.3.3.4.1.2.2",
+        KzRole::RightToSign,
+        "лицо с правом подписи",
+    ),
+    (
+        "1.2.398.3.3.4.1.2.5",
+        KzRole::Employee,
+        "сотрудник организации",
+    ),
+    ("1.2.398.3.3.4.1.2", KzRole::Organisation, "организация"),
+    ("1.2.398.3.3.4.1.1", KzRole::Individual, "физическое лицо"),
+];
 
 const CN: &str = "2.5.4.3";
 const SURNAME: &str = "2.5.4.4";
@@ -102,7 +142,11 @@ impl Identity {
                 *slot = Some(v);
             }
         }
-        id.kz_role = kz_role(cert);
+        id.kz_roles = kz_roles(cert);
+        id.kz_role = KZ_ROLES
+            .iter()
+            .find(|(_, role, _)| id.kz_roles.contains(role))
+            .map(|(_, _, words)| *words);
         id
     }
 
@@ -125,31 +169,24 @@ impl Identity {
     }
 }
 
-fn kz_role(cert: &Certificate) -> Option<&'static str> {
-    let eku = cert
+fn kz_roles(cert: &Certificate) -> Vec<KzRole> {
+    let Some((_, eku)) = cert
         .tbs_certificate
         .get::<x509_cert::ext::pkix::ExtendedKeyUsage>()
         .ok()
-        .flatten()?
-        .1;
-    let has = |oid: &str| {
-        ObjectIdentifier::new(oid)
-            .ok()
-            .is_some_and(|o| eku.0.contains(&o))
+        .flatten()
+    else {
+        return Vec::new();
     };
-    // The most specific role first.
-    for (oid, role) in [
-        ("1.2.398.3.3.4.1.2.1", "первый руководитель организации"),
-        ("1.2.398.3.3.4.1.2.2", "лицо с правом подписи"),
-        ("1.2.398.3.3.4.1.2.5", "сотрудник организации"),
-        ("1.2.398.3.3.4.1.2", "организация"),
-        ("1.2.398.3.3.4.1.1", "физическое лицо"),
-    ] {
-        if has(oid) {
-            return Some(role);
-        }
-    }
-    None
+    KZ_ROLES
+        .iter()
+        .filter(|(oid, _, _)| {
+            ObjectIdentifier::new(oid)
+                .ok()
+                .is_some_and(|o| eku.0.contains(&o))
+        })
+        .map(|(_, role, _)| *role)
+        .collect()
 }
 
 /// Who the portal believes the applicant is, from the profile.
@@ -164,9 +201,11 @@ pub enum Applicant<'a> {
     Legal { inn: &'a str, ogrn: &'a str },
     /// A sole proprietor: INN (12 digits) and OGRNIP.
     Entrepreneur { inn: &'a str, ogrnip: &'a str },
-    /// Kazakhstan: a person by IIN.
+    /// Kazakhstan: a person by IIN, signing with a personal certificate.
     KzPerson { iin: &'a str },
-    /// Kazakhstan: an organisation by BIN (the signer's IIN is theirs).
+    /// Kazakhstan: an organisation by BIN, signed for by its head or a
+    /// person with the right to sign (the certificate's IIN is that
+    /// person's).
     KzOrganisation { bin: &'a str },
 }
 
@@ -193,8 +232,21 @@ pub fn matches(id: &Identity, applicant: &Applicant) -> bool {
         Applicant::Entrepreneur { inn, ogrnip } => {
             same(id.inn.as_deref(), inn) && same(id.ogrnip.as_deref(), ogrnip)
         }
-        Applicant::KzPerson { iin } => same(id.iin.as_deref(), iin),
-        Applicant::KzOrganisation { bin } => same(id.bin.as_deref(), bin),
+        // An organisation's certificate carries its holder's IIN too, but
+        // it speaks for the organisation: only a personal one (the
+        // individual role and no organisation role) is the person's own.
+        Applicant::KzPerson { iin } => {
+            same(id.iin.as_deref(), iin) && id.kz_roles == [KzRole::Individual]
+        }
+        // Every employee's certificate carries the BIN; only the head and
+        // those with the right to sign may bind the organisation.
+        Applicant::KzOrganisation { bin } => {
+            same(id.bin.as_deref(), bin)
+                && id
+                    .kz_roles
+                    .iter()
+                    .any(|r| matches!(r, KzRole::Head | KzRole::RightToSign))
+        }
     }
 }
 
@@ -232,4 +284,152 @@ pub fn name_line(name: &x509_cert::name::Name) -> String {
             .unwrap_or_default();
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::asn1::BitString;
+    use der::{Decode, Encode};
+    use std::str::FromStr;
+    use x509_cert::ext::Extension;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::time::Validity;
+
+    const IIN: &str = "880101300123";
+    const BIN: &str = "120540012345";
+
+    /// A Kazakh certificate's shape as NCA RK issues it: IIN in the subject's
+    /// serialNumber, BIN in OU, the roles as extended key usages. Nothing
+    /// here is signed; only what Identity reads matters.
+    fn kz_cert(bin: bool, roles: &[&str]) -> Certificate {
+        let mut subject = format!("CN=ТЕСТОВ ТЕСТ,serialNumber=IIN{IIN},C=KZ");
+        if bin {
+            subject = format!("CN=ТЕСТОВ ТЕСТ,serialNumber=IIN{IIN},OU=BIN{BIN},O=ТОО Тест,C=KZ");
+        }
+        let eku = ExtendedKeyUsage(
+            std::iter::once("1.3.6.1.5.5.7.3.4")
+                .chain(roles.iter().copied())
+                .map(ObjectIdentifier::new_unwrap)
+                .collect(),
+        );
+        let tbs = x509_cert::TbsCertificate {
+            version: x509_cert::Version::V3,
+            serial_number: SerialNumber::new(&[1]).unwrap(),
+            signature: spki::AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.3.2"),
+                parameters: None,
+            },
+            issuer: Name::from_str("CN=ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (GOST) TEST 2022,C=KZ").unwrap(),
+            validity: Validity {
+                not_before: at(1_700_000_000),
+                not_after: at(1_900_000_000),
+            },
+            subject: Name::from_str(&subject).unwrap(),
+            subject_public_key_info: spki::SubjectPublicKeyInfoOwned {
+                algorithm: spki::AlgorithmIdentifierOwned {
+                    oid: ObjectIdentifier::new_unwrap("1.2.398.3.10.1.1.2.2"),
+                    parameters: None,
+                },
+                subject_public_key: BitString::from_bytes(&[0; 4]).unwrap(),
+            },
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(vec![Extension {
+                extn_id: ObjectIdentifier::new_unwrap("2.5.29.37"),
+                critical: false,
+                extn_value: der::asn1::OctetString::new(eku.to_der().unwrap()).unwrap(),
+            }]),
+        };
+        let cert = Certificate {
+            signature_algorithm: tbs.signature.clone(),
+            tbs_certificate: tbs,
+            signature: BitString::from_bytes(&[0; 4]).unwrap(),
+        };
+        // Through DER, as a certificate from a signature arrives.
+        Certificate::from_der(&cert.to_der().unwrap()).unwrap()
+    }
+
+    fn at(secs: u64) -> x509_cert::time::Time {
+        x509_cert::time::Time::UtcTime(
+            der::asn1::UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).unwrap(),
+        )
+    }
+
+    const INDIVIDUAL: &str = "1.2.398.3.3.4.1.1";
+    const ORGANISATION: &str = "1.2.398.3.3.4.1.2";
+    const HEAD: &str = "1.2.398.3.3.4.1.2.1";
+    const RIGHT_TO_SIGN: &str = "1.2.398.3.3.4.1.2.2";
+    const EMPLOYEE: &str = "1.2.398.3.3.4.1.2.5";
+
+    fn organisation() -> Applicant<'static> {
+        Applicant::KzOrganisation { bin: BIN }
+    }
+    fn person() -> Applicant<'static> {
+        Applicant::KzPerson { iin: IIN }
+    }
+
+    #[test]
+    fn kazakh_identity_is_read_from_subject_and_roles() {
+        let id = Identity::of(&kz_cert(true, &[ORGANISATION, HEAD]));
+        assert_eq!(id.iin.as_deref(), Some(IIN));
+        assert_eq!(id.bin.as_deref(), Some(BIN));
+        assert_eq!(id.kz_roles, vec![KzRole::Head, KzRole::Organisation]);
+        assert_eq!(id.kz_role, Some("первый руководитель организации"));
+    }
+
+    #[test]
+    fn an_organisation_is_bound_by_its_head_or_a_person_with_the_right_to_sign() {
+        for role in [HEAD, RIGHT_TO_SIGN] {
+            let id = Identity::of(&kz_cert(true, &[ORGANISATION, role]));
+            assert!(matches(&id, &organisation()), "{role}");
+            assert!(!matches(
+                &id,
+                &Applicant::KzOrganisation {
+                    bin: "120540012346"
+                }
+            ));
+            // The same certificate is not the person's own signature.
+            assert!(!matches(&id, &person()), "{role}");
+        }
+    }
+
+    #[test]
+    fn an_employee_or_a_personal_certificate_does_not_bind_the_organisation() {
+        // An employee's certificate carries the BIN but no right to sign.
+        let employee = Identity::of(&kz_cert(true, &[ORGANISATION, EMPLOYEE]));
+        assert_eq!(employee.bin.as_deref(), Some(BIN));
+        assert!(!matches(&employee, &organisation()));
+        // The organisation role alone names no right either.
+        let bare = Identity::of(&kz_cert(true, &[ORGANISATION]));
+        assert!(!matches(&bare, &organisation()));
+        // A personal certificate that somehow carries the BIN.
+        let personal = Identity::of(&kz_cert(true, &[INDIVIDUAL]));
+        assert!(!matches(&personal, &organisation()));
+        // No roles at all.
+        let none = Identity::of(&kz_cert(true, &[]));
+        assert!(!matches(&none, &organisation()));
+    }
+
+    #[test]
+    fn a_person_is_matched_by_iin_with_the_individual_role() {
+        let id = Identity::of(&kz_cert(false, &[INDIVIDUAL]));
+        assert!(matches(&id, &person()));
+        assert!(!matches(
+            &id,
+            &Applicant::KzPerson {
+                iin: "880101300124"
+            }
+        ));
+        // The IIN without the role: not known to be a personal certificate.
+        let bare = Identity::of(&kz_cert(false, &[]));
+        assert_eq!(bare.iin.as_deref(), Some(IIN));
+        assert!(!matches(&bare, &person()));
+        // An employee's certificate names the person but speaks for the
+        // organisation.
+        let employee = Identity::of(&kz_cert(true, &[ORGANISATION, EMPLOYEE]));
+        assert!(!matches(&employee, &person()));
+    }
 }

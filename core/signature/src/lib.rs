@@ -5,7 +5,8 @@
 //! - [`gost`]: the GOST R 34.10-2012 elliptic-curve check. No maintained
 //!   crate verifies GOST R 34.10, so it is written here, verify only, on
 //!   `crypto-bigint`'s Montgomery arithmetic.
-//! - [`cms`]: the cryptographic check of a CMS SignedData (CAdES-BES).
+//! - [`cms`]: the cryptographic check of a CMS SignedData (CAdES-BES),
+//!   Russian and Kazakh GOST and RSA.
 //! - [`policy`]: trust: the chain to the tenant's anchors, validity at the
 //!   time of receipt, key usage, revocation by CRL; the verdict.
 //! - [`anchors`]: what makes a configured trust anchor unusable.
