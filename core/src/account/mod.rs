@@ -569,3 +569,16 @@ pub fn badge_of(
         ids,
     }
 }
+
+/// A plugin's errors join the form's: an empty field means the whole form,
+/// and a field the core already faulted keeps the core's message.
+pub fn add_plugin_errors(errors: &mut FieldErrors, found: Vec<crate::plugin::types::FieldError>) {
+    for e in found {
+        let key = if e.field.is_empty() {
+            FORM_ERROR.to_string()
+        } else {
+            e.field
+        };
+        errors.entry(key).or_insert(e.message);
+    }
+}

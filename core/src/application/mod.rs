@@ -643,3 +643,56 @@ pub async fn history(db: &Db, app: &Application) -> Result<Vec<Event>, AppError>
         })
         .collect())
 }
+
+/// What a plugin sees of an application: `values` with the applicant's profile.
+pub fn plugin_view(
+    a: &Application,
+    acc: &crate::account::Account,
+    values: &BTreeMap<String, String>,
+) -> crate::plugin::types::Application {
+    crate::plugin::types::Application {
+        kind: a.kind.clone(),
+        status: a.status.clone(),
+        number: a.number.clone(),
+        values: values.clone(),
+        applicant: crate::plugin::types::Profile {
+            applicant_type: acc.applicant_type.0.clone(),
+            fields: acc.profile.clone().into_iter().collect(),
+        },
+        created_at: a.created_at.clone(),
+    }
+}
+
+/// The values with the supply type (see [`Tenant::supply_of`]) and the
+/// city from the form's field that picks from the tenant's cities, so the
+/// office can filter by them.
+/// The values as stored, with the columns the office filters on: the
+/// supply type and the city.
+pub fn with_filter_columns<'a>(
+    tenant: &'a crate::tenant::Tenant,
+    values: &'a BTreeMap<String, String>,
+) -> Values<'a> {
+    let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
+    Values {
+        values,
+        supply: tenant.supply_of(values),
+        // A draft is saved unchecked: only a city of the list counts.
+        city: tenant
+            .config
+            .application_fields
+            .iter()
+            .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
+            .find_map(|f| filled(f.id.get_ref().as_str()))
+            .filter(|c| {
+                tenant
+                    .list("cities")
+                    .is_some_and(|l| l.iter().any(|x| x == c))
+            }),
+    }
+}
+
+/// The host's numbering when the tenant's plugin gives none: a running number.
+pub async fn default_number(db: &Db, tenant: &str) -> anyhow::Result<String> {
+    let n = crate::plugin::next_in_db(db, tenant, "applications").await?;
+    Ok(format!("{n:06}"))
+}

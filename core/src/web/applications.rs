@@ -4,8 +4,7 @@
 
 use super::shared::field_views;
 use super::shared::{
-    default_number, fee_view, plugin_view, recipient, refusal_text, send_file, shown_fields,
-    step_message,
+    application_link, fee_view, recipient, refusal_text, send_file, shown_fields, step_message,
 };
 use super::{AppState, Ctx, WebError, attachment, date_param, form_map, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
@@ -249,32 +248,6 @@ fn supply_types(tenant: &Tenant) -> Vec<String> {
     }
 }
 
-/// The values with the supply type (see [`Tenant::supply_of`]) and the
-/// city from the form's field that picks from the tenant's cities, so the
-/// office can filter by them.
-fn with_filter_columns<'a>(
-    tenant: &'a Tenant,
-    values: &'a BTreeMap<String, String>,
-) -> app::Values<'a> {
-    let filled = |id: &str| values.get(id).map(String::as_str).filter(|v| !v.is_empty());
-    app::Values {
-        values,
-        supply: tenant.supply_of(values),
-        // A draft is saved unchecked: only a city of the list counts.
-        city: tenant
-            .config
-            .application_fields
-            .iter()
-            .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
-            .find_map(|f| filled(f.id.get_ref().as_str()))
-            .filter(|c| {
-                tenant
-                    .list("cities")
-                    .is_some_and(|l| l.iter().any(|x| x == c))
-            }),
-    }
-}
-
 // -------------------------------------------------------------------- start
 
 #[derive(serde::Deserialize, Default)]
@@ -375,7 +348,7 @@ async fn create(
         acc.id,
         kind_id,
         city.as_deref(),
-        with_filter_columns(&ctx.tenant, &values),
+        app::with_filter_columns(&ctx.tenant, &values),
         !many,
     )
     .await
@@ -502,7 +475,7 @@ async fn fee_part(
     use axum::response::IntoResponse;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    match fee_view(&st, ctx.slug(), plugin_view(&a, &acc, &a.values)).await {
+    match fee_view(&st, ctx.slug(), app::plugin_view(&a, &acc, &a.values)).await {
         Some(fee) => ctx.render(
             "portal/_fee.html",
             Some(&acc),
@@ -591,7 +564,7 @@ async fn render_view(
         .filter(|f| !slots.contains(&f.slot.as_str()))
         .map(file_view)
         .collect();
-    let fee = fee_view(st, ctx.slug(), plugin_view(a, acc, &a.values)).await;
+    let fee = fee_view(st, ctx.slug(), app::plugin_view(a, acc, &a.values)).await;
     let history = applicant_history(ctx, app::history(&st.db, a).await?);
     // While the utility waits for the applicant's answer the deadline stands still.
     let paused = crate::office::clock_stopped_on(&st.db, ctx.slug(), a.id).await?;
@@ -705,7 +678,7 @@ async fn render_form(
             history => history,
             a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number, name => display_name(&ctx.tenant, a) },
             // The price before sending, from what is saved so far.
-            fee => fee_view(st, ctx.slug(), plugin_view(a, acc, values)).await,
+            fee => fee_view(st, ctx.slug(), app::plugin_view(a, acc, values)).await,
             kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
             fields => fields,
             slots => slots,
@@ -763,7 +736,7 @@ async fn save(
         .into_iter()
         .filter(|f| f.kind == FieldKind::File)
         .collect();
-    let mut values: BTreeMap<String, String> = fields
+    let values: BTreeMap<String, String> = fields
         .iter()
         .map(|f| {
             let id = f.id.get_ref().as_str();
@@ -830,12 +803,17 @@ async fn save(
             &st.db,
             &a,
             version,
-            with_filter_columns(&ctx.tenant, &values),
+            app::with_filter_columns(&ctx.tenant, &values),
         )
         .await;
         let problems = match res {
             Ok(_) => {
-                app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values)).await
+                app::draft_problems(
+                    &st.plugins,
+                    &ctx.tenant,
+                    app::plugin_view(&a, &acc, &values),
+                )
+                .await
             }
             Err(_) => FieldErrors::new(),
         };
@@ -847,14 +825,17 @@ async fn save(
             &st.db,
             &a,
             version,
-            with_filter_columns(&ctx.tenant, &values),
+            app::with_filter_columns(&ctx.tenant, &values),
         )
         .await
         {
             Ok(version) => {
-                let mut problems =
-                    app::draft_problems(&st.plugins, &ctx.tenant, plugin_view(&a, &acc, &values))
-                        .await;
+                let mut problems = app::draft_problems(
+                    &st.plugins,
+                    &ctx.tenant,
+                    app::plugin_view(&a, &acc, &values),
+                )
+                .await;
                 if problems.is_empty() {
                     return Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)));
                 }
@@ -872,176 +853,58 @@ async fn save(
         };
     }
 
-    // Submit: the values are kept as a draft first, whatever comes next.
-    // That save is also the claim: of several tabs sending the same copy at
-    // once, one saves and goes on; the others wait for its outcome.
-    let version = match app::save_draft(
-        &st.db,
-        &a,
+    let sending = workflow::submit::Sending {
+        tenant: &ctx.tenant,
+        account: &acc,
+        application: a.clone(),
+        values,
+        fields,
+        slots,
         version,
-        with_filter_columns(&ctx.tenant, &values),
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(AppError::Stale) => {
-            if sent_by_twin(&st, &ctx, &acc, &a, &values).await? {
-                return Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)));
-            }
-            errors.insert(FORM_ERROR.into(), stale_message());
-            return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-        }
-        Err(AppError::NotDraft) => return sent_or_view(&st, &ctx, &acc, &a).await,
-        Err(e) => return Err(e.into()),
+        link: application_link(&st, &ctx, a.id),
     };
-    let a = Application { version, ..a };
-    if !account::missing_profile_fields(&ctx.tenant, &acc).is_empty() {
-        return Ok(ctx.redirect(&format!("/profile?incomplete=1&draft={}", a.id)));
-    }
-    let mut checked = BTreeMap::new();
-    account::check_fields(
-        &ctx.tenant,
-        fields.iter().copied(),
-        &values,
-        &mut checked,
-        &mut errors,
-    );
-    values = checked;
-    let attached = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    for f in slots.iter().filter(|f| f.required) {
-        let id = f.id.get_ref().as_str();
-        if !attached.iter().any(|x| x.slot == id) {
-            errors.insert(id.to_string(), "Приложите этот документ".into());
+    use workflow::submit::{SendError, Why};
+    match workflow::submit::send(&st.db, &st.plugins, sending).await {
+        Ok(_) => {
+            st.outbox_wake.notify_one();
+            Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
         }
-    }
-    let plugin_app = plugin_view(&a, &acc, &values);
-    if errors.is_empty() {
-        match st
-            .plugins
-            .call(ctx.slug(), Hook::ValidateApplication(plugin_app.clone()))
-            .await
-        {
-            Ok(Some(HookOutput::Errors(found))) => {
-                super::shared::add_plugin_errors(&mut errors, found)
-            }
-            Ok(_) => {}
-            Err(e) => {
-                errors.insert(FORM_ERROR.into(), e.user_message().into());
-            }
-        }
-    }
-    // A draft goes to the tenant's first status; a returned application to
-    // where the workflow lets the applicant send it back.
-    let status = if a.is_draft() {
-        workflow::first_status(&ctx.tenant, acc.applicant_type.get()).to_string()
-    } else {
-        // The step that sends it on, not one that ends it (a withdrawal).
-        let wf = &ctx.tenant.config.workflow;
-        match workflow::next_steps(wf, &a.kind, &a.status, Role::Applicant)
-            .into_iter()
-            .find(|step| !workflow::is_final(wf, &step.to))
-        {
-            Some(step) => step.to.clone(),
-            None => {
-                errors.insert(FORM_ERROR.into(), step_message("not_allowed"));
-                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-            }
-        }
-    };
-    if errors.is_empty()
-        && let Err(e) = workflow::check_with_plugin(
-            &st.plugins,
-            &ctx.tenant,
-            plugin_app.clone(),
-            &a.status,
-            &status,
-            Actor::Applicant(acc.id),
-        )
-        .await
-    {
-        errors.insert(FORM_ERROR.into(), refusal_text(e));
-    }
-    if !errors.is_empty() {
-        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-    }
-    let due = workflow::due_on(&ctx.tenant, &status, ctx.tenant.today()).map(|d| d.to_string());
-    // A number staff typed by hand may be the one the sequence gives next:
-    // then the next one is taken, never a unique-index error.
-    let mut attempts = 0;
-    let (mut tx, number) = loop {
-        attempts += 1;
-        // A returned application keeps the number it was given; asking the
-        // plugin again would spend one of its sequence numbers.
-        let number = match &a.number {
-            Some(n) => n.clone(),
-            None => match st
-                .plugins
-                .call(ctx.slug(), Hook::RegistrationNumber(plugin_app.clone()))
-                .await
-            {
-                Ok(Some(HookOutput::Number(Some(n)))) => n,
-                Ok(_) => default_number(&st, ctx.slug()).await?,
-                Err(e) => {
-                    errors.insert(FORM_ERROR.into(), e.user_message().into());
-                    return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+        Err(SendError::Refused(r)) => {
+            let errors = match r.why {
+                Why::Fields(errors) => errors,
+                why => {
+                    let text = match why {
+                        Why::NotAllowed => step_message("not_allowed"),
+                        Why::Transition(e) => refusal_text(e),
+                        Why::Stale => stale_message(),
+                        Why::NoNumber | Why::Fields(_) => step_message("failed"),
+                    };
+                    FieldErrors::from([(FORM_ERROR.to_string(), text)])
                 }
-            },
-        };
-        let mut tx = st.db.pool.begin().await?;
-        let submission = app::Submission {
-            version,
-            status: &status,
-            number: &number,
-            due_on: due.as_deref(),
-        };
-        match app::submit(
-            &mut tx,
-            &a,
-            with_filter_columns(&ctx.tenant, &values),
-            submission,
-        )
-        .await
-        {
-            Ok(()) => break (tx, number),
-            Err(AppError::NumberTaken) if attempts < 50 => {
-                tracing::warn!(application = a.id, number = %number, "registration number already given by hand; taking the next");
-            }
-            Err(AppError::NumberTaken) => {
-                tracing::error!(application = a.id, number = %number, "no free registration number after 50 attempts");
-                drop(tx);
-                errors.insert(FORM_ERROR.into(), step_message("failed"));
-                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-            }
-            Err(AppError::NotDraft) => {
-                drop(tx);
-                return sent_or_view(&st, &ctx, &acc, &a).await;
-            }
-            Err(AppError::Stale) => {
-                drop(tx);
-                errors.insert(FORM_ERROR.into(), stale_message());
-                return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-            }
-            Err(e) => return Err(e.into()),
+            };
+            render_form(
+                &st,
+                &ctx,
+                &acc,
+                &r.application,
+                &r.values,
+                &errors,
+                None,
+                false,
+            )
+            .await
         }
-    };
-    let submitted = Application {
-        number: Some(number.clone()),
-        values: values.clone(),
-        ..a.clone()
-    };
-    workflow::notify_status(
-        &mut tx,
-        &ctx.tenant,
-        &submitted,
-        &status,
-        &recipient(&st, &ctx, &acc, &submitted),
-    )
-    .await
-    .map_err(workflow_error)?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    tracing::info!(application = a.id, number = %number, "application submitted");
-    Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
+        Err(SendError::ProfileIncomplete) => {
+            Ok(ctx.redirect(&format!("/profile?incomplete=1&draft={}", a.id)))
+        }
+        Err(SendError::SentByTwin) => {
+            Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
+        }
+        Err(SendError::Moved) => sent_or_view(&st, &ctx, &acc, &a).await,
+        Err(SendError::App(e)) => Err(e.into()),
+        Err(SendError::Workflow(e)) => Err(workflow_error(e)),
+        Err(SendError::Internal(e)) => Err(WebError::Internal(e)),
+    }
 }
 
 fn workflow_error(e: WorkflowError) -> WebError {
@@ -1076,7 +939,7 @@ async fn change_status(
     {
         return back("not_allowed");
     }
-    let view = plugin_view(&a, &acc, &a.values);
+    let view = app::plugin_view(&a, &acc, &a.values);
     if let Err(e) =
         workflow::check_with_plugin(&st.plugins, &ctx.tenant, view, &a.status, to, actor).await
     {
@@ -1323,31 +1186,6 @@ async fn reply_document(
     tx.commit().await?;
     crate::document::release(&st.db, &stored).await;
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
-}
-
-/// Whether another request sending these very values (a second tab, a
-/// double click) saved the draft first and has sent it by now. Waits a
-/// little for it, reading with no transaction open.
-async fn sent_by_twin(
-    st: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
-    a: &Application,
-    values: &BTreeMap<String, String>,
-) -> Result<bool, WebError> {
-    for _ in 0..100 {
-        let Some(now) = app::get_own(&st.db, ctx.slug(), acc.id, a.id).await? else {
-            return Ok(false);
-        };
-        if now.status != a.status {
-            return Ok(now.submitted_at.is_some());
-        }
-        if &now.values != values {
-            return Ok(false);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Ok(false)
 }
 
 /// Where a submit that found the application already moved goes: the
@@ -1660,7 +1498,7 @@ async fn download_docx(
         &a.values,
     );
     let by_id: BTreeMap<String, String> = a.values.clone();
-    let plugin_app = plugin_view(&a, &acc, &a.values);
+    let plugin_app = app::plugin_view(&a, &acc, &a.values);
     // A plugin that fails here costs the document its extra values, not the document.
     let plugin_values = match st
         .plugins

@@ -1070,7 +1070,7 @@ async fn prepare_card_action(
             if needs_note && text("note").is_none() {
                 Prepared::NoteMissing
             } else {
-                let view = super::shared::plugin_view(a, applicant, &a.values);
+                let view = app::plugin_view(a, applicant, &a.values);
                 Prepared::Checked(
                     workflow::check_with_plugin(
                         &st.plugins,
@@ -1155,7 +1155,7 @@ async fn card_number(
     {
         return Ok(Err(refuse_replacing(old)));
     }
-    let view = super::shared::plugin_view(a, applicant, &a.values);
+    let view = app::plugin_view(a, applicant, &a.values);
     // A number typed by hand may be the sequence's next: skip it.
     for _ in 0..50 {
         let n = match st
@@ -1167,7 +1167,7 @@ async fn card_number(
             .await
         {
             Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => n,
-            _ => super::shared::default_number(st, ctx.slug()).await?,
+            _ => app::default_number(&st.db, ctx.slug()).await?,
         };
         if !app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
             return Ok(Ok(n));

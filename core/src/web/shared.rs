@@ -112,25 +112,6 @@ pub(super) async fn message_views(
         .collect())
 }
 
-/// What a plugin sees of an application: `values` with the applicant's profile.
-pub(super) fn plugin_view(
-    a: &Application,
-    acc: &Account,
-    values: &BTreeMap<String, String>,
-) -> pt::Application {
-    pt::Application {
-        kind: a.kind.clone(),
-        status: a.status.clone(),
-        number: a.number.clone(),
-        values: values.clone(),
-        applicant: pt::Profile {
-            applicant_type: acc.applicant_type.0.clone(),
-            fields: acc.profile.clone().into_iter().collect(),
-        },
-        created_at: a.created_at.clone(),
-    }
-}
-
 /// The plugin's fee for an application (`calculate-fee`), as the page, the
 /// card and the Word file show it. A plugin that fails or has no price for
 /// these values gives none: the price is information, never a reason to
@@ -191,16 +172,15 @@ pub(super) fn recipient<'a>(
     acc: &'a Account,
     a: &'a Application,
 ) -> Recipient<'a> {
-    let given = |id: &str| a.values.get(id).map(|v| v.trim()).filter(|v| !v.is_empty());
-    Recipient {
-        email: given("email").or(acc.email.as_deref()),
-        phone: given("phone").or(acc.phone.as_deref()),
-        link: format!(
-            "{}/applications/{}",
-            ctx.tenant.public_url(&st.cfg.public_url),
-            a.id
-        ),
-    }
+    Recipient::of(acc, a, application_link(st, ctx, a.id))
+}
+
+/// An application's page in the applicant's portal, as notifications link it.
+pub(super) fn application_link(st: &AppState, ctx: &Ctx, id: i64) -> String {
+    format!(
+        "{}/applications/{id}",
+        ctx.tenant.public_url(&st.cfg.public_url)
+    )
 }
 
 /// The words for a refused status change; internal failures become a 500.
@@ -211,12 +191,6 @@ pub(super) fn refusal_text(e: WorkflowError) -> String {
         WorkflowError::Changed => step_message("changed"),
         WorkflowError::Db(_) | WorkflowError::Notify(_) => step_message("failed"),
     }
-}
-
-/// The host's numbering when the tenant's plugin gives none: a running number.
-pub(super) async fn default_number(st: &AppState, tenant: &str) -> Result<String, WebError> {
-    let n = crate::plugin::next_in_db(&st.db, tenant, "applications").await?;
-    Ok(format!("{n:06}"))
 }
 
 /// One file of an application the caller may already see.
@@ -333,26 +307,10 @@ pub(super) async fn check_with_plugin<'a>(
             .collect(),
     };
     match st.plugins.validate_profile(ctx.slug(), profile).await {
-        Ok(found) => add_plugin_errors(errors, found),
+        Ok(found) => account::add_plugin_errors(errors, found),
         Err(e) => {
             errors.insert(account::FORM_ERROR.into(), e.user_message().into());
         }
-    }
-}
-
-/// A plugin's errors join the form's: an empty field means the whole form,
-/// and a field the core already faulted keeps the core's message.
-pub(super) fn add_plugin_errors(
-    errors: &mut account::FieldErrors,
-    found: Vec<crate::plugin::types::FieldError>,
-) {
-    for e in found {
-        let key = if e.field.is_empty() {
-            account::FORM_ERROR.to_string()
-        } else {
-            e.field
-        };
-        errors.entry(key).or_insert(e.message);
     }
 }
 

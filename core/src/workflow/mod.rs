@@ -7,6 +7,7 @@
 //! so the status, its event and its notifications commit together.
 
 pub mod calendar;
+pub mod submit;
 
 use crate::application::{self as app, Application, DRAFT};
 use crate::notify;
@@ -206,6 +207,19 @@ pub struct Recipient<'a> {
     pub email: Option<&'a str>,
     pub phone: Option<&'a str>,
     pub link: String,
+}
+
+impl<'a> Recipient<'a> {
+    /// The email and phone given in the application ("для уведомлений"),
+    /// else the account's; `link` is the application's page.
+    pub fn of(acc: &'a crate::account::Account, a: &'a Application, link: String) -> Self {
+        let given = |id: &str| a.values.get(id).map(|v| v.trim()).filter(|v| !v.is_empty());
+        Recipient {
+            email: given("email").or(acc.email.as_deref()),
+            phone: given("phone").or(acc.phone.as_deref()),
+            link,
+        }
+    }
 }
 
 /// Move `a` from its current status to `to` on behalf of `actor`, inside
