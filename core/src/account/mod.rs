@@ -3,7 +3,9 @@
 //! accounts. Every query is scoped by `tenant_id`.
 
 pub mod codes;
+pub mod common;
 pub mod password;
+pub mod registration;
 pub mod session;
 pub mod signin;
 
@@ -580,5 +582,23 @@ pub fn add_plugin_errors(errors: &mut FieldErrors, found: Vec<crate::plugin::typ
             e.field
         };
         errors.entry(key).or_insert(e.message);
+    }
+}
+
+/// What is wrong with a typed text, if anything: each form words it its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    Empty,
+    TooLong,
+}
+
+/// A trimmed text checked against its limit in characters.
+pub fn text_problem(text: &str, max: usize) -> Option<TextProblem> {
+    if text.trim().is_empty() {
+        Some(TextProblem::Empty)
+    } else if text.chars().count() > max {
+        Some(TextProblem::TooLong)
+    } else {
+        None
     }
 }

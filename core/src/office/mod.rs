@@ -6,6 +6,7 @@
 //! Every query is scoped by tenant. A platform operator is a staff row of
 //! tenant `*` and may sign in to any tenant's office.
 
+pub mod card;
 pub mod digest;
 pub mod export;
 pub mod queue;

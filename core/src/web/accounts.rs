@@ -1,11 +1,11 @@
 //! Registration, captcha, login and logout, phone and email confirmation,
 //! and password reset: the pages a visitor meets before the cabinet.
 
-use super::shared::{field_views, mail_link, sms_allowed};
+use super::shared::field_views;
 use super::{AppState, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::signin::SignIn;
-use crate::account::{self, FieldErrors, Key, NewAccount, password, session};
+use crate::account::{self, FieldErrors, Key, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
 use crate::tenant::Tenant;
@@ -49,10 +49,48 @@ struct TypeQuery {
     kind: Option<String>,
 }
 
-fn pick_type(tenant: &Tenant, raw: Option<&str>) -> ApplicantType {
-    raw.and_then(ApplicantType::from_id)
-        .filter(|t| tenant.applicant_types().contains(t))
-        .unwrap_or(tenant.applicant_types()[0])
+async fn register(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    use account::registration::{self, RegisterError, Registration};
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let r = Registration {
+        tenant: &ctx.tenant,
+        form: &form,
+        ip: &ctx.ip,
+        captcha_bits: st.cfg.captcha_bits,
+        base: ctx.tenant.public_url(&st.cfg.public_url),
+    };
+    let done = match registration::register(&st.db, &st.plugins, r).await {
+        Ok(done) => done,
+        Err(RegisterError::Invalid(i)) => {
+            return render_register(&ctx, &st, i.applicant_type, &i.values, &i.errors).await;
+        }
+        Err(RegisterError::Closed) => return Err(WebError::NotFound),
+        Err(RegisterError::RateLimited) => return Err(WebError::RateLimited),
+        Err(RegisterError::Db(e)) => return Err(e.into()),
+        Err(RegisterError::Notify(e)) => return Err(e.into()),
+    };
+    st.outbox_wake.notify_one();
+    if done.confirm_email {
+        return Ok(ctx.redirect("/check-email"));
+    }
+    let token =
+        session::create(&st.db, ctx.slug(), done.id, false, &ctx.ip, &ctx.user_agent).await?;
+    let next = if done.confirm_phone {
+        "/confirm-phone"
+    } else {
+        "/profile?welcome=1"
+    };
+    let mut resp = ctx.redirect(next);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, None),
+    );
+    Ok(resp)
 }
 
 async fn register_page(
@@ -66,7 +104,7 @@ async fn register_page(
     if ctx.user(&st).await?.is_some() {
         return Ok(ctx.redirect("/"));
     }
-    let t = pick_type(&ctx.tenant, q.kind.as_deref());
+    let t = account::registration::pick_type(&ctx.tenant, q.kind.as_deref());
     render_register(&ctx, &st, t, &BTreeMap::new(), &FieldErrors::new()).await
 }
 
@@ -109,303 +147,6 @@ async fn render_register(
         },
     )?;
     Ok(super::with_errors(r, errors))
-}
-
-async fn register(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
-    let tenant = ctx.tenant.clone();
-    if !tenant.config.accounts.registration {
-        return Err(WebError::NotFound);
-    }
-    if !security::hit(
-        &st.db,
-        &format!("register:ip:{}:{}", ctx.slug(), ctx.ip),
-        HOUR,
-        20,
-    )
-    .await?
-    {
-        return Err(WebError::RateLimited);
-    }
-    let acc = &tenant.config.accounts;
-    let t = pick_type(&tenant, form.get("type").map(String::as_str));
-    let mut errors = FieldErrors::new();
-    let mut values = BTreeMap::new();
-    let get = |k: &str| {
-        form.get(k)
-            .map(String::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-
-    let email = get("email");
-    values.insert("email".to_string(), email.clone());
-    let email = match account::normalize_email(&email) {
-        Some(e) => Some(e),
-        None => {
-            errors.insert(
-                "email".into(),
-                "Введите адрес почты, например ivanov@mail.ru".into(),
-            );
-            None
-        }
-    };
-    let login = if tenant.asks_login() {
-        let raw = get("login");
-        values.insert("login".to_string(), raw.clone());
-        match account::normalize_login(&raw) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                errors.insert("login".into(), e.into());
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let phone = if acc.phone != Need::None {
-        let raw = get("phone");
-        values.insert("phone".to_string(), raw.clone());
-        if raw.is_empty() {
-            if acc.phone == Need::Required {
-                errors.insert(
-                    "phone".into(),
-                    "Укажите мобильный телефон: на него придёт код".into(),
-                );
-            }
-            None
-        } else {
-            match account::normalize_phone(&raw) {
-                Some(p) => Some(p),
-                None => {
-                    errors.insert(
-                        "phone".into(),
-                        "Введите номер телефона, например +7 900 123-45-67".into(),
-                    );
-                    None
-                }
-            }
-        }
-    } else {
-        None
-    };
-    let pw = form.get("password").cloned().unwrap_or_default();
-    if let Err((field, msg)) = password::check_new(
-        &pw,
-        form.get("password2").map(String::as_str).unwrap_or(""),
-        acc.password_min_length,
-    ) {
-        errors.insert(field.into(), msg);
-    }
-    if tenant.config.texts.consent.is_some()
-        && form.get("consent").map(String::as_str) != Some("on")
-    {
-        errors.insert(
-            "consent".into(),
-            "Без согласия на обработку персональных данных регистрация невозможна".into(),
-        );
-    } else {
-        // A consent once given stays ticked when the form comes back with errors.
-        values.insert("consent".into(), "on".into());
-    }
-    let mut profile = BTreeMap::new();
-    account::check_fields(
-        &tenant,
-        tenant.registration_fields(t),
-        &form,
-        &mut profile,
-        &mut errors,
-    );
-    super::shared::check_with_plugin(
-        &st,
-        &ctx,
-        t,
-        tenant.registration_fields(t),
-        &profile,
-        &mut errors,
-    )
-    .await;
-    values.extend(profile.iter().map(|(k, v)| (k.clone(), v.clone())));
-    for (k, e) in &errors {
-        if let Some(raw) = form.get(k)
-            && profile.contains_key(k)
-        {
-            values.insert(k.clone(), raw.clone());
-        }
-        let _ = e;
-    }
-    if acc.captcha {
-        let proof = get("captcha_proof");
-        let ok = captcha::check(
-            &st.db,
-            ctx.slug(),
-            &get("captcha_id"),
-            &get("captcha"),
-            (&proof, st.cfg.captcha_bits),
-        )
-        .await?;
-        if !ok {
-            errors.insert(
-                "captcha".into(),
-                if proof.is_empty() {
-                    "Цифры с картинки введены неверно. Введите цифры с новой картинки"
-                } else {
-                    "Автоматическая проверка не прошла или устарела. Отправьте форму ещё раз"
-                }
-                .into(),
-            );
-        }
-    }
-    if errors.is_empty() {
-        if let Some(e) = &email
-            && !account::is_free(&st.db, ctx.slug(), Key::Email, e, None).await?
-        {
-            errors.insert(
-                "email".into(),
-                "Этот адрес уже зарегистрирован. Войдите или восстановите пароль".into(),
-            );
-        }
-        if let Some(l) = &login
-            && !account::is_free(&st.db, ctx.slug(), Key::Login, l, None).await?
-        {
-            errors.insert("login".into(), "Этот логин занят, выберите другой".into());
-        }
-        if let Some(p) = &phone
-            && !account::is_free(&st.db, ctx.slug(), Key::Phone, p, None).await?
-        {
-            errors.insert(
-                "phone".into(),
-                "Этот номер уже указан в другой учётной записи".into(),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return render_register(&ctx, &st, t, &values, &errors).await;
-    }
-
-    let hash = password::hash(pw).await;
-    let send_sms = match (&phone, acc.confirm_phone) {
-        (Some(p), true) => sms_allowed(&st, &ctx, p).await?,
-        _ => false,
-    };
-    let mut tx = st.db.pool.begin().await?;
-    let id = match account::insert(
-        &mut *tx,
-        &NewAccount {
-            tenant: ctx.slug(),
-            applicant_type: t,
-            email: email.as_deref(),
-            login: login.as_deref(),
-            phone: phone.as_deref(),
-            password_hash: &hash,
-            profile: &profile,
-        },
-    )
-    .await
-    {
-        Ok(id) => id,
-        // Lost a race with a twin request: same answer as the check above.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            drop(tx);
-            errors.insert(
-                "email".into(),
-                "Этот адрес, логин или телефон уже зарегистрирован".into(),
-            );
-            return render_register(&ctx, &st, t, &values, &errors).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(id),
-        "registered",
-        serde_json::json!({"type": t.id()}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    if send_sms && let Some(p) = &phone {
-        let code = codes::issue_code(&mut tx, ctx.slug(), id, purpose::CONFIRM_PHONE, p).await?;
-        notify::sms(
-            &mut *tx,
-            &tenant,
-            p,
-            "phone_code",
-            context! { code => code },
-        )
-        .await?;
-    }
-    let email_addr = email.clone().unwrap_or_default();
-    if acc.confirm_email {
-        mail_link(
-            &mut tx,
-            &st,
-            &tenant,
-            id,
-            (purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
-            &email_addr,
-            "confirm-email",
-            "confirm_email",
-        )
-        .await?;
-    }
-    for to in &acc.notify_on_registration {
-        let badge_name = profile_name(&tenant, t, &profile);
-        let ids: Vec<(String, String)> = tenant
-            .registration_fields(t)
-            .filter(|f| f.validate.is_some())
-            .filter_map(|f| {
-                profile
-                    .get(f.id.get_ref().as_str())
-                    .map(|v| (f.label.clone(), v.clone()))
-            })
-            .collect();
-        notify::email(
-            &mut *tx,
-            &tenant,
-            to.get_ref(),
-            "new_registration",
-            context! { type_title => tenant.type_title(t), name => badge_name, email => &email_addr, phone => &phone, ids => ids },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    tracing::info!(account_id = id, applicant_type = t.id(), "registered");
-
-    if acc.confirm_email {
-        return Ok(ctx.redirect("/check-email"));
-    }
-    let token = session::create(&st.db, ctx.slug(), id, false, &ctx.ip, &ctx.user_agent).await?;
-    let next = if phone.is_some() && acc.confirm_phone {
-        "/confirm-phone"
-    } else {
-        "/profile?welcome=1"
-    };
-    let mut resp = ctx.redirect(next);
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, None),
-    );
-    Ok(resp)
-}
-
-fn profile_name(tenant: &Tenant, t: ApplicantType, profile: &BTreeMap<String, String>) -> String {
-    tenant
-        .fields_for(t)
-        .filter(|f| f.header == Some(crate::tenant::config::HeaderRole::Name))
-        .filter_map(|f| profile.get(f.id.get_ref().as_str()))
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 async fn captcha_picture(
@@ -629,10 +370,10 @@ async fn send_confirm_link(
         return Ok(false);
     }
     let mut tx = st.db.pool.begin().await?;
-    mail_link(
+    account::common::mail_link(
         &mut tx,
-        st,
         &ctx.tenant,
+        &ctx.tenant.public_url(&st.cfg.public_url),
         acc.id,
         (purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
         email,
@@ -777,7 +518,7 @@ async fn resend_phone_code(
         )
         .await;
     }
-    if !sms_allowed(&st, &ctx, &phone).await? {
+    if !account::common::sms_allowed(&st.db, &ctx.tenant, &ctx.ip, &phone).await? {
         return render_confirm_phone(
             &ctx,
             &st,
@@ -912,10 +653,10 @@ async fn forgot(
     }
     if addr_ok && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &email).await? {
         let mut tx = st.db.pool.begin().await?;
-        mail_link(
+        account::common::mail_link(
             &mut tx,
-            &st,
             &ctx.tenant,
+            &ctx.tenant.public_url(&st.cfg.public_url),
             acc.id,
             (purpose::RESET_PASSWORD, codes::RESET_LIFETIME),
             &email,

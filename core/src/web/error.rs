@@ -22,6 +22,12 @@ pub enum WebError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::account::common::LinkError> for WebError {
+    fn from(e: crate::account::common::LinkError) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
 impl From<sqlx::Error> for WebError {
     fn from(e: sqlx::Error) -> Self {
         WebError::Internal(e.into())

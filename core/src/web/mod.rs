@@ -654,23 +654,7 @@ mod tests {
     }
 }
 
-/// What is wrong with a typed text, if anything: each form words it its own way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TextProblem {
-    Empty,
-    TooLong,
-}
-
-/// A trimmed text checked against its limit in characters.
-pub(crate) fn text_problem(text: &str, max: usize) -> Option<TextProblem> {
-    if text.trim().is_empty() {
-        Some(TextProblem::Empty)
-    } else if text.chars().count() > max {
-        Some(TextProblem::TooLong)
-    } else {
-        None
-    }
-}
+pub(crate) use crate::account::{TextProblem, text_problem};
 
 /// `?done=<what>` after a redirect: which action just succeeded, for the
 /// page's confirmation.

@@ -12,7 +12,7 @@ use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
 use crate::office::queue::{self, Assignee, QueueFilter, Sort};
 use crate::office::{self, NewMessage, Staff, StaffRole};
-use crate::workflow::{self, Actor, WorkflowError};
+use crate::workflow::{self};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -637,6 +637,51 @@ fn parse_id(raw: &str) -> Result<i64, WebError> {
     raw.parse().map_err(|_| WebError::NotFound)
 }
 
+async fn card_action(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    use office::card::{self, Acted, Acting, CardAction, CardError};
+    let form = form_map(pairs);
+    ctx.check_csrf(&st, &form)?;
+    let s = staff(&st, &ctx).await?;
+    let r = load_card(&st, &ctx, &id).await?;
+    let action = CardAction::from_id(&action).ok_or(WebError::NotFound)?;
+    let applicant = account::get(&st.db, ctx.slug(), r.app.account_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let acting = Acting {
+        tenant: &ctx.tenant,
+        staff: &s,
+        card: &r,
+        applicant: &applicant,
+        to: super::shared::recipient(&st, &ctx, &applicant, &r.app),
+        action,
+        form: &form,
+        ip: &ctx.ip,
+    };
+    let done = format!("/office/applications/{}?done={}", r.app.id, action.id());
+    match card::act(&st.db, &st.plugins, acting, super::shared::refusal_text).await {
+        Ok(Acted::Done) => {
+            st.outbox_wake.notify_one();
+            Ok(ctx.redirect(&done))
+        }
+        Ok(Acted::Unchanged) => Ok(ctx.redirect(&done)),
+        Err(CardError::Fields(errors)) => {
+            render_card(&st, &ctx, &s, &r, &errors, None, Some((action.id(), &form))).await
+        }
+        Err(CardError::NotFound) => Err(WebError::NotFound),
+        Err(CardError::Forbidden) => Err(WebError::Forbidden),
+        Err(CardError::Db(e)) => Err(e.into()),
+        Err(CardError::Notify(e)) => Err(e.into()),
+        Err(CardError::Office(e)) => Err(internal(e)),
+        Err(CardError::App(e)) => Err(e.into()),
+        Err(CardError::Internal(e)) => Err(WebError::Internal(e)),
+    }
+}
+
 async fn load_card(st: &AppState, ctx: &Ctx, id: &str) -> Result<queue::QueueRow, WebError> {
     queue::card(&st.db, &ctx.tenant, parse_id(id)?)
         .await?
@@ -766,418 +811,6 @@ async fn card_file(
     super::shared::send_file(&st, &ctx, r.app.id, &file).await
 }
 
-/// One action on the card. Each is an event in the application's history
-/// and an entry in the audit log, committed together.
-async fn card_action(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    Path((id, action)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
-    let s = staff(&st, &ctx).await?;
-    let r = load_card(&st, &ctx, &id).await?;
-    let a = &r.app;
-    let text = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let mut errors = FieldErrors::new();
-    let actor = Actor::Staff {
-        id: s.id,
-        role: s.role.workflow_role(),
-    };
-    let author = actor.label();
-    let applicant = account::get(&st.db, ctx.slug(), a.account_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let to = super::shared::recipient(&st, &ctx, &applicant, a);
-    // Whatever runs the plugin or reads other rows is done before the
-    // transaction opens: a request holding one must never wait for a second
-    // connection, or a burst of such requests jams the pool for everyone.
-    let prepared =
-        prepare_card_action(&st, &ctx, &s, r.assignee_id, a, &applicant, &action, &form).await?;
-    let mut tx = st.db.pool.begin().await?;
-    let detail: String;
-    match action.as_str() {
-        "status" => {
-            let target = text("to").unwrap_or_default();
-            let note = text("note");
-            if let Prepared::NoteMissing = prepared {
-                errors.insert(
-                    "note".into(),
-                    "Укажите причину: заявитель увидит её в заявке".into(),
-                );
-            } else {
-                let checked = match prepared {
-                    Prepared::Checked(c) => c,
-                    _ => Err(WorkflowError::NotAllowed),
-                };
-                let res = match checked {
-                    Ok(()) => {
-                        workflow::change(
-                            &mut tx,
-                            &ctx.tenant,
-                            a,
-                            &target,
-                            actor,
-                            note.as_deref(),
-                            &to,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                };
-                match res {
-                    Ok(()) => {
-                        queue::set_custom_status(&mut tx, ctx.slug(), a.id, None).await?;
-                    }
-                    Err(WorkflowError::Db(e)) => return Err(e.into()),
-                    Err(WorkflowError::Notify(e)) => return Err(e.into()),
-                    Err(e) => {
-                        errors.insert("to".into(), super::shared::refusal_text(e));
-                    }
-                }
-            }
-            detail = format!(
-                "{} → {}",
-                workflow::status_title(&ctx.tenant, &a.status),
-                workflow::status_title(&ctx.tenant, &target)
-            );
-        }
-        "custom_status" => {
-            if !ctx.tenant.config.workflow.custom_status {
-                return Err(WebError::Forbidden);
-            }
-            match text("text") {
-                Some(t) if t.chars().count() <= 200 => {
-                    queue::set_custom_status(&mut tx, ctx.slug(), a.id, Some(&t)).await?;
-                    app::event(
-                        &mut *tx,
-                        ctx.slug(),
-                        a.id,
-                        "custom_status",
-                        Some(&a.status),
-                        &author,
-                        Some(&t),
-                    )
-                    .await?;
-                    workflow::notify_text(&mut tx, &ctx.tenant, a, &t, &to)
-                        .await
-                        .map_err(|e| WebError::Internal(e.into()))?;
-                    detail = t;
-                }
-                _ => {
-                    errors.insert("text".into(), "Введите статус — до 200 символов".into());
-                    detail = String::new();
-                }
-            }
-        }
-        "number" => match prepared {
-            Prepared::Number(Ok(n)) => {
-                let set =
-                    queue::set_number(&mut tx, ctx.slug(), a.id, a.number.as_deref(), &n).await?;
-                // A refused update may have aborted the transaction
-                // (PostgreSQL): nothing more is written on it.
-                let refused = match set {
-                    queue::NumberSet::Done => None,
-                    queue::NumberSet::Taken => Some("Этот номер уже присвоен другой заявке"),
-                    queue::NumberSet::Changed => {
-                        Some("Номер заявки только что изменился: обновите страницу и проверьте его")
-                    }
-                };
-                if let Some(why) = refused {
-                    errors.insert("number".into(), why.into());
-                    detail = String::new();
-                } else {
-                    // A replaced number stays readable in the history.
-                    let note = match &a.number {
-                        Some(old) if *old != n => format!("{old} → {n}"),
-                        _ => n.clone(),
-                    };
-                    app::event(
-                        &mut *tx,
-                        ctx.slug(),
-                        a.id,
-                        "number",
-                        Some(&a.status),
-                        &author,
-                        Some(&note),
-                    )
-                    .await?;
-                    detail = note;
-                }
-            }
-            Prepared::Number(Err(e)) => {
-                errors.insert("number".into(), e);
-                detail = String::new();
-            }
-            _ => return Err(WebError::NotFound),
-        },
-        "assign" => {
-            let Prepared::Assignee(who, named) = prepared else {
-                return Err(WebError::NotFound);
-            };
-            if who == r.assignee_id {
-                // Nothing changes, so nothing goes into the history or the audit.
-                return Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)));
-            }
-            queue::assign(&mut tx, ctx.slug(), a.id, who).await?;
-            app::event(
-                &mut *tx,
-                ctx.slug(),
-                a.id,
-                "assigned",
-                Some(&a.status),
-                &author,
-                None,
-            )
-            .await?;
-            detail = named;
-        }
-        "message" | "request" | "stage" => {
-            let (raw, max) = match action.as_str() {
-                "stage" => (text("title").unwrap_or_default(), 200),
-                _ => (text("body").unwrap_or_default(), 20_000),
-            };
-            match super::text_problem(&raw, max) {
-                None => {
-                    let b = raw;
-                    let (title, html) = if action == "stage" {
-                        (Some(b.as_str()), String::new())
-                    } else {
-                        (None, office::rich_text(&b))
-                    };
-                    office::add_message(
-                        &mut tx,
-                        ctx.slug(),
-                        a.id,
-                        NewMessage {
-                            side: "utility",
-                            kind: &action,
-                            author: &author,
-                            title,
-                            body: &html,
-                            file_id: None,
-                        },
-                    )
-                    .await?;
-                    app::event(
-                        &mut *tx,
-                        ctx.slug(),
-                        a.id,
-                        &action,
-                        Some(&a.status),
-                        &author,
-                        title,
-                    )
-                    .await?;
-                    if action == "request" {
-                        office::stop_clock(&mut tx, &ctx.tenant, a.id).await?;
-                    }
-                    workflow::notify_message(
-                        &mut tx,
-                        &ctx.tenant,
-                        a,
-                        &message_subject(&action, title),
-                        &office::html_to_text(&html),
-                        &to,
-                    )
-                    .await
-                    .map_err(|e| WebError::Internal(e.into()))?;
-                    detail = b.chars().take(200).collect();
-                }
-                Some(problem) => {
-                    let field = match action.as_str() {
-                        "stage" => "title",
-                        "request" => "request",
-                        _ => "body",
-                    };
-                    let why = match problem {
-                        super::TextProblem::TooLong => format!("Не длиннее {max} символов"),
-                        super::TextProblem::Empty => "Заполните поле".into(),
-                    };
-                    errors.insert(field.into(), why);
-                    detail = String::new();
-                }
-            }
-        }
-        _ => return Err(WebError::NotFound),
-    }
-    if !errors.is_empty() {
-        drop(tx);
-        return render_card(&st, &ctx, &s, &r, &errors, None, Some((&action, &form))).await;
-    }
-    office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        &action,
-        Some(&format!("application:{}", a.id)),
-        &detail,
-        &ctx.ip,
-    )
-    .await?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    Ok(ctx.redirect(&format!("/office/applications/{}?done={action}", a.id)))
-}
-
-/// What a card action needs from outside its transaction.
-enum Prepared {
-    Nothing,
-    /// A status change whose reason is required and missing.
-    NoteMissing,
-    /// A status change as the workflow and the plugin see it.
-    Checked(Result<(), WorkflowError>),
-    /// The number to set, or why not (for the number field).
-    Number(Result<String, String>),
-    /// The staff member to assign (none: unassign) and how the audit names them.
-    Assignee(Option<i64>, String),
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn prepare_card_action(
-    st: &AppState,
-    ctx: &Ctx,
-    s: &Staff,
-    assignee: Option<i64>,
-    a: &app::Application,
-    applicant: &account::Account,
-    action: &str,
-    form: &BTreeMap<String, String>,
-) -> Result<Prepared, WebError> {
-    let text = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let actor = Actor::Staff {
-        id: s.id,
-        role: s.role.workflow_role(),
-    };
-    Ok(match action {
-        "status" => {
-            let target = text("to").unwrap_or_default();
-            let needs_note = ctx
-                .tenant
-                .config
-                .workflow
-                .status(&target)
-                .is_some_and(|d| d.requires_note);
-            if needs_note && text("note").is_none() {
-                Prepared::NoteMissing
-            } else {
-                let view = app::plugin_view(a, applicant, &a.values);
-                Prepared::Checked(
-                    workflow::check_with_plugin(
-                        &st.plugins,
-                        &ctx.tenant,
-                        view,
-                        &a.status,
-                        &target,
-                        actor,
-                    )
-                    .await,
-                )
-            }
-        }
-        "number" => Prepared::Number(card_number(st, ctx, a, applicant, form).await?),
-        "assign" => {
-            let who = match form.get("staff").map(String::as_str) {
-                Some("me") => Some(s.id),
-                Some("") | None => None,
-                Some(v) => Some(v.parse::<i64>().map_err(|_| WebError::NotFound)?),
-            };
-            let mut named = "никому".to_string();
-            if let Some(w) = who
-                && who != assignee
-            {
-                let x = office::get_staff(&st.db, ctx.slug(), w)
-                    .await
-                    .map_err(internal)?
-                    .filter(|x| x.active && (x.tenant_id == ctx.slug() || x.id == s.id))
-                    .ok_or(WebError::NotFound)?;
-                named = format!("{} ({})", x.name, x.email);
-            }
-            Prepared::Assignee(who, named)
-        }
-        _ => Prepared::Nothing,
-    })
-}
-
-/// The number the card's number form asks for: typed, or generated the way
-/// a submission is numbered (the next free one). A number the application
-/// already has — and its applicant was told — is replaced only when staff
-/// confirm it.
-async fn card_number(
-    st: &AppState,
-    ctx: &Ctx,
-    a: &app::Application,
-    applicant: &account::Account,
-    form: &BTreeMap<String, String>,
-) -> Result<Result<String, String>, WebError> {
-    let generate = form.contains_key("generate");
-    let typed = form
-        .get("number")
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    if !generate && typed.is_none() {
-        return Ok(Err(
-            "Введите номер (до 64 символов) или сформируйте его".into()
-        ));
-    }
-    if !generate && typed.as_ref().is_some_and(|n| n.chars().count() > 64) {
-        return Ok(Err(
-            "Введите номер (до 64 символов) или сформируйте его".into()
-        ));
-    }
-    let confirmed = form.get("replace").is_some_and(|v| v == "1");
-    let refuse_replacing = |old: &str| {
-        format!(
-            "У заявки уже есть номер {old}, и заявитель его получил. Чтобы заменить его, отметьте «Заменить номер {old}» и нажмите кнопку ещё раз."
-        )
-    };
-    if let Some(n) = typed.filter(|_| !generate) {
-        if app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
-            return Ok(Err("Этот номер уже присвоен другой заявке".into()));
-        }
-        return Ok(match &a.number {
-            Some(old) if *old != n && !confirmed => Err(refuse_replacing(old)),
-            _ => Ok(n),
-        });
-    }
-    // Asked before the plugin runs: a refused replacement spends no number.
-    if let Some(old) = &a.number
-        && !confirmed
-    {
-        return Ok(Err(refuse_replacing(old)));
-    }
-    let view = app::plugin_view(a, applicant, &a.values);
-    // A number typed by hand may be the sequence's next: skip it.
-    for _ in 0..50 {
-        let n = match st
-            .plugins
-            .call(
-                ctx.slug(),
-                crate::plugin::types::Hook::RegistrationNumber(view.clone()),
-            )
-            .await
-        {
-            Ok(Some(crate::plugin::types::HookOutput::Number(Some(n)))) => n,
-            _ => app::default_number(&st.db, ctx.slug()).await?,
-        };
-        if !app::number_taken(&st.db, ctx.slug(), a.id, &n).await? {
-            return Ok(Ok(n));
-        }
-    }
-    Ok(Err(
-        "Не удалось сформировать свободный номер: введите его вручную".into(),
-    ))
-}
-
 /// Staff add a document to the application: a title, a file and a comment.
 async fn card_document(
     ctx: Ctx,
@@ -1304,14 +937,6 @@ async fn card_document(
     crate::document::release(&st.db, stored).await;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done=document", a.id)))
-}
-
-fn message_subject(action: &str, title: Option<&str>) -> String {
-    match action {
-        "request" => "Запрос недостающих документов или сведений".into(),
-        "stage" => format!("Новый этап: {}", title.unwrap_or_default()),
-        _ => "Новое сообщение от организации".into(),
-    }
 }
 
 // --------------------------------------------------------------- staff admin

@@ -1,7 +1,6 @@
 //! The cabinet of a logged-in applicant: home page, profile, and account
 //! settings (password, email, phone).
 
-use super::shared::check_with_plugin;
 use super::shared::field_views;
 use super::{AppState, Ctx, WebError, form_map};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
@@ -130,7 +129,15 @@ async fn save_profile(
         &mut values,
         &mut errors,
     );
-    check_with_plugin(&st, &ctx, t, ctx.tenant.fields_for(t), &values, &mut errors).await;
+    account::common::check_with_plugin(
+        &st.plugins,
+        &ctx.tenant,
+        t,
+        ctx.tenant.fields_for(t),
+        &values,
+        &mut errors,
+    )
+    .await;
     if !errors.is_empty() {
         // Nothing is saved, and every typed value comes back into its field.
         let q = ProfileQuery {
@@ -325,10 +332,10 @@ async fn change_email(
         return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
     };
     let mut tx = st.db.pool.begin().await?;
-    super::shared::mail_link(
+    account::common::mail_link(
         &mut tx,
-        &st,
         &ctx.tenant,
+        &ctx.tenant.public_url(&st.cfg.public_url),
         acc.id,
         (purpose::CHANGE_EMAIL, codes::LINK_LIFETIME),
         &new,
@@ -446,7 +453,7 @@ async fn change_phone(
     let (true, Some(new)) = (errors.is_empty(), new) else {
         return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
     };
-    if !super::shared::sms_allowed(&st, &ctx, &new).await? {
+    if !account::common::sms_allowed(&st.db, &ctx.tenant, &ctx.ip, &new).await? {
         errors.insert(
             "new_phone".into(),
             "Слишком много SMS за последний час. Попробуйте позже.".into(),

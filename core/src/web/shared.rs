@@ -4,20 +4,16 @@
 //! files import each other only through here.
 
 use super::{AppState, Ctx, WebError};
-use crate::account::codes::{self};
 use crate::account::{self, Account, FieldErrors};
 use crate::application::{self as app, Application};
-use crate::notify;
 use crate::office::{self, Staff};
 use crate::plugin::types::{self as pt, Hook, HookOutput};
-use crate::security;
 use crate::tenant::Tenant;
 use crate::tenant::config::FieldDef;
 use crate::workflow::{self, Recipient, WorkflowError};
 use axum::response::Response;
 use minijinja::{Value, context};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// The signed-in staff member, or a redirect to the sign-in page.
 pub(super) async fn staff(st: &AppState, ctx: &Ctx) -> Result<Staff, WebError> {
@@ -239,79 +235,6 @@ pub(super) fn field_views<'a>(
             }
         })
         .collect()
-}
-
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// Whether one more SMS may go to `phone` from this request, counting it.
-pub(super) async fn sms_allowed(st: &AppState, ctx: &Ctx, phone: &str) -> Result<bool, WebError> {
-    let slug = ctx.slug();
-    let per_phone = security::hit(&st.db, &format!("sms:phone:{slug}:{phone}"), HOUR, 5).await?;
-    let per_ip = security::hit(&st.db, &format!("sms:ip:{slug}:{}", ctx.ip), HOUR, 20).await?;
-    let daily = i64::from(ctx.tenant.config.notify.sms_daily_limit);
-    let per_tenant = security::hit(
-        &st.db,
-        &format!("sms:tenant:{slug}"),
-        Duration::from_secs(86_400),
-        daily,
-    )
-    .await?;
-    if !(per_phone && per_ip && per_tenant) {
-        tracing::warn!(per_phone, per_ip, per_tenant, "SMS refused by rate limit");
-    }
-    Ok(per_phone && per_ip && per_tenant)
-}
-
-/// Issue a one-time link for `account` and queue the email carrying it, both
-/// in `tx`, so the link exists exactly when the email will go out.
-pub(super) async fn mail_link(
-    tx: &mut sqlx::AnyConnection,
-    st: &AppState,
-    tenant: &Tenant,
-    account: i64,
-    (purpose, lifetime): (&str, time::Duration),
-    to: &str,
-    path: &str,
-    template: &str,
-) -> Result<(), WebError> {
-    let token =
-        codes::issue_link(&mut *tx, &tenant.slug, account, purpose, Some(to), lifetime).await?;
-    let link = format!("{}/{path}/{token}", tenant.public_url(&st.cfg.public_url));
-    notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
-    Ok(())
-}
-
-/// Run the tenant's validate-profile hook over the fields of a form. Its
-/// errors join the core's (a field the core already faulted keeps the core's
-/// message). A failing plugin stops the save with a message of its own:
-/// the user's input comes back untouched.
-pub(super) async fn check_with_plugin<'a>(
-    st: &AppState,
-    ctx: &Ctx,
-    applicant_type: crate::tenant::config::ApplicantType,
-    fields: impl Iterator<Item = &'a crate::tenant::config::FieldDef>,
-    values: &BTreeMap<String, String>,
-    errors: &mut account::FieldErrors,
-) {
-    if st.plugins.get(ctx.slug()).is_none() {
-        return;
-    }
-    let profile = crate::plugin::types::Profile {
-        applicant_type: applicant_type.id().to_string(),
-        fields: fields
-            .map(|f| {
-                let id = f.id.get_ref().as_str().to_string();
-                let v = values.get(&id).cloned().unwrap_or_default();
-                (id, v)
-            })
-            .collect(),
-    };
-    match st.plugins.validate_profile(ctx.slug(), profile).await {
-        Ok(found) => account::add_plugin_errors(errors, found),
-        Err(e) => {
-            errors.insert(account::FORM_ERROR.into(), e.user_message().into());
-        }
-    }
 }
 
 pub(super) fn staff_view(s: &Staff) -> minijinja::Value {

@@ -1,0 +1,102 @@
+//! Use cases around an applicant's account that several pages share: the
+//! plugin's profile check, the SMS budget, and one-time links by email.
+
+use super::{FORM_ERROR, FieldErrors, add_plugin_errors, codes};
+use crate::notify::{self, NotifyError};
+use crate::plugin::Plugins;
+use crate::security;
+use crate::store::Db;
+use crate::tenant::Tenant;
+use crate::tenant::config::{ApplicantType, FieldDef};
+use minijinja::context;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Run the tenant's validate-profile hook over the fields of a form. Its
+/// errors join the core's (a field the core already faulted keeps the core's
+/// message). A failing plugin stops the save with a message of its own:
+/// the user's input comes back untouched.
+pub async fn check_with_plugin<'a>(
+    plugins: &Plugins,
+    tenant: &Tenant,
+    applicant_type: ApplicantType,
+    fields: impl Iterator<Item = &'a FieldDef>,
+    values: &BTreeMap<String, String>,
+    errors: &mut FieldErrors,
+) {
+    if plugins.get(&tenant.slug).is_none() {
+        return;
+    }
+    let profile = crate::plugin::types::Profile {
+        applicant_type: applicant_type.id().to_string(),
+        fields: fields
+            .map(|f| {
+                let id = f.id.get_ref().as_str().to_string();
+                let v = values.get(&id).cloned().unwrap_or_default();
+                (id, v)
+            })
+            .collect(),
+    };
+    match plugins.validate_profile(&tenant.slug, profile).await {
+        Ok(found) => add_plugin_errors(errors, found),
+        Err(e) => {
+            errors.insert(FORM_ERROR.into(), e.user_message().into());
+        }
+    }
+}
+
+/// Whether one more SMS may go to `phone` from a request of `ip`, counting
+/// it: per phone, per address and per tenant a day.
+pub async fn sms_allowed(
+    db: &Db,
+    tenant: &Tenant,
+    ip: &str,
+    phone: &str,
+) -> Result<bool, sqlx::Error> {
+    let slug = &tenant.slug;
+    let per_phone = security::hit(db, &format!("sms:phone:{slug}:{phone}"), HOUR, 5).await?;
+    let per_ip = security::hit(db, &format!("sms:ip:{slug}:{ip}"), HOUR, 20).await?;
+    let daily = i64::from(tenant.config.notify.sms_daily_limit);
+    let per_tenant = security::hit(
+        db,
+        &format!("sms:tenant:{slug}"),
+        Duration::from_secs(86_400),
+        daily,
+    )
+    .await?;
+    if !(per_phone && per_ip && per_tenant) {
+        tracing::warn!(per_phone, per_ip, per_tenant, "SMS refused by rate limit");
+    }
+    Ok(per_phone && per_ip && per_tenant)
+}
+
+/// Why a link could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// Issue a one-time link for `account` and queue the email carrying it, both
+/// in `tx`, so the link exists exactly when the email will go out. `base`
+/// is the tenant's public address.
+pub async fn mail_link(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    base: &str,
+    account: i64,
+    (purpose, lifetime): (&str, time::Duration),
+    to: &str,
+    path: &str,
+    template: &str,
+) -> Result<(), LinkError> {
+    let token =
+        codes::issue_link(&mut *tx, &tenant.slug, account, purpose, Some(to), lifetime).await?;
+    let link = format!("{base}/{path}/{token}");
+    notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
+    Ok(())
+}
