@@ -487,36 +487,47 @@ fn wnaf<const L: usize>(k: &Uint<L>, w: u32) -> Vec<i8> {
     let mask: Word = (1 << w) - 1;
     let mut digits = Vec::with_capacity(L * WORD_BITS as usize + 1);
     while n.iter().any(|&x| x != 0) {
-        let mut d: i32 = 0;
-        if n[0] & 1 == 1 {
-            d = (n[0] & mask) as i32;
-            if d >= full / 2 {
-                d -= full;
-            }
-            if d > 0 {
-                // Only the low word changes: d is the value of its low bits.
-                n[0] -= d as Word;
-            } else {
-                let mut carry = (-d) as Word;
-                for x in n.iter_mut() {
-                    let (v, c) = x.overflowing_add(carry);
-                    *x = v;
-                    carry = c as Word;
-                    if carry == 0 {
-                        break;
-                    }
+        // A run of zero digits at once (at most a word less one bit).
+        let zeros = if n[0] == 0 {
+            WORD_BITS - 1
+        } else {
+            n[0].trailing_zeros()
+        };
+        if zeros > 0 {
+            digits.resize(digits.len() + zeros as usize, 0);
+            shift_right(&mut n, zeros);
+            continue;
+        }
+        let mut d = (n[0] & mask) as i32;
+        if d >= full / 2 {
+            d -= full;
+        }
+        if d > 0 {
+            // Only the low word changes: d is the value of its low bits.
+            n[0] -= d as Word;
+        } else {
+            let mut carry = (-d) as Word;
+            for x in n.iter_mut() {
+                let (v, c) = x.overflowing_add(carry);
+                *x = v;
+                carry = c as Word;
+                if carry == 0 {
+                    break;
                 }
             }
         }
         digits.push(d as i8);
-        let mut low = 0;
-        for x in n.iter_mut().rev() {
-            let next = *x & 1;
-            *x = (*x >> 1) | (low << (WORD_BITS - 1));
-            low = next;
-        }
+        shift_right(&mut n, 1);
     }
     digits
+}
+
+/// n >>= by, for 0 < by < WORD_BITS.
+fn shift_right(n: &mut [Word], by: u32) {
+    for i in 0..n.len() {
+        let high = n.get(i + 1).map_or(0, |&x| x << (WORD_BITS - by));
+        n[i] = (n[i] >> by) | high;
+    }
 }
 
 impl<const L: usize> Curve<L> {
@@ -576,6 +587,42 @@ impl<const L: usize> Curve<L> {
             x: self.f.mul(&p.x, &zinv2),
             y: self.f.mul(&p.y, &self.f.mul(&zinv2, &zinv)),
         })
+    }
+
+    /// The affine forms of points with one inversion (Montgomery's
+    /// trick); None if any is the point at infinity.
+    fn batch_affine(&self, points: &[Point<L>]) -> Option<Vec<Affine<L>>> {
+        let f = &self.f;
+        // prefix[i] = z0·z1·…·zi
+        let mut prefix = Vec::with_capacity(points.len());
+        let mut acc = f.one();
+        for p in points {
+            acc = f.mul(&acc, &p.z);
+            prefix.push(acc);
+        }
+        let mut inv = f.of(&f.fe(&acc).invert_vartime().into_option()?);
+        let mut out = vec![
+            Affine {
+                x: Uint::ZERO,
+                y: Uint::ZERO
+            };
+            points.len()
+        ];
+        for i in (0..points.len()).rev() {
+            // inv = (z0·…·zi)⁻¹ here.
+            let zinv = if i == 0 {
+                inv
+            } else {
+                f.mul(&inv, &prefix[i - 1])
+            };
+            inv = f.mul(&inv, &points[i].z);
+            let zinv2 = f.sqr(&zinv);
+            out[i] = Affine {
+                x: f.mul(&points[i].x, &zinv2),
+                y: f.mul(&points[i].y, &f.mul(&zinv2, &zinv)),
+            };
+        }
+        Some(out)
     }
 
     /// a, 3a, 5a, …, (2^(w−1) − 1)a in affine form: built with one
@@ -763,6 +810,10 @@ impl<const L: usize> Curve<L> {
             }
             t
         };
+        // The same table in affine form for cheaper (mixed) additions, at
+        // the price of one inversion; None if a multiple is the point at
+        // infinity (Q of small order), then the Jacobian table serves.
+        let key_affine = self.batch_affine(&key_table);
         let mut acc = self.infinity();
         for i in (0..n1.len().max(n2.len())).rev() {
             acc = self.double(&acc);
@@ -783,11 +834,24 @@ impl<const L: usize> Curve<L> {
                 }
             }
             if let Some(&d) = n2.get(i).filter(|&&d| d != 0) {
-                let m = &key_table[(d.unsigned_abs() / 2) as usize];
-                acc = if d > 0 {
-                    self.add(&acc, m)
-                } else {
-                    self.add(&acc, &self.negate(m))
+                let at = (d.unsigned_abs() / 2) as usize;
+                acc = match key_affine.as_ref().and_then(|t| t.get(at)) {
+                    Some(m) if d > 0 => self.add_affine(&acc, m),
+                    Some(m) => self.add_affine(
+                        &acc,
+                        &Affine {
+                            x: m.x,
+                            y: self.f.neg(&m.y),
+                        },
+                    ),
+                    None => {
+                        let m = &key_table[at];
+                        if d > 0 {
+                            self.add(&acc, m)
+                        } else {
+                            self.add(&acc, &self.negate(m))
+                        }
+                    }
                 };
             }
         }
@@ -979,6 +1043,19 @@ mod tests {
             }
             x = x.wrapping_add(&Uint::ONE);
         };
+        // Multiples of the small-order point T itself: the additions'
+        // exceptional cases (equal and opposite points, infinity) inside
+        // twin_mul, against plain double-and-add.
+        let t = c.to_affine(&torsion).unwrap();
+        let t_plain = Some((c.f.fe(&t.x), c.f.fe(&t.y)));
+        for k in 1u8..=9 {
+            let k = Uint::from_u8(k);
+            let fast = c
+                .to_affine(&c.twin_mul(&Uint::ZERO, &t, &k))
+                .map(|a| (a.x, a.y));
+            let slow = plain_mul(c, &k, t_plain).map(|(x, y)| (c.f.of(&x), c.f.of(&y)));
+            assert_eq!(fast, slow, "{k:?}·T");
+        }
         let key = c.to_affine(&c.add_affine(&torsion, &c.base)).unwrap();
         let (kx, ky) = (c.f.fe(&key.x).retrieve(), c.f.fe(&key.y).retrieve());
         assert!(c.point(&kx, &ky).is_some(), "G + T is on the curve");
