@@ -278,8 +278,16 @@ impl<const L: usize> Field<L> {
         for i in 0..L {
             (r[i], carry) = mac(w[i], w[i + L], c, carry);
         }
-        // r + carry·2^n ≡ r + carry·c, carry ≤ c.
-        (r[0], carry) = mac(r[0], carry, c, 0);
+        self.fold_top(r, carry)
+    }
+
+    /// r + top·2^n (any one-word top) reduced mod p = 2^n − c.
+    #[inline(always)]
+    fn fold_top(&self, mut r: [Word; L], top: Word) -> Uint<L> {
+        let c = self.c;
+        // r + top·2^n ≡ r + top·c.
+        let mut carry;
+        (r[0], carry) = mac(r[0], top, c, 0);
         for x in r.iter_mut().skip(1) {
             (*x, carry) = adc(*x, 0, carry);
         }
@@ -419,6 +427,26 @@ impl<const L: usize> Field<L> {
             (t[i], carry) = adc(t[i], p[i] & borrow, carry);
         }
         Uint::from_words(t)
+    }
+
+    /// k·a for a small k (1 ≤ k ≤ 8): one pass where p = 2^n − c,
+    /// repeated additions otherwise.
+    #[inline(always)]
+    fn small(&self, a: &Uint<L>, k: Word) -> Uint<L> {
+        if self.c != 0 {
+            let a = a.as_words();
+            let mut r = [0 as Word; L];
+            let mut carry = 0;
+            for i in 0..L {
+                (r[i], carry) = mac(0, a[i], k, carry);
+            }
+            return self.fold_top(r, carry);
+        }
+        let mut acc = *a;
+        for _ in 1..k {
+            acc = self.add(&acc, a);
+        }
+        acc
     }
 
     fn neg(&self, a: &Uint<L>) -> Uint<L> {
@@ -672,16 +700,12 @@ impl<const L: usize> Curve<L> {
             let gamma = f.sqr(&p.y);
             let beta = f.mul(&p.x, &gamma);
             let t = f.mul(&f.sub(&p.x, &delta), &f.add(&p.x, &delta));
-            let alpha = f.add(&f.add(&t, &t), &t);
-            let beta2 = f.add(&beta, &beta);
-            let beta4 = f.add(&beta2, &beta2);
+            let alpha = f.small(&t, 3);
+            let beta4 = f.small(&beta, 4);
             let beta8 = f.add(&beta4, &beta4);
             let x3 = f.sub(&f.sqr(&alpha), &beta8);
             let z3 = f.sub(&f.sub(&f.sqr(&f.add(&p.y, &p.z)), &gamma), &delta);
-            let gg = f.sqr(&gamma);
-            let gg2 = f.add(&gg, &gg);
-            let gg4 = f.add(&gg2, &gg2);
-            let gg8 = f.add(&gg4, &gg4);
+            let gg8 = f.small(&f.sqr(&gamma), 8);
             let y3 = f.sub(&f.mul(&alpha, &f.sub(&beta4, &x3)), &gg8);
             return Point {
                 x: x3,
@@ -768,8 +792,7 @@ impl<const L: usize> Curve<L> {
             };
         }
         let hh = f.sqr(&h);
-        let i = f.add(&hh, &hh);
-        let i = f.add(&i, &i);
+        let i = f.small(&hh, 4);
         let j = f.mul(&h, &i);
         let r = f.add(&d, &d);
         let v = f.mul(&p.x, &i);
@@ -1126,6 +1149,9 @@ mod tests {
                     assert!(same(&f.add(&ma, &mb), &f.of(&(fa + fb))), "add");
                     assert!(same(&f.sub(&ma, &mb), &f.of(&(fa - fb))), "sub");
                     assert!(same(&f.neg(&ma), &f.of(&(-fa))), "neg");
+                    let k = 1 + (b.as_words()[0] % 8);
+                    let fk = Fe::new(&Uint::from_u64(k), &f.params);
+                    assert!(same(&f.small(&ma, k), &f.of(&(fa * fk))), "small {k}");
                 }
             }
         }
