@@ -5,11 +5,21 @@
 //! cc and libcrypto) verifies the same signature in a C loop and prints its
 //! median. Without the engine or a C compiler only our figure is printed,
 //! on fixed data.
+//!
+//! Beside them: one RSA-2048 PKCS#1 v1.5 SHA-256 verification (the rsa
+//! crate's, as `cms` uses it) of a signature OpenSSL made, and one whole
+//! CMS check through `policy::verify` (signature, a three-certificate
+//! chain to the anchor, a CRL for each link) on the test PKI of
+//! `tests/pki/mkpki.sh`, skipped with a message when OpenSSL's GOST engine
+//! is missing.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tapline_signature::gost::{self, ParamSet};
+use tapline_signature::policy;
+use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
 
 struct Case {
     name: &'static str,
@@ -163,5 +173,136 @@ fn verify(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, verify);
+/// An RSA-2048 key and a PKCS#1 v1.5 SHA-256 signature from OpenSSL:
+/// (SubjectPublicKeyInfo DER, SHA-256 digest, signature).
+fn rsa_case(dir: &Path) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    use sha2::Digest;
+    let data = b"Tapline RSA-2048 bench".to_vec();
+    let digest = sha2::Sha256::digest(&data).to_vec();
+    std::fs::write(dir.join("rsa.d"), &digest).ok()?;
+    run(
+        dir,
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.pem",
+        ],
+    )?;
+    run(
+        dir,
+        "openssl",
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            "rsa.pem",
+            "-pkeyopt",
+            "digest:sha256",
+            "-in",
+            "rsa.d",
+            "-out",
+            "rsa.sig",
+        ],
+    )?;
+    let spki = run(
+        dir,
+        "openssl",
+        &["pkey", "-in", "rsa.pem", "-pubout", "-outform", "DER"],
+    )?;
+    Some((spki, digest, std::fs::read(dir.join("rsa.sig")).ok()?))
+}
+
+fn rsa(c: &mut Criterion) {
+    use rsa::pkcs8::DecodePublicKey;
+    let dir = std::env::temp_dir().join(format!("tapline-rsa-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let made = rsa_case(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some((spki, digest, sig)) = made else {
+        eprintln!("openssl could not make an RSA key: RSA-2048 not measured");
+        return;
+    };
+    let key = rsa::RsaPublicKey::from_public_key_der(&spki).expect("an RSA key");
+    let scheme = || rsa::Pkcs1v15Sign::new::<sha2::Sha256>();
+    key.verify(scheme(), &digest, &sig)
+        .expect("OpenSSL's RSA signature verifies");
+    c.bench_function("verify rsa-2048 pkcs1v15 sha256", |b| {
+        b.iter(|| key.verify(scheme(), &digest, &sig).is_ok())
+    });
+}
+
+/// The test PKI's files for a whole CMS check.
+struct Pki {
+    signature: Vec<u8>,
+    content: Vec<u8>,
+    anchors: Vec<Certificate>,
+    crls: Vec<CertificateList>,
+}
+
+fn make_pki(kind: &str) -> Option<Pki> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let dir = std::env::temp_dir().join(format!(
+        "tapline-pki-bench-{}-{}",
+        kind.replace(':', "-"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let made = Command::new("bash")
+        .arg(here.join("pki/mkpki.sh"))
+        .arg(&dir)
+        .arg(kind)
+        .env("OPENSSL_CONF", here.join("gost.cnf"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|_| {
+            let read = |f: &str| std::fs::read(dir.join(f)).ok();
+            Some(Pki {
+                signature: read("ee.data.p7s")?,
+                content: read("data.txt")?,
+                anchors: policy::certificates_from(&read("root.pem")?).ok()?,
+                crls: policy::crls_from(&read("trust+crls.pem")?).ok()?,
+            })
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    made
+}
+
+/// The one call of `policy::verify`: whether the signature is valid,
+/// chained to the anchors and unrevoked at `at`.
+fn check_cms(pki: &Pki, at: u64) -> bool {
+    policy::verify(
+        &pki.signature,
+        Some(&pki.content),
+        &pki.anchors,
+        &pki.crls,
+        at,
+    )
+    .valid
+}
+
+fn whole_cms(c: &mut Criterion) {
+    let kind = "gost256:A";
+    let Some(pki) = make_pki(kind) else {
+        eprintln!(
+            "could not make the test PKI (OpenSSL's GOST engine or faketime missing?): whole CMS check not measured"
+        );
+        return;
+    };
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    assert!(check_cms(&pki, at), "the test PKI's signature is valid");
+    c.bench_function(
+        &format!("whole CMS check {kind}, three-certificate chain, CRLs"),
+        |b| b.iter(|| check_cms(&pki, at)),
+    );
+}
+
+criterion_group!(benches, verify, rsa, whole_cms);
 criterion_main!(benches);
