@@ -6,8 +6,9 @@
 //! second connection; the change, its history event and its audit entry
 //! are written together.
 
+use super::correspondence::{Kind, Letter, LetterError, Side};
 use super::queue::{self, NumberSet, QueueRow};
-use super::{NewMessage, OfficeError, Staff};
+use super::{OfficeError, Staff};
 use crate::account::{Account, FieldErrors, TextProblem, text_problem};
 use crate::application as app;
 use crate::notify::NotifyError;
@@ -100,6 +101,8 @@ pub enum CardError {
     Office(#[from] OfficeError),
     #[error(transparent)]
     App(#[from] app::AppError),
+    #[error(transparent)]
+    Letter(#[from] LetterError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -295,46 +298,24 @@ pub async fn act(
             detail = named;
         }
         CardAction::Message | CardAction::Request | CardAction::Stage => {
-            let kind = action.id();
             let (raw, max) = match action {
                 CardAction::Stage => (text(form, "title").unwrap_or_default(), 200),
                 _ => (text(form, "body").unwrap_or_default(), 20_000),
             };
             match text_problem(&raw, max) {
                 None => {
-                    let (title, html) = if action == CardAction::Stage {
-                        (Some(raw.as_str()), String::new())
-                    } else {
-                        (None, super::rich_text(&raw))
-                    };
-                    super::add_message(
-                        &mut tx,
-                        slug,
-                        a.id,
-                        NewMessage {
-                            side: "utility",
-                            kind,
-                            author: &author,
-                            title,
-                            body: &html,
-                            file_id: None,
+                    let letter = Letter {
+                        kind: match action {
+                            CardAction::Request => Kind::Request,
+                            CardAction::Stage => Kind::Stage,
+                            _ => Kind::Message,
                         },
-                    )
-                    .await?;
-                    app::event(&mut *tx, slug, a.id, kind, Some(&a.status), &author, title).await?;
-                    if action == CardAction::Request {
-                        super::stop_clock(&mut tx, tenant, a.id).await?;
-                    }
-                    workflow::notify_message(
-                        &mut tx,
-                        tenant,
-                        a,
-                        &message_subject(action, title),
-                        &super::html_to_text(&html),
-                        &to,
-                    )
-                    .await
-                    .map_err(|e| CardError::Internal(e.into()))?;
+                        title: (action == CardAction::Stage).then_some(raw.as_str()),
+                        text: &raw,
+                        file: None,
+                    };
+                    super::correspondence::write(&mut tx, tenant, a, Side::Staff(s, &to), &letter)
+                        .await?;
                     detail = raw.chars().take(200).collect();
                 }
                 Some(problem) => {
@@ -369,15 +350,6 @@ pub async fn act(
     .await?;
     tx.commit().await?;
     Ok(Acted::Done)
-}
-
-/// The subject of the notice a message, request or stage sends.
-fn message_subject(action: CardAction, title: Option<&str>) -> String {
-    match action {
-        CardAction::Request => "Запрос недостающих документов или сведений".into(),
-        CardAction::Stage => format!("Новый этап: {}", title.unwrap_or_default()),
-        _ => "Новое сообщение от организации".into(),
-    }
 }
 
 /// The part of an action that runs the plugin or reads other rows, before

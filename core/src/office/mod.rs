@@ -7,6 +7,7 @@
 //! tenant `*` and may sign in to any tenant's office.
 
 pub mod card;
+pub mod correspondence;
 pub mod digest;
 pub mod export;
 pub mod queue;

@@ -9,6 +9,7 @@ use super::shared::{
 use super::{AppState, Ctx, WebError, attachment, date_param, form_map, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
+use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
@@ -907,6 +908,10 @@ async fn save(
     }
 }
 
+fn letter_error(e: correspondence::LetterError) -> WebError {
+    WebError::Internal(e.into())
+}
+
 fn workflow_error(e: WorkflowError) -> WebError {
     WebError::Internal(e.into())
 }
@@ -1073,34 +1078,15 @@ async fn reply(
         let r = render_view(&st, &ctx, &acc, &a, notes).await?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
-    let html = crate::office::sanitize(&crate::office::text_to_html(&body));
-    let mut tx = st.db.pool.begin().await?;
-    crate::office::add_message(
-        &mut tx,
-        ctx.slug(),
-        a.id,
-        crate::office::NewMessage {
-            side: "applicant",
-            kind: "message",
-            author: "applicant",
-            title: None,
-            body: &html,
-            file_id: None,
-        },
-    )
-    .await?;
-    app::event(
-        &mut *tx,
-        ctx.slug(),
-        a.id,
-        "answer",
-        Some(&a.status),
-        "applicant",
-        None,
-    )
-    .await?;
-    crate::office::resume_clock(&mut tx, &ctx.tenant, a.id).await?;
-    tx.commit().await?;
+    let letter = Letter {
+        kind: Kind::Message,
+        title: None,
+        text: &body,
+        file: None,
+    };
+    correspondence::applicant_writes(&st.db, &ctx.tenant, &a, &letter)
+        .await
+        .map_err(letter_error)?;
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
 }
 
@@ -1141,50 +1127,19 @@ async fn reply_document(
         .get("body")
         .map(|b| b.trim().to_string())
         .unwrap_or_default();
-    let html = if comment.is_empty() {
-        String::new()
-    } else {
-        crate::office::sanitize(&crate::office::text_to_html(&comment))
+    let letter = Letter {
+        kind: Kind::Document,
+        title: None,
+        text: &comment,
+        file: Some(Attachment {
+            name: &name,
+            stored: &stored,
+            mime: kind.mime(),
+        }),
     };
-    let mut tx = st.db.pool.begin().await?;
-    let file_id = crate::document::attach(
-        &mut *tx,
-        ctx.slug(),
-        a.id,
-        "_applicant",
-        None,
-        &name,
-        &stored,
-        kind.mime(),
-    )
-    .await?;
-    crate::office::add_message(
-        &mut tx,
-        ctx.slug(),
-        a.id,
-        crate::office::NewMessage {
-            side: "applicant",
-            kind: "document",
-            author: "applicant",
-            title: Some(&name),
-            body: &html,
-            file_id: Some(file_id),
-        },
-    )
-    .await?;
-    app::event(
-        &mut *tx,
-        ctx.slug(),
-        a.id,
-        "answer",
-        Some(&a.status),
-        "applicant",
-        Some(&name),
-    )
-    .await?;
-    crate::office::resume_clock(&mut tx, &ctx.tenant, a.id).await?;
-    tx.commit().await?;
-    crate::document::release(&st.db, &stored).await;
+    correspondence::applicant_writes(&st.db, &ctx.tenant, &a, &letter)
+        .await
+        .map_err(letter_error)?;
     Ok(ctx.redirect(&format!("/applications/{}?sent=1#messages", a.id)))
 }
 

@@ -10,8 +10,9 @@ use super::shared::{actor_name, event_text, internal, message_views, render, sta
 use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
 use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
+use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::office::queue::{self, Assignee, QueueFilter, Sort};
-use crate::office::{self, NewMessage, Staff, StaffRole};
+use crate::office::{self, Staff, StaffRole};
 use crate::workflow::{self};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -678,6 +679,7 @@ async fn card_action(
         Err(CardError::Notify(e)) => Err(e.into()),
         Err(CardError::Office(e)) => Err(internal(e)),
         Err(CardError::App(e)) => Err(e.into()),
+        Err(CardError::Letter(e)) => Err(WebError::Internal(e.into())),
         Err(CardError::Internal(e)) => Err(WebError::Internal(e)),
     }
 }
@@ -862,79 +864,35 @@ async fn card_document(
         return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
     };
     let a = &r.app;
-    let author = format!("staff:{}", s.id);
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let to = super::shared::recipient(&st, &ctx, &applicant, a);
-    let html = if comment.is_empty() {
-        String::new()
-    } else {
-        office::sanitize(&office::text_to_html(&comment))
+    let letter = Letter {
+        kind: Kind::Document,
+        title: Some(&title),
+        text: &comment,
+        file: Some(Attachment {
+            name,
+            stored,
+            mime: kind.mime(),
+        }),
     };
-    let mut tx = st.db.pool.begin().await?;
-    let file_id = crate::document::attach(
-        &mut *tx,
-        ctx.slug(),
-        a.id,
-        "_utility",
-        Some(&title),
-        name,
-        stored,
-        kind.mime(),
-    )
-    .await?;
-    office::add_message(
-        &mut tx,
-        ctx.slug(),
-        a.id,
-        NewMessage {
-            side: "utility",
-            kind: "document",
-            author: &author,
-            title: Some(&title),
-            body: &html,
-            file_id: Some(file_id),
-        },
-    )
-    .await?;
-    app::event(
-        &mut *tx,
-        ctx.slug(),
-        a.id,
-        "document",
-        Some(&a.status),
-        &author,
-        Some(&title),
-    )
-    .await?;
-    // The staff's comment travels with the notice, as a message's text does.
-    let comment = office::html_to_text(&html);
-    workflow::notify_message(
-        &mut tx,
+    let detail = format!(
+        "{title} ({name}, {})",
+        super::human_size(stored.size as i64)
+    );
+    correspondence::staff_sends_document(
+        &st.db,
         &ctx.tenant,
         a,
-        &format!("Новый документ: {title}"),
-        &comment,
+        &s,
         &to,
+        &letter,
+        (&detail, &ctx.ip),
     )
     .await
     .map_err(|e| WebError::Internal(e.into()))?;
-    office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        "document",
-        Some(&format!("application:{}", a.id)),
-        &format!(
-            "{title} ({name}, {})",
-            super::human_size(stored.size as i64)
-        ),
-        &ctx.ip,
-    )
-    .await?;
-    tx.commit().await?;
-    crate::document::release(&st.db, stored).await;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done=document", a.id)))
 }
