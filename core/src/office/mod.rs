@@ -99,8 +99,12 @@ impl Staff {
 pub enum OfficeError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("{0}")]
-    Invalid(String),
+    /// A value staff typed is wrong: the field to mark, and why.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("notification: {0}")]
     Notify(#[from] crate::notify::NotifyError),
 }
@@ -190,21 +194,29 @@ pub async fn add_staff(
     password: &str,
     note: Option<AuditNote<'_>>,
 ) -> Result<i64, OfficeError> {
-    let email = crate::account::normalize_email(email)
-        .ok_or_else(|| OfficeError::Invalid("адрес почты указан неверно".into()))?;
+    let email = crate::account::normalize_email(email).ok_or_else(|| OfficeError::Invalid {
+        field: "email",
+        message: "адрес почты указан неверно".into(),
+    })?;
     if name.trim().is_empty() {
-        return Err(OfficeError::Invalid("укажите имя".into()));
+        return Err(OfficeError::Invalid {
+            field: "name",
+            message: "укажите имя".into(),
+        });
     }
     if password.chars().count() < 12 {
-        return Err(OfficeError::Invalid(
-            "пароль сотрудника — не короче 12 символов".into(),
-        ));
+        return Err(OfficeError::Invalid {
+            field: "password",
+            message: "пароль сотрудника — не короче 12 символов".into(),
+        });
     }
     if (role == StaffRole::Platform) != (tenant == PLATFORM) {
-        return Err(OfficeError::Invalid(
-            "оператор платформы не принадлежит организации, а сотрудник организации — платформе"
-                .into(),
-        ));
+        return Err(OfficeError::Invalid {
+            field: "role",
+            message:
+                "оператор платформы не принадлежит организации, а сотрудник организации — платформе"
+                    .into(),
+        });
     }
     let taken: Option<(i64,)> =
         sqlx::query_as("SELECT id FROM staff WHERE tenant_id = $1 AND email = $2")
@@ -213,9 +225,10 @@ pub async fn add_staff(
             .fetch_optional(&db.pool)
             .await?;
     if taken.is_some() {
-        return Err(OfficeError::Invalid(
-            "сотрудник с такой почтой уже есть".into(),
-        ));
+        return Err(OfficeError::Invalid {
+            field: "email",
+            message: "сотрудник с такой почтой уже есть".into(),
+        });
     }
     let hash = crate::account::password::hash(password.to_string()).await;
     let mut tx = db.pool.begin().await?;

@@ -985,15 +985,8 @@ async fn staff_add(
     .await
     {
         Ok(_) => Ok(ctx.redirect("/office/staff?done=added")),
-        Err(office::OfficeError::Invalid(msg)) => {
-            let field = if msg.contains("почт") {
-                "email"
-            } else if msg.contains("имя") {
-                "name"
-            } else {
-                "password"
-            };
-            errors.insert(field.into(), msg);
+        Err(office::OfficeError::Invalid { field, message }) => {
+            errors.insert(field.into(), message);
             let mut kept = form.clone();
             kept.remove("password");
             render_staff(&st, &ctx, &s, &errors, &kept, None).await
