@@ -314,3 +314,14 @@ fn base64_of(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The fuzz target's first find: an empty trust file (or one of line
+/// breaks only) overflowed inside x509-cert's PEM chain reader, a panic in
+/// debug builds. It is an error, as release builds said.
+#[test]
+fn an_empty_trust_file_is_an_error_not_a_panic() {
+    for input in [&b""[..], b"\n", b"\r\n\r\n"] {
+        assert!(policy::certificates_from(input).is_err(), "{input:?}");
+        assert!(policy::crls_from(input).is_ok_and(|c| c.is_empty()));
+    }
+}
