@@ -389,7 +389,7 @@ fn names_signer(cert: &Certificate, sid: &SignerIdentifier) -> bool {
 
 /// One DER element: (tag, contents, the rest after it). Short tags only,
 /// definite lengths of up to four bytes; anything else is None.
-fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *buf.first()?;
     if tag & 0x1f == 0x1f {
         return None;

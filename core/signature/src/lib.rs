@@ -17,9 +17,12 @@
 
 pub mod anchors;
 pub mod cms;
+pub mod fetch;
 pub mod gost;
 pub mod identity;
+pub mod ocsp;
 pub mod policy;
+pub mod raw;
 
 /// The certificate types the host keeps for a tenant, so it needs no
 /// X.509 crate of its own.
