@@ -161,7 +161,7 @@ impl Fetcher {
     }
 
     async fn body(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, String> {
-        let mut resp = request.send().await.map_err(|e| e.to_string())?;
+        let mut resp = request.send().await.map_err(|e| chain(&e))?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));
         }
@@ -169,7 +169,7 @@ impl Fetcher {
             return Err("too large".into());
         }
         let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| chain(&e))? {
             if out.len() + chunk.len() > MAX_BODY {
                 return Err("too large".into());
             }
@@ -196,6 +196,18 @@ pub async fn gather(
             ..Evidence::default()
         },
     }
+}
+
+/// An error with its causes, which reqwest keeps apart.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn now() -> u64 {
