@@ -131,3 +131,193 @@ fn a_renewed_root_is_found_whichever_comes_first() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// (tag, header length, contents length) of the DER element at the start.
+fn header(b: &[u8]) -> (u8, usize, usize) {
+    let first = b[1] as usize;
+    if first < 0x80 {
+        return (b[0], 2, first);
+    }
+    let n = first & 0x7f;
+    let len = b[2..2 + n].iter().fold(0usize, |a, &x| a << 8 | x as usize);
+    (b[0], 2 + n, len)
+}
+
+fn wrap(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = body.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&x| x == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// The elements inside a constructed element.
+fn children(b: &[u8]) -> Vec<Vec<u8>> {
+    let (_, h, len) = header(b);
+    let mut body = &b[h..h + len];
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (_, h, len) = header(body);
+        out.push(body[..h + len].to_vec());
+        body = &body[h + len..];
+    }
+    out
+}
+
+/// A certificate signed over a TBS that is valid BER but not what a DER
+/// encoder writes (an explicit `critical FALSE`, as some CAs issue): its
+/// signature holds only over the bytes as received. Checked over a
+/// re-encoding, the intermediate would not chain.
+#[test]
+fn certificate_signatures_are_checked_over_the_bytes_received() {
+    let Some(dir) = pki("rsa", "rawtbs") else {
+        return;
+    };
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let out = openssl(
+        &dir,
+        &[
+            "x509",
+            "-in",
+            "inter.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "inter.der",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let cert = read("inter.der");
+    let parts = children(&cert);
+    let tbs_parts = children(&parts[0]);
+    let ski = [0x06, 0x03, 0x55, 0x1d, 0x0e];
+    let mut changed = false;
+    let tbs_parts: Vec<Vec<u8>> = tbs_parts
+        .into_iter()
+        .map(|p| {
+            if p[0] != 0xa3 {
+                return p;
+            }
+            let exts = children(&children(&p)[0]);
+            let exts: Vec<u8> = exts
+                .into_iter()
+                .flat_map(|e| {
+                    let inner = children(&e);
+                    if inner[0] == ski {
+                        changed = true;
+                        let body =
+                            [inner[0].clone(), vec![0x01, 0x01, 0x00], inner[1].clone()].concat();
+                        wrap(0x30, &body)
+                    } else {
+                        e
+                    }
+                })
+                .collect();
+            wrap(0xa3, &wrap(0x30, &exts))
+        })
+        .collect();
+    assert!(changed, "the intermediate has a subjectKeyIdentifier");
+    let tbs = wrap(0x30, &tbs_parts.concat());
+    std::fs::write(dir.join("tbs.der"), &tbs).unwrap();
+    let out = openssl(
+        &dir,
+        &[
+            "dgst", "-sha256", "-sign", "root.key", "-out", "tbs.sig", "tbs.der",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let sig = [vec![0u8], read("tbs.sig")].concat();
+    let crafted = wrap(0x30, &[tbs, parts[1].clone(), wrap(0x03, &sig)].concat());
+    std::fs::write(dir.join("inter-ber.der"), &crafted).unwrap();
+    let decoded = <Certificate as der::Decode>::from_der(&crafted).expect("x509-cert takes it");
+    assert_ne!(
+        der::Encode::to_der(&decoded).unwrap(),
+        crafted,
+        "a re-encoding differs from what was signed"
+    );
+    let out = openssl(
+        &dir,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "inter-ber.der",
+            "-out",
+            "inter-ber.pem",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let out = openssl(
+        &dir,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "inter-ber.pem",
+            "ee.pem",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "OpenSSL accepts it");
+    let out = openssl(
+        &dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "data.txt",
+            "-signer",
+            "ee.pem",
+            "-inkey",
+            "ee.key",
+            "-md",
+            "sha256",
+            "-nosmimecap",
+            "-cades",
+            "-certfile",
+            "inter-ber.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "ber.data.p7s",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let p7s = read("ber.data.p7s");
+    assert!(
+        p7s.windows(crafted.len()).any(|w| w == crafted),
+        "the CMS carries the certificate as crafted"
+    );
+    let evidence = Evidence {
+        crls: policy::crls_from(&read("trust+crls.pem"), CrlSource::File).unwrap(),
+        ..Evidence::default()
+    };
+    let anchors = policy::certificates_from(&read("root.pem")).unwrap();
+    let v = policy::verify(
+        &p7s,
+        Some(&read("data.txt")),
+        &anchors,
+        &Policy::default(),
+        &evidence,
+        now(),
+    );
+    assert!(v.valid, "{:?}", v.reason);
+    std::fs::remove_dir_all(&dir).ok();
+}
