@@ -24,6 +24,9 @@ pub const MAX_BODY: usize = 4 << 20;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Distribution points and responders tried per certificate.
 const MAX_URLS: usize = 2;
+/// No new request starts after this much time in one gathering: a
+/// signature's check must not hang on a slow CA for minutes.
+pub const TOTAL_BUDGET: Duration = Duration::from_secs(15);
 
 /// An HTTP client set up for revocation data; reuse one.
 #[derive(Clone, Debug)]
@@ -75,6 +78,11 @@ impl Fetcher {
             .chain(anchors.iter().map(Cert::from_decoded))
             .collect();
         let mut crl_urls_done: Vec<String> = Vec::new();
+        let deadline = std::time::Instant::now() + TOTAL_BUDGET;
+        let out_of_time = |url: &str| FetchFailure {
+            url: url.to_string(),
+            error: "not tried: the time for fetching was spent".into(),
+        };
         for cert in &pool {
             if anchors.contains(&cert.cert) {
                 continue;
@@ -87,6 +95,10 @@ impl Fetcher {
             if policy.method != Revocation::Crl {
                 for issuer in candidates.take(MAX_URLS) {
                     for url in ocsp::responder_urls(&cert.cert).into_iter().take(MAX_URLS) {
+                        if std::time::Instant::now() > deadline {
+                            evidence.failures.push(out_of_time(&url));
+                            continue;
+                        }
                         match self.ocsp(&url, &cert.cert, &issuer.cert).await {
                             Ok(e) => {
                                 answered |= ocsp::check(&e, &cert.cert, &issuer.cert, at).is_ok();
@@ -113,6 +125,10 @@ impl Fetcher {
                     continue;
                 }
                 crl_urls_done.push(url.clone());
+                if std::time::Instant::now() > deadline {
+                    evidence.failures.push(out_of_time(&url));
+                    continue;
+                }
                 match self.crl(&url).await {
                     Ok(crls) => evidence.crls.extend(crls),
                     Err(error) => evidence.failures.push(FetchFailure { url, error }),

@@ -715,3 +715,34 @@ pub fn crls_from(bytes: &[u8], source: CrlSource) -> Result<Vec<Crl>, der::Error
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names a tenant writes in tenant.toml.
+    #[test]
+    fn revocation_policy_reads_from_toml() {
+        for (name, method) in [
+            ("crl", Revocation::Crl),
+            ("ocsp", Revocation::Ocsp),
+            ("either", Revocation::Either),
+            ("both", Revocation::Both),
+        ] {
+            let p: RevocationPolicy =
+                toml::from_str(&format!("method = \"{name}\"\nfetch = false")).unwrap();
+            assert_eq!(
+                p,
+                RevocationPolicy {
+                    method,
+                    fetch: false
+                }
+            );
+        }
+        let d: RevocationPolicy = toml::from_str("").unwrap();
+        assert_eq!(d, RevocationPolicy::default());
+        assert!(d.fetch && d.method == Revocation::Crl);
+        assert!(toml::from_str::<RevocationPolicy>("method = \"OCSP\"").is_err());
+        assert!(toml::from_str::<RevocationPolicy>("methd = \"ocsp\"").is_err());
+    }
+}

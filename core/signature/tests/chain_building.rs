@@ -174,43 +174,37 @@ fn children(b: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// A certificate signed over a TBS that is valid BER but not what a DER
-/// encoder writes (an explicit `critical FALSE`, as some CAs issue): its
-/// signature holds only over the bytes as received. Checked over a
-/// re-encoding, the intermediate would not chain.
-#[test]
-fn certificate_signatures_are_checked_over_the_bytes_received() {
-    let Some(dir) = pki("rsa", "rawtbs") else {
-        return;
-    };
+/// `name`.pem again with an explicit `critical FALSE` in its
+/// subjectKeyIdentifier, re-signed (RSA, SHA-256) by `key`: valid BER
+/// that a DER encoder writes otherwise. Writes NAME-ber.pem; returns the DER.
+fn craft(dir: &Path, name: &str, key: &str) -> Vec<u8> {
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let der = format!("{name}.der");
     let out = openssl(
-        &dir,
+        dir,
         &[
             "x509",
             "-in",
-            "inter.pem",
+            &format!("{name}.pem"),
             "-outform",
             "DER",
             "-out",
-            "inter.der",
+            &der,
         ],
         &[],
     );
     assert!(out.status.success());
-    let cert = read("inter.der");
+    let cert = read(&der);
     let parts = children(&cert);
-    let tbs_parts = children(&parts[0]);
     let ski = [0x06, 0x03, 0x55, 0x1d, 0x0e];
     let mut changed = false;
-    let tbs_parts: Vec<Vec<u8>> = tbs_parts
+    let tbs_parts: Vec<Vec<u8>> = children(&parts[0])
         .into_iter()
         .map(|p| {
             if p[0] != 0xa3 {
                 return p;
             }
-            let exts = children(&children(&p)[0]);
-            let exts: Vec<u8> = exts
+            let exts: Vec<u8> = children(&children(&p)[0])
                 .into_iter()
                 .flat_map(|e| {
                     let inner = children(&e);
@@ -227,20 +221,21 @@ fn certificate_signatures_are_checked_over_the_bytes_received() {
             wrap(0xa3, &wrap(0x30, &exts))
         })
         .collect();
-    assert!(changed, "the intermediate has a subjectKeyIdentifier");
+    assert!(changed, "{name} has a subjectKeyIdentifier");
     let tbs = wrap(0x30, &tbs_parts.concat());
     std::fs::write(dir.join("tbs.der"), &tbs).unwrap();
     let out = openssl(
-        &dir,
+        dir,
         &[
-            "dgst", "-sha256", "-sign", "root.key", "-out", "tbs.sig", "tbs.der",
+            "dgst", "-sha256", "-sign", key, "-out", "tbs.sig", "tbs.der",
         ],
         &[],
     );
     assert!(out.status.success());
     let sig = [vec![0u8], read("tbs.sig")].concat();
     let crafted = wrap(0x30, &[tbs, parts[1].clone(), wrap(0x03, &sig)].concat());
-    std::fs::write(dir.join("inter-ber.der"), &crafted).unwrap();
+    let ber = format!("{name}-ber.der");
+    std::fs::write(dir.join(&ber), &crafted).unwrap();
     let decoded = <Certificate as der::Decode>::from_der(&crafted).expect("x509-cert takes it");
     assert_ne!(
         der::Encode::to_der(&decoded).unwrap(),
@@ -248,19 +243,35 @@ fn certificate_signatures_are_checked_over_the_bytes_received() {
         "a re-encoding differs from what was signed"
     );
     let out = openssl(
-        &dir,
+        dir,
         &[
             "x509",
             "-inform",
             "DER",
             "-in",
-            "inter-ber.der",
+            &ber,
             "-out",
-            "inter-ber.pem",
+            &format!("{name}-ber.pem"),
         ],
         &[],
     );
     assert!(out.status.success());
+    crafted
+}
+
+/// Certificates signed over a TBS that is valid BER but not what a DER
+/// encoder writes (an explicit `critical FALSE`, as some CAs issue): their
+/// signatures, and the signer's hash in signingCertificateV2, hold only
+/// over the bytes as received. Checked over a re-encoding, the
+/// intermediate would not chain and the signer would not be bound.
+#[test]
+fn certificate_signatures_are_checked_over_the_bytes_received() {
+    let Some(dir) = pki("rsa", "rawtbs") else {
+        return;
+    };
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let inter = craft(&dir, "inter", "root.key");
+    let ee = craft(&dir, "ee", "inter.key");
     let out = openssl(
         &dir,
         &[
@@ -269,11 +280,11 @@ fn certificate_signatures_are_checked_over_the_bytes_received() {
             "root.pem",
             "-untrusted",
             "inter-ber.pem",
-            "ee.pem",
+            "ee-ber.pem",
         ],
         &[],
     );
-    assert!(out.status.success(), "OpenSSL accepts it");
+    assert!(out.status.success(), "OpenSSL accepts them");
     let out = openssl(
         &dir,
         &[
@@ -283,7 +294,7 @@ fn certificate_signatures_are_checked_over_the_bytes_received() {
             "-in",
             "data.txt",
             "-signer",
-            "ee.pem",
+            "ee-ber.pem",
             "-inkey",
             "ee.key",
             "-md",
@@ -301,10 +312,34 @@ fn certificate_signatures_are_checked_over_the_bytes_received() {
     );
     assert!(out.status.success());
     let p7s = read("ber.data.p7s");
-    assert!(
-        p7s.windows(crafted.len()).any(|w| w == crafted),
-        "the CMS carries the certificate as crafted"
+    for c in [&inter, &ee] {
+        assert!(
+            p7s.windows(c.len()).any(|w| w == c.as_slice()),
+            "the CMS carries the certificates as crafted"
+        );
+    }
+    let out = openssl(
+        &dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "ber.data.p7s",
+            "-content",
+            "data.txt",
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        &[],
     );
+    assert!(out.status.success(), "OpenSSL accepts the signature");
     let evidence = Evidence {
         crls: policy::crls_from(&read("trust+crls.pem"), CrlSource::File).unwrap(),
         ..Evidence::default()
