@@ -60,6 +60,12 @@ fn serve(www: PathBuf, port: u16, down: Arc<AtomicBool>) {
             let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
             let file = www.join(path.trim_start_matches('/'));
             let reply = match std::fs::read(&file) {
+                // A redirect to another scheme, which the fetch step must
+                // not follow.
+                _ if path == "/elsewhere.crl" => {
+                    b"HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:1/inter.crl\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec()
+                }
                 Ok(body) if !path.contains("..") => {
                     let mut r = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -546,6 +552,18 @@ async fn ocsp_and_crl_over_http_agree_with_openssl() {
             trust(Distrust::RevocationUnavailable)
         );
         assert!(!openssl_verify_crl(&dir, "ee.pem", None));
+        std::fs::write(www.join("inter.crl"), vec![0x30; fetch::MAX_BODY + 1]).unwrap();
+        let e = c.gather("ee.data.p7s", Crl).await;
+        assert!(
+            e.failures.iter().any(|f| f.error == "too large"),
+            "{:?}",
+            e.failures
+        );
+        let fetcher = fetch::Fetcher::new().unwrap();
+        let moved = fetcher
+            .crl(&format!("http://127.0.0.1:{crl_port}/elsewhere.crl"))
+            .await;
+        assert_eq!(moved.unwrap_err(), "HTTP 302 Found");
         std::fs::copy(dir.join("inter.crl"), www.join("inter.crl")).unwrap();
         assert!(c.run("ee.data.p7s", Crl, Sign).await.valid);
 
