@@ -109,12 +109,13 @@ impl Reason {
 #[serde(rename_all = "lowercase")]
 pub enum Revocation {
     /// A fresh CRL signed by the issuer, for every certificate.
-    #[default]
     Crl,
     /// A current OCSP answer from the issuer (or its responder).
     Ocsp,
     /// OCSP when a usable answer is at hand, a CRL otherwise. A definite
-    /// OCSP "revoked" or "unknown" is final.
+    /// OCSP "revoked" or "unknown" is final. The default, as the host's
+    /// tenant.toml has it.
+    #[default]
     Either,
     /// Both must say "not revoked".
     Both,
@@ -133,7 +134,7 @@ pub struct RevocationPolicy {
 impl Default for RevocationPolicy {
     fn default() -> Self {
         RevocationPolicy {
-            method: Revocation::Crl,
+            method: Revocation::default(),
             fetch: true,
         }
     }
@@ -741,7 +742,7 @@ mod tests {
         }
         let d: RevocationPolicy = toml::from_str("").unwrap();
         assert_eq!(d, RevocationPolicy::default());
-        assert!(d.fetch && d.method == Revocation::Crl);
+        assert!(d.fetch && d.method == Revocation::Either);
         assert!(toml::from_str::<RevocationPolicy>("method = \"OCSP\"").is_err());
         assert!(toml::from_str::<RevocationPolicy>("methd = \"ocsp\"").is_err());
     }

@@ -14,7 +14,8 @@ use tapline_signature::policy::{
 };
 use x509_cert::Certificate;
 
-/// The default policy (CRL, documents) with these CRLs as configured files.
+/// The default policy (documents; OCSP if at hand, else a CRL) with these
+/// CRLs as configured files.
 fn verify(
     sig: &[u8],
     data: Option<&[u8]>,
