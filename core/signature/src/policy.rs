@@ -695,6 +695,12 @@ pub fn certificates_from(bytes: &[u8]) -> Result<Vec<Certificate>, der::Error> {
     Certificate::load_pem_chain(bytes)
 }
 
+/// A tenant's configured CRL file (PEM, any number, or one DER):
+/// [`crls_from`] with [`CrlSource::File`].
+pub fn crl_files_from(bytes: &[u8]) -> Result<Vec<Crl>, der::Error> {
+    crls_from(bytes, CrlSource::File)
+}
+
 /// CRLs from PEM (any number) or one DER file, each keeping its DER.
 pub fn crls_from(bytes: &[u8], source: CrlSource) -> Result<Vec<Crl>, der::Error> {
     if bytes.first() == Some(&0x30) {
