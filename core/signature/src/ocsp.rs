@@ -43,8 +43,10 @@ pub struct OcspEvidence {
     /// The responder's URL (from the certificate's AIA).
     pub url: String,
     /// The nonce this server sent: the answer must carry it back.
+    #[serde(with = "crate::raw::base64_bytes")]
     pub nonce: Vec<u8>,
     /// The DER OCSPResponse as received.
+    #[serde(with = "crate::raw::base64_bytes")]
     pub response: Vec<u8>,
     /// When it was received (Unix seconds).
     pub fetched_at: u64,

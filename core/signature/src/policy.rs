@@ -153,7 +153,7 @@ pub enum Purpose {
 }
 
 /// What [`verify`] is asked to hold the signature to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub revocation: Revocation,
     pub purpose: Purpose,
@@ -170,8 +170,10 @@ pub enum CrlSource {
 }
 
 /// A CRL with the DER it came in (its signature is checked over those
-/// bytes) and where it came from.
-#[derive(Clone, Debug)]
+/// bytes) and where it came from. Stored as its DER (base64) and source,
+/// and parsed again when read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "StoredCrl", into = "StoredCrl")]
 pub struct Crl {
     pub der: Vec<u8>,
     pub list: CertificateList,
@@ -188,6 +190,29 @@ impl Crl {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredCrl {
+    #[serde(with = "crate::raw::base64_bytes")]
+    der: Vec<u8>,
+    source: CrlSource,
+}
+
+impl From<Crl> for StoredCrl {
+    fn from(c: Crl) -> Self {
+        StoredCrl {
+            der: c.der,
+            source: c.source,
+        }
+    }
+}
+
+impl TryFrom<StoredCrl> for Crl {
+    type Error = der::Error;
+    fn try_from(s: StoredCrl) -> Result<Self, Self::Error> {
+        Crl::from_der(&s.der, s.source)
+    }
+}
+
 /// A URL that gave nothing usable while gathering evidence, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchFailure {
@@ -197,8 +222,9 @@ pub struct FetchFailure {
 
 /// Everything [`verify`] may use to decide revocation: configured CRL
 /// files plus what [`crate::fetch::gather`] got. Storable beside the raw
-/// signature, so the verdict can be re-run.
-#[derive(Clone, Debug, Default)]
+/// signature (serde: CRLs and answers as base64 DER), so the verdict can
+/// be re-run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Evidence {
     pub crls: Vec<Crl>,
     pub ocsp: Vec<OcspEvidence>,

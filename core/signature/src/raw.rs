@@ -101,3 +101,21 @@ pub fn cms_certificates(der: &[u8]) -> Option<Vec<Cert>> {
     }
     Some(Vec::new())
 }
+
+/// Bytes as standard base64 in serde formats (stored evidence stays
+/// compact in JSON).
+pub(crate) mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}

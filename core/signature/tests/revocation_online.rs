@@ -385,6 +385,21 @@ async fn ocsp_and_crl_over_http_agree_with_openssl() {
         // thisUpdate (beyond the skew) the answer no longer counts.
         let e = c.gather("ee.data.p7s", Ocsp).await;
         assert!(c.judge("ee.data.p7s", Ocsp, Sign, &e).valid);
+        // Stored as JSON beside the signature and read back: the same
+        // verdict, CRLs included.
+        let both = c.gather("ee.data.p7s", Both).await;
+        let stored = serde_json::to_string(&both).unwrap();
+        let back: Evidence = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.crls.len(), both.crls.len());
+        let (v1, v2) = (
+            c.judge("ee.data.p7s", Both, Sign, &both),
+            c.judge("ee.data.p7s", Both, Sign, &back),
+        );
+        assert!(v1.valid && v2.valid, "{:?} {:?}", v1.reason, v2.reason);
+        assert_eq!(v1.revocation, v2.revocation);
+        let verdict_json = serde_json::to_value(&v2.revocation).unwrap();
+        assert_eq!(verdict_json[0]["kind"], "ocsp_url");
+        assert_eq!(verdict_json[1]["kind"], "crl_url");
         let ee = c.cert("ee.pem");
         let issuer = c.cert("inter.pem");
         let mine = e
