@@ -163,6 +163,77 @@ fn verify_prints_the_verdict_and_exits_by_it() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reason"], "certificate_not_yet_valid");
 
+    // Evidence kept with the verdict judges the same again, with no CRL
+    // files given: the stored CRLs are what counts.
+    let args = [
+        &[
+            "--content",
+            "data.txt",
+            "--signature",
+            "ee.data.p7s",
+            "--json",
+        ][..],
+        &common,
+    ]
+    .concat();
+    let first = tapline(
+        &dir,
+        &[&args[..], &["--save-evidence", "evidence.json"]].concat(),
+    );
+    assert_eq!(first.status.code(), Some(0));
+    let again = tapline(
+        &dir,
+        &[
+            "--content",
+            "data.txt",
+            "--signature",
+            "ee.data.p7s",
+            "--json",
+            "--trust",
+            "root.pem",
+            "--evidence",
+            "evidence.json",
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&first.stdout).unwrap(),
+        serde_json::from_slice(&again.stdout).unwrap(),
+    );
+    assert_eq!(a["revocation"], b["revocation"]);
+    assert!(
+        a["revocation"].as_array().is_some_and(|r| r.len() == 2),
+        "both links checked: {a}"
+    );
+    // Without evidence, the same check refuses: the evidence did the work.
+    let bare = tapline(
+        &dir,
+        &[
+            "--content",
+            "data.txt",
+            "--signature",
+            "ee.data.p7s",
+            "--json",
+            "--trust",
+            "root.pem",
+            "--offline",
+        ],
+    );
+    assert_eq!(bare.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bare.stdout).unwrap();
+    assert_eq!(v["reason"], "revocation_unavailable");
+    // OCSP demanded and none to be had (the certificates name no responder).
+    let out = tapline(&dir, &[&args[..], &["--revocation", "ocsp"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "revocation_unavailable");
+    assert_eq!(v["policy"]["revocation"], "ocsp");
+
     // A tenant's trust folder, in a copy of the demo tenant, loaded the way
     // the server loads it.
     let tenants = dir.join("tenants");

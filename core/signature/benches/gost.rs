@@ -19,7 +19,6 @@ use std::process::Command;
 use tapline_signature::gost::{self, ParamSet};
 use tapline_signature::policy;
 use x509_cert::Certificate;
-use x509_cert::crl::CertificateList;
 
 struct Case {
     name: &'static str,
@@ -241,7 +240,7 @@ struct Pki {
     signature: Vec<u8>,
     content: Vec<u8>,
     anchors: Vec<Certificate>,
-    crls: Vec<CertificateList>,
+    evidence: policy::Evidence,
 }
 
 fn make_pki(kind: &str) -> Option<Pki> {
@@ -266,7 +265,10 @@ fn make_pki(kind: &str) -> Option<Pki> {
                 signature: read("ee.data.p7s")?,
                 content: read("data.txt")?,
                 anchors: policy::certificates_from(&read("root.pem")?).ok()?,
-                crls: policy::crls_from(&read("trust+crls.pem")?).ok()?,
+                evidence: policy::Evidence {
+                    crls: policy::crl_files_from(&read("trust+crls.pem")?).ok()?,
+                    ..policy::Evidence::default()
+                },
             })
         });
     let _ = std::fs::remove_dir_all(&dir);
@@ -280,7 +282,11 @@ fn check_cms(pki: &Pki, at: u64) -> bool {
         &pki.signature,
         Some(&pki.content),
         &pki.anchors,
-        &pki.crls,
+        &policy::Policy {
+            revocation: policy::Revocation::Crl,
+            purpose: policy::Purpose::Sign,
+        },
+        &pki.evidence,
         at,
     )
     .valid

@@ -335,7 +335,12 @@ pub fn check(der: &[u8], content: Option<&[u8]>) -> Result<Signed, Refusal> {
     // binds the signer's certificate by its hash in a signed attribute, so a
     // certificate swapped for another of the same key is refused.
     let binding = signing_certificate.ok_or(Refusal::NoSignedAttributes)?;
-    if !binds(&binding, &signer) {
+    // Hashed as the signer's program had it: the DER in the message.
+    let signer_der = crate::raw::cms_certificates(der)
+        .and_then(|all| all.into_iter().find(|c| c.cert == signer))
+        .map(|c| c.der)
+        .ok_or(Refusal::NoSignerCertificate)?;
+    if !binds(&binding, &signer_der) {
         return Err(Refusal::NoSignerCertificate);
     }
 
@@ -389,7 +394,7 @@ fn names_signer(cert: &Certificate, sid: &SignerIdentifier) -> bool {
 
 /// One DER element: (tag, contents, the rest after it). Short tags only,
 /// definite lengths of up to four bytes; anything else is None.
-fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *buf.first()?;
     if tag & 0x1f == 0x1f {
         return None;
@@ -658,13 +663,11 @@ pub(crate) fn signed_by(
     Algorithm::of(issuer, sig_oid, hash)?.verify(issuer, hash, tbs, signature)
 }
 
-/// Whether a SigningCertificateV2 attribute value names `cert`: the first
+/// Whether a SigningCertificateV2 attribute value names the certificate
+/// whose DER (as the message carries it) is `cert_der`: the first
 /// ESSCertIDv2's hash (SHA-256 unless it says otherwise) of the
 /// certificate's DER.
-fn binds(value: &[u8], cert: &Certificate) -> bool {
-    let Ok(cert_der) = cert.to_der() else {
-        return false;
-    };
+fn binds(value: &[u8], cert_der: &[u8]) -> bool {
     // SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, … }
     let Some((0x30, outer, _)) = tlv(value) else {
         return false;
@@ -698,7 +701,7 @@ fn binds(value: &[u8], cert: &Certificate) -> bool {
     } else {
         return false;
     };
-    hash.digest(&cert_der) == cert_hash
+    hash.digest(cert_der) == cert_hash
 }
 
 #[cfg(test)]

@@ -7,8 +7,14 @@
 //!   `crypto-bigint`'s Montgomery arithmetic.
 //! - [`cms`]: the cryptographic check of a CMS SignedData (CAdES-BES),
 //!   Russian and Kazakh GOST and RSA.
-//! - [`policy`]: trust: the chain to the tenant's anchors, validity at the
-//!   time of receipt, key usage, revocation by CRL; the verdict.
+//! - [`policy`]: trust: the chain to the tenant's anchors (every path tried
+//!   when several issuers fit), validity at the time of receipt, key usage
+//!   and purpose, revocation by CRL and/or OCSP as the tenant's policy
+//!   says; the verdict. Pure: re-run from stored evidence.
+//! - [`fetch`]: the async step before it that gets CRLs and OCSP answers
+//!   over HTTP from the URLs the certificates name, kept raw as evidence.
+//! - [`ocsp`]: the OCSP request and the pure check of an answer.
+//! - [`raw`]: DER as received, for signatures over the exact signed bytes.
 //! - [`anchors`]: what makes a configured trust anchor unusable.
 //! - [`identity`]: who the certificate names, and whether that is the
 //!   applicant.
@@ -17,9 +23,12 @@
 
 pub mod anchors;
 pub mod cms;
+pub mod fetch;
 pub mod gost;
 pub mod identity;
+pub mod ocsp;
 pub mod policy;
+pub mod raw;
 
 /// The certificate types the host keeps for a tenant, so it needs no
 /// X.509 crate of its own.

@@ -1,18 +1,26 @@
 //! Whether to trust a cryptographically sound signature: the signer's
 //! certificate chains to one of the tenant's anchors, every certificate is
 //! valid at the time the server received the signature and fit for its
-//! use, and none is revoked by a fresh CRL signed by its issuer. Revocation
-//! data that cannot be had is a refusal, never a pass.
+//! use (key usage, and extended key usage for the purpose at hand), and
+//! none is revoked, by a fresh CRL signed by its issuer or an OCSP answer
+//! from it, as the tenant's [`Revocation`] policy asks. Revocation data
+//! that cannot be had is a refusal, never a pass.
 //!
-//! [`verify`] is a pure function of (signature, content, anchors, CRLs,
-//! time), so a stored verdict can be checked again later from what is kept.
+//! [`verify`] is a pure function of (signature, content, anchors, policy,
+//! revocation evidence, time), so a stored verdict can be checked again
+//! later from what is kept. Getting the evidence over the network is
+//! [`crate::fetch`]'s business, before this.
 
 use crate::cms::{self, Refusal};
 use crate::identity::{self, Identity};
-use der::{Decode, Encode};
+use crate::ocsp::{self, OcspEvidence};
+use crate::raw::{self, Cert};
+use const_oid::ObjectIdentifier;
+use der::Decode;
+use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 /// Why trust was refused, beyond the cryptographic refusals of [`cms`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +33,16 @@ pub enum Distrust {
     /// The signer's certificate may not sign documents, or an issuer may
     /// not issue certificates.
     WrongKeyUsage,
-    /// No fresh CRL signed by the issuer for a certificate of the chain.
+    /// The signer's extended key usage does not allow this purpose
+    /// (documents need emailProtection, a login clientAuth).
+    WrongPurpose,
+    /// No fresh CRL signed by the issuer, nor a usable OCSP answer, for a
+    /// certificate of the chain (as the policy asks).
     RevocationUnavailable,
     Revoked,
+    /// The issuer's OCSP responder answered that it does not know the
+    /// certificate.
+    StatusUnknown,
 }
 
 impl Distrust {
@@ -37,8 +52,10 @@ impl Distrust {
             Distrust::Expired => "certificate_expired",
             Distrust::NotYetValid => "certificate_not_yet_valid",
             Distrust::WrongKeyUsage => "wrong_key_usage",
+            Distrust::WrongPurpose => "wrong_purpose",
             Distrust::RevocationUnavailable => "revocation_unavailable",
             Distrust::Revoked => "certificate_revoked",
+            Distrust::StatusUnknown => "certificate_status_unknown",
         }
     }
 
@@ -50,10 +67,16 @@ impl Distrust {
             Distrust::Expired => "Срок действия сертификата истёк.",
             Distrust::NotYetValid => "Срок действия сертификата ещё не начался.",
             Distrust::WrongKeyUsage => "Сертификат не предназначен для подписи документов.",
+            Distrust::WrongPurpose => {
+                "Сертификат не предназначен для этой цели: для подписи документов и для входа нужны разные ключи."
+            }
             Distrust::RevocationUnavailable => {
-                "Не удалось проверить, не отозван ли сертификат: нет актуального списка отозванных сертификатов."
+                "Не удалось проверить, не отозван ли сертификат: нет актуального списка отозванных сертификатов или ответа службы OCSP."
             }
             Distrust::Revoked => "Сертификат отозван удостоверяющим центром.",
+            Distrust::StatusUnknown => {
+                "Служба OCSP удостоверяющего центра не знает этот сертификат."
+            }
         }
     }
 }
@@ -80,6 +103,191 @@ impl Reason {
     }
 }
 
+/// How a tenant has revocation checked (tenant.toml: `"crl"`, `"ocsp"`,
+/// `"either"`, `"both"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Revocation {
+    /// A fresh CRL signed by the issuer, for every certificate.
+    Crl,
+    /// A current OCSP answer from the issuer (or its responder).
+    Ocsp,
+    /// OCSP when a usable answer is at hand, a CRL otherwise. A definite
+    /// OCSP "revoked" or "unknown" is final. The default, as the host's
+    /// tenant.toml has it.
+    #[default]
+    Either,
+    /// Both must say "not revoked".
+    Both,
+}
+
+/// A tenant's revocation settings: what counts, and whether the server
+/// may go and get CRLs and OCSP answers from the URLs the certificates
+/// name (otherwise only the configured CRL files count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevocationPolicy {
+    pub method: Revocation,
+    pub fetch: bool,
+}
+
+impl Default for RevocationPolicy {
+    fn default() -> Self {
+        RevocationPolicy {
+            method: Revocation::default(),
+            fetch: true,
+        }
+    }
+}
+
+/// What the signature is for: the signer's extended key usage, when the
+/// certificate has one, must allow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// A document: emailProtection (or anyExtendedKeyUsage).
+    #[default]
+    Sign,
+    /// A login (signing a server's nonce): clientAuth (or any).
+    Authenticate,
+}
+
+/// What [`verify`] is asked to hold the signature to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub revocation: Revocation,
+    pub purpose: Purpose,
+}
+
+/// Where a CRL came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CrlSource {
+    /// Configured by the tenant.
+    File,
+    /// Downloaded from a certificate's distribution point.
+    Url { url: String, fetched_at: u64 },
+}
+
+/// A CRL with the DER it came in (its signature is checked over those
+/// bytes) and where it came from. Stored as its DER (base64) and source,
+/// and parsed again when read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "StoredCrl", into = "StoredCrl")]
+pub struct Crl {
+    pub der: Vec<u8>,
+    pub list: CertificateList,
+    pub source: CrlSource,
+}
+
+impl Crl {
+    pub fn from_der(der: &[u8], source: CrlSource) -> Result<Crl, der::Error> {
+        Ok(Crl {
+            list: CertificateList::from_der(der)?,
+            der: der.to_vec(),
+            source,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCrl {
+    #[serde(with = "crate::raw::base64_bytes")]
+    der: Vec<u8>,
+    source: CrlSource,
+}
+
+impl From<Crl> for StoredCrl {
+    fn from(c: Crl) -> Self {
+        StoredCrl {
+            der: c.der,
+            source: c.source,
+        }
+    }
+}
+
+impl TryFrom<StoredCrl> for Crl {
+    type Error = der::Error;
+    fn try_from(s: StoredCrl) -> Result<Self, Self::Error> {
+        Crl::from_der(&s.der, s.source)
+    }
+}
+
+/// A URL that gave nothing usable while gathering evidence, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFailure {
+    pub url: String,
+    pub error: String,
+}
+
+/// Everything [`verify`] may use to decide revocation: configured CRL
+/// files plus what [`crate::fetch::gather`] got. Storable beside the raw
+/// signature (serde: CRLs and answers as base64 DER), so the verdict can
+/// be re-run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    pub crls: Vec<Crl>,
+    pub ocsp: Vec<OcspEvidence>,
+    /// Informational: what could not be fetched.
+    pub failures: Vec<FetchFailure>,
+}
+
+/// The kind of revocation source that vouched for a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    CrlFile,
+    CrlUrl,
+    OcspUrl,
+}
+
+/// How revocation was checked for one certificate of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationCheck {
+    /// The certificate checked: its subject and serial (hex).
+    pub subject: String,
+    pub serial: String,
+    pub kind: SourceKind,
+    /// The CRL distribution point or OCSP responder, when fetched.
+    pub url: Option<String>,
+    /// The CRL's issuer (CRLs only).
+    pub crl_issuer: Option<String>,
+    /// CRL thisUpdate, or the OCSP SingleResponse's thisUpdate.
+    pub this_update: u64,
+    pub next_update: Option<u64>,
+    /// OCSP producedAt.
+    pub produced_at: Option<u64>,
+    /// When the evidence was fetched (not for CRL files).
+    pub fetched_at: Option<u64>,
+}
+
+impl std::fmt::Display for RevocationCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let date = |t: u64| {
+            der::DateTime::from_unix_duration(std::time::Duration::from_secs(t))
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        };
+        let kind = match self.kind {
+            SourceKind::CrlFile => "CRL (файл)",
+            SourceKind::CrlUrl => "CRL",
+            SourceKind::OcspUrl => "OCSP",
+        };
+        write!(f, "{kind}")?;
+        if let Some(i) = &self.crl_issuer {
+            write!(f, " {i}")?;
+        }
+        if let Some(u) = &self.url {
+            write!(f, " {u}")?;
+        }
+        write!(f, " от {}", date(self.this_update))?;
+        if let Some(n) = self.next_update {
+            write!(f, " (до {})", date(n))?;
+        }
+        Ok(())
+    }
+}
+
 /// What is known of a signature after the check, valid or not.
 #[derive(Clone, Debug)]
 pub struct Verdict {
@@ -91,20 +299,24 @@ pub struct Verdict {
     pub issuer: Option<String>,
     /// Subject lines from the signer up to the anchor.
     pub chain: Vec<String>,
-    /// How revocation was checked, per certificate below the anchor.
-    pub revocation: Vec<String>,
+    /// How revocation was checked, per certificate below the anchor (two
+    /// entries per certificate under [`Revocation::Both`]).
+    pub revocation: Vec<RevocationCheck>,
+    pub policy: Policy,
     pub signing_time: Option<String>,
-    /// The time everything was judged at (seconds since the Unix epoch).
+    /// The time everything was judged at (seconds since the Unix epoch):
+    /// the time the server received the signature.
     pub at: u64,
 }
 
 /// Checks `signature` over `content` at `at` (Unix seconds) against the
-/// tenant's `anchors` and the CRLs at hand.
+/// tenant's `anchors`, `policy` and the revocation `evidence` at hand.
 pub fn verify(
     signature: &[u8],
     content: Option<&[u8]>,
     anchors: &[Certificate],
-    crls: &[CertificateList],
+    policy: &Policy,
+    evidence: &Evidence,
     at: u64,
 ) -> Verdict {
     let mut v = Verdict {
@@ -116,10 +328,13 @@ pub fn verify(
         issuer: None,
         chain: Vec::new(),
         revocation: Vec::new(),
+        policy: *policy,
         signing_time: None,
         at,
     };
-    let signed = match cms::decode_input(signature).and_then(|der| cms::check(&der, content)) {
+    let (der, signed) = match cms::decode_input(signature)
+        .and_then(|der| cms::check(&der, content).map(|s| (der, s)))
+    {
         Ok(s) => s,
         Err(r) => {
             v.reason = Some(Reason::Crypto(r));
@@ -131,54 +346,178 @@ pub fn verify(
     v.serial = Some(identity::serial_hex(&signed.signer));
     v.issuer = Some(identity::name_line(&signed.signer.tbs_certificate.issuer));
     v.signing_time = signed.signing_time.clone();
-    match trust(&signed, anchors, crls, at, &mut v) {
-        Ok(()) => v.valid = true,
-        Err(r) => v.reason = Some(r),
+    let pool = raw::cms_certificates(&der).unwrap_or_default();
+    let signer = pool
+        .iter()
+        .find(|c| c.cert == signed.signer)
+        .cloned()
+        .unwrap_or_else(|| Cert::from_decoded(&signed.signer));
+    let judge = Judge {
+        anchors,
+        policy,
+        evidence,
+        at,
+    };
+    match judge.best_chain(signer, &pool) {
+        Ok((chain, checks)) => {
+            v.chain = chain
+                .iter()
+                .map(|c| identity::name_line(&c.cert.tbs_certificate.subject))
+                .collect();
+            v.revocation = checks;
+            v.valid = true;
+        }
+        Err((chain, r)) => {
+            v.chain = chain
+                .iter()
+                .map(|c| identity::name_line(&c.cert.tbs_certificate.subject))
+                .collect();
+            v.reason = Some(r);
+        }
     }
     v
 }
 
-fn trust(
-    signed: &cms::Signed,
-    anchors: &[Certificate],
-    crls: &[CertificateList],
+/// Eight links are more than any real hierarchy has; the bound stops a
+/// crafted loop.
+const MAX_DEPTH: usize = 8;
+/// Issuer signature checks one chain search may spend.
+const MAX_LINK_CHECKS: usize = 64;
+
+struct Judge<'a> {
+    anchors: &'a [Certificate],
+    policy: &'a Policy,
+    evidence: &'a Evidence,
     at: u64,
-    v: &mut Verdict,
-) -> Result<(), Reason> {
-    let chain = build_chain(&signed.signer, &signed.certificates, anchors)
-        .ok_or(Reason::Trust(Distrust::UntrustedChain))?;
-    v.chain = chain
-        .iter()
-        .map(|c| identity::name_line(&c.tbs_certificate.subject))
-        .collect();
-    for (i, cert) in chain.iter().enumerate() {
-        let validity = &cert.tbs_certificate.validity;
-        if at < validity.not_before.to_unix_duration().as_secs() {
-            return Err(Reason::Trust(Distrust::NotYetValid));
+}
+
+type Found = (Vec<Cert>, Vec<RevocationCheck>);
+type Failed = (Vec<Cert>, Reason);
+
+impl Judge<'_> {
+    /// Tries every path from the signer to an anchor (several issuers may
+    /// fit: cross-certificates, re-keyed CAs) until one passes every
+    /// check; otherwise the failure of the first complete path, or
+    /// untrusted_chain when none reaches an anchor.
+    fn best_chain(&self, signer: Cert, pool: &[Cert]) -> Result<Found, Failed> {
+        let mut path = vec![signer];
+        let mut first_failure = None;
+        let mut budget = MAX_LINK_CHECKS;
+        if let Some(found) = self.search(&mut path, pool, &mut budget, &mut first_failure) {
+            return Ok(found);
         }
-        if at > validity.not_after.to_unix_duration().as_secs() {
-            return Err(Reason::Trust(Distrust::Expired));
-        }
-        fit_for_place(cert, i)?;
+        Err(first_failure.unwrap_or((Vec::new(), Reason::Trust(Distrust::UntrustedChain))))
     }
-    // Every certificate below the anchor needs its issuer's word that it
-    // is not revoked; the anchor is trusted as configured.
-    for pair in chain.windows(2) {
-        let (cert, issuer) = (&pair[0], &pair[1]);
+
+    fn search(
+        &self,
+        path: &mut Vec<Cert>,
+        pool: &[Cert],
+        budget: &mut usize,
+        first_failure: &mut Option<Failed>,
+    ) -> Option<Found> {
+        let last = path.last()?.clone();
+        if self.anchors.contains(&last.cert) {
+            return self.complete(path, first_failure);
+        }
+        if path.len() >= MAX_DEPTH {
+            return None;
+        }
+        let link = |issuer: &Certificate, budget: &mut usize| {
+            if *budget == 0 || last.cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
+                return false;
+            }
+            *budget -= 1;
+            raw::issued(&last.der, &last.cert, issuer)
+        };
+        for anchor in self.anchors {
+            if link(anchor, budget) {
+                path.push(Cert::from_decoded(anchor));
+                let found = self.complete(path, first_failure);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        for next in pool {
+            if path.iter().any(|c| c.cert == next.cert) || !link(&next.cert, budget) {
+                continue;
+            }
+            path.push(next.clone());
+            let found = self.search(path, pool, budget, first_failure);
+            path.pop();
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    fn complete(&self, path: &[Cert], first_failure: &mut Option<Failed>) -> Option<Found> {
+        match self.judge(path) {
+            Ok(checks) => Some((path.to_vec(), checks)),
+            Err(r) => {
+                first_failure.get_or_insert((path.to_vec(), r));
+                None
+            }
+        }
+    }
+
+    /// Every check of one complete path, signer first, anchor last.
+    fn judge(&self, chain: &[Cert]) -> Result<Vec<RevocationCheck>, Reason> {
+        let at = self.at;
+        for (i, c) in chain.iter().enumerate() {
+            let validity = &c.cert.tbs_certificate.validity;
+            if at < validity.not_before.to_unix_duration().as_secs() {
+                return Err(Reason::Trust(Distrust::NotYetValid));
+            }
+            if at > validity.not_after.to_unix_duration().as_secs() {
+                return Err(Reason::Trust(Distrust::Expired));
+            }
+            fit_for_place(&c.cert, i, self.policy.purpose)?;
+        }
+        // Every certificate below the anchor needs its issuer's word that
+        // it is not revoked; the anchor is trusted as configured.
+        let mut checks = Vec::new();
+        for pair in chain.windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            match self.policy.revocation {
+                Revocation::Crl => checks.push(self.by_crl(cert, issuer)?),
+                Revocation::Ocsp => checks.push(self.by_ocsp(cert, issuer)?),
+                Revocation::Both => {
+                    checks.push(self.by_ocsp(cert, issuer)?);
+                    checks.push(self.by_crl(cert, issuer)?);
+                }
+                Revocation::Either => match self.by_ocsp(cert, issuer) {
+                    Err(Reason::Trust(Distrust::RevocationUnavailable)) => {
+                        checks.push(self.by_crl(cert, issuer)?)
+                    }
+                    other => checks.push(other?),
+                },
+            }
+        }
+        Ok(checks)
+    }
+
+    fn by_crl(&self, cert: &Cert, issuer: &Cert) -> Result<RevocationCheck, Reason> {
         // Every usable CRL is read: an older one that is still fresh must
         // not hide a revocation a newer one lists.
-        let usable: Vec<&CertificateList> = crls
+        let usable: Vec<&Crl> = self
+            .evidence
+            .crls
             .iter()
-            .filter(|crl| crl_usable(crl, issuer, at))
+            .filter(|crl| crl_usable(crl, &issuer.cert, self.at))
             .collect();
         let newest = usable
             .iter()
-            .max_by_key(|crl| crl.tbs_cert_list.this_update.to_unix_duration())
+            .max_by_key(|crl| crl.list.tbs_cert_list.this_update.to_unix_duration())
             .ok_or(Reason::Trust(Distrust::RevocationUnavailable))?;
-        let serial = &cert.tbs_certificate.serial_number;
+        let serial = &cert.cert.tbs_certificate.serial_number;
         // A listed certificate is revoked, whatever date its entry gives.
         let revoked = usable.iter().any(|crl| {
-            crl.tbs_cert_list
+            crl.list
+                .tbs_cert_list
                 .revoked_certificates
                 .as_ref()
                 .is_some_and(|list| list.iter().any(|r| &r.serial_number == serial))
@@ -186,18 +525,55 @@ fn trust(
         if revoked {
             return Err(Reason::Trust(Distrust::Revoked));
         }
-        v.revocation.push(format!(
-            "CRL {} от {} (до {})",
-            identity::name_line(&newest.tbs_cert_list.issuer),
-            newest.tbs_cert_list.this_update.to_date_time(),
-            newest
-                .tbs_cert_list
-                .next_update
-                .map(|t| t.to_date_time().to_string())
-                .unwrap_or_default()
-        ));
+        let tbs = &newest.list.tbs_cert_list;
+        let (kind, url, fetched_at) = match &newest.source {
+            CrlSource::File => (SourceKind::CrlFile, None, None),
+            CrlSource::Url { url, fetched_at } => {
+                (SourceKind::CrlUrl, Some(url.clone()), Some(*fetched_at))
+            }
+        };
+        Ok(RevocationCheck {
+            subject: identity::name_line(&cert.cert.tbs_certificate.subject),
+            serial: identity::serial_hex(&cert.cert),
+            kind,
+            url,
+            crl_issuer: Some(identity::name_line(&tbs.issuer)),
+            this_update: tbs.this_update.to_unix_duration().as_secs(),
+            next_update: tbs.next_update.map(|t| t.to_unix_duration().as_secs()),
+            produced_at: None,
+            fetched_at,
+        })
     }
-    Ok(())
+
+    /// The OCSP word on `cert`: any usable answer saying revoked or
+    /// unknown wins over one saying good.
+    fn by_ocsp(&self, cert: &Cert, issuer: &Cert) -> Result<RevocationCheck, Reason> {
+        let mut good = None;
+        for e in &self.evidence.ocsp {
+            let Ok(answer) = ocsp::check(e, &cert.cert, &issuer.cert, self.at) else {
+                continue;
+            };
+            match answer.status {
+                ocsp::Status::Revoked => return Err(Reason::Trust(Distrust::Revoked)),
+                ocsp::Status::Unknown => return Err(Reason::Trust(Distrust::StatusUnknown)),
+                ocsp::Status::Good => {
+                    good.get_or_insert((e, answer));
+                }
+            }
+        }
+        let (e, answer) = good.ok_or(Reason::Trust(Distrust::RevocationUnavailable))?;
+        Ok(RevocationCheck {
+            subject: identity::name_line(&cert.cert.tbs_certificate.subject),
+            serial: identity::serial_hex(&cert.cert),
+            kind: SourceKind::OcspUrl,
+            url: Some(e.url.clone()),
+            crl_issuer: None,
+            this_update: answer.this_update,
+            next_update: answer.next_update,
+            produced_at: Some(answer.produced_at),
+            fetched_at: Some(e.fetched_at),
+        })
+    }
 }
 
 const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
@@ -215,10 +591,14 @@ const KNOWN_CRITICAL: &[&str] = &[
     "2.5.29.35", // authorityKeyIdentifier
 ];
 
-/// Key usage, CA constraints and critical extensions for a certificate at
+const EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
+const CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+const ANY_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
+
+/// Key usage, extended key usage for the `purpose`, CA constraints and critical extensions for a certificate at
 /// `place` in the chain (0 the signer). An extension that is there but
 /// does not decode is a refusal, not an absence.
-fn fit_for_place(cert: &Certificate, place: usize) -> Result<(), Reason> {
+fn fit_for_place(cert: &Certificate, place: usize, purpose: Purpose) -> Result<(), Reason> {
     let wrong = Reason::Trust(Distrust::WrongKeyUsage);
     let unknown_critical = cert
         .tbs_certificate
@@ -237,11 +617,31 @@ fn fit_for_place(cert: &Certificate, place: usize) -> Result<(), Reason> {
         .map_err(|_| wrong)?
         .map(|(_, k)| k);
     if place == 0 {
+        // A login proves possession of the key there and then: a
+        // digitalSignature key; a document may also be signed with a
+        // nonRepudiation one.
         if let Some(k) = usage
             && !k.0.contains(KeyUsages::DigitalSignature)
-            && !k.0.contains(KeyUsages::NonRepudiation)
+            && (purpose == Purpose::Authenticate || !k.0.contains(KeyUsages::NonRepudiation))
         {
             return Err(wrong);
+        }
+        let eku = cert
+            .tbs_certificate
+            .get::<ExtendedKeyUsage>()
+            .map_err(|_| wrong)?;
+        if let Some((_, eku)) = eku {
+            let want = match purpose {
+                Purpose::Sign => EMAIL_PROTECTION,
+                Purpose::Authenticate => CLIENT_AUTH,
+            };
+            if !eku
+                .0
+                .iter()
+                .any(|o| *o == want || *o == ANY_EXTENDED_KEY_USAGE)
+            {
+                return Err(Reason::Trust(Distrust::WrongPurpose));
+            }
         }
         return Ok(());
     }
@@ -267,7 +667,8 @@ fn fit_for_place(cert: &Certificate, place: usize) -> Result<(), Reason> {
 }
 
 /// A CRL of this issuer, signed by its key, fresh at `at`.
-fn crl_usable(crl: &CertificateList, issuer: &Certificate, at: u64) -> bool {
+fn crl_usable(crl: &Crl, issuer: &Certificate, at: u64) -> bool {
+    let (der, crl) = (&crl.der, &crl.list);
     let tbs = &crl.tbs_cert_list;
     if tbs.issuer != issuer.tbs_certificate.subject {
         return false;
@@ -299,68 +700,17 @@ fn crl_usable(crl: &CertificateList, issuer: &Certificate, at: u64) -> bool {
     {
         return false;
     }
-    let Ok(bytes) = tbs.to_der() else {
-        return false;
-    };
-    let Some(sig) = crl.signature.as_bytes() else {
+    // Over tbsCertList exactly as received.
+    let (Some(bytes), Some(sig)) = (raw::signed_part(der), crl.signature.as_bytes()) else {
         return false;
     };
     cms::signed_by(
         &issuer.tbs_certificate.subject_public_key_info,
         &crl.signature_algorithm.oid,
-        &bytes,
+        bytes,
         sig,
     )
     .is_ok()
-}
-
-/// Whether `issuer` signed `cert`.
-fn issued(cert: &Certificate, issuer: &Certificate) -> bool {
-    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject
-        || cert.signature_algorithm != cert.tbs_certificate.signature
-    {
-        return false;
-    }
-    let Ok(tbs) = cert.tbs_certificate.to_der() else {
-        return false;
-    };
-    let Some(sig) = cert.signature.as_bytes() else {
-        return false;
-    };
-    cms::signed_by(
-        &issuer.tbs_certificate.subject_public_key_info,
-        &cert.signature_algorithm.oid,
-        &tbs,
-        sig,
-    )
-    .is_ok()
-}
-
-/// From the signer up to an anchor, through the certificates the
-/// signature carries; None when no anchor is reached.
-fn build_chain(
-    signer: &Certificate,
-    pool: &[Certificate],
-    anchors: &[Certificate],
-) -> Option<Vec<Certificate>> {
-    let mut chain = vec![signer.clone()];
-    // Eight links are more than any real hierarchy has; the bound stops a
-    // crafted loop.
-    for _ in 0..8 {
-        let last = chain.last()?;
-        if anchors.iter().any(|a| a == last) {
-            return Some(chain);
-        }
-        if let Some(anchor) = anchors.iter().find(|a| issued(last, a)) {
-            chain.push(anchor.clone());
-            return Some(chain);
-        }
-        let next = pool
-            .iter()
-            .find(|c| !chain.contains(c) && issued(last, c))?;
-        chain.push(next.clone());
-    }
-    None
 }
 
 /// Certificates from PEM (any number) or one DER file.
@@ -378,10 +728,16 @@ pub fn certificates_from(bytes: &[u8]) -> Result<Vec<Certificate>, der::Error> {
     Certificate::load_pem_chain(bytes)
 }
 
-/// CRLs from PEM (any number) or one DER file.
-pub fn crls_from(bytes: &[u8]) -> Result<Vec<CertificateList>, der::Error> {
+/// A tenant's configured CRL file (PEM, any number, or one DER):
+/// [`crls_from`] with [`CrlSource::File`].
+pub fn crl_files_from(bytes: &[u8]) -> Result<Vec<Crl>, der::Error> {
+    crls_from(bytes, CrlSource::File)
+}
+
+/// CRLs from PEM (any number) or one DER file, each keeping its DER.
+pub fn crls_from(bytes: &[u8], source: CrlSource) -> Result<Vec<Crl>, der::Error> {
     if bytes.first() == Some(&0x30) {
-        return Ok(vec![CertificateList::from_der(bytes)?]);
+        return Ok(vec![Crl::from_der(bytes, source)?]);
     }
     let text = std::str::from_utf8(bytes).map_err(|_| der::Error::from(der::ErrorKind::Failed))?;
     let mut out = Vec::new();
@@ -394,8 +750,39 @@ pub fn crls_from(bytes: &[u8]) -> Result<Vec<CertificateList>, der::Error> {
         let block = &rest[start..start + end + end_marker.len()];
         let der = cms::decode_input(block.as_bytes())
             .map_err(|_| der::Error::from(der::ErrorKind::Failed))?;
-        out.push(CertificateList::from_der(&der)?);
+        out.push(Crl::from_der(&der, source.clone())?);
         rest = &rest[start + end + end_marker.len()..];
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names a tenant writes in tenant.toml.
+    #[test]
+    fn revocation_policy_reads_from_toml() {
+        for (name, method) in [
+            ("crl", Revocation::Crl),
+            ("ocsp", Revocation::Ocsp),
+            ("either", Revocation::Either),
+            ("both", Revocation::Both),
+        ] {
+            let p: RevocationPolicy =
+                toml::from_str(&format!("method = \"{name}\"\nfetch = false")).unwrap();
+            assert_eq!(
+                p,
+                RevocationPolicy {
+                    method,
+                    fetch: false
+                }
+            );
+        }
+        let d: RevocationPolicy = toml::from_str("").unwrap();
+        assert_eq!(d, RevocationPolicy::default());
+        assert!(d.fetch && d.method == Revocation::Either);
+        assert!(toml::from_str::<RevocationPolicy>("method = \"OCSP\"").is_err());
+        assert!(toml::from_str::<RevocationPolicy>("methd = \"ocsp\"").is_err());
+    }
 }

@@ -37,7 +37,9 @@ use std::time::Duration;
 use tapline_signature::cms::Refusal;
 use tapline_signature::gost::{self, ParamSet};
 use tapline_signature::identity::{self, Applicant, KzRole};
-use tapline_signature::policy::{self, Distrust, Reason};
+use tapline_signature::policy::{
+    self, Crl, CrlSource, Distrust, Evidence, Policy, Reason, Verdict,
+};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
@@ -46,6 +48,25 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsag
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
+
+/// `policy::verify` under the default policy (documents; OCSP if at hand,
+/// else these CRLs as configured files).
+fn verify_crls(
+    sig: &[u8],
+    content: Option<&[u8]>,
+    anchors: &[Certificate],
+    crls: &[CertificateList],
+    at: u64,
+) -> Verdict {
+    let evidence = Evidence {
+        crls: crls
+            .iter()
+            .map(|c| Crl::from_der(&c.to_der().unwrap(), CrlSource::File).unwrap())
+            .collect(),
+        ..Evidence::default()
+    };
+    policy::verify(sig, content, anchors, &Policy::default(), &evidence, at)
+}
 
 fn oid(s: &str) -> ObjectIdentifier {
     ObjectIdentifier::new_unwrap(s)
@@ -563,7 +584,7 @@ fn kazakh_gost_signatures_verify_through_the_whole_chain() {
             signed_data(cert, &[], &pki.ee_key, content, spoil, at, &files)
         };
         let verify =
-            |sig: &[u8], content: &[u8]| policy::verify(sig, Some(content), &anchors, &crls, at);
+            |sig: &[u8], content: &[u8]| verify_crls(sig, Some(content), &anchors, &crls, at);
 
         // Valid: the chain of Kazakh certificates, the CRL, the identity.
         let good = sign(&pki.ee, Spoil::default());
@@ -635,13 +656,13 @@ fn kazakh_gost_signatures_verify_through_the_whole_chain() {
         );
 
         // Without the CRL, or with another root, no pass.
-        let v = policy::verify(&good, Some(content), &anchors, &[], at);
+        let v = verify_crls(&good, Some(content), &anchors, &[], at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::RevocationUnavailable)),
             "{family:?}"
         );
-        let v = policy::verify(&good, Some(content), &[], &crls, at);
+        let v = verify_crls(&good, Some(content), &[], &crls, at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::UntrustedChain)),
@@ -664,7 +685,7 @@ fn kazakh_gost_signatures_verify_through_the_whole_chain() {
         let mut bytes = russian_crl.signature.raw_bytes().to_vec();
         bytes.reverse();
         russian_crl.signature = BitString::from_bytes(&bytes).unwrap();
-        let v = policy::verify(&good, Some(content), &anchors, &[russian_crl], at);
+        let v = verify_crls(&good, Some(content), &anchors, &[russian_crl], at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::RevocationUnavailable)),
@@ -772,11 +793,15 @@ openssl ca -config {ca} -cert root.pem -keyfile root.key -gencrl -out root.crl.p
     }
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let anchors = policy::certificates_from(&read("root.pem")).unwrap();
-    let crls = policy::crls_from(&read("root.crl.pem")).unwrap();
+    let crls: Vec<CertificateList> = policy::crls_from(&read("root.crl.pem"), CrlSource::File)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.list)
+        .collect();
     let data = read("data.txt");
     let at = now();
 
-    let v = policy::verify(&read("signer.p7s"), Some(&data), &anchors, &crls, at);
+    let v = verify_crls(&read("signer.p7s"), Some(&data), &anchors, &crls, at);
     assert!(v.valid, "{:?}", v.reason);
     assert!(v.algorithm.as_deref().unwrap().starts_with("RSA"));
     let id = v.signer.unwrap();
@@ -791,7 +816,7 @@ openssl ca -config {ca} -cert root.pem -keyfile root.key -gencrl -out root.crl.p
 
     // An employee of the same organisation: a valid signature, the same
     // BIN, but not the organisation's.
-    let v = policy::verify(&read("employee.p7s"), Some(&data), &anchors, &crls, at);
+    let v = verify_crls(&read("employee.p7s"), Some(&data), &anchors, &crls, at);
     assert!(v.valid, "{:?}", v.reason);
     let id = v.signer.unwrap();
     assert_eq!(id.bin.as_deref(), Some(BIN));

@@ -9,7 +9,26 @@ use common::{openssl, pki};
 use std::path::Path;
 use tapline_signature::cms::Refusal;
 use tapline_signature::identity::{self, Applicant};
-use tapline_signature::policy::{self, Distrust, Reason};
+use tapline_signature::policy::{
+    self, Crl, CrlSource, Distrust, Evidence, Policy, Reason, Verdict,
+};
+use x509_cert::Certificate;
+
+/// The default policy (documents; OCSP if at hand, else a CRL) with these
+/// CRLs as configured files.
+fn verify(
+    sig: &[u8],
+    data: Option<&[u8]>,
+    anchors: &[Certificate],
+    crls: &[Crl],
+    at: u64,
+) -> Verdict {
+    let evidence = Evidence {
+        crls: crls.to_vec(),
+        ..Evidence::default()
+    };
+    policy::verify(sig, data, anchors, &Policy::default(), &evidence, at)
+}
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -61,12 +80,12 @@ fn trust_decisions_agree_with_openssl() {
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
         let data = read("data.txt");
         let anchors = policy::certificates_from(&read("root.pem")).unwrap();
-        let crls = policy::crls_from(&read("trust+crls.pem")).unwrap();
+        let crls = policy::crls_from(&read("trust+crls.pem"), CrlSource::File).unwrap();
         assert_eq!(crls.len(), 2, "{kind}: root and intermediate CRLs");
         let at = now();
 
         // Valid, with the chain, revocation and identity.
-        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &crls, at);
+        let v = verify(&read("ee.data.p7s"), Some(&data), &anchors, &crls, at);
         assert!(v.valid, "{kind}: {:?}", v.reason);
         assert!(openssl_valid(&dir, "ee.data.p7s", "trust+crls.pem"));
         assert_eq!(v.chain.len(), 3, "{kind}: {:?}", v.chain);
@@ -115,19 +134,19 @@ fn trust_decisions_agree_with_openssl() {
         ));
 
         // Revoked by the intermediate's CRL.
-        let v = policy::verify(&read("revoked.data.p7s"), Some(&data), &anchors, &crls, at);
+        let v = verify(&read("revoked.data.p7s"), Some(&data), &anchors, &crls, at);
         assert_eq!(v.reason, Some(Reason::Trust(Distrust::Revoked)), "{kind}");
         assert!(!openssl_valid(&dir, "revoked.data.p7s", "trust+crls.pem"));
 
         // Expired in 2020, signed now.
-        let v = policy::verify(&read("expired.data.p7s"), Some(&data), &anchors, &crls, at);
+        let v = verify(&read("expired.data.p7s"), Some(&data), &anchors, &crls, at);
         assert_eq!(v.reason, Some(Reason::Trust(Distrust::Expired)), "{kind}");
         assert!(!openssl_valid(&dir, "expired.data.p7s", "trust+crls.pem"));
 
         // Another PKI's root: the same kind of certificate, not ours.
         let other =
             policy::certificates_from(&std::fs::read(foreign.join("root.pem")).unwrap()).unwrap();
-        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &other, &crls, at);
+        let v = verify(&read("ee.data.p7s"), Some(&data), &other, &crls, at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::UntrustedChain)),
@@ -140,13 +159,13 @@ fn trust_decisions_agree_with_openssl() {
         ));
 
         // No CRL at all, or only the root's: refused, never passed.
-        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &[], at);
+        let v = verify(&read("ee.data.p7s"), Some(&data), &anchors, &[], at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::RevocationUnavailable))
         );
-        let root_only = policy::crls_from(&read("root.crl")).unwrap();
-        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &root_only, at);
+        let root_only = policy::crls_from(&read("root.crl"), CrlSource::File).unwrap();
+        let v = verify(&read("ee.data.p7s"), Some(&data), &anchors, &root_only, at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::RevocationUnavailable))
@@ -191,9 +210,9 @@ fn trust_decisions_agree_with_openssl() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut stale = policy::crls_from(&read("stale.crl.pem")).unwrap();
-        stale.extend(policy::crls_from(&read("root.crl")).unwrap());
-        let v = policy::verify(&read("ee.data.p7s"), Some(&data), &anchors, &stale, at);
+        let mut stale = policy::crls_from(&read("stale.crl.pem"), CrlSource::File).unwrap();
+        stale.extend(policy::crls_from(&read("root.crl"), CrlSource::File).unwrap());
+        let v = verify(&read("ee.data.p7s"), Some(&data), &anchors, &stale, at);
         assert_eq!(
             v.reason,
             Some(Reason::Trust(Distrust::RevocationUnavailable)),
@@ -206,7 +225,7 @@ fn trust_decisions_agree_with_openssl() {
         assert!(!openssl_valid(&dir, "ee.data.p7s", "stale+trust.pem"));
 
         // The same signature judged before the certificates existed.
-        let v = policy::verify(
+        let v = verify(
             &read("ee.data.p7s"),
             Some(&data),
             &anchors,
@@ -230,7 +249,7 @@ fn trust_decisions_agree_with_openssl() {
             }
             assert!(swapped >= 2, "digestAlgorithms and the SignerInfo's digest");
             std::fs::write(dir.join("wrongmd.p7s"), &der).unwrap();
-            let v = policy::verify(&der, Some(&data), &anchors, &crls, at);
+            let v = verify(&der, Some(&data), &anchors, &crls, at);
             assert_eq!(v.reason, Some(Reason::Crypto(Refusal::DigestDoesNotFitKey)));
             assert!(!openssl_valid(&dir, "wrongmd.p7s", "trust+crls.pem"));
         }
@@ -252,10 +271,10 @@ fn mutated_signatures_never_panic_and_never_pass_unnoticed() {
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
         let data = read("data.txt");
         let anchors = policy::certificates_from(&read("root.pem")).unwrap();
-        let crls = policy::crls_from(&read("trust+crls.pem")).unwrap();
+        let crls = policy::crls_from(&read("trust+crls.pem"), CrlSource::File).unwrap();
         let good = read("ee.data.p7s");
         let at = now();
-        assert!(policy::verify(&good, Some(&data), &anchors, &crls, at).valid);
+        assert!(verify(&good, Some(&data), &anchors, &crls, at).valid);
         // xorshift: the same mutations on every run, so a failure repeats.
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
@@ -281,7 +300,7 @@ fn mutated_signatures_never_panic_and_never_pass_unnoticed() {
                     m = t;
                 }
             }
-            let v = policy::verify(&m, Some(&data), &anchors, &crls, at);
+            let v = verify(&m, Some(&data), &anchors, &crls, at);
             if v.valid && round % 5 < 3 && m != good {
                 passed_with_flip.push(at_byte);
             }

@@ -221,7 +221,7 @@ pub fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Signature {
             cmd: SignatureCmd::Verify(args),
-        } => super::signature_cli::verify(args),
+        } => rt.block_on(super::signature_cli::verify(args)),
         Cmd::Plugin { cmd } => {
             init_logs(false, LogTo::Stderr);
             plugin_run(cmd)

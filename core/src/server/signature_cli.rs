@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tapline_signature::policy::{self, Verdict};
+use tapline_signature::fetch;
+use tapline_signature::policy::{
+    self, Evidence, Policy, Purpose, Revocation, RevocationPolicy, Verdict,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -35,6 +38,22 @@ pub struct VerifyArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Which revocation evidence counts (default: the tenant's, else either).
+    #[arg(long, value_parser = ["crl", "ocsp", "either", "both"])]
+    pub revocation: Option<String>,
+    /// Fetch nothing: only the CRL files given or configured count.
+    #[arg(long)]
+    pub offline: bool,
+    /// What the signature is for: a document (sign) or a login (authenticate).
+    #[arg(long, default_value = "sign", value_parser = ["sign", "authenticate"])]
+    pub purpose: String,
+    /// Judge with revocation evidence stored earlier (JSON from
+    /// --save-evidence) instead of fetching: the same verdict again.
+    #[arg(long, conflicts_with = "save_evidence")]
+    pub evidence: Option<PathBuf>,
+    /// Write the revocation evidence used (CRLs, OCSP answers) as JSON.
+    #[arg(long)]
+    pub save_evidence: Option<PathBuf>,
 }
 
 const USAGE: u8 = 2;
@@ -44,9 +63,10 @@ fn usage(msg: String) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-pub fn verify(args: VerifyArgs) -> ExitCode {
+pub async fn verify(args: VerifyArgs) -> ExitCode {
     let (trust, crl_files) = (args.trust, args.crl);
     let (mut anchors, mut crls) = (Vec::new(), Vec::new());
+    let mut revocation = RevocationPolicy::default();
     if let Some(slug) = &args.tenant {
         if slug.is_empty() || slug.contains(['/', '\\']) || slug.starts_with('.') {
             return usage(format!("{slug}: not a tenant name"));
@@ -57,6 +77,7 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
             Ok(t) => {
                 anchors = t.trust.anchors;
                 crls = t.trust.crls;
+                revocation = t.trust.revocation;
             }
             Err(problems) => {
                 let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
@@ -79,7 +100,7 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
     for p in &crl_files {
         match std::fs::read(p)
             .map_err(|e| e.to_string())
-            .and_then(|b| policy::crls_from(&b).map_err(|e| e.to_string()))
+            .and_then(|b| policy::crl_files_from(&b).map_err(|e| e.to_string()))
         {
             Ok(c) => crls.extend(c),
             Err(e) => return usage(format!("{}: not a CRL: {e}", p.display())),
@@ -111,7 +132,51 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return usage(e),
     };
-    let v = policy::verify(&signature, Some(&content), &anchors, &crls, at);
+    if let Some(m) = &args.revocation {
+        revocation.method = match m.as_str() {
+            "crl" => Revocation::Crl,
+            "ocsp" => Revocation::Ocsp,
+            "both" => Revocation::Both,
+            _ => Revocation::Either,
+        };
+    }
+    if args.offline {
+        revocation.fetch = false;
+    }
+    let evidence = match &args.evidence {
+        // Stored evidence is judged as it was: nothing is fetched or added.
+        Some(p) => match read(p).and_then(|b| {
+            serde_json::from_slice::<Evidence>(&b).map_err(|e| format!("{}: {e}", p.display()))
+        }) {
+            Ok(e) => e,
+            Err(e) => return usage(e),
+        },
+        None => {
+            let mut e = if revocation.fetch {
+                fetch::gather(&signature, &anchors, &revocation, at).await
+            } else {
+                Evidence::default()
+            };
+            e.crls.extend(crls);
+            e
+        }
+    };
+    if let Some(p) = &args.save_evidence {
+        let json = serde_json::to_vec_pretty(&evidence).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, json) {
+            return usage(format!("{}: {e}", p.display()));
+        }
+    }
+    let purpose = if args.purpose == "authenticate" {
+        Purpose::Authenticate
+    } else {
+        Purpose::Sign
+    };
+    let policy = Policy {
+        revocation: revocation.method,
+        purpose,
+    };
+    let v = policy::verify(&signature, Some(&content), &anchors, &policy, &evidence, at);
     if args.json {
         println!(
             "{}",
@@ -162,6 +227,7 @@ pub fn json(v: &Verdict) -> serde_json::Value {
         "issuer": v.issuer,
         "chain": v.chain,
         "revocation": v.revocation,
+        "policy": v.policy,
         "signing_time": v.signing_time,
         "checked_at": rfc3339(v.at),
     })
@@ -219,7 +285,7 @@ fn human(v: &Verdict) -> String {
             } else {
                 ""
             },
-            r,
+            &r.to_string(),
         );
     }
     if let Some(t) = &v.signing_time {

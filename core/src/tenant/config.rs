@@ -129,7 +129,8 @@ pub struct SignatureSection {
     #[serde(default)]
     pub crls: Vec<Spanned<String>>,
     #[serde(default)]
-    pub revocation: RevocationMode,
+    /// crl, ocsp, either (OCSP when it answers, else a CRL) or both.
+    pub revocation: tapline_signature::policy::Revocation,
     /// Whether CRLs are downloaded from the certificates' distribution
     /// points and OCSP responders asked; off, only the CRL files count.
     #[serde(default = "yes")]
@@ -141,23 +142,10 @@ impl Default for SignatureSection {
         SignatureSection {
             trust: Vec::new(),
             crls: Vec::new(),
-            revocation: RevocationMode::default(),
+            revocation: Default::default(),
             fetch: true,
         }
     }
-}
-
-/// Which revocation evidence a signature needs. Evidence that cannot be
-/// had is a refusal whatever the mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RevocationMode {
-    Crl,
-    Ocsp,
-    /// OCSP when the responder answers, otherwise a CRL.
-    #[default]
-    Either,
-    Both,
 }
 
 /// Appeals ("обращения", seeds 001–003): free-form questions to the utility.

@@ -663,7 +663,7 @@ fn check_config(
             );
         }
     }
-    if !c.signature.fetch && c.signature.revocation != config::RevocationMode::Crl {
+    if !c.signature.fetch && c.signature.revocation != tapline_signature::policy::Revocation::Crl {
         err(
             doc.first_span(&[
                 &[At::Key("signature"), At::Key("revocation")],

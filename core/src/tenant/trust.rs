@@ -2,18 +2,19 @@
 //! the operator's CRL files and the revocation policy of `[signature]`.
 //! Everything wrong with them is a [`super::Problem`] for `tapline check`.
 
-use super::config::{RevocationMode, TenantFile};
+use super::config::TenantFile;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use tapline_signature::{Certificate, CertificateList, anchors, policy};
+use tapline_signature::policy::{self, Crl, RevocationPolicy};
+use tapline_signature::{Certificate, anchors};
 
 /// What signatures of this tenant are judged against.
 #[derive(Clone, Debug, Default)]
 pub struct Trust {
     pub anchors: Vec<Certificate>,
-    pub crls: Vec<CertificateList>,
-    pub revocation: RevocationMode,
-    pub fetch: bool,
+    /// The operator's CRL files, used beside what is fetched.
+    pub crls: Vec<Crl>,
+    pub revocation: RevocationPolicy,
 }
 
 const CERT_EXTS: &[&str] = &["pem", "crt", "cer"];
@@ -113,8 +114,10 @@ pub fn load(
 ) -> Trust {
     let s = &c.signature;
     let mut trust = Trust {
-        revocation: s.revocation,
-        fetch: s.fetch,
+        revocation: RevocationPolicy {
+            method: s.revocation,
+            fetch: s.fetch,
+        },
         ..Trust::default()
     };
     let key = "signature.trust";
@@ -146,7 +149,7 @@ pub fn load(
         &s.crls,
         CRL_EXTS,
         "CRL",
-        policy::crls_from,
+        policy::crl_files_from,
         err,
     )
     .into_iter()

@@ -23,6 +23,11 @@ pub fn openssl(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
 
 /// Makes the PKI of one kind; None (outside CI) without the engine.
 pub fn pki(kind: &str, tag: &str) -> Option<PathBuf> {
+    pki_env(kind, tag, &[])
+}
+
+/// [`pki`] with variables for mkpki.sh (the online revocation URLs).
+pub fn pki_env(kind: &str, tag: &str, env: &[(&str, String)]) -> Option<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "tapline-pki-{tag}-{}-{}",
         kind.replace(':', "-"),
@@ -34,6 +39,7 @@ pub fn pki(kind: &str, tag: &str) -> Option<PathBuf> {
         .arg(&dir)
         .arg(kind)
         .env("OPENSSL_CONF", here().join("gost.cnf"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("bash runs");
     if !out.status.success() {
