@@ -88,5 +88,5 @@ fn fuzz_corpus_never_panics() {
 #[test]
 fn fixtures_are_the_three_pkis() {
     let t = fuzz::trust();
-    assert_eq!((t.anchors.len(), t.crls.len()), (3, 6));
+    assert_eq!((t.anchors.len(), t.evidence.crls.len()), (3, 6));
 }

@@ -341,6 +341,6 @@ fn base64_of(bytes: &[u8]) -> String {
 fn an_empty_trust_file_is_an_error_not_a_panic() {
     for input in [&b""[..], b"\n", b"\r\n\r\n"] {
         assert!(policy::certificates_from(input).is_err(), "{input:?}");
-        assert!(policy::crls_from(input).is_ok_and(|c| c.is_empty()));
+        assert!(policy::crl_files_from(input).is_ok_and(|c| c.is_empty()));
     }
 }

@@ -11,7 +11,8 @@
 //! - `cms::decode_input` and `cms::check`, attached (no content given) and
 //!   detached (the fixture's content, and an empty one);
 //! - `policy::certificates_from` with `Identity::of`, `serial_hex` and
-//!   `name_line` on each certificate; `policy::crls_from`;
+//!   `name_line` on each certificate; `policy::crl_files_from`;
+//! - `ocsp::check` of the input as an OCSP answer about each fixture root;
 //! - `policy::verify` of the input as a signature against the fixed anchors
 //!   and CRLs below (the three test PKIs of `tests/pki/mkpki.sh`: GOST-256
 //!   paramset A, GOST-512 paramset A, RSA-2048), at a fixed time;
@@ -23,7 +24,8 @@
 
 use std::sync::OnceLock;
 use tapline_signature::identity::{self, Identity};
-use tapline_signature::{cms, policy};
+use tapline_signature::policy::{Evidence, Policy, Revocation};
+use tapline_signature::{cms, ocsp, policy};
 
 /// When the fixtures are judged: 2026-12-02 00:00:00 UTC, a few hours
 /// after they were made. Every certificate and CRL of the fixtures is
@@ -66,8 +68,15 @@ struct Pki {
 /// all six CRLs.
 pub struct Trust {
     pub anchors: Vec<x509_cert::Certificate>,
-    pub crls: Vec<x509_cert::crl::CertificateList>,
+    /// The six CRLs, as a tenant's CRL files.
+    pub evidence: Evidence,
 }
+
+/// CRLs decide: the fixtures name no OCSP responder.
+const POLICY: Policy = Policy {
+    revocation: Revocation::Crl,
+    purpose: policy::Purpose::Sign,
+};
 
 pub fn trust() -> &'static Trust {
     static TRUST: OnceLock<Trust> = OnceLock::new();
@@ -76,10 +85,16 @@ pub fn trust() -> &'static Trust {
         let mut crls = Vec::new();
         for pki in &KINDS {
             anchors.extend(policy::certificates_from(pki.root).expect("fixture root"));
-            crls.extend(policy::crls_from(pki.root_crl).expect("fixture root CRL"));
-            crls.extend(policy::crls_from(pki.inter_crl).expect("fixture CRL"));
+            crls.extend(policy::crl_files_from(pki.root_crl).expect("fixture root CRL"));
+            crls.extend(policy::crl_files_from(pki.inter_crl).expect("fixture CRL"));
         }
-        Trust { anchors, crls }
+        Trust {
+            anchors,
+            evidence: Evidence {
+                crls,
+                ..Evidence::default()
+            },
+        }
     })
 }
 
@@ -114,30 +129,66 @@ pub fn fuzz_one(data: &[u8]) -> Outcome {
     // Certificates and CRLs, as a tenant's trust folder holds them.
     let certificates = policy::certificates_from(data).unwrap_or_default();
     certificates.iter().for_each(read);
-    let crls = policy::crls_from(data).unwrap_or_default();
+    let crls = policy::crl_files_from(data).unwrap_or_default();
     for crl in &crls {
-        identity::name_line(&crl.tbs_cert_list.issuer);
+        identity::name_line(&crl.list.tbs_cert_list.issuer);
+    }
+
+    // The input as an OCSP answer about each fixture root (the parser and
+    // every check before the signature's).
+    let answer = ocsp::OcspEvidence {
+        url: "http://127.0.0.1/ocsp".into(),
+        nonce: vec![7; 16],
+        response: data.to_vec(),
+        fetched_at: AT,
+    };
+    for root in &trust.anchors {
+        let _ = ocsp::check(&answer, root, root, AT);
     }
 
     // The whole verification of the input as a signature (this is the
     // detached check with the real content).
-    let verdict = policy::verify(data, Some(CONTENT), &trust.anchors, &trust.crls, AT);
+    let verdict = policy::verify(
+        data,
+        Some(CONTENT),
+        &trust.anchors,
+        &POLICY,
+        &trust.evidence,
+        AT,
+    );
     read_verdict(&verdict);
 
     // The input's certificates as the anchors, and its CRLs among the
     // fixed ones, for real signatures.
     let mut as_anchors = Vec::new();
     if !certificates.is_empty() || !crls.is_empty() {
-        let mut all_crls = crls.clone();
-        all_crls.extend(trust.crls.iter().cloned());
+        let mut all = Evidence {
+            crls: crls.clone(),
+            ..Evidence::default()
+        };
+        all.crls.extend(trust.evidence.crls.iter().cloned());
         for pki in &KINDS {
             if !certificates.is_empty() {
-                let v = policy::verify(pki.signature, Some(CONTENT), &certificates, &all_crls, AT);
+                let v = policy::verify(
+                    pki.signature,
+                    Some(CONTENT),
+                    &certificates,
+                    &POLICY,
+                    &all,
+                    AT,
+                );
                 read_verdict(&v);
                 as_anchors.push(v.valid);
             }
             if !crls.is_empty() {
-                let v = policy::verify(pki.signature, Some(CONTENT), &trust.anchors, &all_crls, AT);
+                let v = policy::verify(
+                    pki.signature,
+                    Some(CONTENT),
+                    &trust.anchors,
+                    &POLICY,
+                    &all,
+                    AT,
+                );
                 read_verdict(&v);
             }
         }
