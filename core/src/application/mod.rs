@@ -691,6 +691,73 @@ pub fn with_filter_columns<'a>(
     }
 }
 
+/// What is wrong with a posted application form as a whole.
+#[derive(Debug)]
+pub enum FormProblem {
+    /// The form carried a field the application does not have (an old page
+    /// after the tenant changed its form, or a forged post).
+    UnknownField(String),
+    /// Values longer than their fields allow, beside their fields.
+    TooLong(crate::account::FieldErrors),
+}
+
+/// The form's keys that are not application fields.
+const CONTROL: &[&str] = &["csrf_token", "version", "action"];
+
+/// The application's values as the form gives them, trimmed, and what is
+/// wrong with the form, if anything. Lengths hold on every save, the
+/// background one included: a draft is no place to park megabytes in a
+/// short field.
+pub fn read_form(
+    fields: &[&crate::tenant::config::FieldDef],
+    form: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Option<FormProblem>) {
+    let values: BTreeMap<String, String> = fields
+        .iter()
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let v = form.get(id).map(|v| v.trim().to_string());
+            (id.to_string(), v.unwrap_or_default())
+        })
+        .collect();
+    if let Some(bad) = form
+        .keys()
+        .find(|k| !CONTROL.contains(&k.as_str()) && !values.contains_key(*k))
+    {
+        tracing::warn!(field = %bad, "application form carried a field it does not have");
+        return (values, Some(FormProblem::UnknownField(bad.clone())));
+    }
+    let mut errors = crate::account::FieldErrors::new();
+    for f in fields {
+        let id = f.id.get_ref().as_str();
+        if let Some(e) = values.get(id).and_then(|v| crate::account::too_long(f, v)) {
+            errors.insert(id.to_string(), e);
+        }
+    }
+    let problem = (!errors.is_empty()).then_some(FormProblem::TooLong(errors));
+    (values, problem)
+}
+
+/// Saves a draft's values and asks the plugin what it would refuse when
+/// sent: the new version, and its remarks (beside their fields). A draft
+/// that could not be saved gets no remarks.
+pub async fn keep_draft(
+    db: &Db,
+    plugins: &crate::plugin::Plugins,
+    tenant: &crate::tenant::Tenant,
+    acc: &crate::account::Account,
+    a: &Application,
+    version: i64,
+    values: &BTreeMap<String, String>,
+) -> (Result<i64, AppError>, crate::account::FieldErrors) {
+    let res = save_draft(db, a, version, with_filter_columns(tenant, values)).await;
+    let problems = match res {
+        Ok(_) => draft_problems(plugins, tenant, plugin_view(a, acc, values)).await,
+        Err(_) => crate::account::FieldErrors::new(),
+    };
+    (res, problems)
+}
+
 /// The host's numbering when the tenant's plugin gives none: a running number.
 pub async fn default_number(db: &Db, tenant: &str) -> anyhow::Result<String> {
     let n = crate::plugin::next_in_db(db, tenant, "applications").await?;

@@ -2,7 +2,7 @@
 //! and password reset: the pages a visitor meets before the cabinet.
 
 use super::shared::field_views;
-use super::{AppState, Ctx, WebError, form_map, set_cookie, with_status};
+use super::{AppState, CsrfForm, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::signin::SignIn;
 use crate::account::{self, FieldErrors, Key, password, session};
@@ -263,10 +263,8 @@ fn login_failed(tenant: &Tenant) -> String {
 async fn login(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let ident = form
         .get("identifier")
         .map(|s| s.trim())
@@ -448,10 +446,8 @@ async fn confirm_phone_page(
 async fn confirm_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
     match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &input).await? {
@@ -495,10 +491,8 @@ async fn confirm_phone(
 async fn resend_phone_code(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    _: CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let Some(phone) = acc.phone.clone() else {
         return Ok(ctx.redirect("/settings"));
@@ -588,10 +582,8 @@ fn invalid_link(ctx: &Ctx) -> Result<Response, WebError> {
 async fn resend_email_link(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     if !security::hit(
         &st.db,
         &format!("resend:ip:{}:{}", ctx.slug(), ctx.ip),
@@ -621,10 +613,8 @@ async fn forgot_page(ctx: Ctx) -> Result<Response, WebError> {
 async fn forgot(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let raw = form.get("email").cloned().unwrap_or_default();
     let Some(email) = account::normalize_email(&raw) else {
         let r = ctx.render(
@@ -700,10 +690,8 @@ async fn reset(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(token): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let pw = form.get("password").cloned().unwrap_or_default();
     let min = ctx.tenant.config.accounts.password_min_length;
     if let Err((field, msg)) = password::check_new(

@@ -3,7 +3,7 @@
 //! office's list of appeals, taking one into work and answering it.
 
 use super::shared::{internal, render, staff};
-use super::{AppState, Ctx, WebError, form_map};
+use super::{AppState, CsrfForm, Ctx, WebError, form_map};
 use crate::account::FieldErrors;
 use crate::appeal::{self, Appeal};
 use axum::extract::{Path, Query, State};
@@ -394,10 +394,8 @@ async fn office_action(
     ctx: Ctx,
     State(st): State<AppState>,
     Path((id, action)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     let a = office_appeal(&st, &ctx, &id).await?;
     // Read before the transaction opens: holding it while waiting for a

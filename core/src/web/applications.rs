@@ -6,7 +6,7 @@ use super::shared::field_views;
 use super::shared::{
     application_link, fee_view, recipient, refusal_text, send_file, shown_fields, step_message,
 };
-use super::{AppState, Ctx, WebError, attachment, date_param, form_map, nonempty, with_status};
+use super::{AppState, CsrfForm, Ctx, WebError, attachment, date_param, nonempty, with_status};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
@@ -14,11 +14,11 @@ use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, Actor, WorkflowError, status_title};
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use minijinja::context;
 use std::collections::BTreeMap;
 
@@ -298,10 +298,8 @@ async fn start_page(
 async fn create(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let Some(k) = form.get("kind").and_then(|k| kind(&ctx.tenant, k)) else {
         return Ok(ctx.redirect("/applications/new"));
@@ -698,10 +696,8 @@ async fn save(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
@@ -737,116 +733,30 @@ async fn save(
         .into_iter()
         .filter(|f| f.kind == FieldKind::File)
         .collect();
-    let values: BTreeMap<String, String> = fields
-        .iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            (
-                id.to_string(),
-                form.get(id)
-                    .map(|v| v.trim().to_string())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    let mut errors = FieldErrors::new();
-    const CONTROL: &[&str] = &["csrf_token", "version", "action"];
-    if let Some(bad) = form
-        .keys()
-        .find(|k| !CONTROL.contains(&k.as_str()) && !values.contains_key(*k))
-    {
-        tracing::warn!(field = %bad, "application form carried a field it does not have");
-        if autosave {
-            use axum::response::IntoResponse;
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(
-                    serde_json::json!({"ok": false, "error": "Форма устарела. Обновите страницу."}),
-                ),
-            )
-                .into_response());
-        }
-        errors.insert(FORM_ERROR.into(), format!("Форма содержит поле «{bad}», которого в ней нет. Обновите страницу: введённое ниже не сохранено."));
-        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
-    }
-    // Lengths hold on every save, the background one included: a draft is
-    // no place to park megabytes in a short field.
-    for f in &fields {
-        let id = f.id.get_ref().as_str();
-        if let Some(e) = values.get(id).and_then(|v| account::too_long(f, v)) {
-            errors.insert(id.to_string(), e);
-        }
-    }
-    if !errors.is_empty() {
-        if autosave {
-            use axum::response::IntoResponse;
-            let named: Vec<String> = fields
-                .iter()
-                .filter_map(|f| {
-                    let e = errors.get(f.id.get_ref().as_str())?;
-                    Some(format!("«{}»: {}", f.label, e.to_lowercase()))
-                })
-                .collect();
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(serde_json::json!({
-                    "ok": false,
-                    "fields": errors,
-                    "error": format!("Не сохранено: {}. Введённое хранится в этом браузере.", named.join("; ")),
-                })),
-            )
-                .into_response());
-        }
-        return render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await;
+    let (values, problem) = app::read_form(&fields, &form);
+    if let Some(problem) = problem {
+        return form_refused(&st, &ctx, &acc, &a, &fields, &values, problem, autosave).await;
     }
     if autosave {
-        let res = app::save_draft(
-            &st.db,
-            &a,
-            version,
-            app::with_filter_columns(&ctx.tenant, &values),
-        )
-        .await;
-        let problems = match res {
-            Ok(_) => {
-                app::draft_problems(
-                    &st.plugins,
-                    &ctx.tenant,
-                    app::plugin_view(&a, &acc, &values),
-                )
-                .await
-            }
-            Err(_) => FieldErrors::new(),
-        };
+        let (res, problems) =
+            app::keep_draft(&st.db, &st.plugins, &ctx.tenant, &acc, &a, version, &values).await;
         return Ok(autosave_reply(res, &a, &ctx.tenant, &problems));
     }
-    let submit = form.get("action").map(String::as_str) == Some("submit");
-    if !submit {
-        return match app::save_draft(
-            &st.db,
-            &a,
-            version,
-            app::with_filter_columns(&ctx.tenant, &values),
-        )
-        .await
-        {
+    if form.get("action").map(String::as_str) != Some("submit") {
+        let (res, mut problems) =
+            app::keep_draft(&st.db, &st.plugins, &ctx.tenant, &acc, &a, version, &values).await;
+        return match res {
+            Ok(_) if problems.is_empty() => {
+                Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)))
+            }
             Ok(version) => {
-                let mut problems = app::draft_problems(
-                    &st.plugins,
-                    &ctx.tenant,
-                    app::plugin_view(&a, &acc, &values),
-                )
-                .await;
-                if problems.is_empty() {
-                    return Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)));
-                }
                 let why = problems.remove(FORM_ERROR);
                 problems.insert(FORM_ERROR.into(), draft_saved_with(why));
                 let a = Application { version, ..a };
                 render_form(&st, &ctx, &acc, &a, &values, &problems, None, false).await
             }
             Err(AppError::Stale) => {
-                errors.insert(FORM_ERROR.into(), stale_message());
+                let errors = FieldErrors::from([(FORM_ERROR.to_string(), stale_message())]);
                 render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await
             }
             Err(AppError::NotDraft) => Ok(ctx.redirect(&format!("/applications/{}", a.id))),
@@ -922,10 +832,8 @@ async fn change_status(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let to = form.get("to").map(String::as_str).unwrap_or_default();
@@ -1012,6 +920,58 @@ fn draft_saved_with(why: Option<String>) -> String {
     )
 }
 
+/// A form refused as a whole: to the background save as JSON (the page
+/// keeps what was typed), to a click as the form with the errors.
+async fn form_refused(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    fields: &[&FieldDef],
+    values: &BTreeMap<String, String>,
+    problem: app::FormProblem,
+    autosave: bool,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let errors = match problem {
+        app::FormProblem::UnknownField(_) if autosave => {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(
+                    serde_json::json!({"ok": false, "error": "Форма устарела. Обновите страницу."}),
+                ),
+            )
+                .into_response());
+        }
+        app::FormProblem::UnknownField(bad) => FieldErrors::from([(
+            FORM_ERROR.to_string(),
+            format!(
+                "Форма содержит поле «{bad}», которого в ней нет. Обновите страницу: введённое ниже не сохранено."
+            ),
+        )]),
+        app::FormProblem::TooLong(errors) => errors,
+    };
+    if autosave {
+        let named: Vec<String> = fields
+            .iter()
+            .filter_map(|f| {
+                let e = errors.get(f.id.get_ref().as_str())?;
+                Some(format!("«{}»: {}", f.label, e.to_lowercase()))
+            })
+            .collect();
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "ok": false,
+                "fields": errors,
+                "error": format!("Не сохранено: {}. Введённое хранится в этом браузере.", named.join("; ")),
+            })),
+        )
+            .into_response());
+    }
+    render_form(st, ctx, acc, a, values, &errors, None, false).await
+}
+
 /// The answer to the form's background save: the new version and what the
 /// tenant's rules find wrong so far (`errors`, by field), or why not saved.
 fn autosave_reply(
@@ -1051,10 +1011,8 @@ async fn reply(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     if !answerable(&ctx.tenant, &a) {
@@ -1170,10 +1128,8 @@ async fn delete(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    _: CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
@@ -1358,10 +1314,8 @@ async fn remove_file(
     ctx: Ctx,
     State(st): State<AppState>,
     Path((id, file)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    _: CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     if !editable(&ctx.tenant, &a) {

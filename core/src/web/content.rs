@@ -3,13 +3,13 @@
 //! publish documents and the tenant admin edits the portal's texts.
 
 use super::shared::{render, staff};
-use super::{AppState, Ctx, WebError, form_map};
+use super::{AppState, CsrfForm, Ctx, WebError};
 use crate::account::FieldErrors;
 use crate::content::{self, BLANK_FORMS_URL, PAGES};
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use minijinja::context;
 use std::collections::BTreeMap;
 
@@ -192,10 +192,8 @@ async fn office_document_delete(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    _: CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let mut tx = st.db.pool.begin().await?;
@@ -253,10 +251,8 @@ fn render_content(
 async fn content_save(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     if !s.role.is_admin() {
         return Err(WebError::Forbidden);

@@ -7,7 +7,7 @@
 //! page; every action is an application event and an audit entry.
 
 use super::shared::{actor_name, event_text, internal, message_views, render, staff};
-use super::{AppState, Ctx, WebError, form_map, nonempty, with_status};
+use super::{AppState, CsrfForm, Ctx, WebError, form_map, nonempty, with_status};
 use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
@@ -74,10 +74,8 @@ async fn login_page(ctx: Ctx) -> Result<Response, WebError> {
 async fn login(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let email = form.get("email").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let key = format!("office:login:{}:{}", ctx.slug(), ctx.ip);
@@ -149,10 +147,8 @@ async fn code_page(ctx: Ctx) -> Result<Response, WebError> {
 async fn code(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let login = || WebError::NeedLogin(ctx.url("/office/login"));
     let token = ctx.staff_session.clone().ok_or_else(login)?;
     let Some((id, true)) = office::session(&st.db, ctx.slug(), &token)
@@ -214,13 +210,7 @@ async fn code(
     Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY))
 }
 
-async fn logout(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
+async fn logout(ctx: Ctx, State(st): State<AppState>, _: CsrfForm) -> Result<Response, WebError> {
     if let Some(t) = &ctx.staff_session {
         office::close_session(&st.db, ctx.slug(), t)
             .await
@@ -265,10 +255,8 @@ async fn security_page(
 async fn security(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = staff(&st, &ctx).await?;
     let code = form.get("code").cloned().unwrap_or_default();
     if let Some(current) = &s.totp_secret {
@@ -952,10 +940,8 @@ async fn render_staff(
 async fn staff_add(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = require_admin(&st, &ctx).await?;
     let role = form
         .get("role")
@@ -999,10 +985,8 @@ async fn staff_active(
     ctx: Ctx,
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let s = require_admin(&st, &ctx).await?;
     let id = parse_id(&id)?;
     let active = form.get("active").map(String::as_str) == Some("1");

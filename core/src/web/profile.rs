@@ -2,16 +2,16 @@
 //! settings (password, email, phone).
 
 use super::shared::field_views;
-use super::{AppState, Ctx, WebError, form_map};
+use super::{AppState, CsrfForm, Ctx, WebError};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key, password, session};
 use crate::notify;
 use crate::security;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use minijinja::context;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -111,10 +111,8 @@ async fn profile_page(
 async fn save_profile(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let t = acc
         .applicant_type
@@ -239,10 +237,8 @@ const WRONG_CURRENT: &str = "Текущий пароль введён невер
 async fn change_password(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let mut errors = FieldErrors::new();
     let new = form.get("password").cloned().unwrap_or_default();
@@ -298,10 +294,8 @@ async fn change_password(
 async fn change_email(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_email").cloned().unwrap_or_default();
     let mut errors = FieldErrors::new();
@@ -411,10 +405,8 @@ async fn confirm_new_email(
 async fn change_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_phone").cloned().unwrap_or_default();
     let values: BTreeMap<String, String> = [("new_phone".to_string(), raw.clone())].into();
@@ -478,10 +470,8 @@ async fn change_phone(
 async fn confirm_new_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
     let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
     let q = SettingsQuery {
