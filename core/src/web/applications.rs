@@ -13,7 +13,7 @@ use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
-use crate::workflow::{self, Actor, WorkflowError, status_title};
+use crate::workflow::{self, WorkflowError, status_title};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -90,23 +90,6 @@ pub(super) fn display_name(tenant: &Tenant, a: &Application) -> String {
         Some(n) => format!("№ {n}"),
         None => format!("Черновик от {}", tenant.local_time(&a.created_at)),
     }
-}
-
-/// Whether the applicant may change the application: a draft, or one the
-/// utility returned for corrections (seed 004).
-fn editable(tenant: &Tenant, a: &Application) -> bool {
-    a.is_draft()
-        || tenant
-            .config
-            .workflow
-            .status(&a.status)
-            .is_some_and(|s| s.applicant_edits)
-}
-
-/// Whether the applicant may write to the utility about the application:
-/// it has been sent and is not finished.
-fn answerable(tenant: &Tenant, a: &Application) -> bool {
-    !a.is_draft() && !workflow::is_final(&tenant.config.workflow, &a.status)
 }
 
 fn parse_id(raw: &str) -> Result<i64, WebError> {
@@ -402,7 +385,7 @@ async fn show(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if editable(&ctx.tenant, &a) {
+    if workflow::editable(&ctx.tenant, &a) {
         let notice = if q.reopened.is_some() {
             Some(format!(
                 "Открыт ваш черновик, сохранённый {}.",
@@ -583,7 +566,7 @@ async fn render_view(
             },
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.kind, &a.status, Role::Applicant),
             messages => super::shared::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
-            can_reply => answerable(&ctx.tenant, a),
+            can_reply => workflow::answerable(&ctx.tenant, a),
             custom_status => &a.custom_status,
             step_error => notes.step_error,
             sent_now => notes.sent_now,
@@ -701,7 +684,7 @@ async fn save(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
-    if !editable(&ctx.tenant, &a) {
+    if !workflow::editable(&ctx.tenant, &a) {
         if autosave {
             return Ok(autosave_reply(
                 Err(AppError::NotDraft),
@@ -837,72 +820,39 @@ async fn change_status(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let to = form.get("to").map(String::as_str).unwrap_or_default();
-    let actor = Actor::Applicant(acc.id);
     let back = |code: &str| Ok(ctx.redirect(&format!("/applications/{}?step_error={code}", a.id)));
-    // A draft or a returned application is sent with the form, whose checks
-    // a bare status change would skip.
-    if editable(&ctx.tenant, &a)
-        || !workflow::may(
-            &ctx.tenant.config.workflow,
-            &a.kind,
-            &a.status,
-            to,
-            Role::Applicant,
-        )
-    {
-        return back("not_allowed");
-    }
-    let view = app::plugin_view(&a, &acc, &a.values);
-    if let Err(e) =
-        workflow::check_with_plugin(&st.plugins, &ctx.tenant, view, &a.status, to, actor).await
-    {
-        tracing::info!(application = a.id, to, error = %e, "status change refused");
-        let notes = ViewNotes {
-            step_error: Some(refusal_text(e)),
-            ..ViewNotes::default()
-        };
-        let r = render_view(&st, &ctx, &acc, &a, notes).await?;
-        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
-    }
-    // A step may end the application for good (withdrawal): it is asked
-    // first, on a page of its own, so it works without scripts too.
-    if form.get("confirm").is_none_or(|c| c != "1") {
-        let step = workflow::next_steps(
-            &ctx.tenant.config.workflow,
-            &a.kind,
-            &a.status,
-            Role::Applicant,
-        )
-        .into_iter()
-        .find(|s| s.to == to);
-        if step.is_none() {
-            return back("not_allowed");
-        }
-        let notes = ViewNotes {
-            confirm_step: step,
-            ..ViewNotes::default()
-        };
-        return render_view(&st, &ctx, &acc, &a, notes).await;
-    }
-    let note = form.get("note").map(|n| n.trim()).filter(|n| !n.is_empty());
-    let mut tx = st.db.pool.begin().await?;
-    match workflow::change(
-        &mut tx,
-        &ctx.tenant,
-        &a,
+    use workflow::step::{StepError, Stepping};
+    let stepping = Stepping {
+        tenant: &ctx.tenant,
+        account: &acc,
+        application: &a,
         to,
-        actor,
-        note,
-        &recipient(&st, &ctx, &acc, &a),
-    )
-    .await
-    {
+        confirmed: form.get("confirm").is_some_and(|c| c == "1"),
+        note: form.get("note").map(|n| n.trim()).filter(|n| !n.is_empty()),
+        recipient: recipient(&st, &ctx, &acc, &a),
+    };
+    match workflow::step::take(&st.db, &st.plugins, stepping).await {
         Ok(()) => {}
-        Err(WorkflowError::NotAllowed) => return back("not_allowed"),
-        Err(WorkflowError::Changed) => return back("changed"),
-        Err(e) => return Err(workflow_error(e)),
+        Err(StepError::NotAllowed) => return back("not_allowed"),
+        Err(StepError::Changed) => return back("changed"),
+        Err(StepError::Refused(e)) => {
+            let notes = ViewNotes {
+                step_error: Some(refusal_text(e)),
+                ..ViewNotes::default()
+            };
+            let r = render_view(&st, &ctx, &acc, &a, notes).await?;
+            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        Err(StepError::Confirm(step)) => {
+            let notes = ViewNotes {
+                confirm_step: Some(step),
+                ..ViewNotes::default()
+            };
+            return render_view(&st, &ctx, &acc, &a, notes).await;
+        }
+        Err(StepError::Workflow(e)) => return Err(workflow_error(e)),
+        Err(StepError::Db(e)) => return Err(e.into()),
     }
-    tx.commit().await?;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!(
         "/applications/{}?{}",
@@ -1015,7 +965,7 @@ async fn reply(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !answerable(&ctx.tenant, &a) {
+    if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
     let body = form
@@ -1058,7 +1008,7 @@ async fn reply_document(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !answerable(&ctx.tenant, &a) {
+    if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
@@ -1215,7 +1165,7 @@ async fn upload(
         .ok_or(WebError::NotFound)?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
     let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
-    if !editable(&ctx.tenant, &a) {
+    if !workflow::editable(&ctx.tenant, &a) {
         // Sent from another tab: say so, not "forbidden".
         return reply(Err("sent"));
     }
@@ -1318,7 +1268,7 @@ async fn remove_file(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    if !editable(&ctx.tenant, &a) {
+    if !workflow::editable(&ctx.tenant, &a) {
         return Err(WebError::Forbidden);
     }
     let file: i64 = file.parse().map_err(|_| WebError::NotFound)?;

@@ -7,6 +7,7 @@
 //! so the status, its event and its notifications commit together.
 
 pub mod calendar;
+pub mod step;
 pub mod submit;
 
 use crate::application::{self as app, Application, DRAFT};
@@ -362,6 +363,26 @@ pub fn is_overdue(tenant: &Tenant, status: &str, due: Option<&str>, today: Date)
         && due
             .and_then(calendar::parse_date)
             .is_some_and(|d| d < today)
+}
+
+/// Whether the applicant may change the application: a draft, or one the
+/// utility returned for corrections (seed 004).
+/// Whether the applicant edits the application in its form: a draft, or a
+/// status the tenant returns for rework.
+pub fn editable(tenant: &Tenant, a: &Application) -> bool {
+    a.is_draft()
+        || tenant
+            .config
+            .workflow
+            .status(&a.status)
+            .is_some_and(|s| s.applicant_edits)
+}
+
+/// Whether the applicant may write to the utility about the application:
+/// it has been sent and is not finished.
+/// Whether the applicant may still write on the application.
+pub fn answerable(tenant: &Tenant, a: &Application) -> bool {
+    !a.is_draft() && !is_final(&tenant.config.workflow, &a.status)
 }
 
 #[cfg(test)]
