@@ -100,3 +100,109 @@ pub async fn mail_link(
     notify::email(&mut *tx, tenant, to, template, context! { link => link }).await?;
     Ok(())
 }
+
+/// Why a profile was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Errors beside the fields; the values as checked, to show again.
+    #[error("the form has errors")]
+    Invalid {
+        values: BTreeMap<String, String>,
+        errors: FieldErrors,
+    },
+    /// The account's stored type is one the tenant no longer has.
+    #[error("unknown applicant type")]
+    UnknownType,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Saves the applicant's profile from a posted form: the core's checks,
+/// then the plugin's, before the transaction. Values of fields the tenant
+/// no longer shows for this type are kept.
+pub async fn save_profile(
+    db: &Db,
+    plugins: &Plugins,
+    tenant: &Tenant,
+    acc: &super::Account,
+    form: &BTreeMap<String, String>,
+    ip: &str,
+) -> Result<(), ProfileError> {
+    let t = acc.applicant_type.get().ok_or(ProfileError::UnknownType)?;
+    let mut values = BTreeMap::new();
+    let mut errors = FieldErrors::new();
+    super::check_fields(tenant, tenant.fields_for(t), form, &mut values, &mut errors);
+    check_with_plugin(
+        plugins,
+        tenant,
+        t,
+        tenant.fields_for(t),
+        &values,
+        &mut errors,
+    )
+    .await;
+    if !errors.is_empty() {
+        return Err(ProfileError::Invalid { values, errors });
+    }
+    let mut profile = acc.profile.clone();
+    profile.extend(values);
+    let mut tx = db.pool.begin().await?;
+    super::save_profile(&mut *tx, &tenant.slug, acc.id, &profile).await?;
+    super::event(
+        &mut *tx,
+        &tenant.slug,
+        Some(acc.id),
+        "profile_saved",
+        serde_json::json!({}),
+        "applicant",
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends the email-confirmation link again, unless one went lately: true
+/// when this call queued one. Requests at the same moment all pass the
+/// "lately" check: one claims the send, the rest send nothing.
+pub async fn resend_confirmation(
+    db: &Db,
+    tenant: &Tenant,
+    base: &str,
+    acc: &super::Account,
+) -> Result<bool, LinkError> {
+    let Some(email) = &acc.email else {
+        return Ok(false);
+    };
+    let slug = tenant.slug.as_str();
+    if codes::link_sent_recently(
+        db,
+        slug,
+        acc.id,
+        codes::purpose::CONFIRM_EMAIL,
+        codes::LINK_COOLDOWN,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    let cooldown = Duration::from_secs(codes::LINK_COOLDOWN.whole_seconds().unsigned_abs());
+    let claim = format!("confirm-link:{slug}:{}", acc.id);
+    if security::reserve(db, &claim, cooldown, 1).await?.is_none() {
+        return Ok(false);
+    }
+    let mut tx = db.pool.begin().await?;
+    mail_link(
+        &mut tx,
+        tenant,
+        base,
+        acc.id,
+        (codes::purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
+        email,
+        "confirm-email",
+        "confirm_email",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

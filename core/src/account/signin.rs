@@ -11,6 +11,8 @@ use std::time::Duration;
 /// Failed passwords allowed per account (or unknown identifier) in [`WINDOW`].
 pub const FAILURES: i64 = 5;
 pub const WINDOW: Duration = Duration::from_secs(900);
+/// Sign-in attempts from one address are counted per quarter of an hour.
+const PER_ADDRESS: Duration = Duration::from_secs(900);
 
 #[derive(Debug)]
 pub enum SignIn {
@@ -79,4 +81,87 @@ pub async fn sign_in(
         }
         None => Ok(SignIn::Wrong),
     }
+}
+
+/// One sign-in as the login form gave it.
+pub struct LogIn<'a> {
+    pub tenant: &'a Tenant,
+    pub identifier: &'a str,
+    pub password: String,
+    pub remember: bool,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    /// The browser's session before, ended by the new one.
+    pub old_session: Option<&'a str>,
+    /// The tenant's public address, for a confirmation link sent again.
+    pub base: String,
+}
+
+/// Why the form comes back.
+#[derive(Debug)]
+pub enum Refused {
+    /// The identifier or the password is empty.
+    Empty,
+    /// Too many attempts from this address.
+    TooManyHere,
+    /// Too many failures on this account lately.
+    Locked,
+    Wrong,
+    /// The email is not confirmed yet; whether a link went again now.
+    Unconfirmed {
+        resent: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogInError {
+    #[error("refused")]
+    Refused(Refused),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Link(#[from] super::common::LinkError),
+}
+
+/// Signs an applicant in: the per-address limit, the password behind the
+/// account's lock, the email confirmation, then the new session (the old
+/// one ended) and the event. The session token, for the cookie.
+pub async fn log_in(db: &Db, l: LogIn<'_>) -> Result<(String, Box<Account>), LogInError> {
+    let refuse = |r| Err(LogInError::Refused(r));
+    let ident = l.identifier.trim();
+    if ident.is_empty() || l.password.is_empty() {
+        return refuse(Refused::Empty);
+    }
+    let slug = l.tenant.slug.as_str();
+    if !security::hit(db, &format!("login:ip:{slug}:{}", l.ip), PER_ADDRESS, 50).await? {
+        return refuse(Refused::TooManyHere);
+    }
+    let acc = match sign_in(db, l.tenant, ident, l.password).await? {
+        SignIn::Ok(acc) => acc,
+        SignIn::Locked => return refuse(Refused::Locked),
+        SignIn::Wrong => {
+            tracing::info!("login failed");
+            return refuse(Refused::Wrong);
+        }
+    };
+    if l.tenant.config.accounts.confirm_email && !acc.email_confirmed {
+        let resent = super::common::resend_confirmation(db, l.tenant, &l.base, &acc).await?;
+        return refuse(Refused::Unconfirmed { resent });
+    }
+    if let Some(old) = l.old_session {
+        super::session::delete(db, slug, old).await?;
+    }
+    let token = super::session::create(db, slug, acc.id, l.remember, l.ip, l.user_agent).await?;
+    super::event(
+        &db.pool,
+        slug,
+        Some(acc.id),
+        "login",
+        serde_json::json!({"remember": l.remember}),
+        "applicant",
+        Some(l.ip),
+    )
+    .await?;
+    tracing::info!(account_id = acc.id, "logged in");
+    Ok((token, acc))
 }

@@ -83,6 +83,9 @@ pub enum AppError {
     /// staff, say): the caller takes the next one.
     #[error("the registration number is taken")]
     NumberTaken,
+    /// The tenant does not offer this kind to this applicant type.
+    #[error("this kind is not for this applicant")]
+    NotAllowed,
 }
 
 /// Drafts one account may keep at a time, of all kinds: enough for anyone
@@ -689,6 +692,130 @@ pub fn with_filter_columns<'a>(
                     .is_some_and(|l| l.iter().any(|x| x == c))
             }),
     }
+}
+
+/// The kinds of application this account may start.
+pub fn kinds_for<'t>(
+    tenant: &'t crate::tenant::Tenant,
+    acc: &crate::account::Account,
+) -> Vec<&'t crate::tenant::config::ApplicationKind> {
+    let t = acc.applicant_type.get();
+    tenant
+        .config
+        .application_kinds
+        .iter()
+        .filter(|k| k.types.is_empty() || t.is_some_and(|t| k.types.contains(&t)))
+        .collect()
+}
+
+/// The fields of a kind's form this applicant sees, in form order.
+/// The fields of a kind's form for this account's applicant type.
+pub fn form_fields<'t>(
+    tenant: &'t crate::tenant::Tenant,
+    k: &crate::tenant::config::ApplicationKind,
+    acc: &crate::account::Account,
+) -> Vec<&'t crate::tenant::config::FieldDef> {
+    let t = acc.applicant_type.get();
+    k.fields
+        .iter()
+        .filter_map(|id| {
+            tenant
+                .config
+                .application_fields
+                .iter()
+                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
+        })
+        .filter(|f| t.is_none_or(|t| f.applies_to(t)))
+        .collect()
+}
+
+/// Starting an application as the "new application" page asked.
+pub struct Start<'a> {
+    pub tenant: &'a crate::tenant::Tenant,
+    pub account: &'a crate::account::Account,
+    pub kind: &'a str,
+    pub city: Option<&'a str>,
+    /// A new draft even when one of this kind exists ("new=1").
+    pub again: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Started {
+    Created(i64),
+    /// An existing draft of the kind, opened again.
+    Reopened(i64),
+    /// No such kind, or the city is missing where it comes first: back to
+    /// the choice.
+    ChooseAgain,
+}
+
+/// Starts a draft of a kind, with the contacts from the profile and the
+/// city from the first step, or reopens the last one of the kind.
+pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
+    use crate::tenant::config::DraftPolicy;
+    let Start {
+        tenant,
+        account: acc,
+        kind,
+        city,
+        again,
+    } = s;
+    let Some(k) = tenant.application_kind(kind) else {
+        return Ok(Started::ChooseAgain);
+    };
+    if !kinds_for(tenant, acc).iter().any(|x| x.id == k.id) {
+        return Err(AppError::NotAllowed);
+    }
+    let cities = tenant.list("cities").unwrap_or(&[]);
+    let city = city
+        .filter(|c| cities.iter().any(|x| x == c))
+        .map(str::to_string);
+    if tenant.config.applications.city_first && city.is_none() {
+        return Ok(Started::ChooseAgain);
+    }
+    let kind_id = k.id.get_ref().as_str();
+    // Starting a kind with a draft of it reopens the last saved one (in the
+    // chosen city, where the city comes first); its notice offers a new one
+    // ("new=1"). A kind of one draft at a time is reopened by create_draft.
+    let many = k.drafts == DraftPolicy::Many;
+    if many
+        && !again
+        && let Some(d) = drafts_of_kind(db, &tenant.slug, acc.id, kind_id)
+            .await?
+            .into_iter()
+            .find(|d| !tenant.config.applications.city_first || d.city == city)
+    {
+        return Ok(Started::Reopened(d.id));
+    }
+    // Contacts default from the profile (seed 002), the city from the first step.
+    let mut values = BTreeMap::new();
+    for f in form_fields(tenant, k, acc) {
+        let id = f.id.get_ref().as_str();
+        let v = match id {
+            "email" => acc.email.clone(),
+            "phone" => acc.phone.clone(),
+            "city" => city.clone().or_else(|| acc.profile.get("city").cloned()),
+            _ => acc.profile.get(id).cloned(),
+        };
+        if let Some(v) = v {
+            values.insert(id.to_string(), v);
+        }
+    }
+    let (id, created) = create_draft(
+        db,
+        &tenant.slug,
+        acc.id,
+        kind_id,
+        city.as_deref(),
+        with_filter_columns(tenant, &values),
+        !many,
+    )
+    .await?;
+    if !created {
+        return Ok(Started::Reopened(id));
+    }
+    tracing::info!(application = id, kind = kind_id, "draft created");
+    Ok(Started::Created(id))
 }
 
 /// What is wrong with a posted application form as a whole.

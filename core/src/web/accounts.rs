@@ -4,7 +4,6 @@
 use super::shared::field_views;
 use super::{AppState, CsrfForm, Ctx, WebError, form_map, set_cookie, with_status};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
-use crate::account::signin::SignIn;
 use crate::account::{self, FieldErrors, Key, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
@@ -39,7 +38,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
-const QUARTER: Duration = Duration::from_secs(900);
 
 // ---------------------------------------------------------------- register
 
@@ -265,66 +263,38 @@ async fn login(
     State(st): State<AppState>,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
-    let ident = form
-        .get("identifier")
-        .map(|s| s.trim())
-        .unwrap_or("")
-        .to_string();
-    let pw = form.get("password").cloned().unwrap_or_default();
-    if ident.is_empty() || pw.is_empty() {
-        let ask = format!("Введите {} и пароль", login_object(&ctx.tenant));
-        return render_login(&ctx, &ident, Some(&ask), None);
-    }
-    let slug = ctx.slug().to_string();
-    if !security::hit(&st.db, &format!("login:ip:{slug}:{}", ctx.ip), QUARTER, 50).await? {
-        return render_login(
-            &ctx,
-            &ident,
-            Some("Слишком много попыток входа с вашего адреса. Попробуйте через 15 минут."),
-            None,
-        );
-    }
-    let acc = match account::signin::sign_in(&st.db, &ctx.tenant, &ident, pw).await? {
-        SignIn::Ok(acc) => acc,
-        SignIn::Locked => {
-            return render_login(
-                &ctx,
-                &ident,
-                Some(
-                    "Слишком много неудачных попыток. Попробуйте через 15 минут или восстановите пароль.",
-                ),
-                None,
-            );
-        }
-        SignIn::Wrong => {
-            tracing::info!("login failed");
-            return render_login(&ctx, &ident, Some(&login_failed(&ctx.tenant)), None);
-        }
-    };
-    if ctx.tenant.config.accounts.confirm_email && !acc.email_confirmed {
-        let said = if send_confirm_link(&st, &ctx, &acc).await? {
-            "Адрес почты ещё не подтверждён. Мы отправили письмо со ссылкой для подтверждения ещё раз; подойдёт ссылка из любого нашего письма."
-        } else {
-            "Адрес почты ещё не подтверждён. Письмо со ссылкой для подтверждения уже отправлено: откройте его и перейдите по ссылке."
-        };
-        return render_login(&ctx, &ident, Some(said), None);
-    }
+    use account::signin::{LogIn, LogInError, Refused};
+    let ident = form.get("identifier").map(|s| s.trim()).unwrap_or("");
     let remember = form.get("remember").map(String::as_str) == Some("on");
-    if let Some(old) = &ctx.session {
-        session::delete(&st.db, &slug, old).await?;
-    }
-    let token = session::create(&st.db, &slug, acc.id, remember, &ctx.ip, &ctx.user_agent).await?;
-    account::event(
-        &st.db.pool,
-        &slug,
-        Some(acc.id),
-        "login",
-        serde_json::json!({"remember": remember}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    tracing::info!(account_id = acc.id, "logged in");
+    let l = LogIn {
+        tenant: &ctx.tenant,
+        identifier: ident,
+        password: form.get("password").cloned().unwrap_or_default(),
+        remember,
+        ip: &ctx.ip,
+        user_agent: &ctx.user_agent,
+        old_session: ctx.session.as_deref(),
+        base: ctx.tenant.public_url(&st.cfg.public_url),
+    };
+    let token = match account::signin::log_in(&st.db, l).await {
+        Ok((token, _)) => token,
+        Err(LogInError::Refused(r)) => {
+            let said = match r {
+                Refused::Empty => format!("Введите {} и пароль", login_object(&ctx.tenant)),
+                Refused::TooManyHere => "Слишком много попыток входа с вашего адреса. Попробуйте через 15 минут.".into(),
+                Refused::Locked => "Слишком много неудачных попыток. Попробуйте через 15 минут или восстановите пароль.".into(),
+                Refused::Wrong => login_failed(&ctx.tenant),
+                Refused::Unconfirmed { resent: true } => {
+                    st.outbox_wake.notify_one();
+                    "Адрес почты ещё не подтверждён. Мы отправили письмо со ссылкой для подтверждения ещё раз; подойдёт ссылка из любого нашего письма.".into()
+                }
+                Refused::Unconfirmed { resent: false } => "Адрес почты ещё не подтверждён. Письмо со ссылкой для подтверждения уже отправлено: откройте его и перейдите по ссылке.".into(),
+            };
+            return render_login(&ctx, ident, Some(&said), None);
+        }
+        Err(LogInError::Db(e)) => return Err(e.into()),
+        Err(LogInError::Link(e)) => return Err(e.into()),
+    };
     let mut resp = ctx.redirect("/");
     let age = remember.then(|| session::LONG.whole_seconds());
     resp.headers_mut().append(
@@ -332,56 +302,6 @@ async fn login(
         set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, age),
     );
     Ok(resp)
-}
-
-/// Send another email-confirmation link, unless one went out within
-/// [`codes::LINK_COOLDOWN`]; say whether one was sent. Links sent earlier
-/// stay valid: the person may open any of the emails.
-async fn send_confirm_link(
-    st: &AppState,
-    ctx: &Ctx,
-    acc: &account::Account,
-) -> Result<bool, WebError> {
-    let Some(email) = &acc.email else {
-        return Ok(false);
-    };
-    if codes::link_sent_recently(
-        &st.db,
-        ctx.slug(),
-        acc.id,
-        purpose::CONFIRM_EMAIL,
-        codes::LINK_COOLDOWN,
-    )
-    .await?
-    {
-        return Ok(false);
-    }
-    // Requests at the same moment all pass the check above: one claims the
-    // send, the rest send nothing.
-    let cooldown =
-        std::time::Duration::from_secs(codes::LINK_COOLDOWN.whole_seconds().unsigned_abs());
-    let claim = format!("confirm-link:{}:{}", ctx.slug(), acc.id);
-    if security::reserve(&st.db, &claim, cooldown, 1)
-        .await?
-        .is_none()
-    {
-        return Ok(false);
-    }
-    let mut tx = st.db.pool.begin().await?;
-    account::common::mail_link(
-        &mut tx,
-        &ctx.tenant,
-        &ctx.tenant.public_url(&st.cfg.public_url),
-        acc.id,
-        (purpose::CONFIRM_EMAIL, codes::LINK_LIFETIME),
-        email,
-        "confirm-email",
-        "confirm_email",
-    )
-    .await?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    Ok(true)
 }
 
 async fn logout(
@@ -598,7 +518,10 @@ async fn resend_email_link(
         && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &e).await?
         && !acc.email_confirmed
     {
-        send_confirm_link(&st, &ctx, &acc).await?;
+        let base = ctx.tenant.public_url(&st.cfg.public_url);
+        if account::common::resend_confirmation(&st.db, &ctx.tenant, &base, &acc).await? {
+            st.outbox_wake.notify_one();
+        }
     }
     // The same answer whether or not the address is known.
     ctx.render("portal/check_email.html", None, context! { resent => true })

@@ -12,7 +12,7 @@ use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
-use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
+use crate::tenant::config::{DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, WorkflowError, status_title};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -50,36 +50,6 @@ impl From<AppError> for WebError {
     fn from(e: AppError) -> Self {
         WebError::Internal(e.into())
     }
-}
-
-fn kind<'t>(tenant: &'t Tenant, id: &str) -> Option<&'t ApplicationKind> {
-    tenant.application_kind(id)
-}
-
-fn kinds_for<'t>(tenant: &'t Tenant, acc: &Account) -> Vec<&'t ApplicationKind> {
-    let t = acc.applicant_type.get();
-    tenant
-        .config
-        .application_kinds
-        .iter()
-        .filter(|k| k.types.is_empty() || t.is_some_and(|t| k.types.contains(&t)))
-        .collect()
-}
-
-/// The fields of a kind's form this applicant sees, in form order.
-fn form_fields<'t>(tenant: &'t Tenant, k: &ApplicationKind, acc: &Account) -> Vec<&'t FieldDef> {
-    let t = acc.applicant_type.get();
-    k.fields
-        .iter()
-        .filter_map(|id| {
-            tenant
-                .config
-                .application_fields
-                .iter()
-                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
-        })
-        .filter(|f| t.is_none_or(|t| f.applies_to(t)))
-        .collect()
 }
 
 /// What people call an application: its registration number or, before
@@ -159,7 +129,7 @@ async fn list(
                 id => a.id,
                 name => display_name(&ctx.tenant, &a),
                 number => a.number,
-                kind => kind(&ctx.tenant, &a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
+                kind => ctx.tenant.application_kind(&a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
                 address => a.values.get("object_address").cloned().unwrap_or_default(),
                 city => a.city,
                 status => a.custom_status.clone().unwrap_or_else(|| status_title(&ctx.tenant, &a.status)),
@@ -250,7 +220,10 @@ async fn start_page(
     let city = q.city.filter(|c| cities.contains(c));
     let city_first = ctx.tenant.config.applications.city_first;
     // Choosing a kind with a draft of it already open reopens that draft.
-    if let Some(k) = q.kind.as_deref().and_then(|k| kind(&ctx.tenant, k))
+    if let Some(k) = q
+        .kind
+        .as_deref()
+        .and_then(|k| ctx.tenant.application_kind(k))
         && (!city_first || city.is_some())
     {
         let drafts =
@@ -259,7 +232,7 @@ async fn start_page(
             return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
         }
     }
-    let kinds: Vec<_> = kinds_for(&ctx.tenant, &acc)
+    let kinds: Vec<_> = app::kinds_for(&ctx.tenant, &acc)
         .into_iter()
         .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description })
         .collect();
@@ -284,58 +257,19 @@ async fn create(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
-    let Some(k) = form.get("kind").and_then(|k| kind(&ctx.tenant, k)) else {
-        return Ok(ctx.redirect("/applications/new"));
+    use app::{Start, Started};
+    let start = Start {
+        tenant: &ctx.tenant,
+        account: &acc,
+        kind: form.get("kind").map(String::as_str).unwrap_or(""),
+        city: form.get("city").map(String::as_str),
+        again: form.get("new").is_some_and(|v| v == "1"),
     };
-    if !kinds_for(&ctx.tenant, &acc).iter().any(|x| x.id == k.id) {
-        return Err(WebError::Forbidden);
-    }
-    let cities = ctx.tenant.list("cities").unwrap_or(&[]);
-    let city = form.get("city").filter(|c| cities.contains(c)).cloned();
-    if ctx.tenant.config.applications.city_first && city.is_none() {
-        return Ok(ctx.redirect("/applications/new"));
-    }
-    let kind_id = k.id.get_ref().as_str();
-    // Starting a kind with a draft of it reopens the last saved one (in the
-    // chosen city, where the city comes first); its notice offers a new one
-    // ("new=1"). A kind of one draft at a time is reopened by create_draft.
-    let many = k.drafts == DraftPolicy::Many;
-    if many
-        && form.get("new").is_none_or(|v| v != "1")
-        && let Some(d) = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, kind_id)
-            .await?
-            .into_iter()
-            .find(|d| !ctx.tenant.config.applications.city_first || d.city == city)
-    {
-        return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
-    }
-    // Contacts default from the profile (seed 002), the city from the first step.
-    let fields = form_fields(&ctx.tenant, k, &acc);
-    let mut values = BTreeMap::new();
-    for f in &fields {
-        let id = f.id.get_ref().as_str();
-        let v = match id {
-            "email" => acc.email.clone(),
-            "phone" => acc.phone.clone(),
-            "city" => city.clone().or_else(|| acc.profile.get("city").cloned()),
-            _ => acc.profile.get(id).cloned(),
-        };
-        if let Some(v) = v {
-            values.insert(id.to_string(), v);
-        }
-    }
-    let (id, created) = match app::create_draft(
-        &st.db,
-        ctx.slug(),
-        acc.id,
-        kind_id,
-        city.as_deref(),
-        app::with_filter_columns(&ctx.tenant, &values),
-        !many,
-    )
-    .await
-    {
-        Ok(r) => r,
+    match app::start(&st.db, start).await {
+        Ok(Started::Created(id)) => Ok(ctx.redirect(&format!("/applications/{id}?created=1"))),
+        Ok(Started::Reopened(id)) => Ok(ctx.redirect(&format!("/applications/{id}?reopened=1"))),
+        Ok(Started::ChooseAgain) => Ok(ctx.redirect("/applications/new")),
+        Err(AppError::NotAllowed) => Err(WebError::Forbidden),
         Err(AppError::TooManyDrafts(max)) => {
             let r = ctx.render(
                 "portal/application_new.html",
@@ -348,15 +282,10 @@ async fn create(
                     ),
                 },
             )?;
-            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
+            Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY))
         }
-        Err(e) => return Err(e.into()),
-    };
-    if !created {
-        return Ok(ctx.redirect(&format!("/applications/{id}?reopened=1")));
+        Err(e) => Err(e.into()),
     }
-    tracing::info!(application = id, kind = kind_id, "draft created");
-    Ok(ctx.redirect(&format!("/applications/{id}?created=1")))
 }
 
 // --------------------------------------------------------------- show/edit
@@ -510,9 +439,9 @@ async fn render_view(
     a: &Application,
     notes: ViewNotes,
 ) -> Result<Response, WebError> {
-    let k = kind(&ctx.tenant, &a.kind);
+    let k = ctx.tenant.application_kind(&a.kind);
     let defs = k
-        .map(|k| form_fields(&ctx.tenant, k, acc))
+        .map(|k| app::form_fields(&ctx.tenant, k, acc))
         .unwrap_or_default();
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
@@ -601,10 +530,10 @@ async fn render_form(
     notice: Option<String>,
     offer_new: bool,
 ) -> Result<Response, WebError> {
-    let Some(k) = kind(&ctx.tenant, &a.kind) else {
+    let Some(k) = ctx.tenant.application_kind(&a.kind) else {
         return Err(WebError::NotFound);
     };
-    let all = form_fields(&ctx.tenant, k, acc);
+    let all = app::form_fields(&ctx.tenant, k, acc);
     let fields = field_views(
         &ctx.tenant,
         all.iter().copied().filter(|f| f.kind != FieldKind::File),
@@ -702,8 +631,11 @@ async fn save(
             if sent { "?submitted=1" } else { "" }
         )));
     }
-    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
-    let fields = form_fields(&ctx.tenant, k, &acc);
+    let k = ctx
+        .tenant
+        .application_kind(&a.kind)
+        .ok_or(WebError::NotFound)?;
+    let fields = app::form_fields(&ctx.tenant, k, &acc);
     let version: i64 = form
         .get("version")
         .and_then(|v| v.parse().ok())
@@ -712,7 +644,7 @@ async fn save(
         .into_iter()
         .filter(|f| f.kind != FieldKind::File)
         .collect();
-    let slots: Vec<&FieldDef> = form_fields(&ctx.tenant, k, &acc)
+    let slots: Vec<&FieldDef> = app::form_fields(&ctx.tenant, k, &acc)
         .into_iter()
         .filter(|f| f.kind == FieldKind::File)
         .collect();
@@ -1158,8 +1090,11 @@ async fn upload(
         .is_some_and(|v| v.contains("application/json"));
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
-    let f = form_fields(&ctx.tenant, k, &acc)
+    let k = ctx
+        .tenant
+        .application_kind(&a.kind)
+        .ok_or(WebError::NotFound)?;
+    let f = app::form_fields(&ctx.tenant, k, &acc)
         .into_iter()
         .find(|f| f.kind == FieldKind::File && f.id.get_ref().as_str() == slot)
         .ok_or(WebError::NotFound)?;
@@ -1349,9 +1284,12 @@ async fn download_docx(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    let k = kind(&ctx.tenant, &a.kind).ok_or(WebError::NotFound)?;
+    let k = ctx
+        .tenant
+        .application_kind(&a.kind)
+        .ok_or(WebError::NotFound)?;
     let fields = shown_fields(
-        form_fields(&ctx.tenant, k, &acc)
+        app::form_fields(&ctx.tenant, k, &acc)
             .into_iter()
             .filter(|f| f.kind != FieldKind::File),
         &a.values,

@@ -114,52 +114,26 @@ async fn save_profile(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
-    let t = acc
-        .applicant_type
-        .get()
-        .ok_or_else(|| WebError::Internal(anyhow::anyhow!("unknown applicant type")))?;
-    let mut values = BTreeMap::new();
-    let mut errors = FieldErrors::new();
-    account::check_fields(
-        &ctx.tenant,
-        ctx.tenant.fields_for(t),
-        &form,
-        &mut values,
-        &mut errors,
-    );
-    account::common::check_with_plugin(
-        &st.plugins,
-        &ctx.tenant,
-        t,
-        ctx.tenant.fields_for(t),
-        &values,
-        &mut errors,
-    )
-    .await;
-    if !errors.is_empty() {
-        // Nothing is saved, and every typed value comes back into its field.
-        let q = ProfileQuery {
-            draft: form.get("draft").cloned(),
-            ..ProfileQuery::default()
-        };
-        return render_profile(&ctx, &acc, &values, &errors, &q);
+    use account::common::ProfileError;
+    match account::common::save_profile(&st.db, &st.plugins, &ctx.tenant, &acc, &form, &ctx.ip)
+        .await
+    {
+        Ok(()) => {}
+        Err(ProfileError::Invalid { values, errors }) => {
+            // Nothing is saved, and every typed value comes back into its field.
+            let q = ProfileQuery {
+                draft: form.get("draft").cloned(),
+                ..ProfileQuery::default()
+            };
+            return render_profile(&ctx, &acc, &values, &errors, &q);
+        }
+        Err(ProfileError::UnknownType) => {
+            return Err(WebError::Internal(anyhow::anyhow!(
+                "unknown applicant type"
+            )));
+        }
+        Err(ProfileError::Db(e)) => return Err(e.into()),
     }
-    // Keep values of fields the tenant no longer shows for this type.
-    let mut profile = acc.profile.clone();
-    profile.extend(values);
-    let mut tx = st.db.pool.begin().await?;
-    account::save_profile(&mut *tx, ctx.slug(), acc.id, &profile).await?;
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(acc.id),
-        "profile_saved",
-        serde_json::json!({}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    tx.commit().await?;
     let draft = form.get("draft").and_then(|d| d.parse::<i64>().ok());
     Ok(ctx.redirect(&match draft {
         Some(id) => format!("/profile?saved=1&draft={id}"),
