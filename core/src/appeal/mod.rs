@@ -229,6 +229,105 @@ pub async fn senders(
         .collect())
 }
 
+/// A draft appeal as its form came back.
+pub struct Keeping<'a> {
+    pub tenant: &'a Tenant,
+    pub appeal: &'a Appeal,
+    pub topic: String,
+    pub body: String,
+    /// A new file, uploaded and stored (its claim still held).
+    pub file: Option<(&'a str, &'a Stored, FileType)>,
+    /// Send after saving ("Отправить"), or only save.
+    pub send: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kept {
+    Saved,
+    Sent,
+    /// Sent from another tab meanwhile: nothing was changed.
+    Moved,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeepError {
+    /// Nothing saved; the errors, and the appeal as typed to show again.
+    #[error("the form has errors")]
+    Invalid {
+        errors: crate::account::FieldErrors,
+        shown: Box<Appeal>,
+    },
+    /// Saved as a draft, but sending needs the text.
+    #[error("sending needs the text")]
+    NeedsText,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Saves a draft appeal and, when asked, sends it. A refused form keeps
+/// nothing, not even the new file; a replaced file goes unless another row
+/// names the same bytes.
+pub async fn keep(
+    db: &Db,
+    files: &crate::document::FileStore,
+    k: Keeping<'_>,
+) -> Result<Kept, KeepError> {
+    let Keeping {
+        tenant,
+        appeal: a,
+        topic,
+        body,
+        file,
+        send: sending,
+    } = k;
+    let slug = tenant.slug.as_str();
+    let mut errors = crate::account::FieldErrors::new();
+    if !tenant.config.appeals.topics.contains(&topic) {
+        errors.insert("topic".into(), "Выберите тему из списка".into());
+    }
+    if body.chars().count() > 10_000 {
+        errors.insert("body".into(), "Не больше 10 000 символов".into());
+    }
+    if !errors.is_empty() {
+        if let Some((_, stored, _)) = file {
+            crate::document::forget_upload(db, files, stored).await;
+        }
+        let shown = Appeal {
+            topic,
+            body,
+            ..a.clone()
+        };
+        return Err(KeepError::Invalid {
+            errors,
+            shown: Box::new(shown),
+        });
+    }
+    if !save_draft(db, slug, a, &topic, &body, file).await? {
+        // The new file has no row to name it.
+        if let Some((_, stored, _)) = file {
+            crate::document::forget_upload(db, files, stored).await;
+        }
+        return Ok(Kept::Moved);
+    }
+    if let Some((_, stored, _)) = file {
+        crate::document::release(db, stored).await;
+    }
+    if let (Some(_), Some(old)) = (file, &a.file_sha256) {
+        crate::document::forget_if_unused(db, files, old).await;
+    }
+    if !sending {
+        return Ok(Kept::Saved);
+    }
+    if body.is_empty() && tenant.config.appeals.text_required {
+        return Err(KeepError::NeedsText);
+    }
+    let mut tx = db.pool.begin().await?;
+    send(&mut tx, slug, a.id).await?;
+    tx.commit().await?;
+    tracing::info!(appeal = a.id, "appeal sent");
+    Ok(Kept::Sent)
+}
+
 /// Save a draft's topic and text, and its file when one came.
 pub async fn save_draft(
     db: &Db,

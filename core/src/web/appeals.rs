@@ -185,63 +185,36 @@ async fn save(
             return render_appeal(&ctx, &acc, &shown, &errors, None);
         }
     };
-    let topics = &ctx.tenant.config.appeals.topics;
-    let topic = posted.fields.get("topic").cloned().unwrap_or_default();
-    let body = posted
-        .fields
-        .get("body")
-        .map(|b| b.trim().to_string())
-        .unwrap_or_default();
-    let send = posted.fields.get("action").map(String::as_str) == Some("send");
-    if !topics.contains(&topic) {
-        errors.insert("topic".into(), "Выберите тему из списка".into());
-    }
-    if body.chars().count() > 10_000 {
-        errors.insert("body".into(), "Не больше 10 000 символов".into());
-    }
-    if !errors.is_empty() {
+    let keeping = appeal::Keeping {
+        tenant: &ctx.tenant,
+        appeal: &a,
+        topic: posted.fields.get("topic").cloned().unwrap_or_default(),
+        body: posted
+            .fields
+            .get("body")
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default(),
+        file: posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t)),
+        send: posted.fields.get("action").map(String::as_str) == Some("send"),
+    };
+    match appeal::keep(&st.db, &st.files, keeping).await {
+        Ok(appeal::Kept::Sent) => Ok(ctx.redirect("/appeals?sent=1")),
+        Ok(appeal::Kept::Saved) => Ok(ctx.redirect(&format!("/appeals/{}?saved=1", a.id))),
+        Ok(appeal::Kept::Moved) => Ok(ctx.redirect(&format!("/appeals/{}", a.id))),
         // Nothing is saved, and what was typed is shown again.
-        if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_upload(&st.db, &st.files, stored).await;
+        Err(appeal::KeepError::Invalid { errors, shown }) => {
+            render_appeal(&ctx, &acc, &shown, &errors, None)
         }
-        let shown = Appeal {
-            topic,
-            body,
-            ..a.clone()
-        };
-        return render_appeal(&ctx, &acc, &shown, &errors, None);
-    }
-    let file = posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t));
-    if !appeal::save_draft(&st.db, ctx.slug(), &a, &topic, &body, file).await? {
-        // Sent from another tab meanwhile: the new file has no row to name it.
-        if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_upload(&st.db, &st.files, stored).await;
+        Err(appeal::KeepError::NeedsText) => {
+            // Saved as a draft; sending needs the text.
+            errors.insert("body".into(), "Напишите текст обращения".into());
+            let saved = appeal::get_own(&st.db, ctx.slug(), acc.id, a.id)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            render_appeal(&ctx, &acc, &saved, &errors, None)
         }
-        return Ok(ctx.redirect(&format!("/appeals/{}", a.id)));
+        Err(appeal::KeepError::Db(e)) => Err(e.into()),
     }
-    if let Some((_, stored, _)) = &posted.file {
-        crate::document::release(&st.db, stored).await;
-    }
-    // A replaced file goes unless another row names the same bytes.
-    if let (Some(_), Some(old)) = (&posted.file, &a.file_sha256) {
-        crate::document::forget_if_unused(&st.db, &st.files, old).await;
-    }
-    if !send {
-        return Ok(ctx.redirect(&format!("/appeals/{}?saved=1", a.id)));
-    }
-    if body.is_empty() && ctx.tenant.config.appeals.text_required {
-        // Saved as a draft; sending needs the text.
-        errors.insert("body".into(), "Напишите текст обращения".into());
-        let saved = appeal::get_own(&st.db, ctx.slug(), acc.id, a.id)
-            .await?
-            .ok_or(WebError::NotFound)?;
-        return render_appeal(&ctx, &acc, &saved, &errors, None);
-    }
-    let mut tx = st.db.pool.begin().await?;
-    appeal::send(&mut tx, ctx.slug(), a.id).await?;
-    tx.commit().await?;
-    tracing::info!(appeal = a.id, "appeal sent");
-    Ok(ctx.redirect("/appeals?sent=1"))
 }
 
 async fn delete(
