@@ -818,6 +818,73 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     Ok(Started::Created(id))
 }
 
+/// Why an upload to a draft's slot was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UploadRefused {
+    /// Not a type the slot accepts, by the file's own bytes.
+    Type,
+    /// The application was sent (another tab) while the file came.
+    Sent,
+}
+
+/// A file attached to a slot: its row, the name it is kept under (with
+/// the extension its type gives) and its size.
+#[derive(Debug)]
+pub struct Attached {
+    pub row: i64,
+    pub name: String,
+    pub size: u64,
+}
+
+/// Attaches a stored upload to a draft's file slot `f`. The type is read
+/// from the bytes, not the name; a refused file's bytes stay only if
+/// another row names them.
+pub async fn attach_upload(
+    db: &Db,
+    files: &crate::document::FileStore,
+    tenant: &crate::tenant::Tenant,
+    a: &Application,
+    f: &crate::tenant::config::FieldDef,
+    name: &str,
+    stored: &crate::document::Stored,
+) -> Result<Result<Attached, UploadRefused>, sqlx::Error> {
+    use crate::document::{self, FileType};
+    let accepted: Vec<_> = f
+        .accept
+        .iter()
+        .filter_map(|a| FileType::from_name(a.get_ref()))
+        .collect();
+    let Some(found) = FileType::sniff(&stored.head).filter(|t| document::accepts(&accepted, *t))
+    else {
+        document::forget_upload(db, files, stored).await;
+        return Ok(Err(UploadRefused::Type));
+    };
+    let name = found.name_file(name);
+    let row = document::attach_if(
+        &db.pool,
+        &tenant.slug,
+        a.id,
+        Some(&a.status),
+        f.id.get_ref().as_str(),
+        f.doc_type.as_deref(),
+        &name,
+        stored,
+        found.mime(),
+    )
+    .await?;
+    let Some(row) = row else {
+        document::forget_upload(db, files, stored).await;
+        return Ok(Err(UploadRefused::Sent));
+    };
+    document::release(db, stored).await;
+    tracing::info!(application = a.id, file = row, size = stored.size, sha256 = %stored.sha256, "file attached");
+    Ok(Ok(Attached {
+        row,
+        name,
+        size: stored.size,
+    }))
+}
+
 /// What is wrong with a posted application form as a whole.
 #[derive(Debug)]
 pub enum FormProblem {

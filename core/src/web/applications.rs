@@ -1144,40 +1144,22 @@ async fn upload(
                         return reply(Err("failed"));
                     }
                 };
-                let accepted: Vec<_> = f
-                    .accept
-                    .iter()
-                    .filter_map(|a| crate::document::FileType::from_name(a.get_ref()))
-                    .collect();
-                let Some(found) = crate::document::FileType::sniff(&stored.head)
-                    .filter(|t| crate::document::accepts(&accepted, *t))
-                else {
-                    // The bytes stay only if another row names them; an
-                    // unattached file is removed at once.
-                    crate::document::forget_upload(&st.db, &st.files, &stored).await;
-                    return reply(Err("type"));
-                };
-                let name = found.name_file(&name);
-                let row = crate::document::attach_if(
-                    &st.db.pool,
-                    ctx.slug(),
-                    a.id,
-                    Some(&a.status),
-                    &slot,
-                    f.doc_type.as_deref(),
+                return match app::attach_upload(
+                    &st.db,
+                    &st.files,
+                    &ctx.tenant,
+                    &a,
+                    f,
                     &name,
                     &stored,
-                    found.mime(),
                 )
-                .await?;
-                let Some(row) = row else {
+                .await?
+                {
+                    Ok(x) => reply(Ok((x.row, x.name, x.size as i64))),
+                    Err(app::UploadRefused::Type) => reply(Err("type")),
                     // Sent from another tab while the file was on its way.
-                    crate::document::forget_upload(&st.db, &st.files, &stored).await;
-                    return reply(Err("sent"));
+                    Err(app::UploadRefused::Sent) => reply(Err("sent")),
                 };
-                crate::document::release(&st.db, &stored).await;
-                tracing::info!(application = a.id, file = row, size = stored.size, sha256 = %stored.sha256, "file attached");
-                return reply(Ok((row, name, stored.size as i64)));
             }
             Some("file") => return Err(WebError::Csrf),
             _ => {}
