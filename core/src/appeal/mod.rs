@@ -429,3 +429,117 @@ pub async fn answer(
     .await?;
     Ok(n.rows_affected() > 0)
 }
+
+/// What staff do with a sent appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffAction {
+    /// Take it into work.
+    Take,
+    /// Answer it; the applicant is told by email.
+    Answer,
+}
+
+impl StaffAction {
+    pub fn from_id(s: &str) -> Option<StaffAction> {
+        match s {
+            "take" => Some(StaffAction::Take),
+            "answer" => Some(StaffAction::Answer),
+            _ => None,
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            StaffAction::Take => "take",
+            StaffAction::Answer => "answer",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Done,
+    /// Already in work or answered: nothing changed, nothing to audit.
+    Unchanged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The answer's error, beside its field; nothing written.
+    #[error("the answer has errors")]
+    Invalid(crate::account::FieldErrors),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
+}
+
+/// Staff take or answer an appeal, with its audit entry; an answer is
+/// emailed to the applicant in the same transaction. `link` is the
+/// appeal's page in the portal.
+pub async fn handle(
+    db: &Db,
+    tenant: &Tenant,
+    staff: i64,
+    a: &Appeal,
+    action: StaffAction,
+    answer_text: &str,
+    (link, ip): (&str, &str),
+) -> Result<Handled, HandleError> {
+    use crate::account::{TextProblem, text_problem};
+    let slug = tenant.slug.as_str();
+    // Read before the transaction opens: holding it while waiting for a
+    // second connection jams the pool under load.
+    let applicant = match action {
+        StaffAction::Answer => crate::account::get(db, slug, a.account_id).await?,
+        StaffAction::Take => None,
+    };
+    let text = answer_text.trim();
+    if action == StaffAction::Answer
+        && let Some(p) = text_problem(text, 20_000)
+    {
+        let why = match p {
+            TextProblem::Empty => "Напишите ответ",
+            TextProblem::TooLong => "Ответ длиннее 20 000 символов: сократите его",
+        };
+        return Err(HandleError::Invalid(
+            [("answer".to_string(), why.to_string())].into(),
+        ));
+    }
+    let mut tx = db.pool.begin().await?;
+    match action {
+        StaffAction::Take => {
+            if !take(&mut tx, slug, a.id).await? {
+                return Ok(Handled::Unchanged);
+            }
+        }
+        StaffAction::Answer => {
+            let html = crate::office::rich_text(text);
+            answer(&mut tx, slug, a.id, staff, &html).await?;
+            if let Some(acc) = &applicant
+                && let Some(email) = &acc.email
+            {
+                crate::notify::email(
+                    &mut *tx,
+                    tenant,
+                    email,
+                    "appeal_answer",
+                    minijinja::context! { topic => &a.topic, answer => crate::office::html_to_text(&html), link => link },
+                )
+                .await?;
+            }
+        }
+    }
+    crate::office::audit(
+        &mut *tx,
+        slug,
+        Some(staff),
+        &format!("appeal_{}", action.id()),
+        Some(&format!("appeal:{}", a.id)),
+        "",
+        ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Handled::Done)
+}

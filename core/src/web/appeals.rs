@@ -371,70 +371,35 @@ async fn office_action(
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let a = office_appeal(&st, &ctx, &id).await?;
-    // Read before the transaction opens: holding it while waiting for a
-    // second connection jams the pool under load.
-    let applicant = if action == "answer" {
-        crate::account::get(&st.db, ctx.slug(), a.account_id).await?
-    } else {
-        None
-    };
-    let mut tx = st.db.pool.begin().await?;
-    match action.as_str() {
-        "take" => {
-            if !appeal::take(&mut tx, ctx.slug(), a.id).await? {
-                // Already in work or answered: nothing changed, nothing to audit.
-                return Ok(ctx.redirect(&format!("/office/appeals/{}", a.id)));
-            }
-        }
-        "answer" => {
-            let text = form
-                .get("answer")
-                .map(|t| t.trim().to_string())
-                .unwrap_or_default();
-            let problem = super::text_problem(&text, 20_000).map(|p| match p {
-                super::TextProblem::Empty => "Напишите ответ",
-                super::TextProblem::TooLong => "Ответ длиннее 20 000 символов: сократите его",
-            });
-            if let Some(problem) = problem {
-                drop(tx);
-                let errors: FieldErrors = [("answer".to_string(), problem.to_string())].into();
-                return render_office_card(&st, &ctx, &s, &a, &errors, &text, false).await;
-            }
-            let html = crate::office::rich_text(&text);
-            appeal::answer(&mut tx, ctx.slug(), a.id, s.id, &html).await?;
-            if let Some(acc) = &applicant
-                && let Some(email) = &acc.email
-            {
-                let link = format!(
-                    "{}/appeals/{}",
-                    ctx.tenant.public_url(&st.cfg.public_url),
-                    a.id
-                );
-                crate::notify::email(
-                    &mut *tx,
-                    &ctx.tenant,
-                    email,
-                    "appeal_answer",
-                    context! { topic => &a.topic, answer => crate::office::html_to_text(&html), link => link },
-                )
-                .await?;
-            }
-        }
-        _ => return Err(WebError::NotFound),
-    }
-    crate::office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        &format!("appeal_{action}"),
-        Some(&format!("appeal:{}", a.id)),
-        "",
-        &ctx.ip,
+    let action = appeal::StaffAction::from_id(&action).ok_or(WebError::NotFound)?;
+    let text = form.get("answer").map(String::as_str).unwrap_or_default();
+    let link = format!(
+        "{}/appeals/{}",
+        ctx.tenant.public_url(&st.cfg.public_url),
+        a.id
+    );
+    match appeal::handle(
+        &st.db,
+        &ctx.tenant,
+        s.id,
+        &a,
+        action,
+        text,
+        (&link, &ctx.ip),
     )
-    .await?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    Ok(ctx.redirect(&format!("/office/appeals/{}?done={action}", a.id)))
+    .await
+    {
+        Ok(appeal::Handled::Done) => {
+            st.outbox_wake.notify_one();
+            Ok(ctx.redirect(&format!("/office/appeals/{}?done={}", a.id, action.id())))
+        }
+        Ok(appeal::Handled::Unchanged) => Ok(ctx.redirect(&format!("/office/appeals/{}", a.id))),
+        Err(appeal::HandleError::Invalid(errors)) => {
+            render_office_card(&st, &ctx, &s, &a, &errors, text.trim(), false).await
+        }
+        Err(appeal::HandleError::Db(e)) => Err(e.into()),
+        Err(appeal::HandleError::Notify(e)) => Err(e.into()),
+    }
 }
 
 impl From<crate::office::OfficeError> for WebError {
