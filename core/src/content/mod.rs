@@ -19,6 +19,72 @@ pub const PAGES: [(&str, &str); 3] = [
 /// The setting holding the link to blank application forms (seed 003).
 pub const BLANK_FORMS_URL: &str = "blank_forms_url";
 
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// Errors beside the fields; nothing saved.
+    #[error("the form has errors")]
+    Invalid(crate::account::FieldErrors),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Saves the editable pages and the blank-forms link from the admin's form
+/// (each page sanitised, the link http or https), with the audit entry.
+/// The caller forgets the tenant's cached pages afterwards.
+pub async fn save_pages(
+    db: &Db,
+    tenant: &str,
+    staff: i64,
+    form: &BTreeMap<String, String>,
+    ip: &str,
+) -> Result<(), SaveError> {
+    let mut errors = crate::account::FieldErrors::new();
+    let url = form
+        .get(BLANK_FORMS_URL)
+        .map(|u| u.trim().to_string())
+        .unwrap_or_default();
+    let url = if url.is_empty() {
+        Some(String::new())
+    } else {
+        url::Url::parse(&url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.to_string())
+    };
+    let Some(url) = url else {
+        errors.insert(
+            BLANK_FORMS_URL.into(),
+            "Укажите адрес, начинающийся с https:// или http://".into(),
+        );
+        return Err(SaveError::Invalid(errors));
+    };
+    for (key, _) in PAGES {
+        let body = form.get(key).map(String::as_str).unwrap_or_default();
+        if body.chars().count() > 50_000 {
+            errors.insert(key.into(), "Не больше 50 000 символов".into());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SaveError::Invalid(errors));
+    }
+    let mut tx = db.pool.begin().await?;
+    for (key, _) in PAGES {
+        let body = form.get(key).map(String::as_str).unwrap_or_default();
+        set_page(
+            &mut tx,
+            tenant,
+            key,
+            &crate::office::sanitize_page(body),
+            staff,
+        )
+        .await?;
+    }
+    set_page(&mut tx, tenant, BLANK_FORMS_URL, &url, staff).await?;
+    crate::office::audit(&mut *tx, tenant, Some(staff), "content", None, "", ip).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn pages(db: &Db, tenant: &str) -> Result<BTreeMap<String, String>, sqlx::Error> {
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT key, body FROM pages WHERE tenant_id = $1")

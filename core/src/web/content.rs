@@ -257,59 +257,13 @@ async fn content_save(
     if !s.role.is_admin() {
         return Err(WebError::Forbidden);
     }
-    let mut errors = FieldErrors::new();
-    let url = form
-        .get(BLANK_FORMS_URL)
-        .map(|u| u.trim().to_string())
-        .unwrap_or_default();
-    let url = if url.is_empty() {
-        Some(String::new())
-    } else {
-        url::Url::parse(&url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .map(|u| u.to_string())
-    };
-    let Some(url) = url else {
-        errors.insert(
-            BLANK_FORMS_URL.into(),
-            "Укажите адрес, начинающийся с https:// или http://".into(),
-        );
-        return render_content(&ctx, &s, &form, &errors, false);
-    };
-    for (key, _) in PAGES {
-        let body = form.get(key).map(String::as_str).unwrap_or_default();
-        if body.chars().count() > 50_000 {
-            errors.insert(key.into(), "Не больше 50 000 символов".into());
+    match content::save_pages(&st.db, ctx.slug(), s.id, &form, &ctx.ip).await {
+        Ok(()) => {}
+        Err(content::SaveError::Invalid(errors)) => {
+            return render_content(&ctx, &s, &form, &errors, false);
         }
+        Err(content::SaveError::Db(e)) => return Err(e.into()),
     }
-    if !errors.is_empty() {
-        return render_content(&ctx, &s, &form, &errors, false);
-    }
-    let mut tx = st.db.pool.begin().await?;
-    for (key, _) in PAGES {
-        let body = form.get(key).map(String::as_str).unwrap_or_default();
-        content::set_page(
-            &mut tx,
-            ctx.slug(),
-            key,
-            &crate::office::sanitize_page(body),
-            s.id,
-        )
-        .await?;
-    }
-    content::set_page(&mut tx, ctx.slug(), BLANK_FORMS_URL, &url, s.id).await?;
-    crate::office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        "content",
-        None,
-        "",
-        &ctx.ip,
-    )
-    .await?;
-    tx.commit().await?;
     st.pages.forget(ctx.slug());
     let current = content::pages(&st.db, ctx.slug()).await?;
     render_content(&ctx, &s, &current, &FieldErrors::new(), true)
