@@ -254,8 +254,35 @@ fn plugin_run_keeps_the_plugins_log_off_stdout() {
 
 #[test]
 fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
-    let root = repo_root();
-    let data = std::env::temp_dir().join(format!("tapline-sigterm-{}", std::process::id()));
+    let (stdout, stderr) = serve_until_ready_then_stop(&repo_root().join("tenants"));
+    assert!(
+        stdout.contains("stopped") || stderr.contains("stopped"),
+        "{stderr}"
+    );
+}
+
+/// An anchor that expired does not take the platform down: the server
+/// starts, warns, and `tapline check` reports it (the bad case).
+#[test]
+fn serve_starts_with_an_expired_trust_anchor_and_warns() {
+    let case = repo_root().join("tests/bad_tenants/signature_expired_anchor");
+    let (stdout, stderr) = serve_until_ready_then_stop(&case);
+    let log = format!("{stdout}{stderr}");
+    assert!(
+        log.contains("trust anchor out of date") && log.contains("old-root.pem"),
+        "{log}"
+    );
+}
+
+/// Starts `tapline serve` on `tenants`, waits for `/readyz` and
+/// `/healthz` to answer 200, stops it with SIGTERM and checks it exits
+/// cleanly; its stdout and stderr.
+fn serve_until_ready_then_stop(tenants: &Path) -> (String, String) {
+    let data = std::env::temp_dir().join(format!(
+        "tapline-sigterm-{}-{}",
+        std::process::id(),
+        tenants.file_name().unwrap_or_default().to_string_lossy()
+    ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -268,7 +295,7 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
             &format!("127.0.0.1:{port}"),
             "--tenants",
         ])
-        .arg(root.join("tenants"))
+        .arg(tenants)
         .arg("--data-dir")
         .arg(&data)
         .stdout(Stdio::piped())
@@ -291,6 +318,10 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
     let ready = loop {
         if let Some(r) = get("/readyz") {
             break r;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!("tapline serve exited: {status:?}\n{}", text(&out.stderr));
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -327,11 +358,7 @@ fn serve_answers_health_checks_and_stops_cleanly_on_sigterm() {
         "exit after SIGTERM: {status:?}\n{}",
         text(&out.stderr)
     );
-    assert!(
-        text(&out.stdout).contains("stopped") || text(&out.stderr).contains("stopped"),
-        "{}",
-        text(&out.stderr)
-    );
+    (text(&out.stdout), text(&out.stderr))
 }
 
 #[test]

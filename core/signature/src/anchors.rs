@@ -1,6 +1,6 @@
 //! A tenant's trust anchors as an operator configures them: what makes a
-//! certificate unusable as an anchor, so `tapline check` can say so when
-//! the tenant loads instead of every signature being refused later.
+//! certificate unusable as an anchor, so `tapline check` can say so
+//! instead of every signature being refused later.
 
 use der::Decode;
 use x509_cert::Certificate;
@@ -8,12 +8,10 @@ use x509_cert::ext::pkix::BasicConstraints;
 
 const BASIC_CONSTRAINTS: &str = "2.5.29.19";
 
-/// Why `cert` cannot anchor chains at `at` (Unix seconds), or None.
-///
-/// An anchor must be a CA: a chain that ends in an end-entity certificate
-/// means the operator put the wrong file in the folder. Expiry is reported
-/// because every signature under an expired anchor is refused.
-pub fn unusable(cert: &Certificate, at: u64) -> Option<String> {
+/// Why `cert` can never anchor a chain, or None: an anchor must be a CA,
+/// and an end-entity certificate there means the operator put the wrong
+/// file in the folder.
+pub fn not_an_anchor(cert: &Certificate) -> Option<String> {
     let is_ca = cert
         .tbs_certificate
         .extensions
@@ -24,9 +22,14 @@ pub fn unusable(cert: &Certificate, at: u64) -> Option<String> {
         })
         .and_then(|e| BasicConstraints::from_der(e.extn_value.as_bytes()).ok())
         .is_some_and(|bc| bc.ca);
-    if !is_ca {
-        return Some("is not a CA certificate (basicConstraints cA is not set)".into());
-    }
+    (!is_ca).then(|| "is not a CA certificate (basicConstraints cA is not set)".into())
+}
+
+/// Why `cert` anchors nothing at `at` (Unix seconds), or None: every
+/// signature under an expired or not yet valid anchor is refused. This
+/// changes with time, so it is a warning for a running server and a
+/// problem for `tapline check`, never a reason to stop serving.
+pub fn out_of_date(cert: &Certificate, at: u64) -> Option<String> {
     let validity = &cert.tbs_certificate.validity;
     if at > validity.not_after.to_unix_duration().as_secs() {
         return Some(format!("expired on {}", validity.not_after.to_date_time()));

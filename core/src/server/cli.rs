@@ -243,6 +243,21 @@ pub fn main() -> ExitCode {
             Ok(reg)
         }) {
             Ok(reg) => {
+                // Anchors that expired (or are not valid yet) do not stop a
+                // server, but an operator running check is told.
+                let now = crate::store::now().unix_timestamp().max(0) as u64;
+                let late: Vec<crate::tenant::Problem> = reg
+                    .all()
+                    .iter()
+                    .flat_map(|t| t.trust.out_of_date(now))
+                    .collect();
+                if !late.is_empty() {
+                    for p in &late {
+                        println!("{p}");
+                    }
+                    eprintln!("{} problem(s)", late.len());
+                    return ExitCode::FAILURE;
+                }
                 println!(
                     "ok: {} tenant(s): {}",
                     reg.all().len(),

@@ -118,6 +118,12 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("tenant configuration has problems:\n{}", list.join("\n"))
     })?;
+    let now = crate::store::now().unix_timestamp().max(0) as u64;
+    for t in tenants.all() {
+        for p in t.trust.out_of_date(now) {
+            tracing::warn!(tenant = %t.slug, "signature trust anchor out of date, signatures under it are refused: {p}");
+        }
+    }
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating data dir {}", opts.data_dir.display()))?;
     let db = Db::connect_with(&opts.database_url, opts.db_pool)

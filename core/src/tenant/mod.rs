@@ -418,12 +418,7 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
     };
     let doc = Doc::parse(&src);
     check_config(dir, &config, &doc, &mut err);
-    let trust = trust::load(
-        dir,
-        &config,
-        crate::store::now().unix_timestamp().max(0) as u64,
-        &mut err,
-    );
+    let trust = trust::load(dir, &config, &src, &mut err);
 
     let slug = config.tenant.slug.get_ref().to_string();
     let offset = offset_of(&config);
@@ -663,13 +658,15 @@ fn check_config(
             );
         }
     }
-    if !c.signature.fetch && c.signature.revocation != tapline_signature::policy::Revocation::Crl {
+    // Only OCSP needs the network: `either` falls back to the CRL files.
+    use tapline_signature::policy::Revocation;
+    if !c.signature.fetch && matches!(c.signature.revocation, Revocation::Ocsp | Revocation::Both) {
         err(
             doc.first_span(&[
                 &[At::Key("signature"), At::Key("revocation")],
                 &[At::Key("signature"), At::Key("fetch")],
             ]),
-            "signature: revocation other than \"crl\" needs fetch = true (OCSP is only ever asked over the network)".into(),
+            "signature: revocation \"ocsp\" or \"both\" needs fetch = true (OCSP is only ever asked over the network)".into(),
         );
     }
     if let Some(from) = &c.notify.email_from

@@ -12,6 +12,8 @@ use tapline_signature::{Certificate, anchors};
 #[derive(Clone, Debug, Default)]
 pub struct Trust {
     pub anchors: Vec<Certificate>,
+    /// Where each anchor was configured, in the order of `anchors`.
+    pub sources: Vec<super::Problem>,
     /// The operator's CRL files, used beside what is fetched.
     pub crls: Vec<Crl>,
     pub revocation: RevocationPolicy,
@@ -104,12 +106,34 @@ fn read_all<T, E: std::fmt::Display>(
     out
 }
 
-/// Reads the tenant's trust. `at` is the time anchors must be valid at
-/// (now, for a server start or `tapline check`).
+impl Trust {
+    /// Anchors that anchor nothing at `at`: expired or not yet valid. A
+    /// running server only warns (the signatures under them are refused
+    /// anyway); `tapline check` reports them as problems. Each comes
+    /// located where the anchor was configured.
+    pub fn out_of_date(&self, at: u64) -> Vec<super::Problem> {
+        self.anchors
+            .iter()
+            .zip(&self.sources)
+            .filter_map(|(cert, source)| {
+                let why = anchors::out_of_date(cert, at)?;
+                Some(super::Problem {
+                    message: format!("{} ({}) {why}", source.message, anchors::subject(cert)),
+                    ..source.clone()
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads the tenant's trust from the folder `dir` whose `tenant.toml`
+/// (text `src`) configured it. What can never work (an unreadable file, no
+/// certificate, a path outside the folder, an anchor that is not a CA) is
+/// a problem; expiry, which comes with time, is [`Trust::out_of_date`].
 pub fn load(
     dir: &Path,
     c: &TenantFile,
-    at: u64,
+    src: &str,
     err: &mut impl FnMut(Range<usize>, String),
 ) -> Trust {
     let s = &c.signature;
@@ -130,18 +154,34 @@ pub fn load(
         policy::certificates_from,
         err,
     ) {
-        if let Some(why) = anchors::unusable(&cert, at) {
-            let name = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
+        let name = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        if let Some(why) = anchors::not_an_anchor(&cert) {
             err(
-                span,
+                span.clone(),
                 format!("{key}: {name} ({}) {why}", anchors::subject(&cert)),
             );
         }
+        // A listed anchor is located at its line of tenant.toml; one found
+        // in trust/ at its own file.
+        let source = if s.trust.is_empty() {
+            super::Problem {
+                file: path.clone(),
+                line: 0,
+                message: format!("{key}: {name}"),
+            }
+        } else {
+            super::Problem {
+                file: dir.join("tenant.toml"),
+                line: super::line_of(src, span),
+                message: format!("{key}: {name}"),
+            }
+        };
         trust.anchors.push(cert);
+        trust.sources.push(source);
     }
     trust.crls = read_all(
         dir,

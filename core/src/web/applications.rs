@@ -696,18 +696,18 @@ async fn save(
             Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
         }
         Err(SendError::Refused(r)) => {
-            let errors = match r.why {
-                Why::Fields(errors) => errors,
-                why => {
-                    let text = match why {
-                        Why::NotAllowed => step_message("not_allowed"),
-                        Why::Transition(e) => refusal_text(e),
-                        Why::Stale => stale_message(),
-                        Why::NoNumber | Why::Fields(_) => step_message("failed"),
-                    };
-                    FieldErrors::from([(FORM_ERROR.to_string(), text)])
-                }
+            let r = *r;
+            let mut errors = r.errors;
+            let text = match r.why {
+                Why::Fields => None,
+                Why::NotAllowed => Some(step_message("not_allowed")),
+                Why::Transition(e) => Some(refusal_text(e)),
+                Why::Stale => Some(stale_message()),
+                Why::NoNumber => Some(step_message("failed")),
             };
+            if let Some(text) = text {
+                errors.insert(FORM_ERROR.to_string(), text);
+            }
             render_form(
                 &st,
                 &ctx,

@@ -36,8 +36,8 @@ pub struct Sending<'a> {
 /// Why a submission was refused with the form shown again.
 #[derive(Debug)]
 pub enum Why {
-    /// Errors beside fields (and the form's own, under [`FORM_ERROR`]).
-    Fields(FieldErrors),
+    /// The errors beside fields (and the form's own) say it all.
+    Fields,
     /// The workflow offers the applicant no step onwards.
     NotAllowed,
     /// The plugin refused the transition.
@@ -48,10 +48,13 @@ pub enum Why {
     NoNumber,
 }
 
-/// The form comes back with these values, at this version of the draft.
+/// The form comes back with these values, at this version of the draft,
+/// with the errors found beside their fields (and the form's own, under
+/// [`FORM_ERROR`]); `why` adds the form's message where it is not `Fields`.
 #[derive(Debug)]
 pub struct Refused {
     pub why: Why,
+    pub errors: FieldErrors,
     pub values: BTreeMap<String, String>,
     pub application: Application,
 }
@@ -78,9 +81,15 @@ pub enum SendError {
     Internal(#[from] anyhow::Error),
 }
 
-fn refused(why: Why, values: BTreeMap<String, String>, application: Application) -> SendError {
+fn refused(
+    why: Why,
+    errors: FieldErrors,
+    values: BTreeMap<String, String>,
+    application: Application,
+) -> SendError {
     SendError::Refused(Box::new(Refused {
         why,
+        errors,
         values,
         application,
     }))
@@ -107,7 +116,7 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                 if sent_by_twin(db, tenant, acc, &a, &values).await? {
                     return Err(SendError::SentByTwin);
                 }
-                return Err(refused(Why::Stale, values, a));
+                return Err(refused(Why::Stale, FieldErrors::new(), values, a));
             }
             Err(AppError::NotDraft) => return Err(SendError::Moved),
             Err(e) => return Err(e.into()),
@@ -160,7 +169,7 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
             .find(|step| !super::is_final(wf, &step.to))
         {
             Some(step) => step.to.clone(),
-            None => return Err(refused(Why::NotAllowed, values, a)),
+            None => return Err(refused(Why::NotAllowed, errors, values, a)),
         }
     };
     if errors.is_empty()
@@ -174,10 +183,10 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         )
         .await
     {
-        return Err(refused(Why::Transition(e), values, a));
+        return Err(refused(Why::Transition(e), errors, values, a));
     }
     if !errors.is_empty() {
-        return Err(refused(Why::Fields(errors), values, a));
+        return Err(refused(Why::Fields, errors, values, a));
     }
     let due = super::due_on(tenant, &status, tenant.today()).map(|d| d.to_string());
     // A number staff typed by hand may be the one the sequence gives next:
@@ -198,7 +207,7 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                 Err(e) => {
                     let mut errors = FieldErrors::new();
                     errors.insert(FORM_ERROR.into(), e.user_message().into());
-                    return Err(refused(Why::Fields(errors), values, a));
+                    return Err(refused(Why::Fields, errors, values, a));
                 }
             },
         };
@@ -223,10 +232,10 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
             }
             Err(AppError::NumberTaken) => {
                 tracing::error!(application = a.id, number = %number, "no free registration number after 50 attempts");
-                return Err(refused(Why::NoNumber, values, a));
+                return Err(refused(Why::NoNumber, FieldErrors::new(), values, a));
             }
             Err(AppError::NotDraft) => return Err(SendError::Moved),
-            Err(AppError::Stale) => return Err(refused(Why::Stale, values, a)),
+            Err(AppError::Stale) => return Err(refused(Why::Stale, FieldErrors::new(), values, a)),
             Err(e) => return Err(e.into()),
         }
     };
