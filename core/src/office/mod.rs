@@ -11,6 +11,7 @@ pub mod correspondence;
 pub mod digest;
 pub mod export;
 pub mod queue;
+pub mod signin;
 pub mod stats;
 
 use crate::store::{Db, now, now_ts, sha256_hex, ts};

@@ -76,68 +76,40 @@ async fn login(
     State(st): State<AppState>,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
+    use office::signin::Password;
     let email = form.get("email").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    let key = format!("office:login:{}:{}", ctx.slug(), ctx.ip);
-    if !crate::security::hit(&st.db, &key, std::time::Duration::from_secs(900), 20).await? {
-        return Err(WebError::RateLimited);
-    }
-    let s = match office::sign_in(&st.db, ctx.slug(), &email, &password)
+    let refused = |status, error: &str| -> Result<Response, WebError> {
+        let r = render(
+            &ctx,
+            "office/login.html",
+            None,
+            context! { email => &email, error => error },
+        )?;
+        Ok(with_status(r, status))
+    };
+    match office::signin::password(&st.db, ctx.slug(), &email, &password, &ctx.ip)
         .await
         .map_err(internal)?
     {
-        office::StaffSignIn::Ok(s) => s,
-        office::StaffSignIn::Locked => {
-            let r = render(
-                &ctx,
-                "office/login.html",
-                None,
-                context! { email => email, error => "Слишком много неудачных попыток входа. Подождите 15 минут." },
-            )?;
-            return Ok(with_status(r, StatusCode::TOO_MANY_REQUESTS));
+        Password::In { token, pending } => {
+            let to = if pending {
+                "/office/login/code"
+            } else {
+                "/office/"
+            };
+            Ok(cookie_response(&ctx, &st, to, &token, None))
         }
-        office::StaffSignIn::Wrong => {
-            office::audit(
-                &st.db.pool,
-                ctx.slug(),
-                None,
-                "login_failed",
-                None,
-                &email,
-                &ctx.ip,
-            )
-            .await?;
-            let r = render(
-                &ctx,
-                "office/login.html",
-                None,
-                context! { email => email, error => "Неверная почта или пароль" },
-            )?;
-            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
-        }
-    };
-    let pending = s.has_totp();
-    let token = office::open_session(&st.db, ctx.slug(), s.id, pending, &ctx.ip)
-        .await
-        .map_err(internal)?;
-    if !pending {
-        office::audit(
-            &st.db.pool,
-            ctx.slug(),
-            Some(s.id),
-            "login",
-            None,
-            "",
-            &ctx.ip,
-        )
-        .await?;
+        Password::TooManyHere => Err(WebError::RateLimited),
+        Password::Locked => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Слишком много неудачных попыток входа. Подождите 15 минут.",
+        ),
+        Password::Wrong => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Неверная почта или пароль",
+        ),
     }
-    let to = if pending {
-        "/office/login/code"
-    } else {
-        "/office/"
-    };
-    Ok(cookie_response(&ctx, &st, to, &token, None))
 }
 
 async fn code_page(ctx: Ctx) -> Result<Response, WebError> {
@@ -149,62 +121,18 @@ async fn code(
     State(st): State<AppState>,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
+    use office::signin::Code;
     let login = || WebError::NeedLogin(ctx.url("/office/login"));
     let token = ctx.staff_session.clone().ok_or_else(login)?;
-    let Some((id, true)) = office::session(&st.db, ctx.slug(), &token)
+    let entered = form.get("code").map(String::as_str).unwrap_or_default();
+    let error = match office::signin::code(&st.db, ctx.slug(), &token, entered, &ctx.ip)
         .await
         .map_err(internal)?
-    else {
-        return Err(login());
-    };
-    let s = office::get_staff(&st.db, ctx.slug(), id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(login)?;
-    let key = format!("office:code:{id}");
-    let allowed =
-        crate::security::hit(&st.db, &key, std::time::Duration::from_secs(900), 5).await?;
-    let entered = form.get("code").cloned().unwrap_or_default();
-    let step = s
-        .totp_secret
-        .as_deref()
-        .and_then(|sec| office::totp_step(sec, &entered));
-    let fresh = match step {
-        Some(step) if allowed => office::use_totp_step(&st.db, id, step)
-            .await
-            .map_err(internal)?,
-        _ => false,
-    };
-    if fresh {
-        office::confirm_session(&st.db, ctx.slug(), &token)
-            .await
-            .map_err(internal)?;
-        office::audit(
-            &st.db.pool,
-            ctx.slug(),
-            Some(id),
-            "login",
-            None,
-            "с кодом из приложения",
-            &ctx.ip,
-        )
-        .await?;
-        return Ok(ctx.redirect("/office/"));
-    }
-    office::audit(
-        &st.db.pool,
-        ctx.slug(),
-        Some(id),
-        "code_failed",
-        None,
-        "",
-        &ctx.ip,
-    )
-    .await?;
-    let error = if allowed {
-        "Код не подошёл. Введите код, который сейчас показывает приложение."
-    } else {
-        "Слишком много попыток. Подождите 15 минут."
+    {
+        Code::In => return Ok(ctx.redirect("/office/")),
+        Code::NoSession => return Err(login()),
+        Code::Wrong => "Код не подошёл. Введите код, который сейчас показывает приложение.",
+        Code::TooMany => "Слишком много попыток. Подождите 15 минут.",
     };
     let r = render(&ctx, "office/code.html", None, context! { error => error })?;
     Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY))
