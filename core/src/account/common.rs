@@ -206,3 +206,61 @@ pub async fn resend_confirmation(
     tx.commit().await?;
     Ok(true)
 }
+
+/// What asking for a password reset came to. The page reads the same
+/// whether or not the address is known: no account enumeration.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reset {
+    /// Handled (a link went if the address has an account and its hourly
+    /// budget allows); whether a message was queued.
+    Handled { queued: bool },
+    /// Too many requests from this address.
+    TooManyHere,
+}
+
+/// Sends a password-reset link to `email` (normalised) when an account
+/// has it, within an hourly budget per address and per email.
+pub async fn request_reset(
+    db: &Db,
+    tenant: &Tenant,
+    base: &str,
+    email: &str,
+    ip: &str,
+) -> Result<Reset, LinkError> {
+    let slug = tenant.slug.as_str();
+    let ip_ok = security::hit(db, &format!("forgot:ip:{slug}:{ip}"), HOUR, 10).await?;
+    let addr_ok = security::hit(db, &format!("forgot:email:{slug}:{email}"), HOUR, 3).await?;
+    if !ip_ok {
+        return Ok(Reset::TooManyHere);
+    }
+    if !addr_ok {
+        return Ok(Reset::Handled { queued: false });
+    }
+    let Some(acc) = super::find_by(db, slug, super::Key::Email, email).await? else {
+        return Ok(Reset::Handled { queued: false });
+    };
+    let mut tx = db.pool.begin().await?;
+    mail_link(
+        &mut tx,
+        tenant,
+        base,
+        acc.id,
+        (codes::purpose::RESET_PASSWORD, codes::RESET_LIFETIME),
+        email,
+        "reset",
+        "reset_password",
+    )
+    .await?;
+    super::event(
+        &mut *tx,
+        slug,
+        Some(acc.id),
+        "password_reset_requested",
+        serde_json::json!({}),
+        "applicant",
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reset::Handled { queued: true })
+}

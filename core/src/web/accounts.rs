@@ -547,48 +547,14 @@ async fn forgot(
         )?;
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     };
-    let ip_ok = security::hit(
-        &st.db,
-        &format!("forgot:ip:{}:{}", ctx.slug(), ctx.ip),
-        HOUR,
-        10,
-    )
-    .await?;
-    let addr_ok = security::hit(
-        &st.db,
-        &format!("forgot:email:{}:{email}", ctx.slug()),
-        HOUR,
-        3,
-    )
-    .await?;
-    if !ip_ok {
-        return Err(WebError::RateLimited);
-    }
-    if addr_ok && let Some(acc) = account::find_by(&st.db, ctx.slug(), Key::Email, &email).await? {
-        let mut tx = st.db.pool.begin().await?;
-        account::common::mail_link(
-            &mut tx,
-            &ctx.tenant,
-            &ctx.tenant.public_url(&st.cfg.public_url),
-            acc.id,
-            (purpose::RESET_PASSWORD, codes::RESET_LIFETIME),
-            &email,
-            "reset",
-            "reset_password",
-        )
-        .await?;
-        account::event(
-            &mut *tx,
-            ctx.slug(),
-            Some(acc.id),
-            "password_reset_requested",
-            serde_json::json!({}),
-            "applicant",
-            Some(&ctx.ip),
-        )
-        .await?;
-        tx.commit().await?;
-        st.outbox_wake.notify_one();
+    let base = ctx.tenant.public_url(&st.cfg.public_url);
+    match account::common::request_reset(&st.db, &ctx.tenant, &base, &email, &ctx.ip).await? {
+        account::common::Reset::TooManyHere => return Err(WebError::RateLimited),
+        account::common::Reset::Handled { queued } => {
+            if queued {
+                st.outbox_wake.notify_one();
+            }
+        }
     }
     // No account enumeration: the page reads the same for any address.
     ctx.render(
