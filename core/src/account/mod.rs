@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod common;
+pub mod contacts;
 pub mod password;
 pub mod registration;
 pub mod session;

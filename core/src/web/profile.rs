@@ -4,9 +4,9 @@
 use super::shared::field_views;
 use super::{AppState, CsrfForm, Ctx, WebError};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
+use crate::account::contacts::WRONG_CURRENT;
 use crate::account::{self, Account, FieldErrors, Key, password, session};
 use crate::notify;
-use crate::security;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,7 +14,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::context;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -187,27 +186,6 @@ async fn settings_page(
     render_settings(&ctx, &acc, &FieldErrors::new(), &BTreeMap::new(), &q)
 }
 
-async fn current_password_ok(
-    st: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
-    form: &BTreeMap<String, String>,
-) -> Result<bool, WebError> {
-    let key = format!("reauth:{}:{}", ctx.slug(), acc.id);
-    // Counted before the check, so parallel guesses get no more than five.
-    let Some(attempt) = security::reserve(&st.db, &key, Duration::from_secs(900), 5).await? else {
-        return Ok(false);
-    };
-    let pw = form.get("current_password").cloned().unwrap_or_default();
-    let ok = password::verify(Some(acc.password_hash.clone()), pw).await;
-    if ok {
-        security::release(&st.db, attempt).await?;
-    }
-    Ok(ok)
-}
-
-const WRONG_CURRENT: &str = "Текущий пароль введён неверно";
-
 async fn change_password(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -223,7 +201,14 @@ async fn change_password(
     ) {
         errors.insert(format!("pw_{field}"), msg);
     }
-    if !current_password_ok(&st, &ctx, &acc, &form).await? {
+    if !account::contacts::current_password_ok(
+        &st.db,
+        &ctx.tenant,
+        &acc,
+        form.get("current_password").cloned().unwrap_or_default(),
+    )
+    .await?
+    {
         errors.insert("pw_current_password".into(), WRONG_CURRENT.into());
     }
     if !errors.is_empty() {
@@ -292,7 +277,14 @@ async fn change_email(
         }
         Some(_) => {}
     }
-    if !current_password_ok(&st, &ctx, &acc, &form).await? {
+    if !account::contacts::current_password_ok(
+        &st.db,
+        &ctx.tenant,
+        &acc,
+        form.get("current_password").cloned().unwrap_or_default(),
+    )
+    .await?
+    {
         errors.insert("email_current_password".into(), WRONG_CURRENT.into());
     }
     let values: BTreeMap<String, String> = [("new_email".to_string(), raw)].into();
@@ -384,60 +376,16 @@ async fn change_phone(
     let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_phone").cloned().unwrap_or_default();
     let values: BTreeMap<String, String> = [("new_phone".to_string(), raw.clone())].into();
-    let mut errors = FieldErrors::new();
-    let new = account::normalize_phone(&raw);
-    match &new {
-        None => {
-            errors.insert(
-                "new_phone".into(),
-                "Введите номер телефона, например +7 900 123-45-67".into(),
-            );
+    let current = form.get("current_password").cloned().unwrap_or_default();
+    use account::contacts::ChangeError;
+    match account::contacts::change_phone(&st.db, &ctx.tenant, &acc, &raw, current, &ctx.ip).await {
+        Ok(()) => st.outbox_wake.notify_one(),
+        Err(ChangeError::Invalid(errors)) => {
+            return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
         }
-        Some(p) if acc.phone.as_deref() == Some(p.as_str()) && acc.phone_confirmed => {
-            errors.insert("new_phone".into(), "Это ваш текущий номер".into());
-        }
-        Some(p) if !account::is_free(&st.db, ctx.slug(), Key::Phone, p, Some(acc.id)).await? => {
-            errors.insert(
-                "new_phone".into(),
-                "Этот номер уже указан в другой учётной записи".into(),
-            );
-        }
-        Some(_) => {}
+        Err(ChangeError::Db(e)) => return Err(e.into()),
+        Err(ChangeError::Notify(e)) => return Err(e.into()),
     }
-    if !current_password_ok(&st, &ctx, &acc, &form).await? {
-        errors.insert("phone_current_password".into(), WRONG_CURRENT.into());
-    }
-    if errors.is_empty()
-        && let Some(wait) =
-            codes::cooldown_left(&st.db, ctx.slug(), acc.id, purpose::CHANGE_PHONE).await?
-    {
-        errors.insert(
-            "new_phone".into(),
-            format!("Новый код можно запросить через {wait} с."),
-        );
-    }
-    let (true, Some(new)) = (errors.is_empty(), new) else {
-        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
-    };
-    if !account::common::sms_allowed(&st.db, &ctx.tenant, &ctx.ip, &new).await? {
-        errors.insert(
-            "new_phone".into(),
-            "Слишком много SMS за последний час. Попробуйте позже.".into(),
-        );
-        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
-    }
-    let mut tx = st.db.pool.begin().await?;
-    let code = codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CHANGE_PHONE, &new).await?;
-    notify::sms(
-        &mut *tx,
-        &ctx.tenant,
-        &new,
-        "phone_code",
-        context! { code => code },
-    )
-    .await?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
     Ok(ctx.redirect("/settings?phone_code=1"))
 }
 

@@ -1,0 +1,111 @@
+//! An applicant's own settings: the current password asked again before
+//! a change, and a new phone number confirmed by an SMS code.
+
+use super::{Account, FieldErrors, Key, codes, codes::purpose, password};
+use crate::notify::{self, NotifyError};
+use crate::security;
+use crate::store::Db;
+use crate::tenant::Tenant;
+use minijinja::context;
+use std::time::Duration;
+
+/// Whether `typed` is the account's password. Attempts are counted before
+/// the check, so parallel guesses get no more than five a quarter hour; a
+/// right one gives its attempt back.
+pub async fn current_password_ok(
+    db: &Db,
+    tenant: &Tenant,
+    acc: &Account,
+    typed: String,
+) -> Result<bool, sqlx::Error> {
+    let key = format!("reauth:{}:{}", tenant.slug, acc.id);
+    let Some(attempt) = security::reserve(db, &key, Duration::from_secs(900), 5).await? else {
+        return Ok(false);
+    };
+    let ok = password::verify(Some(acc.password_hash.clone()), typed).await;
+    if ok {
+        security::release(db, attempt).await?;
+    }
+    Ok(ok)
+}
+
+/// The words for a wrong current password.
+pub const WRONG_CURRENT: &str = "Текущий пароль введён неверно";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// Errors beside the fields; nothing sent.
+    #[error("the form has errors")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// Sends a code to a new phone number, after the current password: the
+/// number must be valid, new and free, and the code and SMS budgets allow
+/// it. The number changes when the code comes back.
+pub async fn change_phone(
+    db: &Db,
+    tenant: &Tenant,
+    acc: &Account,
+    raw: &str,
+    current: String,
+    ip: &str,
+) -> Result<(), ChangeError> {
+    let slug = tenant.slug.as_str();
+    let mut errors = FieldErrors::new();
+    let new = super::normalize_phone(raw);
+    match &new {
+        None => {
+            errors.insert(
+                "new_phone".into(),
+                "Введите номер телефона, например +7 900 123-45-67".into(),
+            );
+        }
+        Some(p) if acc.phone.as_deref() == Some(p.as_str()) && acc.phone_confirmed => {
+            errors.insert("new_phone".into(), "Это ваш текущий номер".into());
+        }
+        Some(p) if !super::is_free(db, slug, Key::Phone, p, Some(acc.id)).await? => {
+            errors.insert(
+                "new_phone".into(),
+                "Этот номер уже указан в другой учётной записи".into(),
+            );
+        }
+        Some(_) => {}
+    }
+    if !current_password_ok(db, tenant, acc, current).await? {
+        errors.insert("phone_current_password".into(), WRONG_CURRENT.into());
+    }
+    if errors.is_empty()
+        && let Some(wait) = codes::cooldown_left(db, slug, acc.id, purpose::CHANGE_PHONE).await?
+    {
+        errors.insert(
+            "new_phone".into(),
+            format!("Новый код можно запросить через {wait} с."),
+        );
+    }
+    let (true, Some(new)) = (errors.is_empty(), new) else {
+        return Err(ChangeError::Invalid(errors));
+    };
+    if !super::common::sms_allowed(db, tenant, ip, &new).await? {
+        errors.insert(
+            "new_phone".into(),
+            "Слишком много SMS за последний час. Попробуйте позже.".into(),
+        );
+        return Err(ChangeError::Invalid(errors));
+    }
+    let mut tx = db.pool.begin().await?;
+    let code = codes::issue_code(&mut tx, slug, acc.id, purpose::CHANGE_PHONE, &new).await?;
+    notify::sms(
+        &mut *tx,
+        tenant,
+        &new,
+        "phone_code",
+        context! { code => code },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
