@@ -105,3 +105,51 @@ pub async fn code(
     super::audit(&db.pool, tenant, Some(id), "code_failed", None, "", ip).await?;
     Ok(if allowed { Code::Wrong } else { Code::TooMany })
 }
+
+/// What a change of the authenticator factor came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Factor {
+    On,
+    Off,
+    /// Turning it off needs a code from it; a borrowed session alone
+    /// cannot remove it.
+    WrongCurrentCode,
+    /// The new key's code did not match: it was not added to the app.
+    WrongNewCode,
+}
+
+/// Turns the staff member's authenticator factor on (with the new key and
+/// a code it shows) or off (with a code from the current one, and "off").
+pub async fn set_factor(
+    db: &Db,
+    tenant: &str,
+    s: &super::Staff,
+    code: &str,
+    new_secret: &str,
+    off: bool,
+    ip: &str,
+) -> Result<Factor, OfficeError> {
+    let note = |action| super::AuditNote {
+        staff: Some(s.id),
+        action,
+        target: None,
+        detail: String::new(),
+        ip,
+    };
+    if let Some(current) = &s.totp_secret {
+        let ok = match super::totp_step(current, code) {
+            Some(step) => super::use_totp_step(db, s.id, step).await?,
+            None => false,
+        };
+        if !ok || !off {
+            return Ok(Factor::WrongCurrentCode);
+        }
+        super::set_totp(db, tenant, s.id, None, note("totp_off")).await?;
+        return Ok(Factor::Off);
+    }
+    if super::totp_step(new_secret, code).is_none() {
+        return Ok(Factor::WrongNewCode);
+    }
+    super::set_totp(db, tenant, s.id, Some(new_secret), note("totp_on")).await?;
+    Ok(Factor::On)
+}

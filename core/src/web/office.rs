@@ -185,73 +185,28 @@ async fn security(
     State(st): State<AppState>,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
+    use office::signin::Factor;
     let s = staff(&st, &ctx).await?;
-    let code = form.get("code").cloned().unwrap_or_default();
-    if let Some(current) = &s.totp_secret {
-        // Turning the factor off (or replacing it) takes a code from it: a
-        // borrowed session alone cannot remove it.
-        let ok = match office::totp_step(current, &code) {
-            Some(step) => office::use_totp_step(&st.db, s.id, step)
-                .await
-                .map_err(internal)?,
-            None => false,
-        };
-        if !ok || !form.contains_key("off") {
-            let r = render(
-                &ctx,
-                "office/security.html",
-                Some(&s),
-                context! { error => "Код не подошёл. Введите код, который сейчас показывает приложение." },
-            )?;
-            return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
-        }
-        office::set_totp(
-            &st.db,
-            ctx.slug(),
-            s.id,
-            None,
-            office::AuditNote {
-                staff: Some(s.id),
-                action: "totp_off",
-                target: None,
-                detail: String::new(),
-                ip: &ctx.ip,
-            },
-        )
+    let code = form.get("code").map(String::as_str).unwrap_or_default();
+    let secret = form.get("secret").map(String::as_str).unwrap_or_default();
+    let off = form.contains_key("off");
+    let extra = match office::signin::set_factor(&st.db, ctx.slug(), &s, code, secret, off, &ctx.ip)
         .await
-        .map_err(internal)?;
-        return Ok(ctx.redirect("/office/security?off=1"));
-    }
-    let secret = form.get("secret").cloned().unwrap_or_default();
-    if office::totp_step(&secret, &code).is_none() {
-        let r = render(
-            &ctx,
-            "office/security.html",
-            Some(&s),
-            context! {
-                secret => &secret,
-                url => office::totp_url(&secret, &s.email, ctx.tenant.short_name()),
-                error => "Код не подошёл. Добавьте ключ в приложение и введите код, который оно показывает.",
-            },
-        )?;
-        return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
-    }
-    office::set_totp(
-        &st.db,
-        ctx.slug(),
-        s.id,
-        Some(&secret),
-        office::AuditNote {
-            staff: Some(s.id),
-            action: "totp_on",
-            target: None,
-            detail: String::new(),
-            ip: &ctx.ip,
+        .map_err(internal)?
+    {
+        Factor::On => return Ok(ctx.redirect("/office/security?on=1")),
+        Factor::Off => return Ok(ctx.redirect("/office/security?off=1")),
+        Factor::WrongCurrentCode => context! {
+            error => "Код не подошёл. Введите код, который сейчас показывает приложение.",
         },
-    )
-    .await
-    .map_err(internal)?;
-    Ok(ctx.redirect("/office/security?on=1"))
+        Factor::WrongNewCode => context! {
+            secret => secret,
+            url => office::totp_url(secret, &s.email, ctx.tenant.short_name()),
+            error => "Код не подошёл. Добавьте ключ в приложение и введите код, который оно показывает.",
+        },
+    };
+    let r = render(&ctx, "office/security.html", Some(&s), extra)?;
+    Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY))
 }
 
 // --------------------------------------------------------------------- queue
