@@ -658,36 +658,62 @@ async fn save(
         return Ok(autosave_reply(res, &a, &ctx.tenant, &problems));
     }
     if form.get("action").map(String::as_str) != Some("submit") {
-        let (res, mut problems) =
-            app::keep_draft(&st.db, &st.plugins, &ctx.tenant, &acc, &a, version, &values).await;
-        return match res {
-            Ok(_) if problems.is_empty() => {
-                Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)))
-            }
-            Ok(version) => {
-                let why = problems.remove(FORM_ERROR);
-                problems.insert(FORM_ERROR.into(), draft_saved_with(why));
-                let a = Application { version, ..a };
-                render_form(&st, &ctx, &acc, &a, &values, &problems, None, false).await
-            }
-            Err(AppError::Stale) => {
-                let errors = FieldErrors::from([(FORM_ERROR.to_string(), stale_message())]);
-                render_form(&st, &ctx, &acc, &a, &values, &errors, None, false).await
-            }
-            Err(AppError::NotDraft) => Ok(ctx.redirect(&format!("/applications/{}", a.id))),
-            Err(e) => Err(e.into()),
-        };
+        return save_draft_page(&st, &ctx, &acc, a, version, &values).await;
     }
+    send_page(&st, &ctx, &acc, a, values, fields, slots, version).await
+}
 
+/// A draft kept by a click on «Сохранить»: the plugin's remarks on it,
+/// if any, come back with the form.
+async fn save_draft_page(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: Application,
+    version: i64,
+    values: &BTreeMap<String, String>,
+) -> Result<Response, WebError> {
+    let (res, mut problems) =
+        app::keep_draft(&st.db, &st.plugins, &ctx.tenant, acc, &a, version, values).await;
+    match res {
+        Ok(_) if problems.is_empty() => {
+            Ok(ctx.redirect(&format!("/applications/{}?saved=1", a.id)))
+        }
+        Ok(version) => {
+            let why = problems.remove(FORM_ERROR);
+            problems.insert(FORM_ERROR.into(), draft_saved_with(why));
+            let a = Application { version, ..a };
+            render_form(st, ctx, acc, &a, values, &problems, None, false).await
+        }
+        Err(AppError::Stale) => {
+            let errors = FieldErrors::from([(FORM_ERROR.to_string(), stale_message())]);
+            render_form(st, ctx, acc, &a, values, &errors, None, false).await
+        }
+        Err(AppError::NotDraft) => Ok(ctx.redirect(&format!("/applications/{}", a.id))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends the application and shows what came of it.
+async fn send_page(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: Application,
+    values: BTreeMap<String, String>,
+    fields: Vec<&FieldDef>,
+    slots: Vec<&FieldDef>,
+    version: i64,
+) -> Result<Response, WebError> {
     let sending = workflow::submit::Sending {
         tenant: &ctx.tenant,
-        account: &acc,
+        account: acc,
         application: a.clone(),
         values,
         fields,
         slots,
         version,
-        link: application_link(&st, &ctx, a.id),
+        link: application_link(st, ctx, a.id),
     };
     use workflow::submit::{SendError, Why};
     match workflow::submit::send(&st.db, &st.plugins, sending).await {
@@ -709,9 +735,9 @@ async fn save(
                 errors.insert(FORM_ERROR.to_string(), text);
             }
             render_form(
-                &st,
-                &ctx,
-                &acc,
+                st,
+                ctx,
+                acc,
                 &r.application,
                 &r.values,
                 &errors,
@@ -726,7 +752,7 @@ async fn save(
         Err(SendError::SentByTwin) => {
             Ok(ctx.redirect(&format!("/applications/{}?submitted=1", a.id)))
         }
-        Err(SendError::Moved) => sent_or_view(&st, &ctx, &acc, &a).await,
+        Err(SendError::Moved) => sent_or_view(st, ctx, acc, &a).await,
         Err(SendError::App(e)) => Err(e.into()),
         Err(SendError::Workflow(e)) => Err(workflow_error(e)),
         Err(SendError::Internal(e)) => Err(WebError::Internal(e)),
