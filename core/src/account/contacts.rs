@@ -109,3 +109,117 @@ pub async fn change_phone(
     tx.commit().await?;
     Ok(())
 }
+
+/// Changes the password after the current one: the account's event and
+/// the email telling its owner in one transaction, then every other
+/// session of the account ends (`keep` is this browser's).
+pub async fn change_password(
+    db: &Db,
+    tenant: &Tenant,
+    acc: &Account,
+    (new, repeated, current): (String, &str, String),
+    keep: Option<&str>,
+    ip: &str,
+) -> Result<(), ChangeError> {
+    let slug = tenant.slug.as_str();
+    let mut errors = FieldErrors::new();
+    if let Err((field, msg)) =
+        password::check_new(&new, repeated, tenant.config.accounts.password_min_length)
+    {
+        errors.insert(format!("pw_{field}"), msg);
+    }
+    if !current_password_ok(db, tenant, acc, current).await? {
+        errors.insert("pw_current_password".into(), WRONG_CURRENT.into());
+    }
+    if !errors.is_empty() {
+        return Err(ChangeError::Invalid(errors));
+    }
+    let hash = password::hash(new).await;
+    let mut tx = db.pool.begin().await?;
+    super::set_password(&mut tx, slug, acc.id, &hash).await?;
+    super::event(
+        &mut *tx,
+        slug,
+        Some(acc.id),
+        "password_changed",
+        serde_json::json!({}),
+        "applicant",
+        Some(ip),
+    )
+    .await?;
+    if let Some(email) = &acc.email {
+        notify::email(&mut *tx, tenant, email, "password_changed", context! {}).await?;
+    }
+    tx.commit().await?;
+    // Other browsers logged in with the old password are logged out.
+    super::session::delete_others(db, slug, acc.id, keep).await?;
+    Ok(())
+}
+
+/// Sends a confirmation link to a new email address, after the current
+/// password; the address changes when the link is opened.
+pub async fn change_email(
+    db: &Db,
+    tenant: &Tenant,
+    base: &str,
+    acc: &Account,
+    raw: &str,
+    current: String,
+    ip: &str,
+) -> Result<(), ChangeError> {
+    let slug = tenant.slug.as_str();
+    let mut errors = FieldErrors::new();
+    let new = super::normalize_email(raw);
+    match &new {
+        None => {
+            errors.insert(
+                "new_email".into(),
+                "Введите адрес почты, например ivanov@mail.ru".into(),
+            );
+        }
+        Some(e) if acc.email.as_deref() == Some(e.as_str()) => {
+            errors.insert("new_email".into(), "Это ваш текущий адрес".into());
+        }
+        Some(e) if !super::is_free(db, slug, Key::Email, e, Some(acc.id)).await? => {
+            errors.insert(
+                "new_email".into(),
+                "Этот адрес уже указан в другой учётной записи".into(),
+            );
+        }
+        Some(_) => {}
+    }
+    if !current_password_ok(db, tenant, acc, current).await? {
+        errors.insert("email_current_password".into(), WRONG_CURRENT.into());
+    }
+    let (true, Some(new)) = (errors.is_empty(), new) else {
+        return Err(ChangeError::Invalid(errors));
+    };
+    let mut tx = db.pool.begin().await?;
+    super::common::mail_link(
+        &mut tx,
+        tenant,
+        base,
+        acc.id,
+        (purpose::CHANGE_EMAIL, codes::LINK_LIFETIME),
+        &new,
+        "settings/email",
+        "change_email",
+    )
+    .await
+    .map_err(|e| match e {
+        super::common::LinkError::Db(e) => ChangeError::Db(e),
+        super::common::LinkError::Notify(e) => ChangeError::Notify(e),
+    })?;
+    super::event(
+        &mut *tx,
+        slug,
+        Some(acc.id),
+        "email_change_requested",
+        serde_json::json!({"new": new}),
+        "applicant",
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -4,8 +4,7 @@
 use super::shared::field_views;
 use super::{AppState, CsrfForm, Ctx, WebError};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
-use crate::account::contacts::WRONG_CURRENT;
-use crate::account::{self, Account, FieldErrors, Key, password, session};
+use crate::account::{self, Account, FieldErrors, Key};
 use crate::notify;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -192,61 +191,23 @@ async fn change_password(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
-    let mut errors = FieldErrors::new();
-    let new = form.get("password").cloned().unwrap_or_default();
-    if let Err((field, msg)) = password::check_new(
-        &new,
+    let typed = (
+        form.get("password").cloned().unwrap_or_default(),
         form.get("password2").map(String::as_str).unwrap_or(""),
-        ctx.tenant.config.accounts.password_min_length,
-    ) {
-        errors.insert(format!("pw_{field}"), msg);
-    }
-    if !account::contacts::current_password_ok(
-        &st.db,
-        &ctx.tenant,
-        &acc,
         form.get("current_password").cloned().unwrap_or_default(),
-    )
-    .await?
+    );
+    let keep = ctx.session.as_deref();
+    use account::contacts::ChangeError;
+    match account::contacts::change_password(&st.db, &ctx.tenant, &acc, typed, keep, &ctx.ip).await
     {
-        errors.insert("pw_current_password".into(), WRONG_CURRENT.into());
+        Ok(()) => st.outbox_wake.notify_one(),
+        Err(ChangeError::Invalid(errors)) => {
+            let q = SettingsQuery::default();
+            return render_settings(&ctx, &acc, &errors, &BTreeMap::new(), &q);
+        }
+        Err(ChangeError::Db(e)) => return Err(e.into()),
+        Err(ChangeError::Notify(e)) => return Err(e.into()),
     }
-    if !errors.is_empty() {
-        return render_settings(
-            &ctx,
-            &acc,
-            &errors,
-            &BTreeMap::new(),
-            &SettingsQuery::default(),
-        );
-    }
-    let hash = password::hash(new).await;
-    let mut tx = st.db.pool.begin().await?;
-    account::set_password(&mut tx, ctx.slug(), acc.id, &hash).await?;
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(acc.id),
-        "password_changed",
-        serde_json::json!({}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    if let Some(email) = &acc.email {
-        notify::email(
-            &mut *tx,
-            &ctx.tenant,
-            email,
-            "password_changed",
-            context! {},
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
-    // Other browsers logged in with the old password are logged out.
-    session::delete_others(&st.db, ctx.slug(), acc.id, ctx.session.as_deref()).await?;
     Ok(ctx.redirect("/settings?password_changed=1"))
 }
 
@@ -257,64 +218,20 @@ async fn change_email(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_email").cloned().unwrap_or_default();
-    let mut errors = FieldErrors::new();
-    let new = account::normalize_email(&raw);
-    match &new {
-        None => {
-            errors.insert(
-                "new_email".into(),
-                "Введите адрес почты, например ivanov@mail.ru".into(),
-            );
-        }
-        Some(e) if acc.email.as_deref() == Some(e.as_str()) => {
-            errors.insert("new_email".into(), "Это ваш текущий адрес".into());
-        }
-        Some(e) if !account::is_free(&st.db, ctx.slug(), Key::Email, e, Some(acc.id)).await? => {
-            errors.insert(
-                "new_email".into(),
-                "Этот адрес уже указан в другой учётной записи".into(),
-            );
-        }
-        Some(_) => {}
-    }
-    if !account::contacts::current_password_ok(
-        &st.db,
-        &ctx.tenant,
-        &acc,
-        form.get("current_password").cloned().unwrap_or_default(),
-    )
-    .await?
+    let current = form.get("current_password").cloned().unwrap_or_default();
+    let base = ctx.tenant.public_url(&st.cfg.public_url);
+    use account::contacts::ChangeError;
+    match account::contacts::change_email(&st.db, &ctx.tenant, &base, &acc, &raw, current, &ctx.ip)
+        .await
     {
-        errors.insert("email_current_password".into(), WRONG_CURRENT.into());
+        Ok(()) => st.outbox_wake.notify_one(),
+        Err(ChangeError::Invalid(errors)) => {
+            let values: BTreeMap<String, String> = [("new_email".to_string(), raw)].into();
+            return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
+        }
+        Err(ChangeError::Db(e)) => return Err(e.into()),
+        Err(ChangeError::Notify(e)) => return Err(e.into()),
     }
-    let values: BTreeMap<String, String> = [("new_email".to_string(), raw)].into();
-    let (true, Some(new)) = (errors.is_empty(), new) else {
-        return render_settings(&ctx, &acc, &errors, &values, &SettingsQuery::default());
-    };
-    let mut tx = st.db.pool.begin().await?;
-    account::common::mail_link(
-        &mut tx,
-        &ctx.tenant,
-        &ctx.tenant.public_url(&st.cfg.public_url),
-        acc.id,
-        (purpose::CHANGE_EMAIL, codes::LINK_LIFETIME),
-        &new,
-        "settings/email",
-        "change_email",
-    )
-    .await?;
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(acc.id),
-        "email_change_requested",
-        serde_json::json!({"new": new}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    tx.commit().await?;
-    st.outbox_wake.notify_one();
     Ok(ctx.redirect("/settings?email_sent=1"))
 }
 
