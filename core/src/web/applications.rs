@@ -88,6 +88,49 @@ struct ListQuery {
 
 const PAGE: i64 = 20;
 
+/// The rows of "my applications" as the page shows them.
+fn list_rows(ctx: &Ctx, found: Vec<Application>) -> Vec<minijinja::Value> {
+    found
+        .into_iter()
+        .map(|a| {
+            context! {
+                id => a.id,
+                name => display_name(&ctx.tenant, &a),
+                number => a.number,
+                kind => ctx.tenant.application_kind(&a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
+                address => a.values.get("object_address").cloned().unwrap_or_default(),
+                city => a.city,
+                status => a.custom_status.clone().unwrap_or_else(|| status_title(&ctx.tenant, &a.status)),
+                draft => a.status == app::DRAFT,
+                supply_type => a.supply_type,
+                has_files => a.submitted_at.is_some(),
+                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+                updated_at => ctx.tenant.local_time(&a.updated_at),
+            }
+        })
+        .collect()
+}
+
+/// The statuses (a draft first) and kinds the filters offer.
+fn filter_choices(tenant: &Tenant) -> (Vec<minijinja::Value>, Vec<minijinja::Value>) {
+    let mut statuses = vec![context! { id => app::DRAFT, title => "Черновик" }];
+    statuses.extend(
+        tenant
+            .config
+            .workflow
+            .statuses
+            .iter()
+            .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title }),
+    );
+    let kinds: Vec<_> = tenant
+        .config
+        .application_kinds
+        .iter()
+        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
+        .collect();
+    (statuses, kinds)
+}
+
 async fn list(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -122,41 +165,8 @@ async fn list(
     };
     let (found, total) =
         app::list_filtered(&st.db, ctx.slug(), acc.id, &filter, ctx.tenant.offset).await?;
-    let rows: Vec<_> = found
-        .into_iter()
-        .map(|a| {
-            context! {
-                id => a.id,
-                name => display_name(&ctx.tenant, &a),
-                number => a.number,
-                kind => ctx.tenant.application_kind(&a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
-                address => a.values.get("object_address").cloned().unwrap_or_default(),
-                city => a.city,
-                status => a.custom_status.clone().unwrap_or_else(|| status_title(&ctx.tenant, &a.status)),
-                draft => a.status == app::DRAFT,
-                supply_type => a.supply_type,
-                has_files => a.submitted_at.is_some(),
-                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
-                updated_at => ctx.tenant.local_time(&a.updated_at),
-            }
-        })
-        .collect();
-    let mut statuses = vec![context! { id => app::DRAFT, title => "Черновик" }];
-    statuses.extend(
-        ctx.tenant
-            .config
-            .workflow
-            .statuses
-            .iter()
-            .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title }),
-    );
-    let kinds: Vec<_> = ctx
-        .tenant
-        .config
-        .application_kinds
-        .iter()
-        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
-        .collect();
+    let rows = list_rows(&ctx, found);
+    let (statuses, kinds) = filter_choices(&ctx.tenant);
     // The filter in links to other pages.
     let keep = super::query_string(&[
         ("kind", &filter.kind),
