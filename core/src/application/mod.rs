@@ -177,11 +177,75 @@ fn from_row(r: Row) -> Application {
     }
 }
 
+/// What an entry of an application's history records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Saved,
+    Submitted,
+    /// Sent again after rework.
+    Resubmitted,
+    Status,
+    /// Staff's own words for the status.
+    CustomStatus,
+    Number,
+    Assigned,
+    Message,
+    /// A request for documents or information.
+    Request,
+    Stage,
+    Document,
+    /// The applicant's answer, a message or a document.
+    Answer,
+}
+
+impl EventKind {
+    /// The name stored in `application_events.kind`.
+    pub fn id(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Saved => "saved",
+            EventKind::Submitted => "submitted",
+            EventKind::Resubmitted => "resubmitted",
+            EventKind::Status => "status",
+            EventKind::CustomStatus => "custom_status",
+            EventKind::Number => "number",
+            EventKind::Assigned => "assigned",
+            EventKind::Message => "message",
+            EventKind::Request => "request",
+            EventKind::Stage => "stage",
+            EventKind::Document => "document",
+            EventKind::Answer => "answer",
+        }
+    }
+
+    /// A stored name read back; None for a name this version does not
+    /// know (shown as stored).
+    pub fn from_id(s: &str) -> Option<EventKind> {
+        const ALL: [EventKind; 13] = [
+            EventKind::Created,
+            EventKind::Saved,
+            EventKind::Submitted,
+            EventKind::Resubmitted,
+            EventKind::Status,
+            EventKind::CustomStatus,
+            EventKind::Number,
+            EventKind::Assigned,
+            EventKind::Message,
+            EventKind::Request,
+            EventKind::Stage,
+            EventKind::Document,
+            EventKind::Answer,
+        ];
+        ALL.into_iter().find(|k| k.id() == s)
+    }
+}
+
 pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     ex: E,
     tenant: &str,
     app: i64,
-    kind: &str,
+    kind: EventKind,
     status: Option<&str>,
     actor: &str,
     note: Option<&str>,
@@ -196,7 +260,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     )
     .bind(tenant)
     .bind(app)
-    .bind(kind)
+    .bind(kind.id())
     .bind(status)
     .bind(actor)
     .bind(data)
@@ -264,7 +328,7 @@ pub async fn create_draft(
         &mut *tx,
         tenant,
         id,
-        "created",
+        EventKind::Created,
         Some(DRAFT),
         "applicant",
         None,
@@ -420,7 +484,7 @@ pub async fn save_draft(
         &mut *tx,
         &app.tenant_id,
         app.id,
-        "saved",
+        EventKind::Saved,
         Some(&app.status),
         "applicant",
         None,
@@ -549,9 +613,9 @@ pub async fn submit(
         &app.tenant_id,
         app.id,
         if app.is_draft() {
-            "submitted"
+            EventKind::Submitted
         } else {
-            "resubmitted"
+            EventKind::Resubmitted
         },
         Some(s.status),
         "applicant",
@@ -614,7 +678,7 @@ pub async fn set_status(
         &mut *tx,
         &app.tenant_id,
         app.id,
-        "status",
+        EventKind::Status,
         Some(to),
         actor,
         note,

@@ -32,6 +32,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What the letter's history entry records.
+    pub fn event(self) -> app::EventKind {
+        match self {
+            Kind::Message => app::EventKind::Message,
+            Kind::Request => app::EventKind::Request,
+            Kind::Stage => app::EventKind::Stage,
+            Kind::Document => app::EventKind::Document,
+        }
+    }
+
     pub fn id(self) -> &'static str {
         match self {
             Kind::Message => "message",
@@ -141,7 +151,7 @@ pub async fn write(
                 &mut *tx,
                 slug,
                 a.id,
-                "answer",
+                app::EventKind::Answer,
                 Some(&a.status),
                 "applicant",
                 title,
@@ -154,7 +164,7 @@ pub async fn write(
                 &mut *tx,
                 slug,
                 a.id,
-                letter.kind.id(),
+                letter.kind.event(),
                 Some(&a.status),
                 &author,
                 title,

@@ -426,7 +426,12 @@ fn applicant_history(ctx: &Ctx, events: Vec<app::Event>) -> Vec<minijinja::Value
     events
         .into_iter()
         // Autosaves are noise and who works the application is the utility's business.
-        .filter(|e| e.kind != "saved" && e.kind != "assigned")
+        .filter(|e| {
+            !matches!(
+                app::EventKind::from_id(&e.kind),
+                Some(app::EventKind::Saved | app::EventKind::Assigned)
+            )
+        })
         .map(|e| {
             context! {
                 what => super::shared::event_text(ctx, &e),
@@ -583,7 +588,7 @@ async fn render_form(
         let why = events
             .iter()
             .rev()
-            .find(|e| e.kind == "status")
+            .find(|e| app::EventKind::from_id(&e.kind) == Some(app::EventKind::Status))
             .and_then(|e| e.note.clone());
         let returned = format!(
             "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",

@@ -617,7 +617,7 @@ async fn render_card(
     let history: Vec<_> = app::history(&st.db, a)
         .await?
         .into_iter()
-        .filter(|e| e.kind != "saved")
+        .filter(|e| app::EventKind::from_id(&e.kind) != Some(app::EventKind::Saved))
         .map(|e| {
             context! {
                 what => event_text(ctx, &e),

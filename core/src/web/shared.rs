@@ -53,11 +53,15 @@ pub(super) fn render(
 /// What an event in the history means, in words either side reads.
 pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
     let status = || workflow::status_title(&ctx.tenant, e.status.as_deref().unwrap_or(""));
-    match e.kind.as_str() {
-        "created" => "Создан черновик".into(),
+    use app::EventKind as K;
+    let Some(kind) = K::from_id(&e.kind) else {
+        return e.kind.clone();
+    };
+    match kind {
+        K::Created => "Создан черновик".into(),
         // Waiting for the signed original, an application is not filed yet
         // (kazenergo, seed 000): "подана" would say otherwise.
-        "submitted"
+        K::Submitted
             if ctx
                 .tenant
                 .config
@@ -68,18 +72,18 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
         {
             format!("Заявка отправлена: {}", status())
         }
-        "submitted" => format!("Заявка подана: {}", status()),
-        "status" => format!("Статус: {}", status()),
-        "resubmitted" => format!("Отправлена повторно после доработки: {}", status()),
-        "custom_status" => "Статус изменён".into(),
-        "number" => "Присвоен регистрационный номер".into(),
-        "assigned" => "Назначен исполнитель".into(),
-        "message" => "Сообщение".into(),
-        "document" => "Документ".into(),
-        "request" => "Запрос документов или сведений".into(),
-        "stage" => "Этап".into(),
-        "answer" => "Ответ заявителя".into(),
-        other => other.to_string(),
+        K::Submitted => format!("Заявка подана: {}", status()),
+        K::Status => format!("Статус: {}", status()),
+        K::Resubmitted => format!("Отправлена повторно после доработки: {}", status()),
+        K::CustomStatus => "Статус изменён".into(),
+        K::Number => "Присвоен регистрационный номер".into(),
+        K::Assigned => "Назначен исполнитель".into(),
+        K::Message => "Сообщение".into(),
+        K::Document => "Документ".into(),
+        K::Request => "Запрос документов или сведений".into(),
+        K::Stage => "Этап".into(),
+        K::Answer => "Ответ заявителя".into(),
+        K::Saved => "Черновик сохранён".into(),
     }
 }
 
