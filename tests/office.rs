@@ -614,7 +614,7 @@ async fn card_actions_are_history_reach_the_applicant_and_respect_roles() {
         .unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
     let mut names: Vec<String> = (0..zip.len())
-        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
         .collect();
     names.sort();
     assert_eq!(

@@ -36,19 +36,45 @@ pub fn verify_blocking(hash: &str, password: &str) -> bool {
     }
 }
 
+/// Hashes running at once. Each takes 19 MiB for its duration, and the
+/// blocking pool would run hundreds side by side: a burst of logins then
+/// costs gigabytes that the allocator keeps afterwards, for no more hashes
+/// per second than one per core gives. The rest wait their turn here,
+/// asleep and holding no memory.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
 pub async fn hash(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+    // The turn goes with the work: a client that leaves does not free it
+    // while its hash still runs.
+    let turn = HASHING
+        .acquire()
         .await
-        .expect("the hashing task does not panic")
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        hash_blocking(&password)
+    })
+    .await
+    .expect("the hashing task does not panic")
 }
 
 /// Verify against `hash`, or against the dummy hash when there is none.
 pub async fn verify(hash: Option<String>, password: String) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_blocking(&h, &password),
-        None => {
-            verify_blocking(&DUMMY, &password);
-            false
+    let turn = HASHING
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        match hash {
+            Some(h) => verify_blocking(&h, &password),
+            None => {
+                verify_blocking(&DUMMY, &password);
+                false
+            }
         }
     })
     .await

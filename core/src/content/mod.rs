@@ -125,6 +125,9 @@ pub async fn set_page(
 /// Pages per tenant, read at most every [`PageCache::TTL`] per process:
 /// every page render needs them, and they change a few times a year. The
 /// process that saves forgets its copy at once; others within the TTL.
+/// Bounded in age and size: an insert drops every entry past its TTL, and
+/// past [`PageCache::MAX`] tenants the oldest entry goes, so the map holds
+/// at most the tenants served in the last few seconds.
 /// One tenant's pages and when they were read.
 type Cached = (Instant, Arc<BTreeMap<String, String>>);
 
@@ -135,13 +138,11 @@ pub struct PageCache {
 
 impl PageCache {
     pub const TTL: Duration = Duration::from_secs(15);
+    pub const MAX: usize = 1024;
 
     pub async fn get(&self, db: &Db, tenant: &str) -> Arc<BTreeMap<String, String>> {
-        if let Ok(m) = self.map.read()
-            && let Some((at, pages)) = m.get(tenant)
-            && at.elapsed() < Self::TTL
-        {
-            return pages.clone();
+        if let Some(pages) = self.fresh(tenant, Instant::now()) {
+            return pages;
         }
         let fresh = match pages(db, tenant).await {
             Ok(p) => Arc::new(p),
@@ -151,16 +152,84 @@ impl PageCache {
                 return Arc::new(BTreeMap::new());
             }
         };
-        if let Ok(mut m) = self.map.write() {
-            m.insert(tenant.to_string(), (Instant::now(), fresh.clone()));
-        }
+        self.insert(tenant, fresh.clone(), Instant::now());
         fresh
+    }
+
+    fn fresh(&self, tenant: &str, now: Instant) -> Option<Arc<BTreeMap<String, String>>> {
+        let m = self.map.read().ok()?;
+        let (at, pages) = m.get(tenant)?;
+        (now.saturating_duration_since(*at) < Self::TTL).then(|| pages.clone())
+    }
+
+    fn insert(&self, tenant: &str, pages: Arc<BTreeMap<String, String>>, now: Instant) {
+        let Ok(mut m) = self.map.write() else { return };
+        m.retain(|_, (at, _)| now.saturating_duration_since(*at) < Self::TTL);
+        if m.len() >= Self::MAX
+            && !m.contains_key(tenant)
+            && let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
+        }
+        m.insert(tenant.to_string(), (now, pages));
     }
 
     pub fn forget(&self, tenant: &str) {
         if let Ok(mut m) = self.map.write() {
             m.remove(tenant);
         }
+    }
+
+    /// Tenants held now (the memory report counts them).
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod page_cache_tests {
+    use super::*;
+
+    fn pages(text: &str) -> Arc<BTreeMap<String, String>> {
+        Arc::new([("home".to_string(), text.to_string())].into())
+    }
+
+    #[test]
+    fn an_entry_past_its_ttl_is_not_served_and_leaves_at_the_next_insert() {
+        let c = PageCache::default();
+        let t0 = Instant::now();
+        c.insert("a", pages("A"), t0);
+        assert_eq!(c.fresh("a", t0).unwrap()["home"], "A");
+        let later = t0 + PageCache::TTL;
+        assert!(c.fresh("a", later).is_none(), "stale pages are read again");
+        c.insert("b", pages("B"), later);
+        assert_eq!(c.len(), 1, "the stale tenant went with the insert");
+        assert!(c.fresh("b", later).is_some());
+    }
+
+    #[test]
+    fn the_map_never_holds_more_than_max_tenants() {
+        let c = PageCache::default();
+        let t0 = Instant::now();
+        for i in 0..PageCache::MAX + 10 {
+            // All within the TTL: only the size bound can evict.
+            c.insert(
+                &format!("t{i}"),
+                pages("x"),
+                t0 + Duration::from_millis(i as u64),
+            );
+        }
+        let last = t0 + Duration::from_millis((PageCache::MAX + 9) as u64);
+        assert_eq!(c.len(), PageCache::MAX);
+        assert!(c.fresh("t0", last).is_none(), "the oldest went first");
+        assert!(c.fresh(&format!("t{}", PageCache::MAX + 9), last).is_some());
     }
 }
 

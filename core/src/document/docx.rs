@@ -24,7 +24,7 @@ pub fn render(template: &[u8], ctx: &minijinja::Value) -> Result<Vec<u8>, DocxEr
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for i in 0..zin.len() {
         let mut entry = zin.by_index(i).map_err(pkg)?;
-        let name = entry.name().to_string();
+        let name = entry.name().map_err(pkg)?.to_string();
         let mut data = Vec::new();
         entry
             .read_to_end(&mut data)
@@ -78,7 +78,7 @@ pub fn unknown_names(template: &[u8], field_ids: &[&str]) -> Result<Vec<String>,
     let mut unknown = std::collections::BTreeSet::new();
     for i in 0..zin.len() {
         let mut entry = zin.by_index(i).map_err(pkg)?;
-        if !is_text_part(entry.name()) {
+        if !is_text_part(&entry.name().map_err(pkg)?) {
             continue;
         }
         let mut xml = String::new();

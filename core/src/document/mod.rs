@@ -550,40 +550,141 @@ pub fn archive_names(files: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// A ZIP of the given stored files under the given names (blocking: call
-/// from the blocking pool). Stored, not compressed: scans and PDFs are
-/// compressed already. Written to a nameless temporary file, read from its
-/// start, so that an application's fifty-megabyte scans never sit in memory
-/// and nothing is left on disk once the download ends.
-pub fn zip_files(
+/// ZIP archives being written at once. Each holds a blocking thread for as
+/// long as its client reads, so a crowd of downloads cannot take the whole
+/// blocking pool (password hashing and plugins run there too); its memory is
+/// a chunk or two, whatever the size of the files.
+static ZIP_BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+/// Chunks of an archive that may wait for a slow client before the writer
+/// waits too.
+const ZIP_QUEUE: usize = 4;
+
+/// Bytes handed to the response at a time.
+const PIPE_CHUNK: usize = 64 * 1024;
+
+/// A blocking writer whose bytes an async reader takes as a stream, a chunk
+/// at a time, through a bounded channel: a download written on the
+/// blocking pool (an archive, a spreadsheet) goes out while it is written,
+/// holding a few chunks however large it grows. When the reader is gone
+/// (the client left) the next chunk fails with `BrokenPipe`, which stops
+/// the writer.
+pub struct PipeWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+}
+
+/// A pipe holding at most `queue` chunks that the reader has not taken.
+pub fn pipe(
+    queue: usize,
+) -> (
+    PipeWriter,
+    impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + use<>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(queue.max(1));
+    let w = PipeWriter {
+        tx,
+        buf: Vec::with_capacity(PIPE_CHUNK),
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (w, stream)
+}
+
+impl PipeWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(PIPE_CHUNK),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader left"))
+    }
+
+    /// Send what is buffered and end the stream: cleanly after `Ok`, with
+    /// the error after `Err`, so the client sees a failed download rather
+    /// than a short file that looks whole. A reader that left is not an
+    /// error worth a log line.
+    pub fn finish(mut self, res: std::io::Result<()>, what: &str) {
+        match res.and_then(|()| self.send()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "writing {what} failed midway");
+                let _ = self.tx.blocking_send(Err(e));
+            }
+        }
+    }
+}
+
+impl std::io::Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(PIPE_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= PIPE_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// A ZIP of the given stored files under the given names, written while it
+/// is sent: a blocking task copies each file into the archive and the
+/// archive into a bounded channel, and the stream returned reads that
+/// channel. Nothing is built first, nothing sits in memory beyond a few
+/// chunks, and a client that leaves stops the work at its next chunk.
+/// Entries are stored, not compressed: scans and PDFs are compressed
+/// already. A file missing from the store is an error before the first
+/// byte, not a broken download.
+pub async fn zip_stream(
     store: &FileStore,
-    entries: &[(String, String)],
-) -> std::io::Result<std::fs::File> {
-    use std::io::Seek;
-    let path = store.root.join("tmp").join(crate::security::random_token());
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    // Unlinked at once: the open handle keeps the bytes until it closes.
-    std::fs::remove_file(&path)?;
-    let mut out = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    entries: Vec<(String, String)>,
+) -> std::io::Result<impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + use<>>
+{
+    let paths: Vec<(String, PathBuf)> = entries
+        .into_iter()
+        .map(|(name, sha)| (name, store.path(&sha)))
+        .collect();
+    for (_, p) in &paths {
+        tokio::fs::metadata(p).await?;
+    }
+    let permit = ZIP_BUILDS.acquire().await.map_err(std::io::Error::other)?;
+    let (mut w, body) = pipe(ZIP_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let res = write_zip(&mut w, &paths);
+        w.finish(res, "a ZIP");
+    });
+    Ok(body)
+}
+
+fn write_zip(w: &mut PipeWriter, paths: &[(String, PathBuf)]) -> std::io::Result<()> {
+    let mut out = zip::ZipWriter::new_stream(w);
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(true);
-    for (name, sha) in entries {
-        out.start_file(name.as_str(), opts)
-            .map_err(std::io::Error::other)?;
-        std::io::copy(&mut std::fs::File::open(store.path(sha))?, &mut out)?;
+    for (name, path) in paths {
+        out.start_file(name.as_str(), opts).map_err(zip_io)?;
+        std::io::copy(&mut std::fs::File::open(path)?, &mut out)?;
     }
-    let mut file = out
-        .finish()
-        .map_err(std::io::Error::other)?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    file.rewind()?;
-    Ok(file)
+    out.finish().map_err(zip_io)?;
+    Ok(())
+}
+
+/// The archive's own error as an I/O error, keeping a broken pipe a broken pipe.
+fn zip_io(e: zip::result::ZipError) -> std::io::Error {
+    match e {
+        zip::result::ZipError::Io(e) => e,
+        e => std::io::Error::other(e),
+    }
 }
 
 #[cfg(test)]
@@ -725,6 +826,84 @@ mod tests {
             .unwrap();
         assert_eq!(claims, 1, "only the fresh claim is left");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store with files of the given contents, without a database: the
+    /// bytes go where `put` would put them.
+    fn store_with(contents: &[&[u8]]) -> (PathBuf, FileStore, Vec<String>) {
+        let dir =
+            std::env::temp_dir().join(format!("tapline-zip-{}", crate::security::random_token()));
+        let store = FileStore::new(dir.join("files")).unwrap();
+        let shas = contents
+            .iter()
+            .map(|c| {
+                let sha = hex::encode(Sha256::digest(c));
+                let p = store.path(&sha);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, c).unwrap();
+                sha
+            })
+            .collect();
+        (dir, store, shas)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_zip_holds_every_file_under_its_name_in_small_chunks() {
+        use futures_util::StreamExt;
+        // Larger than the pipe holds, so the writer must wait for the reader.
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (dir, store, shas) = store_with(&[b"%PDF-1.4 small", &big]);
+        let entries = vec![
+            ("План/план.pdf".to_string(), shas[0].clone()),
+            ("От заявителя/скан.pdf".to_string(), shas[1].clone()),
+        ];
+        let mut body = std::pin::pin!(zip_stream(&store, entries).await.unwrap());
+        let mut zip = Vec::new();
+        let mut largest = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.unwrap();
+            largest = largest.max(chunk.len());
+            zip.extend_from_slice(&chunk);
+        }
+        assert!(
+            largest <= PIPE_CHUNK,
+            "chunks of at most {PIPE_CHUNK}: {largest}"
+        );
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let mut read = |name: &str| {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut z.by_name(name).unwrap(), &mut out).unwrap();
+            out
+        };
+        assert_eq!(read("План/план.pdf"), b"%PDF-1.4 small");
+        assert!(
+            read("От заявителя/скан.pdf") == big,
+            "the large file survives whole"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_fails_the_zip_before_its_first_byte() {
+        let (dir, store, shas) = store_with(&[b"%PDF-1.4 here"]);
+        let entries = vec![
+            ("a.pdf".to_string(), shas[0].clone()),
+            ("b.pdf".to_string(), "ab".repeat(32)),
+        ];
+        assert!(zip_stream(&store, entries).await.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pipe_whose_reader_left_stops_its_writer() {
+        use std::io::Write;
+        let (mut w, body) = pipe(1);
+        drop(body);
+        let e = tokio::task::spawn_blocking(move || w.write_all(&vec![0u8; PIPE_CHUNK * 2]))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
     }
 
     use super::*;

@@ -218,15 +218,18 @@ pub const EXPORT_MAX: i64 = 10_000;
 const FROM: &str = "FROM applications a JOIN accounts acc ON acc.id = a.account_id AND acc.tenant_id = a.tenant_id \
                     LEFT JOIN staff s ON s.id = a.assignee_id";
 
-/// One page of the queue and how many match.
-pub async fn queue(
-    db: &Db,
-    tenant: &Tenant,
-    f: &QueueFilter,
-) -> Result<(Vec<QueueRow>, i64), sqlx::Error> {
-    let (cond, binds) = conditions(tenant, f, db.dialect);
+/// The WHERE clause of a filter, the assignee compared as text on both
+/// databases, and its values (after `$1`, the tenant).
+fn where_of(tenant: &Tenant, f: &QueueFilter, dialect: Dialect) -> (String, Vec<String>) {
+    let (cond, binds) = conditions(tenant, f, dialect);
     // The assignee filter binds an id as text; compare as text on both databases.
     let cond = cond.replace("a.assignee_id = $", "CAST(a.assignee_id AS TEXT) = $");
+    (cond, binds)
+}
+
+/// How many submitted applications match the filter.
+pub async fn count(db: &Db, tenant: &Tenant, f: &QueueFilter) -> Result<i64, sqlx::Error> {
+    let (cond, binds) = where_of(tenant, f, db.dialect);
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) {FROM} WHERE {cond}"
     )))
@@ -234,19 +237,32 @@ pub async fn queue(
     for b in &binds {
         q = q.bind(b);
     }
-    let (total,) = q.fetch_one(&db.pool).await?;
+    Ok(q.fetch_one(&db.pool).await?.0)
+}
+
+fn select_sql(f: &QueueFilter, cond: &str, limit: i64) -> String {
+    format!(
+        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
+         a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
+        f.sort.sql(),
+        f.page.clamp(0, 100_000) * limit
+    )
+}
+
+/// One page of the queue and how many match.
+pub async fn queue(
+    db: &Db,
+    tenant: &Tenant,
+    f: &QueueFilter,
+) -> Result<(Vec<QueueRow>, i64), sqlx::Error> {
+    let total = count(db, tenant, f).await?;
+    let (cond, binds) = where_of(tenant, f, db.dialect);
     let limit = if f.limit <= 0 {
         50
     } else {
         f.limit.min(EXPORT_MAX)
     };
-    let sql = format!(
-        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
-         a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
-        f.sort.sql(),
-        f.page.clamp(0, 100_000) * limit
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(select_sql(f, &cond, limit))).bind(&tenant.slug);
     for b in &binds {
         q = q.bind(b);
     }
@@ -256,6 +272,38 @@ pub async fn queue(
         out.push(row_of(r)?);
     }
     Ok((out, total))
+}
+
+/// Every row of the filtered queue (up to [`EXPORT_MAX`], from the first
+/// page), sent into `to` one at a time as the database yields them: an
+/// export holds a row, not the whole table. Stops early, returning the
+/// rows sent so far, when the receiver is gone (the client left).
+pub async fn each_row(
+    db: &Db,
+    tenant: &Tenant,
+    f: &QueueFilter,
+    to: &tokio::sync::mpsc::Sender<QueueRow>,
+) -> Result<usize, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let f = QueueFilter {
+        page: 0,
+        ..f.clone()
+    };
+    let (cond, binds) = where_of(tenant, &f, db.dialect);
+    let mut q =
+        sqlx::query(sqlx::AssertSqlSafe(select_sql(&f, &cond, EXPORT_MAX))).bind(&tenant.slug);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let mut rows = q.fetch(&db.pool);
+    let mut sent = 0;
+    while let Some(r) = rows.try_next().await? {
+        if to.send(row_of(&r)?).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    Ok(sent)
 }
 
 /// A queue row from [`COLUMNS_A`] and the applicant, assignee and clock

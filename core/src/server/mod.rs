@@ -2,6 +2,7 @@
 //! a graceful stop. The binary and the tests both start servers here.
 
 pub mod cli;
+pub mod memory;
 mod signature_cli;
 
 use crate::notify::sms::{DevOutbox, SmsGateway, Smsc};
@@ -227,6 +228,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         }
     });
     tokio::spawn(chores(state.clone(), stop_rx.clone()));
+    tokio::spawn(memory_reports(state.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker::run(db, delivery, wake, stop_rx));
     tracing::info!(%addr, tenants = state.tenants.all().len(), "serving");
     Ok(Running {
@@ -272,6 +274,16 @@ async fn chores(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The memory line every [`memory::REPORT_EVERY`] (see [`memory::report`]).
+async fn memory_reports(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(memory::REPORT_EVERY) => memory::report(&state),
             _ = stop.wait_for(|s| *s) => return,
         }
     }

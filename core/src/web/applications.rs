@@ -1237,8 +1237,6 @@ async fn remove_file(
     Ok(ctx.redirect(&format!("/applications/{}?removed=1", a.id)))
 }
 
-static ZIP_BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
 /// How many files one document slot holds: enough for a scan page by page,
 /// not a way to fill the disk.
 const MAX_FILES_PER_SLOT: usize = 20;
@@ -1272,20 +1270,11 @@ async fn download_zip(
         .into_iter()
         .zip(files.iter().map(|f| f.sha256.clone()))
         .collect();
-    let store = st.files.clone();
-    // Each build copies every attachment to a temporary file and runs to
-    // the end even when the client leaves: only a few at a time.
-    let permit = ZIP_BUILDS
-        .acquire()
+    // Streamed as it is written (see `zip_stream`): the first bytes leave
+    // at once and no worker of the runtime waits on the disk.
+    let body = crate::document::zip_stream(&st.files, entries)
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
-    let zip = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        crate::document::zip_files(&store, &entries)
-    })
-    .await
-    .map_err(|e| WebError::Internal(e.into()))?
-    .map_err(|e| WebError::Internal(anyhow::anyhow!("building the ZIP: {e}")))?;
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("starting the ZIP: {e}")))?;
     let name = format!(
         "zayavka-{}.zip",
         a.number.clone().unwrap_or(a.id.to_string())
@@ -1294,7 +1283,7 @@ async fn download_zip(
         "application/zip",
         "documents.zip",
         &name,
-        super::file_body(tokio::fs::File::from_std(zip)),
+        axum::body::Body::from_stream(body),
     ))
 }
 

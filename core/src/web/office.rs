@@ -396,7 +396,10 @@ async fn queue_page(
     )
 }
 
-/// The filtered queue as CSV or XLSX (up to [`queue::EXPORT_MAX`] rows).
+/// The filtered queue as CSV or XLSX (up to [`queue::EXPORT_MAX`] rows),
+/// streamed as the rows are read (see `office::export`). The audit entry
+/// is written first, with the number of rows the filter matches, so an
+/// export that leaves the building is always in the log.
 async fn export(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -407,88 +410,34 @@ async fn export(
     let mut f = filter_of(&q, &s);
     f.limit = queue::EXPORT_MAX;
     f.page = 0;
-    let (rows, _) = queue::queue(&st.db, &ctx.tenant, &f).await?;
-    let today = ctx.tenant.today();
-    let table: Vec<office::export::ExportRow> = rows
-        .iter()
-        .map(|r| {
-            let b = account::badge_of(
-                &ctx.tenant,
-                crate::tenant::config::ApplicantType::from_id(&r.applicant_type),
-                &r.profile,
-                r.email.clone(),
-            );
-            let overdue =
-                workflow::is_overdue(&ctx.tenant, &r.app.status, r.app.due_on.as_deref(), today)
-                    && r.clock_stopped_on.is_none();
-            office::export::ExportRow {
-                cells: vec![
-                    r.app.number.clone().unwrap_or_default(),
-                    ctx.tenant.kind_title(&r.app.kind),
-                    r.app.city.clone().unwrap_or_default(),
-                    r.app
-                        .values
-                        .get("object_address")
-                        .cloned()
-                        .unwrap_or_default(),
-                    b.name,
-                    b.type_title,
-                    b.ids
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    r.email.clone().unwrap_or_default(),
-                    r.phone.clone().unwrap_or_default(),
-                    row_status(&ctx, r),
-                    // ISO dates sort as text; the day is the tenant's.
-                    r.app
-                        .submitted_at
-                        .as_deref()
-                        .and_then(crate::store::parse_ts)
-                        .map(|t| t.to_offset(ctx.tenant.offset).date().to_string())
-                        .unwrap_or_default(),
-                    r.app.due_on.clone().unwrap_or_default(),
-                    if overdue {
-                        "да".into()
-                    } else {
-                        String::new()
-                    },
-                    r.assignee.clone().unwrap_or_default(),
-                ],
-            }
-        })
-        .collect();
-    let (bytes, content_type) = match format {
-        "csv" => (
-            office::export::csv(&table).map_err(|e| WebError::Internal(e.into()))?,
-            "text/csv; charset=utf-8",
-        ),
-        _ => (
-            office::export::xlsx(&table).map_err(|e| WebError::Internal(e.into()))?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
+    let format = match format {
+        "csv" => office::export::Format::Csv,
+        _ => office::export::Format::Xlsx,
     };
+    let rows = queue::count(&st.db, &ctx.tenant, &f)
+        .await?
+        .min(queue::EXPORT_MAX);
     office::audit(
         &st.db.pool,
         ctx.slug(),
         Some(s.id),
         "export",
         None,
-        &format!("{}, строк: {}", format.to_uppercase(), table.len()),
+        &format!("{}, строк: {rows}", format.ext().to_uppercase()),
         &ctx.ip,
     )
     .await?;
-    let name = format!("applications-{today}.{format}");
+    let body = office::export::stream(st.db.clone(), ctx.tenant.clone(), f, format).await;
+    let name = format!("applications-{}.{}", ctx.tenant.today(), format.ext());
     Ok((
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_TYPE, format.mime().to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        bytes,
+        axum::body::Body::from_stream(body),
     )
         .into_response())
 }
