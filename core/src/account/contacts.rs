@@ -43,6 +43,15 @@ pub enum ChangeError {
     Notify(#[from] NotifyError),
 }
 
+impl From<super::common::LinkError> for ChangeError {
+    fn from(e: super::common::LinkError) -> Self {
+        match e {
+            super::common::LinkError::Db(e) => ChangeError::Db(e),
+            super::common::LinkError::Notify(e) => ChangeError::Notify(e),
+        }
+    }
+}
+
 /// Sends a code to a new phone number, after the current password: the
 /// number must be valid, new and free, and the code and SMS budgets allow
 /// it. The number changes when the code comes back.
@@ -205,11 +214,7 @@ pub async fn change_email(
         "settings/email",
         "change_email",
     )
-    .await
-    .map_err(|e| match e {
-        super::common::LinkError::Db(e) => ChangeError::Db(e),
-        super::common::LinkError::Notify(e) => ChangeError::Notify(e),
-    })?;
+    .await?;
     super::event(
         &mut *tx,
         slug,
