@@ -4,10 +4,10 @@
 //! files import each other only through here.
 
 use super::{AppState, Ctx, WebError};
-use crate::account::{self, Account, FieldErrors};
+use crate::account::{Account, FieldErrors};
 use crate::application::{self as app, Application};
 use crate::office::{self, Staff};
-use crate::plugin::types::{self as pt, Hook, HookOutput};
+use crate::plugin::types::{self as pt};
 use crate::tenant::Tenant;
 use crate::tenant::config::FieldDef;
 use crate::workflow::{self, Recipient, WorkflowError};
@@ -84,6 +84,14 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
         K::Stage => "Этап".into(),
         K::Answer => "Ответ заявителя".into(),
         K::Saved => "Черновик сохранён".into(),
+        K::Signed => match &e.note {
+            Some(n) => format!("Документ подписан: {n}"),
+            None => "Документ подписан".into(),
+        },
+        K::SigningAsked => match &e.note {
+            Some(n) => format!("Запрошена подпись документа: {n}"),
+            None => "Запрошена подпись документа".into(),
+        },
     }
 }
 
@@ -112,56 +120,15 @@ pub(super) async fn message_views(
         .collect())
 }
 
-/// The plugin's fee for an application (`calculate-fee`), as the page, the
-/// card and the Word file show it. A plugin that fails or has no price for
-/// these values gives none: the price is information, never a reason to
-/// refuse the page.
+pub(super) use crate::application::word::shown_fields;
+
+/// The plugin's fee for an application, as pages show it.
 pub(super) async fn fee_view(
     st: &AppState,
     tenant: &str,
     app_view: pt::Application,
 ) -> Option<minijinja::Value> {
-    match st.plugins.call(tenant, Hook::CalculateFee(app_view)).await {
-        Ok(Some(HookOutput::Fee(Some(f)))) => {
-            let sign = match f.currency.as_str() {
-                "RUB" => "₽",
-                "KZT" => "₸",
-                other => other,
-            }
-            .to_string();
-            Some(context! {
-                currency => f.currency,
-                sign => sign,
-                lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
-                total => money(f.total),
-            })
-        }
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "calculate-fee failed; the page shows no fee");
-            None
-        }
-    }
-}
-
-/// A submitted application as its applicant sees it.
-/// Fields with their values as people read them, for the application's
-/// page, the office card and the Word file.
-pub(super) fn shown_fields<'a>(
-    fields: impl IntoIterator<Item = &'a FieldDef>,
-    values: &BTreeMap<String, String>,
-) -> Vec<minijinja::Value> {
-    fields
-        .into_iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let value = values
-                .get(id)
-                .map(|v| account::shown_value(f, v))
-                .unwrap_or_default();
-            context! { id => id, label => &f.label, value => value, unit => &f.unit }
-        })
-        .collect()
+    crate::application::word::fee_view(&st.plugins, tenant, app_view).await
 }
 
 /// Where an application's notifications go: the email and phone given in
@@ -263,19 +230,6 @@ pub(super) fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> Strin
             .cloned()
             .unwrap_or_else(|| "Сотрудник".into()),
     }
-}
-
-/// Roubles (or tenge) from minor units: "1 234,56".
-pub(super) fn money(minor: i64) -> String {
-    let whole = (minor / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(c);
-    }
-    format!("{grouped},{:02}", (minor % 100).abs())
 }
 
 pub(super) fn step_message(code: &str) -> String {
