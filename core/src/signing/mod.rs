@@ -248,7 +248,6 @@ fn profile_id<'a>(tenant: &Tenant, acc: &'a Account, validators: &[&str]) -> Opt
     let t = acc.applicant_type.get()?;
     tenant
         .fields_for(t)
-        .into_iter()
         .filter(|f| {
             f.validate
                 .as_ref()
@@ -1027,7 +1026,7 @@ pub async fn ask(
     .await?;
     if asked == Asked::Applicant {
         workflow::notify_text(
-            &mut *tx,
+            &mut tx,
             tenant,
             a,
             &format!("Подпишите документ «{}»", doc.file_name),

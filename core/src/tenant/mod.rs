@@ -1071,38 +1071,6 @@ pub fn safe_relative(p: &str) -> Option<PathBuf> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::offset;
-
-    #[test]
-    fn offsets_are_read_the_way_people_write_them() {
-        assert_eq!(parse_offset("+03:00"), Some(offset!(+3)));
-        assert_eq!(parse_offset("+5"), Some(offset!(+5)));
-        assert_eq!(parse_offset("-03:30"), Some(offset!(-3:30)));
-        for bad in ["Asia/Almaty", "03:00", "+15:00", "+03:60", "+", ""] {
-            assert_eq!(parse_offset(bad), None, "{bad}");
-        }
-    }
-
-    /// 20:30 UTC on the 22nd is already the 23rd in Almaty (+05:00) and
-    /// still the 22nd in Moscow; a day's filter bounds follow the clock.
-    #[test]
-    fn times_and_days_follow_the_tenants_clock() {
-        let ts = "2026-11-22T20:30:00.000000Z";
-        assert_eq!(local_time(ts, offset!(+5)), "23.11.2026 01:30");
-        assert_eq!(local_time(ts, offset!(+3)), "22.11.2026 23:30");
-        assert_eq!(local_time("not a time", offset!(+3)), "not a time");
-        assert_eq!(ru_date("2026-01-07"), "07.01.2026");
-        let (start, end) = crate::store::day_bounds("2026-11-23", offset!(+5)).unwrap();
-        assert_eq!(start, "2026-11-22T19:00:00.000000Z");
-        assert_eq!(end, "2026-11-23T19:00:00.000000Z");
-        assert!(start.as_str() <= ts && ts < end.as_str());
-        assert_eq!(crate::store::day_bounds("23.11.2026", offset!(+5)), None);
-    }
-}
-
 /// `[signature]`'s schemes and steps: each step's statuses exist, the
 /// status a signature moves to is one the workflow lets the system set,
 /// an SMS signature has a phone to go to, and a contract template is a
@@ -1153,11 +1121,13 @@ fn check_signing(c: &TenantFile, dir: &Path, err: &mut impl FnMut(std::ops::Rang
         }
         if let Some(then) = &step.then {
             let to = then.get_ref();
-            let by_system = wf.transitions.iter().any(|t| {
-                t.to.get_ref() == to
-                    && t.from.iter().any(|f| f.get_ref() == status)
-                    && t.by.contains(&config::Role::System)
-            });
+            // Without transitions anyone but the applicant may set any status.
+            let by_system = wf.transitions.is_empty()
+                || wf.transitions.iter().any(|t| {
+                    t.to.get_ref() == to
+                        && t.from.iter().any(|f| f.get_ref() == status)
+                        && t.by.contains(&config::Role::System)
+                });
             if !known(to) {
                 err(
                     then.span(),
@@ -1184,5 +1154,37 @@ fn check_signing(c: &TenantFile, dir: &Path, err: &mut impl FnMut(std::ops::Rang
                 ),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::offset;
+
+    #[test]
+    fn offsets_are_read_the_way_people_write_them() {
+        assert_eq!(parse_offset("+03:00"), Some(offset!(+3)));
+        assert_eq!(parse_offset("+5"), Some(offset!(+5)));
+        assert_eq!(parse_offset("-03:30"), Some(offset!(-3:30)));
+        for bad in ["Asia/Almaty", "03:00", "+15:00", "+03:60", "+", ""] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+    }
+
+    /// 20:30 UTC on the 22nd is already the 23rd in Almaty (+05:00) and
+    /// still the 22nd in Moscow; a day's filter bounds follow the clock.
+    #[test]
+    fn times_and_days_follow_the_tenants_clock() {
+        let ts = "2026-11-22T20:30:00.000000Z";
+        assert_eq!(local_time(ts, offset!(+5)), "23.11.2026 01:30");
+        assert_eq!(local_time(ts, offset!(+3)), "22.11.2026 23:30");
+        assert_eq!(local_time("not a time", offset!(+3)), "not a time");
+        assert_eq!(ru_date("2026-01-07"), "07.01.2026");
+        let (start, end) = crate::store::day_bounds("2026-11-23", offset!(+5)).unwrap();
+        assert_eq!(start, "2026-11-22T19:00:00.000000Z");
+        assert_eq!(end, "2026-11-23T19:00:00.000000Z");
+        assert!(start.as_str() <= ts && ts < end.as_str());
+        assert_eq!(crate::store::day_bounds("23.11.2026", offset!(+5)), None);
     }
 }

@@ -457,6 +457,8 @@ async fn render_view(
     let defs = k
         .map(|k| app::form_fields(&ctx.tenant, k, acc))
         .unwrap_or_default();
+    // A status in which the applicant signs makes its document on first sight.
+    super::shared::freeze_step_document(st, ctx, acc, a).await;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
     // A document slot shows its own files where the form's values are
@@ -525,6 +527,7 @@ async fn render_view(
             files => other_files,
             fee => fee,
             history => history,
+            signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Applicant, &format!("{}/applications/{}", ctx.base, a.id)).await?,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
             // Until the utility moves it on, the signed Word file is still awaited.
