@@ -261,3 +261,159 @@ async fn setevaya_the_utility_signs_first_then_the_applicant_by_sms_code() {
     std::io::Read::read_to_end(&mut z.by_name("договор.pdf").unwrap(), &mut doc_bytes).unwrap();
     assert_eq!(doc_bytes, contract);
 }
+
+#[tokio::test]
+async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
+    let Some(pki) = Pki::gost256("kvadra") else {
+        return;
+    };
+    // Another company's key under the same trusted CA.
+    pki.issue(
+        "other",
+        "/C=RU/O=ООО Лютик/CN=Сидоров Семён Семёнович/SN=Сидоров/GN=Семён Семёнович/INNLE=7707083893/OGRN=1027700132195",
+    );
+    let tenants = tenants_copy(&[("kvadra", "kvadra", None)]);
+    pki.install(&tenants.join("kvadra"));
+    let toml_path = tenants.join("kvadra/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "[signature]\n",
+        "[signature]\nfetch = false\n",
+    );
+    let toml = toml.replace("revocation = \"either\"", "revocation = \"crl\"");
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let phone = "+79003000088";
+    let mut a = tapline_e2e::ready(
+        &app,
+        "kvadra",
+        "legal",
+        phone,
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("email", "romashka@example.ru"),
+            ("phone", phone),
+        ],
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("inn", "7703123457"),
+            ("ogrn", "1027700123450"),
+            ("representative", "Иванов Иван Иванович"),
+            ("city", "Белгород"),
+            ("postal_address", "Белгород, ул. Мира, 1"),
+        ],
+    )
+    .await;
+    let r = a
+        .post(
+            "/applications/new",
+            &[("city", "Белгород"), ("kind", "connection")],
+        )
+        .await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Белгород"),
+                ("object_address", "ул. Мира, 5"),
+                ("supply_type", "Теплоснабжение"),
+                ("load_gcal_h", "0,25"),
+                ("phone", phone),
+                ("email", "romashka@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut op = sign_in(&app, "kvadra", "op@kvadra.ru").await;
+    let r = op
+        .post(
+            &format!("/office/applications/{id}/status"),
+            &[("to", "awaiting_signature")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // «Ожидает подписи ЭЦП»: the application as a Word file waits for the key.
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("Документы на подпись"), "{}", view.body);
+    assert!(view.has("ожидает вашей подписи"), "{}", view.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    // Looking again makes no second copy.
+    a.get(&format!("/applications/{id}")).await;
+    let (copies,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(copies, 1);
+    let doc = format!("/applications/{id}/documents/{file}");
+    let page = a.get(&doc).await;
+    assert!(page.has("data-scheme=\"cryptopro\""), "{}", page.body);
+    let bytes = a
+        .client
+        .get(format!("{}/applications/{id}/file/{file}", a.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    assert!(bytes.starts_with(b"PK"), "a Word file");
+
+    // Another company's valid signature: whose it is, and no move.
+    let r = a
+        .post(&format!("{doc}/sign"), &[("signature", &pki.sign("other", &bytes))])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("ООО Лютик"), "{}", r.body);
+    assert!(r.has("ИНН 7707083893"), "{}", r.body);
+    let r = a
+        .post(&format!("{doc}/sign"), &[("signature", &pki.sign("expired", &bytes))])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("Срок действия сертификата истёк"), "{}", r.body);
+    assert!(a.get(&format!("/applications/{id}")).await.has("Ожидает подписи ЭЦП"));
+
+    let r = a
+        .post(&format!("{doc}/sign"), &[("signature", &pki.sign("ee", &bytes))])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("В работе у филиала"), "{}", view.body);
+    assert!(view.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"), "{}", view.body);
+    // The staff see the verdict on the card; the history says who signed.
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(card.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"), "{}", card.body);
+    assert!(card.has("Документ подписан"), "{}", card.body);
+    // The refused signatures were never recorded; the valid one is kept
+    // with what it was judged on, and judges the same again.
+    let (n, cms, verdict): (i64, String, String) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM signatures WHERE tenant_id = 'kvadra'), cms, verdict FROM signatures WHERE tenant_id = 'kvadra'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["signer"]["ogrn"], "1027700123450");
+    assert!(!cms.is_empty());
+}
