@@ -291,7 +291,7 @@ pub(super) fn signature_views(
 }
 
 /// The plug-in widget's settings for a certificate scheme (see
-/// `templates/portal/_sign.html`); None for SMS or no scheme.
+/// `templates/portal/sign_widget.html`); None for SMS or no scheme.
 pub(super) fn sign_widget(
     ctx: &Ctx,
     base: &str,
