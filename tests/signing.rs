@@ -832,6 +832,14 @@ async fn vodokanal_signature_files_are_checked_on_arrival_and_shown_beside_their
         view.body
     );
     assert!(view.has("Подпись не принята"), "{}", view.body);
+    // And on the office's card, with their verdicts.
+    let mut op = sign_in(&app, "vodokanal", "op@vodokanal.ru").await;
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(
+        card.has("Подписано: ООО Ромашка (Иванов Иван Иванович)") && card.has("Подпись не принята"),
+        "{}",
+        card.body
+    );
     // Nothing but a file is refused at the field, and nothing is recorded.
     let r = b
         .post_multipart(&format!("{doc}/signature-file"), &[], None)
