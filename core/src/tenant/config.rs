@@ -143,6 +143,10 @@ pub struct SignatureSection {
     pub entrepreneur: Option<Spanned<Scheme>>,
     /// How the utility's staff sign in the office (cryptopro or ncalayer).
     pub office: Option<Spanned<Scheme>>,
+    /// The utility's own INN or BIN: a staff member's signature must be
+    /// made with a key issued to the utility. Unset, any trusted key of a
+    /// staff member signs for it.
+    pub utility_id: Option<Spanned<String>>,
     /// Signature files (.sig, .p7s) made outside the portal may be
     /// attached beside a document and are checked on arrival (seed 002).
     #[serde(default)]
@@ -261,6 +265,7 @@ impl Default for SignatureSection {
             legal: None,
             entrepreneur: None,
             office: None,
+            utility_id: None,
             upload: false,
             cadesplugin_api: default_cadesplugin_api(),
             cadesplugin_install: default_cadesplugin_install(),

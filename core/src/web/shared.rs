@@ -328,17 +328,17 @@ pub(super) async fn signing_views(
         return Ok(Vec::new());
     }
     let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
-    Ok(docs
-        .iter()
-        .map(|d| {
-            context! {
-                doc => document_view(ctx, d),
-                turn => crate::signing::turn(d, side, &sigs),
-                signatures => signature_views(ctx, &sigs, d.id, base),
-                link => format!("{base}/documents/{}", d.id),
-            }
-        })
-        .collect())
+    let mut out = Vec::new();
+    for d in &docs {
+        let turn = crate::signing::turn_now(&st.db, &ctx.tenant, a, d, side, &sigs).await?;
+        out.push(context! {
+            doc => document_view(ctx, d),
+            turn => turn,
+            signatures => signature_views(ctx, &sigs, d.id, base),
+            link => format!("{base}/documents/{}", d.id),
+        });
+    }
+    Ok(out)
 }
 
 /// A signing page may load CryptoPro's script from the tenant's address
