@@ -669,6 +669,13 @@ fn check_config(
             "signature: revocation \"ocsp\" or \"both\" needs fetch = true (OCSP is only ever asked over the network)".into(),
         );
     }
+    if let Err(why) = c.signature.cadesplugin_origin() {
+        let a = &c.signature.cadesplugin_api;
+        err(
+            a.span(),
+            format!("signature.cadesplugin_api: `{}` {why}", a.get_ref()),
+        );
+    }
     if let Some(from) = &c.notify.email_from
         && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
     {

@@ -285,3 +285,65 @@ pub(super) fn step_message(code: &str) -> String {
         _ => "Не удалось выполнить действие. Попробуйте ещё раз.".into(),
     }
 }
+
+/// The CryptoPro extension's page script, which `cadesplugin_api.js` loads
+/// in Chromium (Chrome, Edge) and in Opera and Yandex Browser. Chromium
+/// lets extension scripts past a page's policy already; naming them keeps
+/// signing working where a browser does not.
+#[allow(dead_code)] // until the signing pages send it
+const CADES_EXTENSIONS: [&str; 2] = [
+    "chrome-extension://iifchhfnnmpdbibifmljnfjhpififfog",
+    "chrome-extension://epebfcehmdedogndhlcacafjaacknbcm",
+];
+
+/// The Content-Security-Policy of a page that signs with CryptoPro: the
+/// usual one, whose scripts may also come from the tenant's
+/// `cadesplugin_api` address. Every other page keeps `script-src 'self'`.
+#[allow(dead_code)] // until the signing pages send it
+pub(super) fn signing_csp(tenant: &Tenant) -> axum::http::HeaderValue {
+    // `tapline check` refuses an unusable address, so none reaches here;
+    // were one to, the page simply would not load the plug-in's script.
+    let origin = tenant.config.signature.cadesplugin_origin().ok().flatten();
+    let mut scripts: Vec<&str> = origin.iter().map(String::as_str).collect();
+    scripts.extend(CADES_EXTENSIONS);
+    axum::http::HeaderValue::from_str(&super::csp_with(&scripts))
+        .expect("origins are ASCII without control characters")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signing_page_may_load_the_plugin_api_from_the_configured_origin_only() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/kvadra");
+        let mut tenant = crate::tenant::load_tenant(&dir).expect("kvadra loads");
+        let csp = signing_csp(&tenant);
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self' https://www.cryptopro.ru chrome-extension://"),
+            "CryptoPro's own copy by default: {csp}"
+        );
+        tenant.config.signature.cadesplugin_api = toml::Spanned::new(
+            0..0,
+            "https://cdn.kvadra.example:8443/js/cadesplugin_api.js".into(),
+        );
+        let csp = signing_csp(&tenant);
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self' https://cdn.kvadra.example:8443 chrome-extension://"),
+            "{csp}"
+        );
+        assert!(!csp.contains("cryptopro.ru"), "{csp}");
+        // A copy on the portal itself needs nothing more than 'self'.
+        tenant.config.signature.cadesplugin_api =
+            toml::Spanned::new(0..0, "/t/kvadra/assets/cadesplugin_api.js".into());
+        let csp = signing_csp(&tenant);
+        assert!(
+            csp.to_str()
+                .unwrap()
+                .contains("script-src 'self' chrome-extension://"),
+            "{csp:?}"
+        );
+    }
+}

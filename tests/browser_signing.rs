@@ -1,0 +1,337 @@
+//! Signing with CryptoPro in a real browser (headless Chromium through
+//! chromedriver): `templates/static/cryptopro.js` against a fake
+//! `window.cadesplugin` (tests/support/cadesplugin.rs) whose signatures
+//! OpenSSL makes with the GOST test PKI, verified by our engine.
+//!
+//! Needs Debian's `chromium`, `chromium-driver` and
+//! `libengine-gost-openssl`; each test skips (outside CI) without them.
+
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+use std::sync::Arc;
+use tapline_e2e::TestApp;
+use tapline_e2e::cadesplugin::{self, Cert, FakeCades, Mode, Pki, Pump};
+use tapline_e2e::chrome::{arrive, chromedriver, connect, js, until};
+use tapline_signature::policy::{self, Evidence, Policy, Purpose, Revocation};
+
+/// Our engine's verdict on `cms` over `content`, with the test root and CRLs.
+fn verify(pki: &Pki, cms: &str, content: &[u8]) -> policy::Verdict {
+    let anchors =
+        policy::certificates_from(&std::fs::read(pki.dir.join("root.pem")).unwrap()).unwrap();
+    let mut crls = Vec::new();
+    for f in ["root.crl", "inter.crl"] {
+        crls.extend(policy::crl_files_from(&std::fs::read(pki.dir.join(f)).unwrap()).unwrap());
+    }
+    let evidence = Evidence {
+        crls,
+        ..Default::default()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let policy = Policy {
+        revocation: Revocation::Crl,
+        purpose: Purpose::Sign,
+    };
+    policy::verify(
+        cms.as_bytes(),
+        Some(content),
+        &anchors,
+        &policy,
+        &evidence,
+        now,
+    )
+}
+
+/// The signing widget's markup as SIGNING.md fixes it, on the fake's
+/// server, with cryptopro.js from the portal: the script's contract on its
+/// own, before any portal page uses it.
+fn widget_page(app: &TestApp, fake: &FakeCades, size: usize, hashes: (&str, &str)) -> String {
+    let html = format!(
+        r#"<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Подпись</title></head><body>
+<form method="post" action="{action}" class="sign-form" data-scheme="cryptopro"
+      data-content-url="/page/doc.bin" data-size="{size}"
+      data-streebog256="{s256}" data-streebog512="{s512}"
+      data-plugin-api="{api}">
+  <input type="hidden" name="csrf_token" value="t">
+  <input type="hidden" name="signature" value="">
+  <div class="sign-certs"></div>
+  <button type="button" class="sign-start">Подписать</button>
+  <p class="sign-status" role="status" aria-live="polite"></p>
+  <p class="sign-error field-error" role="alert"></p>
+</form>
+<script src="{js}" defer></script>
+</body></html>"#,
+        action = fake.posted_url(),
+        api = fake.api_url(),
+        js = app.url("/t/kvadra/static/cryptopro.js"),
+        s256 = hashes.0,
+        s512 = hashes.1,
+    );
+    fake.page("sign.html", "text/html; charset=utf-8", html.into_bytes())
+}
+
+/// The certificates the widget offers: (value, text) of each option.
+async fn offered(c: &Client) -> Vec<(String, String)> {
+    arrive(c, Locator::Css(".sign-certs select[name=thumbprint]")).await;
+    let v = js(
+        c,
+        "return [...document.querySelectorAll('.sign-certs option')].map(o => [o.value, o.textContent]);",
+    )
+    .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn error_text(c: &Client) -> String {
+    until(
+        c,
+        "return document.querySelector('.sign-error').textContent.trim() !== ''",
+        "an error shown",
+    )
+    .await;
+    js(
+        c,
+        "return document.querySelector('.sign-error').textContent",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_string()
+}
+
+/// The certificates on the fake's "computer": Ромашка's and Вектор's valid
+/// ones, Ромашка's expired one, and one whose key is not here.
+fn computer(pki: &Pki) -> (Cert, Cert, Vec<Cert>) {
+    let romashka = pki.romashka();
+    let vektor = pki.vektor();
+    let expired = pki.expired();
+    let mut keyless = pki.cert("revoked", &romashka.subject);
+    keyless.has_key = false;
+    let all = vec![expired, romashka.clone(), keyless, vektor.clone()];
+    (romashka, vektor, all)
+}
+
+#[tokio::test]
+async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_exact_bytes() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, vektor, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    let doc = "Заявка № 17 на технологическое присоединение\n"
+        .repeat(50)
+        .into_bytes();
+    fake.page("doc.bin", "application/octet-stream", doc.clone());
+    let page = widget_page(&app, &fake, doc.len(), ("", ""));
+
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+    c.goto(&page).await.unwrap();
+    let options = offered(&c).await;
+    // Valid now and with a key here: the expired and the keyless are left out.
+    assert_eq!(
+        options
+            .iter()
+            .map(|o| o.0.clone())
+            .collect::<Vec<_>>()
+            .len(),
+        2,
+        "{options:?}"
+    );
+    let (_, label) = options
+        .iter()
+        .find(|o| o.0 == romashka.thumbprint)
+        .expect("Ромашка's certificate offered");
+    assert!(
+        label.starts_with("Иванов Иван Иванович — ООО \"Ромашка\", до "),
+        "{label}"
+    );
+    assert!(options.iter().any(|o| o.0 == vektor.thumbprint));
+
+    c.execute(
+        "const s = document.querySelector('select[name=thumbprint]'); s.value = arguments[0];",
+        vec![Value::String(romashka.thumbprint.clone())],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".sign-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fake.posted().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing posted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let posted = fake.posted().remove(0);
+    let field = |k: &str| {
+        posted
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("csrf_token"), "t", "the form's own fields go too");
+    assert_eq!(field("thumbprint"), romashka.thumbprint);
+    let cms = field("signature");
+    assert!(
+        cms.contains("\r\n"),
+        "CryptoPro's line breaks reach the server as they are"
+    );
+
+    // What was signed is the document itself, by the chosen certificate.
+    let signed = pump.signed();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].kind, "cades");
+    assert_eq!(signed[0].thumbprint, romashka.thumbprint);
+    assert_eq!(signed[0].content, doc);
+    let verdict = verify(&pki, &cms, &doc);
+    assert!(verdict.valid, "{:?}", verdict.reason);
+    let signer = verdict.signer.unwrap();
+    assert_eq!(signer.inn_le.as_deref(), Some(cadesplugin::ROMASHKA_INN));
+    assert_eq!(signer.ogrn.as_deref(), Some(cadesplugin::ROMASHKA_OGRN));
+    // The same signature over other bytes is worthless: it covers these.
+    let mut other = doc.clone();
+    other[0] ^= 1;
+    assert!(!verify(&pki, &cms, &other).valid);
+    assert!(
+        fake.served() >= 1,
+        "the api came from the configured address"
+    );
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_file_is_signed_by_its_streebog_hash() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, _, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    // Over 10 MB: the page must not fetch it, only hand the hash over.
+    let doc: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let hash = pki.streebog256(&doc);
+    let page = widget_page(&app, &fake, doc.len(), (&hash, "00"));
+
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+    pump.document(doc.clone());
+    c.goto(&page).await.unwrap();
+    offered(&c).await;
+    c.execute(
+        "document.querySelector('select[name=thumbprint]').value = arguments[0];",
+        vec![Value::String(romashka.thumbprint.clone())],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".sign-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fake.posted().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing posted: {}",
+            tapline_e2e::chrome::text(&c).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let signed = pump.signed();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].kind, "hash", "SignHash, not the whole file");
+    let posted = fake.posted().remove(0);
+    let cms = posted
+        .iter()
+        .find(|(k, _)| k == "signature")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(verify(&pki, &cms, &doc).valid);
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_posts_nothing() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::spawn().await;
+    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, _, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    let doc = b"short document".to_vec();
+    fake.page("doc.bin", "application/octet-stream", doc.clone());
+    let page = widget_page(&app, &fake, doc.len(), ("", ""));
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+
+    fake.set_mode(Mode::Missing);
+    c.goto(&page).await.unwrap();
+    let e = error_text(&c).await;
+    assert!(e.contains("Не найден КриптоПро ЭЦП Browser plug-in"), "{e}");
+    let href = js(&c, "return document.querySelector('.sign-error a').href").await;
+    assert_eq!(href, "https://www.cryptopro.ru/products/cades/plugin");
+    assert_eq!(
+        js(&c, "return document.querySelector('.sign-start').disabled").await,
+        Value::Bool(true)
+    );
+
+    fake.set_mode(Mode::NoCertificates);
+    c.goto(&page).await.unwrap();
+    let e = error_text(&c).await;
+    assert!(
+        e.contains("нет действующего сертификата с закрытым ключом"),
+        "{e}"
+    );
+
+    fake.set_mode(Mode::Cancel);
+    c.goto(&page).await.unwrap();
+    offered(&c).await;
+    c.execute(
+        "document.querySelector('select[name=thumbprint]').value = arguments[0];",
+        vec![Value::String(romashka.thumbprint.clone())],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".sign-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = error_text(&c).await;
+    assert!(e.contains("Подписание отменено"), "{e}");
+    // The button works again for another try.
+    assert_eq!(
+        js(&c, "return document.querySelector('.sign-start').disabled").await,
+        Value::Bool(false)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(fake.posted().is_empty(), "nothing posted");
+    assert!(pump.signed().is_empty(), "nothing signed");
+    c.close().await.unwrap();
+    app.stop().await;
+}
