@@ -9,9 +9,9 @@
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use std::sync::Arc;
-use tapline_e2e::TestApp;
-use tapline_e2e::cadesplugin::{self, Cert, FakeCades, Mode, Pki, Pump};
+use tapline_e2e::cadesplugin::{self, Cert, Certs, FakeCades, Mode, Pki, Pump};
 use tapline_e2e::chrome::{arrive, chromedriver, connect, js, until};
+use tapline_e2e::{Browser, Setup, TestApp, tenants_copy};
 use tapline_signature::policy::{self, Evidence, Policy, Purpose, Revocation};
 
 /// Our engine's verdict on `cms` over `content`, with the test root and CRLs.
@@ -112,12 +112,15 @@ async fn error_text(c: &Client) -> String {
 /// The certificates on the fake's "computer": Ромашка's and Вектор's valid
 /// ones, Ромашка's expired one, and one whose key is not here.
 fn computer(pki: &Pki) -> (Cert, Cert, Vec<Cert>) {
-    let romashka = pki.romashka();
-    let vektor = pki.vektor();
-    let expired = pki.expired();
-    let mut keyless = pki.cert("revoked", &romashka.subject);
-    keyless.has_key = false;
-    let all = vec![expired, romashka.clone(), keyless, vektor.clone()];
+    let certs = Certs { pki };
+    let romashka = certs.romashka();
+    let vektor = certs.vektor();
+    let all = vec![
+        certs.expired(),
+        romashka.clone(),
+        certs.keyless(),
+        vektor.clone(),
+    ];
     (romashka, vektor, all)
 }
 
@@ -125,7 +128,7 @@ fn computer(pki: &Pki) -> (Cert, Cert, Vec<Cert>) {
 async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_exact_bytes() {
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
-    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+    let Some(pki) = Pki::gost256("widget1") else {
         return;
     };
     let pki = Arc::new(pki);
@@ -221,7 +224,7 @@ async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_
 async fn a_large_file_is_signed_by_its_streebog_hash() {
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
-    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+    let Some(pki) = Pki::gost256("widget2") else {
         return;
     };
     let pki = Arc::new(pki);
@@ -229,7 +232,7 @@ async fn a_large_file_is_signed_by_its_streebog_hash() {
     let fake = FakeCades::start(all.clone()).await;
     // Over 10 MB: the page must not fetch it, only hand the hash over.
     let doc: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let hash = pki.streebog256(&doc);
+    let hash = cadesplugin::streebog256(&pki, &doc);
     let page = widget_page(&app, &fake, doc.len(), (&hash, "00"));
 
     let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
@@ -276,7 +279,7 @@ async fn a_large_file_is_signed_by_its_streebog_hash() {
 async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_posts_nothing() {
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
-    let Some(pki) = Pki::make(&app.dir.join("pki")) else {
+    let Some(pki) = Pki::gost256("widget3") else {
         return;
     };
     let pki = Arc::new(pki);
@@ -332,6 +335,303 @@ async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(fake.posted().is_empty(), "nothing posted");
     assert!(pump.signed().is_empty(), "nothing signed");
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+// ------------------------------------------------------------ the portals
+
+const STAFF_PASSWORD: &str = "office-pass-123";
+
+/// A copy of demo tenant `demo` trusting the test PKI (its CRL files only:
+/// the test certificates name no distribution points), whose pages load
+/// `cadesplugin_api.js` from the fake.
+fn tenant_for(pki: &Pki, fake: &FakeCades, demo: &str) -> std::path::PathBuf {
+    let tenants = tenants_copy(&[(demo, demo, None)]);
+    let dir = tenants.join(demo);
+    pki.install(&dir);
+    let toml_path = dir.join("tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("revocation = \"either\"\n", "")
+        .replace(
+            "[signature]\n",
+            "[signature]\nrevocation = \"crl\"\nfetch = false\n",
+        );
+    std::fs::write(&toml_path, toml).unwrap();
+    cadesplugin::point_tenant_at(&dir, &fake.api_url());
+    tenants
+}
+
+async fn add_staff(app: &TestApp, tenant: &str, email: &str) {
+    tapline::office::add_staff(
+        app.db(),
+        tenant,
+        email,
+        "Петров Пётр Петрович",
+        tapline::office::StaffRole::Operator,
+        STAFF_PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+async fn staff_browser(app: &TestApp, tenant: &str, email: &str) -> Browser {
+    add_staff(app, tenant, email).await;
+    let mut b = app.browser(tenant);
+    b.get("/office/login").await;
+    let r = b
+        .post(
+            "/office/login",
+            &[("email", email), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    b
+}
+
+/// ООО «Ромашка» at kvadra with an application the staff moved to
+/// «Ожидает подписи ЭЦП»: its id and the document to sign's page.
+async fn kvadra_awaiting_signature(app: &TestApp) -> (Browser, String, String) {
+    let phone = "+79003000091";
+    let mut a = tapline_e2e::ready(
+        app,
+        "kvadra",
+        "legal",
+        phone,
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("email", "romashka@example.ru"),
+            ("phone", phone),
+        ],
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("inn", cadesplugin::ROMASHKA_INN),
+            ("ogrn", cadesplugin::ROMASHKA_OGRN),
+            ("representative", "Иванов Иван Иванович"),
+            ("city", "Белгород"),
+            ("postal_address", "Белгород, ул. Мира, 1"),
+        ],
+    )
+    .await;
+    let r = a
+        .post(
+            "/applications/new",
+            &[("city", "Белгород"), ("kind", "connection")],
+        )
+        .await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Белгород"),
+                ("object_address", "ул. Мира, 5"),
+                ("supply_type", "Теплоснабжение"),
+                ("load_gcal_h", "0,25"),
+                ("phone", phone),
+                ("email", "romashka@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut op = staff_browser(app, "kvadra", "op@kvadra.ru").await;
+    let r = op
+        .post(
+            &format!("/office/applications/{id}/status"),
+            &[("to", "awaiting_signature")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The application page makes the document to sign on first sight.
+    a.get(&format!("/applications/{id}")).await;
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    (
+        a,
+        id.clone(),
+        format!("/applications/{id}/documents/{file}"),
+    )
+}
+
+/// The exact bytes behind a signing widget's `data-content-url`.
+async fn content_of(b: &Browser, c: &Client) -> Vec<u8> {
+    let url = js(
+        c,
+        "return document.querySelector('.sign-form').dataset.contentUrl",
+    )
+    .await;
+    let origin = &b.base[..b.base.find("/t/").unwrap()];
+    b.client
+        .get(format!("{origin}{}", url.as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+async fn choose_and_sign(c: &Client, cert: &Cert) {
+    offered(c).await;
+    c.execute(
+        "document.querySelector('select[name=thumbprint]').value = arguments[0];",
+        vec![Value::String(cert.thumbprint.clone())],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".sign-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn signatures(app: &TestApp, tenant: &str) -> i64 {
+    app.count(
+        "SELECT COUNT(*) FROM signatures WHERE tenant_id = $1",
+        tenant,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn kvadra_a_company_signs_with_cryptopro_in_the_browser_and_the_application_moves_on() {
+    let Some(driver) = chromedriver() else { return };
+    let Some(pki) = Pki::gost256("kvadra-browser") else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, vektor, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    let app = TestApp::spawn_with(Setup {
+        tenants: tenant_for(&pki, &fake, "kvadra"),
+        ..Setup::default()
+    })
+    .await;
+    let (a, id, doc) = kvadra_awaiting_signature(&app).await;
+
+    // Only the signing page lets the configured origin's script in.
+    let origin = format!("http://{}", fake.addr);
+    let csp = |path: String| {
+        let a = a.clone();
+        async move {
+            let r = a
+                .client
+                .get(format!("{}{path}", a.base))
+                .send()
+                .await
+                .unwrap();
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert!(csp(doc.clone()).await.contains(&origin));
+    assert!(!csp(format!("/applications/{id}")).await.contains(&origin));
+    assert!(!csp("/".into()).await.contains(&origin));
+
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 900).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+    tapline_e2e::chrome::login(&c, &a.base, "romashka@example.ru").await;
+    c.goto(&format!("{}{doc}", a.base)).await.unwrap();
+    let options = offered(&c).await;
+    assert_eq!(options.len(), 2, "{options:?}");
+    assert!(fake.served() >= 1, "the api came from the tenant's address");
+    let bytes = content_of(&a, &c).await;
+
+    // Another company's certificate: the server says whose it is, and no move.
+    choose_and_sign(&c, &vektor).await;
+    let e = error_text(&c).await;
+    assert!(e.contains("ООО Вектор"), "{e}");
+    assert!(e.contains(cadesplugin::VEKTOR_INN), "{e}");
+    assert_eq!(signatures(&app, "kvadra").await, 0);
+
+    choose_and_sign(&c, &romashka).await;
+    until(
+        &c,
+        "return document.body.innerText.includes('Подписано: ООО Ромашка (Иванов Иван Иванович)')",
+        "the signature shown",
+    )
+    .await;
+    let signed = pump.signed();
+    assert_eq!(signed.len(), 2);
+    assert!(
+        signed
+            .iter()
+            .all(|s| s.content == bytes && s.kind == "cades"),
+        "the exact bytes of the document were signed"
+    );
+    c.goto(&format!("{}/applications/{id}", a.base))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "return document.body.innerText.includes('В работе у филиала')",
+        "the application moved on",
+    )
+    .await;
+    assert_eq!(signatures(&app, "kvadra").await, 1);
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn kvadra_without_the_plugin_the_page_links_to_its_installer_and_a_cancel_records_nothing() {
+    let Some(driver) = chromedriver() else { return };
+    let Some(pki) = Pki::gost256("kvadra-modes") else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, _, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    let app = TestApp::spawn_with(Setup {
+        tenants: tenant_for(&pki, &fake, "kvadra"),
+        ..Setup::default()
+    })
+    .await;
+    let (a, id, doc) = kvadra_awaiting_signature(&app).await;
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 900).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+    tapline_e2e::chrome::login(&c, &a.base, "romashka@example.ru").await;
+
+    fake.set_mode(Mode::Missing);
+    c.goto(&format!("{}{doc}", a.base)).await.unwrap();
+    let e = error_text(&c).await;
+    assert!(e.contains("Не найден КриптоПро ЭЦП Browser plug-in"), "{e}");
+    let href = js(&c, "return document.querySelector('#sign-error a').href").await;
+    assert_eq!(href, "https://www.cryptopro.ru/products/cades/plugin");
+
+    fake.set_mode(Mode::NoCertificates);
+    c.goto(&format!("{}{doc}", a.base)).await.unwrap();
+    let e = error_text(&c).await;
+    assert!(e.contains("нет действующего сертификата"), "{e}");
+
+    fake.set_mode(Mode::Cancel);
+    c.goto(&format!("{}{doc}", a.base)).await.unwrap();
+    choose_and_sign(&c, &romashka).await;
+    let e = error_text(&c).await;
+    assert!(e.contains("Подписание отменено"), "{e}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(pump.signed().is_empty());
+    assert_eq!(signatures(&app, "kvadra").await, 0);
+    let view = a.clone().get(&format!("/applications/{id}")).await;
+    assert!(view.has("Ожидает подписи ЭЦП"), "{}", view.body);
     c.close().await.unwrap();
     app.stop().await;
 }

@@ -163,21 +163,19 @@
     var sd = await cp.CreateObjectAsync("CAdESCOM.CadesSignedData");
     var size = Number(form.dataset.size || 0);
     if (size > HASH_ABOVE && !form.dataset.contentBase64) {
-      // The hash must be the one the key's family signs with.
+      // The hash must be the one the key's family signs with; without the
+      // server's hash for it the file itself is signed, as a small one is.
       var oid = await (await (await cert.PublicKey()).Algorithm).Value;
-      var alg, hex;
+      var alg = 0, hex = "";
       if (oid === GOST_2012_256) { alg = STREEBOG_256; hex = form.dataset.streebog256; }
       else if (oid === GOST_2012_512) { alg = STREEBOG_512; hex = form.dataset.streebog512; }
-      if (!alg || !hex) {
-        var big = new Error("no hash for " + oid);
-        big.human = "Этим сертификатом нельзя подписать такой большой файл: нужен ключ ГОСТ Р 34.10-2012.";
-        throw big;
+      if (hex) {
+        var hashed = await cp.CreateObjectAsync("CAdESCOM.HashedData");
+        await hashed.propset_Algorithm(alg);
+        await hashed.propset_DataEncoding(BASE64_TO_BINARY);
+        await hashed.SetHashValue(hex);
+        return await sd.SignHash(hashed, signer, CADES_BES);
       }
-      var hashed = await cp.CreateObjectAsync("CAdESCOM.HashedData");
-      await hashed.propset_Algorithm(alg);
-      await hashed.propset_DataEncoding(BASE64_TO_BINARY);
-      await hashed.SetHashValue(hex);
-      return await sd.SignHash(hashed, signer, CADES_BES);
     }
     await sd.propset_ContentEncoding(BASE64_TO_BINARY);
     await sd.propset_Content(await contentBase64(form));

@@ -7,6 +7,7 @@
 //! 64-character lines, as CryptoPro returns them. Modes: a working
 //! plug-in, none installed, no certificates, the user cancels.
 
+pub use crate::pki::Pki;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use fantoccini::Client;
@@ -59,97 +60,18 @@ pub struct Cert {
     pub oid: String,
 }
 
-/// The GOST R 34.10-2012 (256) test PKI, with ООО «Вектор»'s certificate
-/// beside mkpki.sh's ООО «Ромашка» ones.
-pub struct Pki {
-    pub dir: PathBuf,
+/// The test PKI's certificates as the plug-in on a computer lists them.
+/// `ee` is mkpki.sh's ООО «Ромашка»; `vektor` is issued here on first use.
+pub struct Certs<'a> {
+    pub pki: &'a Pki,
 }
 
-impl Pki {
-    /// Made in `dir`; `None` (outside CI) without OpenSSL's GOST engine.
-    pub fn make(dir: &Path) -> Option<Pki> {
-        let out = Command::new("bash")
-            .arg(crate::repo().join("core/signature/tests/pki/mkpki.sh"))
-            .arg(dir)
-            .arg("gost256")
-            .env("OPENSSL_CONF", gost_cnf())
-            .output()
-            .expect("bash runs");
-        if !out.status.success() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI needs openssl with the GOST engine: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            eprintln!("could not make the test PKI (GOST engine missing?): not run");
-            return None;
-        }
-        let cadir = dir.join("db-inter");
-        let ca_cnf = crate::repo().join("core/signature/tests/pki/ca.cnf");
-        openssl(
-            dir,
-            &[
-                "genpkey",
-                "-quiet",
-                "-algorithm",
-                "gost2012_256",
-                "-pkeyopt",
-                "paramset:A",
-                "-out",
-                "vektor.key",
-            ],
-            &[],
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-new",
-                "-utf8",
-                "-key",
-                "vektor.key",
-                "-subj",
-                VEKTOR_SUBJECT,
-                "-out",
-                "vektor.csr",
-            ],
-            &[],
-        );
-        openssl(
-            dir,
-            &[
-                "ca",
-                "-batch",
-                "-utf8",
-                "-preserveDN",
-                "-config",
-                ca_cnf.to_str().unwrap(),
-                "-extensions",
-                "v3_ee",
-                "-cert",
-                "inter.pem",
-                "-keyfile",
-                "inter.key",
-                "-days",
-                "825",
-                "-notext",
-                "-in",
-                "vektor.csr",
-                "-out",
-                "vektor.pem",
-            ],
-            &[("CADIR", cadir.to_str().unwrap()), ("MD", "md_gost12_256")],
-        );
-        Some(Pki {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// Certificate `name` as the plug-in lists it.
+impl Certs<'_> {
+    /// Certificate `name` of the PKI folder as the plug-in lists it.
     pub fn cert(&self, name: &str, subject: &str) -> Cert {
         let pem = format!("{name}.pem");
         let out = openssl(
-            &self.dir,
+            &self.pki.dir,
             &[
                 "x509",
                 "-in",
@@ -192,8 +114,11 @@ impl Pki {
         )
     }
 
-    /// ООО «Вектор»'s valid certificate.
+    /// ООО «Вектор»'s valid certificate, issued by the same CA.
     pub fn vektor(&self) -> Cert {
+        if !self.pki.dir.join("vektor.pem").exists() {
+            self.pki.issue("vektor", VEKTOR_SUBJECT);
+        }
         self.cert(
             "vektor",
             "ИНН ЮЛ=1650123450, ОГРН=1021600123456, СНИЛС=11223344595, ИНН=165012345680, \
@@ -203,75 +128,36 @@ impl Pki {
 
     /// ООО «Ромашка»'s certificate that ran out in 2020.
     pub fn expired(&self) -> Cert {
-        let mut c = self.romashka();
-        let e = self.cert("expired", &c.subject);
-        c.name = e.name;
-        c.thumbprint = e.thumbprint;
-        c.from = e.from;
-        c.to = e.to;
-        c
+        let subject = self.romashka().subject;
+        self.cert("expired", &subject)
     }
 
-    /// The root and both CRLs in `tenant_dir/trust/`: what the tenant trusts.
-    pub fn trust_into(&self, tenant_dir: &Path) {
-        let trust = tenant_dir.join("trust");
-        std::fs::create_dir_all(&trust).unwrap();
-        for f in ["root.pem", "root.crl", "inter.crl"] {
-            std::fs::copy(self.dir.join(f), trust.join(format!("test-{f}"))).unwrap();
+    /// Ромашка's certificate whose private key is not on this computer.
+    pub fn keyless(&self) -> Cert {
+        let subject = self.romashka().subject;
+        Cert {
+            has_key: false,
+            ..self.cert("revoked", &subject)
         }
     }
+}
 
-    /// A detached CAdES-BES (DER) of `content` by certificate `name`, the
-    /// intermediate included as CryptoPro's whole-chain option does.
-    pub fn sign(&self, name: &str, content: &[u8]) -> Vec<u8> {
-        let file = self
-            .dir
-            .join(format!("content-{}", &crate::random_suffix()));
-        std::fs::write(&file, content).unwrap();
-        let out = openssl(
-            &self.dir,
-            &[
-                "cms",
-                "-sign",
-                "-binary",
-                "-in",
-                file.to_str().unwrap(),
-                "-signer",
-                &format!("{name}.pem"),
-                "-inkey",
-                &format!("{name}.key"),
-                "-md",
-                "md_gost12_256",
-                "-nosmimecap",
-                "-cades",
-                "-certfile",
-                "inter.pem",
-                "-outform",
-                "DER",
-            ],
-            &[],
-        );
-        let _ = std::fs::remove_file(&file);
-        out.stdout
-    }
-
-    /// Streebog-256 of `content` in hex, as OpenSSL computes it.
-    pub fn streebog256(&self, content: &[u8]) -> String {
-        let file = self.dir.join(format!("hash-{}", &crate::random_suffix()));
-        std::fs::write(&file, content).unwrap();
-        let out = openssl(
-            &self.dir,
-            &["dgst", "-md_gost12_256", "-r", file.to_str().unwrap()],
-            &[],
-        );
-        let _ = std::fs::remove_file(&file);
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
+/// Streebog-256 of `content` in hex, as OpenSSL computes it.
+pub fn streebog256(pki: &Pki, content: &[u8]) -> String {
+    let file = pki.dir.join(format!("hash-{}", crate::random_suffix()));
+    std::fs::write(&file, content).unwrap();
+    let out = openssl(
+        &pki.dir,
+        &["dgst", "-md_gost12_256", "-r", file.to_str().unwrap()],
+        &[],
+    );
+    let _ = std::fs::remove_file(&file);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// How the fake plug-in behaves.
@@ -512,24 +398,13 @@ fn answer(
             docs.lock()
                 .unwrap()
                 .iter()
-                .find(|d| pki.streebog256(d) == want)
+                .find(|d| streebog256(pki, d) == want)
                 .cloned()
                 .ok_or_else(|| format!("fake: no registered document hashes to {want}"))?
         }
         _ => return Err("fake: unknown request".into()),
     };
-    let der = pki.sign(&cert.name, &content);
-    Ok((content, cryptopro_base64(&der)))
-}
-
-/// Base64 in 64-character lines with CRLF, as SignCades returns it.
-pub fn cryptopro_base64(der: &[u8]) -> String {
-    let b = B64.encode(der);
-    b.as_bytes()
-        .chunks(64)
-        .map(|l| std::str::from_utf8(l).unwrap())
-        .collect::<Vec<_>>()
-        .join("\r\n")
+    Ok((content.clone(), pki.sign(&cert.name, &content)))
 }
 
 /// Point `tenant_dir`'s `[signature] cadesplugin_api` at `url` (adding the

@@ -15,6 +15,7 @@ mod office;
 mod posted;
 mod profile;
 mod shared;
+mod signing;
 use crate::tenant::templates;
 
 pub use error::WebError;
@@ -222,6 +223,7 @@ pub fn app(state: AppState) -> Router {
         .merge(office::routes())
         .merge(appeals::routes())
         .merge(content::routes())
+        .merge(signing::routes())
         .route("/assets/theme.css", get(theme_css))
         .route("/assets/{*path}", get(tenant_asset))
         .route("/static/{*path}", get(static_file))
@@ -249,22 +251,6 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-/// Every page's Content-Security-Policy unless its handler set another;
-/// [`csp_with`] builds the few wider ones from the same parts.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// [`CSP`] with more script sources (already valid source expressions).
-#[allow(dead_code)] // until the signing pages send it (web::shared::signing_csp)
-pub(crate) fn csp_with(scripts: &[&str]) -> String {
-    let mut script_src = String::from("'self'");
-    for s in scripts {
-        script_src.push(' ');
-        script_src.push_str(s);
-    }
-    CSP.replace("script-src 'self'", &format!("script-src {script_src}"))
-}
-
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -272,7 +258,11 @@ async fn security_headers(req: Request, next: Next) -> Response {
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
-        ("content-security-policy", CSP),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
         (
             "permissions-policy",
             "camera=(), microphone=(), geolocation=()",
@@ -652,21 +642,6 @@ pub(crate) fn human_size(bytes: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn only_the_named_script_sources_widen_the_policy() {
-        assert_eq!(super::csp_with(&[]), super::CSP);
-        let wide = super::csp_with(&["https://www.cryptopro.ru"]);
-        assert!(
-            wide.contains("; script-src 'self' https://www.cryptopro.ru; "),
-            "{wide}"
-        );
-        assert_eq!(
-            wide.replace(" https://www.cryptopro.ru", ""),
-            super::CSP,
-            "nothing else changes"
-        );
-    }
-
     #[test]
     fn sizes_read_in_russian() {
         assert_eq!(super::human_size(840), "840 байт");
