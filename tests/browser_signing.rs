@@ -635,3 +635,137 @@ async fn kvadra_without_the_plugin_the_page_links_to_its_installer_and_a_cancel_
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// A setevaya company's sent application: the applicant and its id.
+async fn setevaya_company_application(app: &TestApp) -> (Browser, String) {
+    let phone = "+79003000092";
+    let who = [
+        ("org_name", "ООО Ромашка"),
+        ("surname", "Иванов"),
+        ("first_name", "Иван"),
+        ("patronymic", "Иванович"),
+        ("inn", cadesplugin::ROMASHKA_INN),
+        ("ogrn", cadesplugin::ROMASHKA_OGRN),
+        ("kpp", "770301001"),
+    ];
+    let mut reg = who.to_vec();
+    reg.extend([("email", "romashka@example.ru"), ("phone", phone)]);
+    let mut profile = who.to_vec();
+    profile.push(("postal_address", "Казань, ул. Сетевая, 2"));
+    let mut a = tapline_e2e::ready(app, "setevaya", "legal", phone, &reg, &profile).await;
+    let r = a.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    a.upload(
+        &format!("/applications/{id}/files/ownership_doc"),
+        "егрн.pdf",
+        pdf,
+        true,
+    )
+    .await;
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 2"),
+                ("power_kw", "120"),
+                ("line_length_m", "80"),
+                ("metering_points", "2"),
+                ("phone", phone),
+                ("email", "romashka@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (a, id)
+}
+
+#[tokio::test]
+async fn setevaya_staff_sign_in_the_office_then_the_company_signs_with_cryptopro() {
+    let Some(driver) = chromedriver() else { return };
+    let Some(pki) = Pki::gost256("setevaya-browser") else {
+        return;
+    };
+    let pki = Arc::new(pki);
+    let (romashka, vektor, all) = computer(&pki);
+    let fake = FakeCades::start(all.clone()).await;
+    let app = TestApp::spawn_with(Setup {
+        tenants: tenant_for(&pki, &fake, "setevaya"),
+        ..Setup::default()
+    })
+    .await;
+    let (a, id) = setevaya_company_application(&app).await;
+    let mut op = staff_browser(&app, "setevaya", "op@setevaya.ru").await;
+    let card = format!("/office/applications/{id}");
+    let contract = b"%PDF-1.4\n% a contract both sides sign\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let r = op
+        .post_multipart(
+            &format!("{card}/document"),
+            &[("title", "Договор"), ("body", "Подпишите, пожалуйста")],
+            Some(("договор.pdf", contract)),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'setevaya' AND file_name = 'договор.pdf'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let r = op
+        .post(
+            &format!("{card}/documents/{file}/ask"),
+            &[("asked", "both")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The utility signs first: staff in the office, with their own key.
+    let c = connect(driver.port, &app.dir.join("chromium"), 1280, 900).await;
+    let pump = Pump::start(&c, pki.clone(), all);
+    c.goto(&app.url("/t/setevaya/office/login")).await.unwrap();
+    tapline_e2e::chrome::fill(&c, "f-email", "op@setevaya.ru").await;
+    tapline_e2e::chrome::fill(&c, "f-password", STAFF_PASSWORD).await;
+    tapline_e2e::chrome::submit(&c, "/office/login").await;
+    arrive(&c, Locator::Css("[data-testid=staff-box]")).await;
+    c.goto(&format!("{}{card}/documents/{file}", a.base))
+        .await
+        .unwrap();
+    choose_and_sign(&c, &vektor).await;
+    until(
+        &c,
+        "return document.body.innerText.includes('Подписано: ООО Вектор (Петров Пётр Петрович)')",
+        "the utility's signature shown",
+    )
+    .await;
+    assert_eq!(pump.signed()[0].content, contract, "the document's bytes");
+
+    // Then the company, with its own.
+    tapline_e2e::chrome::login(&c, &a.base, "romashka@example.ru").await;
+    c.goto(&format!("{}/applications/{id}/documents/{file}", a.base))
+        .await
+        .unwrap();
+    choose_and_sign(&c, &romashka).await;
+    until(
+        &c,
+        "return document.body.innerText.includes('Подписано: ООО Ромашка (Иванов Иван Иванович)')",
+        "the company's signature shown",
+    )
+    .await;
+    let text = tapline_e2e::chrome::text(&c).await;
+    assert!(
+        text.contains("Подписано: ООО Вектор (Петров Пётр Петрович)"),
+        "both signatures side by side: {text}"
+    );
+    assert_eq!(signatures(&app, "setevaya").await, 2);
+    assert!(pump.signed().iter().all(|s| s.content == contract));
+    c.close().await.unwrap();
+    app.stop().await;
+}
