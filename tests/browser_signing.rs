@@ -332,6 +332,17 @@ async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_
         js(&c, "return document.querySelector('.sign-start').disabled").await,
         Value::Bool(false)
     );
+
+    // Any other failure on the computer: CryptoPro's own words.
+    fake.set_mode(Mode::Error);
+    c.goto(&page).await.unwrap();
+    choose_and_sign(&c, &romashka).await;
+    let e = error_text(&c).await;
+    assert_eq!(
+        e,
+        "КриптоПро не смог подписать документ: Не удается построить цепочку сертификатов \
+         для доверенного корневого центра. (0x800B010A)"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(fake.posted().is_empty(), "nothing posted");
     assert!(pump.signed().is_empty(), "nothing signed");

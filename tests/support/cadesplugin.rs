@@ -5,7 +5,7 @@
 //! browser by [`Pump`], signed by OpenSSL with the GOST test PKI
 //! (`core/signature/tests/pki/mkpki.sh`) and answered as base64 in
 //! 64-character lines, as CryptoPro returns them. Modes: a working
-//! plug-in, none installed, no certificates, the user cancels.
+//! plug-in, none installed, no certificates, the user cancels, an error.
 
 pub use crate::pki::Pki;
 use base64::Engine;
@@ -171,6 +171,8 @@ pub enum Mode {
     NoCertificates,
     /// The user presses «Отмена» in CryptoPro's window (0x8010006E).
     Cancel,
+    /// Signing fails on the computer (CryptoPro cannot build the chain).
+    Error,
 }
 
 impl Mode {
@@ -180,6 +182,7 @@ impl Mode {
             Mode::Missing => "missing",
             Mode::NoCertificates => "none",
             Mode::Cancel => "cancel",
+            Mode::Error => "error",
         }
     }
 }
