@@ -47,7 +47,13 @@ fn verify(pki: &Pki, cms: &str, content: &[u8]) -> policy::Verdict {
 /// The signing widget's markup as SIGNING.md fixes it, on the fake's
 /// server, with cryptopro.js from the portal: the script's contract on its
 /// own, before any portal page uses it.
-fn widget_page(app: &TestApp, fake: &FakeCades, size: usize, hashes: (&str, &str)) -> String {
+fn widget_page(
+    app: &TestApp,
+    fake: &FakeCades,
+    name: &str,
+    size: usize,
+    hashes: (&str, &str),
+) -> String {
     let html = format!(
         r#"<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Подпись</title></head><body>
 <form method="post" action="{action}" class="sign-form" data-scheme="cryptopro"
@@ -69,7 +75,7 @@ fn widget_page(app: &TestApp, fake: &FakeCades, size: usize, hashes: (&str, &str
         s256 = hashes.0,
         s512 = hashes.1,
     );
-    fake.page("sign.html", "text/html; charset=utf-8", html.into_bytes())
+    fake.page(name, "text/html; charset=utf-8", html.into_bytes())
 }
 
 /// The certificates the widget offers: (value, text) of each option.
@@ -138,7 +144,7 @@ async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_
         .repeat(50)
         .into_bytes();
     fake.page("doc.bin", "application/octet-stream", doc.clone());
-    let page = widget_page(&app, &fake, doc.len(), ("", ""));
+    let page = widget_page(&app, &fake, "sign.html", doc.len(), ("", ""));
 
     let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
     let pump = Pump::start(&c, pki.clone(), all);
@@ -220,57 +226,59 @@ async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_
     app.stop().await;
 }
 
+/// Wait until the fake's server has `n` posted forms.
+async fn posted(c: &Client, fake: &FakeCades, n: usize) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fake.posted().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing posted: {}",
+            tapline_e2e::chrome::text(c).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    fake.posted().remove(n - 1)
+}
+
 #[tokio::test]
-async fn a_large_file_is_signed_by_its_streebog_hash() {
+async fn a_large_file_is_signed_over_its_streebog_hash() {
     let Some(driver) = chromedriver() else { return };
     let app = TestApp::spawn().await;
-    let Some(pki) = Pki::gost256("widget2") else {
+    let Some(pki) = Pki::gost256("widget-large") else {
         return;
     };
     let pki = Arc::new(pki);
     let (romashka, _, all) = computer(&pki);
     let fake = FakeCades::start(all.clone()).await;
-    // Over 10 MB: the page must not fetch it, only hand the hash over.
+    // Over 10 MB: CryptoPro gets a hash, not the whole file in one message.
     let doc: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let hash = cadesplugin::streebog256(&pki, &doc);
-    let page = widget_page(&app, &fake, doc.len(), (&hash, "00"));
-
+    let with_hash = widget_page(&app, &fake, "hashed.html", doc.len(), (&hash, "00"));
     let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
     let pump = Pump::start(&c, pki.clone(), all);
     pump.document(doc.clone());
-    c.goto(&page).await.unwrap();
-    offered(&c).await;
-    c.execute(
-        "document.querySelector('select[name=thumbprint]').value = arguments[0];",
-        vec![Value::String(romashka.thumbprint.clone())],
-    )
-    .await
-    .unwrap();
-    c.find(Locator::Css(".sign-start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while fake.posted().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing posted: {}",
-            tapline_e2e::chrome::text(&c).await
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+
+    // The server's hash for the key's family, set as it is.
+    c.goto(&with_hash).await.unwrap();
+    choose_and_sign(&c, &romashka).await;
+    let form = posted(&c, &fake, 1).await;
     let signed = pump.signed();
-    assert_eq!(signed.len(), 1);
-    assert_eq!(signed[0].kind, "hash", "SignHash, not the whole file");
-    let posted = fake.posted().remove(0);
-    let cms = posted
-        .iter()
-        .find(|(k, _)| k == "signature")
-        .map(|(_, v)| v.clone())
-        .unwrap();
-    assert!(verify(&pki, &cms, &doc).valid);
+    assert_eq!((signed[0].kind.as_str(), signed[0].parts), ("hash", 0));
+    let cms = &form.iter().find(|(k, _)| k == "signature").unwrap().1;
+    assert!(verify(&pki, cms, &doc).valid);
+
+    // No hash from the server: the file goes to HashedData in parts.
+    fake.page("doc.bin", "application/octet-stream", doc.clone());
+    let without = widget_page(&app, &fake, "parts.html", doc.len(), ("", ""));
+    c.goto(&without).await.unwrap();
+    choose_and_sign(&c, &romashka).await;
+    let form = posted(&c, &fake, 2).await;
+    let signed = pump.signed();
+    assert_eq!(signed[1].kind, "hash");
+    assert_eq!(signed[1].parts, doc.len().div_ceil(3 * 256 * 1024));
+    assert_eq!(signed[1].content, doc, "the parts are the file, in order");
+    let cms = &form.iter().find(|(k, _)| k == "signature").unwrap().1;
+    assert!(verify(&pki, cms, &doc).valid);
     c.close().await.unwrap();
     app.stop().await;
 }
@@ -287,7 +295,7 @@ async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_
     let fake = FakeCades::start(all.clone()).await;
     let doc = b"short document".to_vec();
     fake.page("doc.bin", "application/octet-stream", doc.clone());
-    let page = widget_page(&app, &fake, doc.len(), ("", ""));
+    let page = widget_page(&app, &fake, "sign.html", doc.len(), ("", ""));
     let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
     let pump = Pump::start(&c, pki.clone(), all);
 

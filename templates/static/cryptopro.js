@@ -19,6 +19,8 @@
   // Above this CryptoPro signs the hash the server computed instead of the
   // file: the plug-in receives the whole file as base64 otherwise.
   var HASH_ABOVE = 10 * 1024 * 1024;
+  // A multiple of 3 bytes: each part's base64 stands alone, unpadded.
+  var HASH_PART = 3 * 256 * 1024;
   var CURRENT_USER = 2, MY = "My", MAXIMUM_ALLOWED = 2, FIND_SHA1 = 0;
   var WHOLE_CHAIN = 1, BASE64_TO_BINARY = 1, CADES_BES = 1;
   var STREEBOG_256 = 101, STREEBOG_512 = 102;
@@ -133,15 +135,19 @@
     return btoa(chunks.join(""));
   }
 
-  async function contentBase64(form) {
-    if (form.dataset.contentBase64) return form.dataset.contentBase64;
+  async function contentBytes(form) {
     var r = await fetch(form.dataset.contentUrl, { credentials: "same-origin" });
     if (!r.ok) {
       var e = new Error("content " + r.status);
       e.human = "Не удалось получить документ для подписи. Обновите страницу и попробуйте снова.";
       throw e;
     }
-    return bytesToBase64(await r.arrayBuffer());
+    return r.arrayBuffer();
+  }
+
+  async function contentBase64(form) {
+    if (form.dataset.contentBase64) return form.dataset.contentBase64;
+    return bytesToBase64(await contentBytes(form));
   }
 
   async function sign(cp, form, thumbprint) {
@@ -163,17 +169,25 @@
     var sd = await cp.CreateObjectAsync("CAdESCOM.CadesSignedData");
     var size = Number(form.dataset.size || 0);
     if (size > HASH_ABOVE && !form.dataset.contentBase64) {
-      // The hash must be the one the key's family signs with; without the
-      // server's hash for it the file itself is signed, as a small one is.
+      // The hash must be the one the key's family signs with.
       var oid = await (await (await cert.PublicKey()).Algorithm).Value;
       var alg = 0, hex = "";
       if (oid === GOST_2012_256) { alg = STREEBOG_256; hex = form.dataset.streebog256; }
       else if (oid === GOST_2012_512) { alg = STREEBOG_512; hex = form.dataset.streebog512; }
-      if (hex) {
+      if (alg) {
         var hashed = await cp.CreateObjectAsync("CAdESCOM.HashedData");
         await hashed.propset_Algorithm(alg);
         await hashed.propset_DataEncoding(BASE64_TO_BINARY);
-        await hashed.SetHashValue(hex);
+        if (hex) {
+          await hashed.SetHashValue(hex);
+        } else {
+          // No hash from the server: the plug-in hashes the file in parts,
+          // so no single message to it carries the whole file.
+          var bytes = await contentBytes(form);
+          for (var at = 0; at < bytes.byteLength; at += HASH_PART) {
+            await hashed.Hash(bytesToBase64(bytes.slice(at, at + HASH_PART)));
+          }
+        }
         return await sd.SignHash(hashed, signer, CADES_BES);
       }
     }

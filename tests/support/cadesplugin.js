@@ -83,10 +83,15 @@
       return s;
     },
     "CAdESCOM.HashedData": function () {
-      var h = { alg: null, encoding: null, hash: null };
+      var h = { alg: null, encoding: null, hash: null, parts: [] };
       h.propset_Algorithm = function (a) { h.alg = a; return ok(); };
       h.propset_DataEncoding = function (e) { h.encoding = e; return ok(); };
       h.SetHashValue = function (v) { h.hash = v; return ok(); };
+      h.Hash = function (b64) {
+        if (h.encoding !== 1) return Promise.reject(new Error("fake: expected base64 parts"));
+        h.parts.push(b64);
+        return ok();
+      };
       return h;
     },
     "CAdESCOM.CadesSignedData": function () {
@@ -105,7 +110,11 @@
         if (type !== 1 || !signer.cert || hashed.encoding !== 1) {
           return Promise.reject(new Error("fake: expected CAdES-BES over a hash"));
         }
-        return queue({ kind: "hash", thumbprint: signer.cert._c.thumbprint, alg: hashed.alg, hash: hashed.hash });
+        calls.push(hashed.hash ? "SetHashValue" : "Hash x" + hashed.parts.length);
+        return queue({
+          kind: "hash", thumbprint: signer.cert._c.thumbprint, alg: hashed.alg,
+          hash: hashed.hash, parts: hashed.parts,
+        });
       };
       return d;
     },

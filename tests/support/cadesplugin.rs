@@ -303,6 +303,8 @@ pub struct Signed {
     pub thumbprint: String,
     /// `cades` (the content itself) or `hash` (SignHash over its digest).
     pub kind: String,
+    /// The parts the page fed `HashedData.Hash` (none when it set the hash).
+    pub parts: usize,
     pub content: Vec<u8>,
 }
 
@@ -343,6 +345,7 @@ impl Pump {
                                 s.lock().unwrap().push(Signed {
                                     thumbprint: r["thumbprint"].as_str().unwrap_or("").into(),
                                     kind: r["kind"].as_str().unwrap_or("").into(),
+                                    parts: r["parts"].as_array().map_or(0, Vec::len),
                                     content,
                                 });
                                 (
@@ -394,16 +397,32 @@ fn answer(
             .decode(r["content"].as_str().unwrap_or(""))
             .map_err(|e| format!("fake: content is not base64: {e}"))?,
         Some("hash") => {
-            let want = r["hash"].as_str().unwrap_or("").to_lowercase();
             if r["alg"] != 101 {
                 return Err(format!("fake: test keys hash with 101, not {}", r["alg"]));
             }
-            docs.lock()
-                .unwrap()
-                .iter()
-                .find(|d| streebog256(pki, d) == want)
-                .cloned()
-                .ok_or_else(|| format!("fake: no registered document hashes to {want}"))?
+            match r["hash"].as_str() {
+                // The page gave the server's hash: sign the document it is of.
+                Some(want) => {
+                    let want = want.to_lowercase();
+                    docs.lock()
+                        .unwrap()
+                        .iter()
+                        .find(|d| streebog256(pki, d) == want)
+                        .cloned()
+                        .ok_or_else(|| format!("fake: no registered document hashes to {want}"))?
+                }
+                // The page fed the file in parts, as HashedData.Hash takes it.
+                None => {
+                    let mut content = Vec::new();
+                    for part in r["parts"].as_array().into_iter().flatten() {
+                        content.extend(
+                            B64.decode(part.as_str().unwrap_or(""))
+                                .map_err(|e| format!("fake: a part is not base64: {e}"))?,
+                        );
+                    }
+                    content
+                }
+            }
         }
         _ => return Err("fake: unknown request".into()),
     };
