@@ -270,7 +270,7 @@ pub fn applicant_of<'a>(tenant: &Tenant, acc: &'a Account) -> Option<identity::A
     match acc.applicant_type.get()? {
         ApplicantType::Legal => Some(identity::Applicant::Legal {
             inn: id(&["inn_legal", "inn"])?,
-            ogrn: id(&["ogrn"])?,
+            ogrn: id(&["ogrn"]).unwrap_or(""),
         }),
         ApplicantType::Entrepreneur => Some(identity::Applicant::Entrepreneur {
             inn: id(&["inn_person", "inn"])?,
