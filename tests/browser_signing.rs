@@ -165,7 +165,7 @@ async fn the_widget_lists_usable_certificates_and_posts_a_detached_cades_of_the_
         .find(|o| o.0 == romashka.thumbprint)
         .expect("Ромашка's certificate offered");
     assert!(
-        label.starts_with("Иванов Иван Иванович — ООО \"Ромашка\", до "),
+        label.starts_with("Иванов Иван Иванович — ООО «Ромашка», до "),
         "{label}"
     );
     assert!(options.iter().any(|o| o.0 == vektor.thumbprint));
@@ -572,6 +572,18 @@ async fn kvadra_a_company_signs_with_cryptopro_in_the_browser_and_the_applicatio
     let options = offered(&c).await;
     assert_eq!(options.len(), 2, "{options:?}");
     assert!(fake.served() >= 1, "the api came from the tenant's address");
+    js(
+        &c,
+        "document.querySelector('.sign-form').scrollIntoView(); return 1",
+    )
+    .await;
+    let dir = tapline_e2e::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("sign-cryptopro-kvadra.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
     let bytes = content_of(&a, &c).await;
 
     // Another company's certificate: the server says whose it is, and no move.

@@ -85,11 +85,14 @@
     return two(d.getDate()) + "." + two(d.getMonth() + 1) + "." + d.getFullYear();
   }
 
+  // Certificates write ООО "Ромашка"; Russian text quotes «Ромашка».
+  function quotes(s) { return s.replace(/"([^"]*)"/g, "«$1»"); }
+
   // «Иванов Иван Иванович — ООО «Ромашка», до 31.12.2027».
   function certLabel(subject, validTo) {
     var p = subjectParts(subject);
-    var cn = p.CN || subject;
-    var org = p.O || "";
+    var cn = quotes(p.CN || subject);
+    var org = quotes(p.O || "");
     var who = org && org !== cn ? cn + " — " + org : cn;
     return who + ", до " + ddmmyyyy(validTo);
   }
@@ -262,9 +265,13 @@
       var label = document.createElement("label");
       label.htmlFor = select.id;
       label.textContent = "Сертификат";
+      // The portal's own field layout: a label above a full-width select.
+      var field = document.createElement("div");
+      field.className = "field";
+      field.appendChild(label);
+      field.appendChild(select);
       certsBox.textContent = "";
-      certsBox.appendChild(label);
-      certsBox.appendChild(select);
+      certsBox.appendChild(field);
       button.disabled = false;
       say("Выберите сертификат и нажмите «Подписать».");
     }).catch(explain);
