@@ -297,6 +297,7 @@ async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_
     fake.page("doc.bin", "application/octet-stream", doc.clone());
     let page = widget_page(&app, &fake, "sign.html", doc.len(), ("", ""));
     let c = connect(driver.port, &app.dir.join("chromium"), 1280, 800).await;
+    let all_certs = all.clone();
     let pump = Pump::start(&c, pki.clone(), all);
 
     fake.set_mode(Mode::Missing);
@@ -317,6 +318,18 @@ async fn without_the_plugin_a_certificate_or_with_a_cancel_the_page_says_so_and_
         e.contains("нет действующего сертификата с закрытым ключом"),
         "{e}"
     );
+
+    // Certificates, but none usable: one ran out, one has no key here.
+    fake.set_mode(Mode::Ok);
+    let certs = Certs { pki: &pki };
+    fake.set_certs(vec![certs.expired(), certs.keyless()]);
+    c.goto(&page).await.unwrap();
+    let e = error_text(&c).await;
+    assert!(
+        e.contains("нет действующего сертификата с закрытым ключом"),
+        "{e}"
+    );
+    fake.set_certs(all_certs);
 
     fake.set_mode(Mode::Cancel);
     c.goto(&page).await.unwrap();

@@ -272,6 +272,11 @@ impl FakeCades {
         self.shared.lock().unwrap().mode = mode;
     }
 
+    /// The certificates on the "computer" from the next page load on.
+    pub fn set_certs(&self, certs: Vec<Cert>) {
+        self.shared.lock().unwrap().certs = certs;
+    }
+
     /// How many times a page loaded the api script from here.
     pub fn served(&self) -> usize {
         self.shared.lock().unwrap().served
