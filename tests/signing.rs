@@ -406,13 +406,31 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
             .has("Ожидает подписи ЭЦП")
     );
 
-    let r = a
-        .post(
-            &format!("{doc}/sign"),
-            &[("signature", &pki.sign("ee", &bytes))],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    // Forty presses of «Подписать» at once: one signature, one move.
+    let sig = pki.sign("ee", &bytes);
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let mut b = a.clone();
+        let path = format!("{doc}/sign");
+        let sig = sig.clone();
+        tasks.push(tokio::spawn(async move {
+            b.post(&path, &[("signature", &sig)]).await.status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 303 || status == 422, "{status}");
+        ok += (status == 303) as usize;
+    }
+    assert_eq!(ok, 1);
+    let (moves,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM application_events WHERE tenant_id = 'kvadra' AND status = 'in_work'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(moves, 1);
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(view.has("В работе у филиала"), "{}", view.body);
     assert!(
@@ -594,6 +612,82 @@ async fn almaty_the_contract_is_signed_by_the_utility_then_by_the_head_of_the_co
         .await;
     assert_eq!(r.status, 422);
     assert!(r.has("СОТРУДНИКОВ САЯН"), "{}", r.body);
+
+    // The consumer asks for a change: the application goes back, and the
+    // contract on the page left open signs nothing any more.
+    let r = op
+        .post(
+            &format!("{card}/status"),
+            &[("to", "returned"), ("note", "Уточните мощность")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("head", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "Алматы, пр. Абая, 1"),
+                ("power_kw", "25"),
+                ("phone", phone),
+                ("email", "contract@example.kz"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "consumer_signing")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // A new contract, from the changed application; the old one is no longer asked.
+    a.get(&format!("/applications/{id}")).await;
+    let asked: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'almatyenergosbyt' AND slot = '_contract' \
+         AND signing IS NOT NULL",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(asked.len(), 1);
+    let file = asked[0].0;
+    let mine = format!("/applications/{id}/documents/{file}");
+    let office_doc = format!("{card}/documents/{file}");
+    let p = a.get(&mine).await;
+    assert!(
+        p.has("Требуемая мощность: 25 кВт"),
+        "the new power is in the contract: {}",
+        p.body
+    );
+    let bytes = op
+        .client
+        .get(format!("{}{card}/file/{file}", op.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let r = op
+        .post(
+            &format!("{office_doc}/sign"),
+            &[("signature", &pki.sign("ee", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
     let r = a
         .post(
             &format!("{mine}/sign"),
@@ -738,6 +832,14 @@ async fn vodokanal_signature_files_are_checked_on_arrival_and_shown_beside_their
         view.body
     );
     assert!(view.has("Подпись не принята"), "{}", view.body);
+    // And on the office's card, with their verdicts.
+    let mut op = sign_in(&app, "vodokanal", "op@vodokanal.ru").await;
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(
+        card.has("Подписано: ООО Ромашка (Иванов Иван Иванович)") && card.has("Подпись не принята"),
+        "{}",
+        card.body
+    );
     // Nothing but a file is refused at the field, and nothing is recorded.
     let r = b
         .post_multipart(&format!("{doc}/signature-file"), &[], None)
