@@ -363,7 +363,10 @@ pub(super) fn with_signing_csp(mut page: Response, tenant: &Tenant) -> Response 
     };
     // Checked by `tapline check` (an http(s) origin, or none for a copy on
     // the portal), plus the plug-in extension's own script.
-    let script = [sig.cadesplugin_origin().ok().flatten().unwrap_or_default()]
+    let script = sig
+        .cadesplugin_origin()
+        .ok()
+        .flatten()
         .into_iter()
         .chain(CADES_EXTENSIONS.map(String::from))
         .collect::<Vec<_>>()
@@ -506,6 +509,6 @@ mod tests {
         );
         // A copy on the portal itself needs nothing more than 'self'.
         tenant.config.signature.cadesplugin_api = "/t/kvadra/assets/cadesplugin_api.js".into();
-        assert_eq!(script_src(&tenant), format!("script-src 'self'  {ext}"));
+        assert_eq!(script_src(&tenant), format!("script-src 'self' {ext}"));
     }
 }
