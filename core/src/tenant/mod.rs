@@ -669,6 +669,15 @@ fn check_config(
             "signature: revocation \"ocsp\" or \"both\" needs fetch = true (OCSP is only ever asked over the network)".into(),
         );
     }
+    if let Err(why) = c.signature.cadesplugin_origin() {
+        err(
+            doc.first_span(&[&[At::Key("signature"), At::Key("cadesplugin_api")]]),
+            format!(
+                "signature.cadesplugin_api: `{}` {why}",
+                c.signature.cadesplugin_api
+            ),
+        );
+    }
     check_signing(c, dir, err);
     if let Some(from) = &c.notify.email_from
         && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
