@@ -124,6 +124,16 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         for p in t.trust.out_of_date(now) {
             tracing::warn!(tenant = %t.slug, "signature trust anchor out of date, signatures under it are refused: {p}");
         }
+        // A demo tenant ships no roots (a utility adds its CAs' to trust/);
+        // until then every CryptoPro or NCALayer signature is refused.
+        let sig = &t.config.signature;
+        let certificate_schemes = [&sig.individual, &sig.legal, &sig.entrepreneur, &sig.office]
+            .into_iter()
+            .flatten()
+            .any(|s| s.get_ref().is_certificate());
+        if certificate_schemes && t.trust.anchors.is_empty() {
+            tracing::warn!(tenant = %t.slug, "signatures by certificate are configured but no trust anchor is: put the CAs' root certificates in trust/; until then every such signature is refused");
+        }
     }
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating data dir {}", opts.data_dir.display()))?;

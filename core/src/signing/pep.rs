@@ -285,9 +285,9 @@ pub async fn pending(db: &Db, tenant: &str, acc: i64, file: i64) -> Result<bool,
     Ok(row.is_some())
 }
 
-/// Signs the document with the code the applicant typed. The attempt is
-/// counted in the statement that reads the code (parallel guesses cannot
-/// share a count), every attempt is kept, and the code is spent in the
+/// Signs the document with the code the applicant typed. Presses take
+/// turns on the document's row; the attempt is counted in the statement
+/// that reads the code, every attempt is kept, and the code is spent in the
 /// transaction that records the signature: a code signs once.
 pub async fn confirm(
     db: &Db,
@@ -299,6 +299,19 @@ pub async fn confirm(
     let slug = &s.tenant.slug;
     let acc = s.account;
     let at = now_ts();
+    let mut tx = db.pool.begin().await?;
+    // Presses at once take turns on the document's row: the one after a
+    // success finds the code spent and the document signed.
+    let asked = sqlx::query(
+        "UPDATE application_files SET signing = signing WHERE tenant_id = $1 AND id = $2 AND signing IS NOT NULL",
+    )
+    .bind(slug)
+    .bind(doc.id)
+    .execute(&mut *tx)
+    .await?;
+    if asked.rows_affected() != 1 {
+        return Err(SignError::NotAsked.into());
+    }
     let row: Option<(i64, String, String, i64, String, String)> = sqlx::query_as(
         "UPDATE pep_codes SET attempts = attempts + 1 WHERE id = (SELECT id FROM pep_codes \
          WHERE tenant_id = $1 AND account_id = $2 AND file_id = $3 AND sha256 = $4 AND used_at IS NULL \
@@ -311,7 +324,7 @@ pub async fn confirm(
     .bind(&doc.sha256)
     .bind(&at)
     .bind(CODE_ATTEMPTS)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some((code_id, phone, hash, attempts, message, sent_at)) = row else {
         return Err(PepError::NoCode);
@@ -331,9 +344,11 @@ pub async fn confirm(
     .bind(s.ip)
     .bind(s.user_agent)
     .bind(&at)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
     if !ok {
+        // The attempt counts whatever happens next.
+        tx.commit().await?;
         let left = CODE_ATTEMPTS - attempts;
         return Err(if left > 0 {
             PepError::Wrong {
@@ -344,15 +359,11 @@ pub async fn confirm(
         });
     }
     let badge = crate::account::badge(s.tenant, acc);
-    let mut tx = db.pool.begin().await?;
-    let spent = sqlx::query("UPDATE pep_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+    sqlx::query("UPDATE pep_codes SET used_at = $1 WHERE id = $2")
         .bind(&at)
         .bind(code_id)
         .execute(&mut *tx)
         .await?;
-    if spent.rows_affected() != 1 {
-        return Err(PepError::NoCode);
-    }
     let tried: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
         "SELECT ok, ip, user_agent, created_at FROM pep_attempts WHERE tenant_id = $1 AND code_id = $2 ORDER BY id",
     )

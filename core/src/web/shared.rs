@@ -311,6 +311,8 @@ pub(super) fn sign_widget(
         install => &sig.cadesplugin_install,
         ncalayer => &sig.ncalayer,
         key => key,
+        // No root configured: every signature would be refused, so say so first.
+        ready => !ctx.tenant.trust.anchors.is_empty(),
     })
 }
 
