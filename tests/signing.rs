@@ -675,6 +675,14 @@ async fn almaty_the_contract_is_signed_by_the_utility_then_by_the_head_of_the_co
         .post(&format!("{card}/status"), &[("to", "consumer_signing")])
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    // Back in signing, before anyone looks: the old copy still signs nothing.
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("head", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
     // A new contract, from the changed application; the old one is no longer asked.
     a.get(&format!("/applications/{id}")).await;
     let asked: Vec<(i64,)> = sqlx::query_as(
