@@ -991,3 +991,48 @@ async fn without_trusted_roots_the_page_says_signatures_are_not_taken_yet() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn a_document_kind_may_be_signed_by_another_scheme_than_the_applicant_type() {
+    // kvadra's companies sign with CryptoPro, but this copy lets the
+    // application itself be signed by SMS code.
+    let tenants = tenants_copy(&[("kvadra", "kvadra", None)]);
+    let toml_path = tenants.join("kvadra/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "[[signature.step]]",
+        "[signature.documents]\napplication = \"pep_sms\"\n\n[[signature.step]]",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let (mut a, _op, id) = kvadra_awaiting_signature(&app, "+79003000055").await;
+    a.get(&format!("/applications/{id}")).await;
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let doc = format!("/applications/{id}/documents/{file}");
+    let page = a.get(&doc).await;
+    assert!(page.has("Получить код"), "{}", page.body);
+    assert!(!page.has("data-scheme=\"cryptopro\""), "{}", page.body);
+    let r = a.post(&format!("{doc}/code"), &[("agree", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = app.last_sms_code("kvadra", "+79003000055").await;
+    let r = a.post(&format!("{doc}/confirm"), &[("code", &code)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        a.get(&format!("/applications/{id}"))
+            .await
+            .has("В работе у филиала")
+    );
+    // And a CMS is not what this document takes.
+    let r = a
+        .post(&format!("{doc}/sign"), &[("signature", "MIIB")])
+        .await;
+    assert_eq!(r.status, 404);
+}

@@ -322,6 +322,20 @@ pub fn applicant_of<'a>(tenant: &Tenant, acc: &'a Account) -> Option<identity::A
     }
 }
 
+/// How `acc` signs `doc`: the tenant's scheme for the document's kind
+/// (`application`, `contract` or its document type) if it names one, else
+/// the scheme of the applicant's type.
+pub fn scheme_of(tenant: &Tenant, acc: &Account, doc: &Document) -> Option<Scheme> {
+    let sig = &tenant.config.signature;
+    let kind = match doc.slot.as_str() {
+        APPLICATION_SLOT => Some("application"),
+        CONTRACT_SLOT => Some("contract"),
+        _ => doc.doc_type.as_deref(),
+    };
+    kind.and_then(|k| sig.documents.get(k).copied())
+        .or_else(|| acc.applicant_type.get().and_then(|t| sig.scheme_for(t)))
+}
+
 /// A document of an application as signing sees it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Document {
@@ -337,10 +351,12 @@ pub struct Document {
     /// For a step's document: the history event of the status entry it
     /// was made for.
     pub entry: Option<i64>,
+    /// The document type of the slot or of staff's document (seed 004).
+    pub doc_type: Option<String>,
 }
 
 const DOC_COLUMNS: &str = "id, application_id, slot, file_name, size, sha256, content_type, signing, created_at, \
-     signing_entry";
+     signing_entry, doc_type";
 
 type DocRow = (
     i64,
@@ -353,6 +369,7 @@ type DocRow = (
     Option<String>,
     String,
     Option<i64>,
+    Option<String>,
 );
 
 fn doc_of(r: DocRow) -> Document {
@@ -367,6 +384,7 @@ fn doc_of(r: DocRow) -> Document {
         asked: r.7.as_deref().and_then(Asked::from_id),
         created_at: r.8,
         entry: r.9,
+        doc_type: r.10,
     }
 }
 

@@ -75,12 +75,9 @@ impl PepError {
     }
 }
 
-/// Whether the account signs by SMS code at this tenant.
-pub fn applies(tenant: &Tenant, acc: &Account) -> bool {
-    acc.applicant_type
-        .get()
-        .and_then(|t| tenant.config.signature.scheme_for(t))
-        == Some(Scheme::PepSms)
+/// Whether the account signs `doc` by SMS code at this tenant.
+pub fn applies(tenant: &Tenant, acc: &Account, doc: &Document) -> bool {
+    super::scheme_of(tenant, acc, doc) == Some(Scheme::PepSms)
 }
 
 /// Whether the account accepted the tenant's current agreement.
@@ -160,12 +157,12 @@ pub struct Asking<'a> {
 
 /// The document the applicant may sign now by SMS, or why not.
 async fn open_document(db: &Db, s: &Asking<'_>) -> Result<Document, PepError> {
-    if !applies(s.tenant, s.account) {
-        return Err(PepError::NotPep);
-    }
     let doc = super::document(db, &s.tenant.slug, s.application.id, s.file)
         .await?
         .ok_or(SignError::NotAsked)?;
+    if !applies(s.tenant, s.account, &doc) {
+        return Err(PepError::NotPep);
+    }
     if !super::open_now(db, s.tenant, s.application, &doc).await? {
         return Err(SignError::NotAsked.into());
     }

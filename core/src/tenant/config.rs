@@ -143,6 +143,11 @@ pub struct SignatureSection {
     pub entrepreneur: Option<Spanned<Scheme>>,
     /// How the utility's staff sign in the office (cryptopro or ncalayer).
     pub office: Option<Spanned<Scheme>>,
+    /// A scheme per document kind, over the applicant type's: `application`
+    /// (the step's application), `contract`, or a document type of the
+    /// tenant's slots (seed 004), e.g. `contract = "ncalayer"`.
+    #[serde(default)]
+    pub documents: std::collections::BTreeMap<String, Scheme>,
     /// The utility's own INN or BIN: a staff member's signature must be
     /// made with a key issued to the utility. Unset, any trusted key of a
     /// staff member signs for it.
@@ -288,6 +293,7 @@ impl Default for SignatureSection {
             legal: None,
             entrepreneur: None,
             office: None,
+            documents: Default::default(),
             utility_id: None,
             upload: false,
             cadesplugin_api: default_cadesplugin_api(),

@@ -140,10 +140,7 @@ async fn render_page(
 ) -> Result<Response, WebError> {
     let sigs = signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
     let turn = signing::turn_now(&st.db, &ctx.tenant, a, d, Side::Applicant, &sigs).await?;
-    let scheme = acc
-        .applicant_type
-        .get()
-        .and_then(|t| ctx.tenant.config.signature.scheme_for(t));
+    let scheme = signing::scheme_of(&ctx.tenant, acc, d);
     let pep_view = if scheme == Some(Scheme::PepSms) {
         Some(context! {
             agreed => pep::agreed(&st.db, &ctx.tenant, acc).await?,
@@ -225,10 +222,7 @@ async fn sign(
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
-    let scheme = acc
-        .applicant_type
-        .get()
-        .and_then(|t| ctx.tenant.config.signature.scheme_for(t))
+    let scheme = signing::scheme_of(&ctx.tenant, &acc, &d)
         .filter(|s| s.is_certificate())
         .ok_or(WebError::NotFound)?;
     let cms = form.get("signature").map(String::as_str).unwrap_or("");
