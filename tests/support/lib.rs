@@ -9,6 +9,7 @@
 
 pub mod chrome;
 pub mod logs;
+pub mod ncalayer;
 pub mod smsc;
 pub mod smtp;
 

@@ -135,6 +135,24 @@ pub struct SignatureSection {
     /// points and OCSP responders asked; off, only the CRL files count.
     #[serde(default = "yes")]
     pub fetch: bool,
+    /// Where the applicant's NCALayer listens; the page connects there.
+    #[serde(default = "ncalayer_address")]
+    pub ncalayer: String,
+    /// How applicants may log in besides a password: "ncalayer", by
+    /// signing a one-time challenge with their authentication key.
+    #[serde(default)]
+    pub login: Option<KeyLogin>,
+}
+
+/// A way to log in with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyLogin {
+    Ncalayer,
+}
+
+fn ncalayer_address() -> String {
+    "wss://127.0.0.1:13579".into()
 }
 
 impl Default for SignatureSection {
@@ -144,6 +162,8 @@ impl Default for SignatureSection {
             crls: Vec::new(),
             revocation: Default::default(),
             fetch: true,
+            ncalayer: ncalayer_address(),
+            login: None,
         }
     }
 }

@@ -285,3 +285,22 @@ pub(super) fn step_message(code: &str) -> String {
         _ => "Не удалось выполнить действие. Попробуйте ещё раз.".into(),
     }
 }
+
+/// The page's Content-Security-Policy when it talks to NCALayer: the
+/// common one, with the tenant's NCALayer address allowed to connect to.
+/// An address that is not a plain ws:// or wss:// origin adds nothing.
+pub(super) fn ncalayer_csp(tenant: &Tenant) -> axum::http::HeaderValue {
+    let origin = url::Url::parse(&tenant.config.signature.ncalayer)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some())
+        .map(|u| {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(" {}://{}{port}", u.scheme(), u.host_str().unwrap_or(""))
+        })
+        .unwrap_or_default();
+    axum::http::HeaderValue::from_str(&format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+         connect-src 'self'{origin}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or(axum::http::HeaderValue::from_static("default-src 'self'"))
+}
