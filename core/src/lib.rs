@@ -14,6 +14,7 @@ pub mod office;
 pub mod plugin;
 pub mod security;
 pub mod server;
+pub mod signing;
 pub mod store;
 pub mod tenant;
 pub mod web;

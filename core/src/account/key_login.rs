@@ -12,22 +12,19 @@
 
 use super::{Account, NewAccount, event, from_row, session};
 use crate::security;
+use crate::signing::{Purpose, Refusal};
 use crate::store::{Db, now, now_ts, sha256_hex, ts};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, HeaderRole};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tapline_signature::fetch;
 use tapline_signature::identity::{Identity, KzRole};
-use tapline_signature::policy::{self, Distrust, Policy, Purpose, Reason};
 
 /// How long a challenge may wait for its signature: enough to pick a key
 /// and type its password in NCALayer.
 pub const LIFETIME: time::Duration = time::Duration::minutes(10);
 /// Attempts from one address per quarter of an hour.
 const PER_ADDRESS: Duration = Duration::from_secs(900);
-/// No real CMS of a short challenge comes near this.
-const MAX_SIGNATURE: usize = 1 << 20;
 
 /// A new challenge for the browser with this CSRF cookie: the text to sign.
 pub async fn challenge(db: &Db, tenant: &str, browser: &str) -> Result<String, sqlx::Error> {
@@ -82,7 +79,7 @@ pub enum Refused {
     /// Taken already: the signed challenge is being used again.
     Replayed,
     /// The signature does not hold; the engine's reason.
-    Signature(Reason),
+    Signature(Refusal),
     /// An organisation's key of someone who may not act for it.
     NotSignatory,
     /// The certificate names neither an organisation nor a person.
@@ -99,7 +96,7 @@ impl Refused {
             Refused::Unknown => "unknown_challenge",
             Refused::Expired => "expired_challenge",
             Refused::Replayed => "replayed_challenge",
-            Refused::Signature(r) => r.code(),
+            Refused::Signature(r) => r.code,
             Refused::NotSignatory => "not_signatory",
             Refused::NoIdentity => "no_identity",
             Refused::TypeNotServed => "type_not_served",
@@ -113,13 +110,13 @@ impl Refused {
             Refused::Unknown => "Страница входа устарела. Обновите её и подпишите вход ещё раз.".into(),
             Refused::Expired => "Время на вход истекло. Обновите страницу и подпишите вход ещё раз.".into(),
             Refused::Replayed => "Эта подпись уже использована для входа. Обновите страницу и подпишите вход ещё раз.".into(),
-            Refused::Signature(Reason::Trust(Distrust::WrongPurpose | Distrust::WrongKeyUsage)) => {
+            Refused::Signature(r) if matches!(r.code, "wrong_purpose" | "wrong_key_usage") => {
                 "Этот ключ не подходит для входа: выберите в NCALayer ключ для аутентификации (файл AUTH_RSA… или AUTH_GOST…).".into()
             }
-            Refused::Signature(Reason::Trust(Distrust::UntrustedChain)) => {
+            Refused::Signature(r) if r.code == "untrusted_chain" => {
                 "Ключ выдан удостоверяющим центром, которому портал не доверяет: войдите ключом, выданным НУЦ РК.".into()
             }
-            Refused::Signature(r) => format!("Ключ не принят. {}", r.message()),
+            Refused::Signature(r) => format!("Ключ не принят. {}", r.message),
             Refused::NotSignatory => "Ключ сотрудника не даёт права входить от имени организации: войдите ключом первого руководителя или лица с правом подписи.".into(),
             Refused::NoIdentity => "В сертификате нет ни БИН организации, ни ИИН: войдите ключом, выданным НУЦ РК.".into(),
             Refused::TypeNotServed => "Этот кабинет не обслуживает заявителей такого типа.".into(),
@@ -156,11 +153,6 @@ pub async fn log_in(db: &Db, l: KeyLogIn<'_>) -> Result<(String, Account, bool),
     if signature.is_empty() || l.challenge.is_empty() {
         return refuse(Refused::Empty);
     }
-    if signature.len() > MAX_SIGNATURE {
-        return refuse(Refused::Signature(Reason::Crypto(
-            tapline_signature::cms::Refusal::TooLarge,
-        )));
-    }
     if !security::hit(db, &format!("keylogin:ip:{slug}:{}", l.ip), PER_ADDRESS, 50).await? {
         return refuse(Refused::TooManyHere);
     }
@@ -170,38 +162,19 @@ pub async fn log_in(db: &Db, l: KeyLogIn<'_>) -> Result<(String, Account, bool),
     if let Some(r) = challenge_state(db, slug, &nonce, &browser).await? {
         return refuse(r);
     }
-    let trust = &l.tenant.trust;
-    let mut evidence = if trust.revocation.fetch {
-        fetch::gather(
-            signature.as_bytes(),
-            &trust.anchors,
-            &trust.revocation,
-            l.at,
-        )
-        .await
-    } else {
-        policy::Evidence::default()
-    };
-    evidence.crls.extend(trust.crls.iter().cloned());
-    let policy = Policy {
-        revocation: trust.revocation.method,
-        purpose: Purpose::Authenticate,
-    };
-    let verdict = policy::verify(
+    let checked = match crate::signing::check_cms(
+        l.tenant,
+        l.challenge.as_bytes(),
         signature.as_bytes(),
-        Some(l.challenge.as_bytes()),
-        &trust.anchors,
-        &policy,
-        &evidence,
+        Purpose::Authenticate,
         l.at,
-    );
-    if !verdict.valid {
-        let reason = verdict
-            .reason
-            .unwrap_or(Reason::Trust(Distrust::UntrustedChain));
-        tracing::info!(reason = reason.code(), "key login refused");
-        return refuse(Refused::Signature(reason));
-    }
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return refuse(Refused::Signature(r)),
+    };
+    let verdict = checked.verdict;
     let id = verdict.signer.clone().unwrap_or_default();
     let holder = match holder(l.tenant, &id) {
         Ok(h) => h,

@@ -3,6 +3,8 @@
 //! Every query is scoped by tenant and, on the applicant side, by account:
 //! an id from another account or tenant finds nothing.
 
+pub mod word;
+
 use crate::store::{Db, now_ts};
 use serde::Serialize;
 use sqlx::Any;
@@ -197,6 +199,10 @@ pub enum EventKind {
     Document,
     /// The applicant's answer, a message or a document.
     Answer,
+    /// A document signed, by either side.
+    Signed,
+    /// Staff asked for signatures on a document.
+    SigningAsked,
 }
 
 impl EventKind {
@@ -216,13 +222,15 @@ impl EventKind {
             EventKind::Stage => "stage",
             EventKind::Document => "document",
             EventKind::Answer => "answer",
+            EventKind::Signed => "signed",
+            EventKind::SigningAsked => "signing_asked",
         }
     }
 
     /// A stored name read back; None for a name this version does not
     /// know (shown as stored).
     pub fn from_id(s: &str) -> Option<EventKind> {
-        const ALL: [EventKind; 13] = [
+        const ALL: [EventKind; 15] = [
             EventKind::Created,
             EventKind::Saved,
             EventKind::Submitted,
@@ -236,6 +244,8 @@ impl EventKind {
             EventKind::Stage,
             EventKind::Document,
             EventKind::Answer,
+            EventKind::Signed,
+            EventKind::SigningAsked,
         ];
         ALL.into_iter().find(|k| k.id() == s)
     }

@@ -63,6 +63,7 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "plugin",
     "fee",
     "files",
+    "today",
 ];
 
 /// Names the template's own syntax brings along.
@@ -383,12 +384,15 @@ fn unescape_tags(s: &str) -> String {
     out
 }
 
+/// A paragraph of the built-in documents.
+fn para(text: &str, bold: bool) -> String {
+    let rpr = if bold { "<w:rPr><w:b/></w:rPr>" } else { "" };
+    format!("<w:p><w:r>{rpr}<w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
+}
+
 /// The built-in application document, used when the tenant has no template.
 pub fn builtin_template() -> Vec<u8> {
-    let p = |text: &str, bold: bool| {
-        let rpr = if bold { "<w:rPr><w:b/></w:rPr>" } else { "" };
-        format!("<w:p><w:r>{rpr}<w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
-    };
+    let p = para;
     let body = [
         p("{{ tenant }}", false),
         p("{{ kind }} № {{ number }}", true),
@@ -411,6 +415,34 @@ pub fn builtin_template() -> Vec<u8> {
         p("{% endfor %}", false),
     ]
     .concat();
+    package(&body)
+}
+
+/// The built-in contract, used when the tenant has no template of its own.
+pub fn builtin_contract() -> Vec<u8> {
+    let p = para;
+    let body = [
+        p("{{ tenant }}", false),
+        p("Договор по заявке № {{ number }}", true),
+        p("Дата: {{ today }}", false),
+        p("{{ tenant }}, далее «Организация», и {{ applicant.name }}{% for i in applicant.ids %}, {{ i.0 }} {{ i.1 }}{% endfor %}, далее «Потребитель», заключили настоящий договор о следующем.", false),
+        p("1. Предмет договора: {{ kind }} на условиях заявки № {{ number }}.", false),
+        p("{% for f in fields %}", false),
+        p("{{ f.label }}: {{ f.value }}{% if f.unit %} {{ f.unit }}{% endif %}", false),
+        p("{% endfor %}", false),
+        p("{% if fee %}2. Цена ({{ fee.currency }}):{% endif %}", true),
+        p("{% for l in fee.lines %}", false),
+        p("{{ l.title }}: {{ l.amount }}", false),
+        p("{% endfor %}", false),
+        p("{% if fee %}Итого: {{ fee.total }}{% endif %}", true),
+        p("Договор заключён в электронной форме и подписан электронными подписями сторон.", false),
+    ]
+    .concat();
+    package(&body)
+}
+
+/// A minimal Word package around a document body.
+fn package(body: &str) -> Vec<u8> {
     let document = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
          <w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{body}</w:body></w:document>"

@@ -72,6 +72,28 @@ pub async fn sms<'c, E: Executor<'c, Database = Any>>(
     insert(ex, &tenant.slug, "sms", template, to, None, &body).await
 }
 
+/// An SMS's text from `templates/sms/<template>.txt`, for a caller that
+/// keeps what it sent (a signature's record) and queues it with
+/// [`sms_text`].
+pub fn render_sms(
+    tenant: &Tenant,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Result<String, NotifyError> {
+    render(tenant, &format!("sms/{template}.txt"), &ctx)
+}
+
+/// Queue an SMS already rendered by [`render_sms`].
+pub async fn sms_text<'c, E: Executor<'c, Database = Any>>(
+    ex: E,
+    tenant: &Tenant,
+    to: &str,
+    template: &str,
+    body: &str,
+) -> Result<(), NotifyError> {
+    insert(ex, &tenant.slug, "sms", template, to, None, body).await
+}
+
 async fn insert<'c, E: Executor<'c, Database = Any>>(
     ex: E,
     tenant: &str,

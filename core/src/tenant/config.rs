@@ -118,9 +118,10 @@ pub struct TenantFile {
     pub signature: SignatureSection,
 }
 
-/// Whose signatures the tenant trusts and how revocation is checked.
-/// Anchors and CRL files are paths inside the tenant folder; without a
-/// list, every certificate (.pem, .crt, .cer) and CRL (.crl) in `trust/`.
+/// Whose signatures the tenant trusts, how revocation is checked, and
+/// who signs what with which scheme. Anchors and CRL files are paths
+/// inside the tenant folder; without a list, every certificate (.pem,
+/// .crt, .cer) and CRL (.crl) in `trust/`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureSection {
@@ -135,13 +136,41 @@ pub struct SignatureSection {
     /// points and OCSP responders asked; off, only the CRL files count.
     #[serde(default = "yes")]
     pub fetch: bool,
-    /// Where the applicant's NCALayer listens; the page connects there.
-    #[serde(default = "ncalayer_address")]
+    /// How each applicant type signs; a type without a scheme signs
+    /// nothing in the portal.
+    pub individual: Option<Spanned<Scheme>>,
+    pub legal: Option<Spanned<Scheme>>,
+    pub entrepreneur: Option<Spanned<Scheme>>,
+    /// How the utility's staff sign in the office (cryptopro or ncalayer).
+    pub office: Option<Spanned<Scheme>>,
+    /// Signature files (.sig, .p7s) made outside the portal may be
+    /// attached beside a document and are checked on arrival (seed 002).
+    #[serde(default)]
+    pub upload: bool,
+    /// Where the page loads CryptoPro's `cadesplugin_api.js` from.
+    #[serde(default = "default_cadesplugin_api")]
+    pub cadesplugin_api: String,
+    /// CryptoPro's installation help, linked when the plug-in is missing.
+    #[serde(default = "default_cadesplugin_install")]
+    pub cadesplugin_install: String,
+    /// NCALayer's local websocket.
+    #[serde(default = "default_ncalayer")]
     pub ncalayer: String,
     /// How applicants may log in besides a password: "ncalayer", by
     /// signing a one-time challenge with their authentication key.
     #[serde(default)]
     pub login: Option<KeyLogin>,
+    /// The version of the agreement on simple electronic signatures the
+    /// applicant accepts before the first SMS signature (63-FZ art. 9).
+    #[serde(default = "default_pep_agreement")]
+    pub pep_agreement: String,
+    /// Statuses in which the applicant signs the application or the
+    /// contract, and where a verified signature moves it.
+    #[serde(default, rename = "step")]
+    pub steps: Vec<SignStep>,
+    /// The tenant's Word template of the contract (relative to the tenant
+    /// folder); the built-in one when absent.
+    pub contract: Option<Spanned<String>>,
 }
 
 /// A way to log in with a key.
@@ -151,8 +180,85 @@ pub enum KeyLogin {
     Ncalayer,
 }
 
-fn ncalayer_address() -> String {
+/// A signing scheme (tenant.toml: `"pep_sms"`, `"cryptopro"`, `"ncalayer"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// A simple electronic signature: a code by SMS to the confirmed phone.
+    PepSms,
+    /// A qualified signature made by CryptoPro's browser plug-in.
+    Cryptopro,
+    /// A signature made by NCALayer (Kazakhstan).
+    Ncalayer,
+}
+
+impl Scheme {
+    pub fn id(self) -> &'static str {
+        match self {
+            Scheme::PepSms => "pep_sms",
+            Scheme::Cryptopro => "cryptopro",
+            Scheme::Ncalayer => "ncalayer",
+        }
+    }
+
+    /// Whether the scheme makes a CMS signature the engine checks.
+    pub fn is_certificate(self) -> bool {
+        !matches!(self, Scheme::PepSms)
+    }
+}
+
+/// `[[signature.step]]`: in `status`, the applicant signs `document`; a
+/// verified signature moves the application to `then`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignStep {
+    pub status: Spanned<String>,
+    #[serde(default)]
+    pub document: StepDocument,
+    pub then: Option<Spanned<String>>,
+    /// The utility signs before the applicant may (a two-sided contract).
+    #[serde(default)]
+    pub utility_first: bool,
+}
+
+/// What a step's applicant signs: the application as sent, or the contract
+/// made from the contract template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepDocument {
+    #[default]
+    Application,
+    Contract,
+}
+
+impl SignatureSection {
+    /// The scheme the applicant type signs with, if any.
+    pub fn scheme_for(&self, t: ApplicantType) -> Option<Scheme> {
+        match t {
+            ApplicantType::Individual => self.individual.as_ref(),
+            ApplicantType::Legal => self.legal.as_ref(),
+            ApplicantType::Entrepreneur => self.entrepreneur.as_ref(),
+        }
+        .map(|s| *s.get_ref())
+    }
+
+    /// The step of `status`, if the applicant signs in it.
+    pub fn step(&self, status: &str) -> Option<&SignStep> {
+        self.steps.iter().find(|s| s.status.get_ref() == status)
+    }
+}
+
+fn default_cadesplugin_api() -> String {
+    "https://www.cryptopro.ru/sites/default/files/products/cades/cadesplugin_api.js".into()
+}
+fn default_cadesplugin_install() -> String {
+    "https://www.cryptopro.ru/products/cades/plugin".into()
+}
+fn default_ncalayer() -> String {
     "wss://127.0.0.1:13579".into()
+}
+fn default_pep_agreement() -> String {
+    "1".into()
 }
 
 impl Default for SignatureSection {
@@ -162,8 +268,18 @@ impl Default for SignatureSection {
             crls: Vec::new(),
             revocation: Default::default(),
             fetch: true,
-            ncalayer: ncalayer_address(),
+            individual: None,
+            legal: None,
+            entrepreneur: None,
+            office: None,
+            upload: false,
+            cadesplugin_api: default_cadesplugin_api(),
+            cadesplugin_install: default_cadesplugin_install(),
+            ncalayer: default_ncalayer(),
             login: None,
+            pep_agreement: default_pep_agreement(),
+            steps: Vec::new(),
+            contract: None,
         }
     }
 }

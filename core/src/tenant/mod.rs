@@ -669,6 +669,7 @@ fn check_config(
             "signature: revocation \"ocsp\" or \"both\" needs fetch = true (OCSP is only ever asked over the network)".into(),
         );
     }
+    check_signing(c, dir, err);
     if let Some(from) = &c.notify.email_from
         && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
     {
@@ -1067,6 +1068,92 @@ pub fn safe_relative(p: &str) -> Option<PathBuf> {
         Some(path.to_path_buf())
     } else {
         None
+    }
+}
+
+/// `[signature]`'s schemes and steps: each step's statuses exist, the
+/// status a signature moves to is one the workflow lets the system set,
+/// an SMS signature has a phone to go to, and a contract template is a
+/// Word file inside the tenant folder.
+fn check_signing(c: &TenantFile, dir: &Path, err: &mut impl FnMut(std::ops::Range<usize>, String)) {
+    use config::{Need, Scheme};
+    let sig = &c.signature;
+    let wf = &c.workflow;
+    let known = |id: &str| wf.status(id).is_some();
+    for (key, s) in [
+        ("individual", &sig.individual),
+        ("legal", &sig.legal),
+        ("entrepreneur", &sig.entrepreneur),
+    ] {
+        if let Some(s) = s
+            && *s.get_ref() == Scheme::PepSms
+            && c.accounts.phone == Need::None
+        {
+            err(
+                s.span(),
+                format!(
+                    "signature.{key}: \"pep_sms\" sends a code by SMS, but accounts.phone = \"none\""
+                ),
+            );
+        }
+    }
+    if let Some(o) = &sig.office
+        && !o.get_ref().is_certificate()
+    {
+        err(
+            o.span(),
+            "signature.office: staff sign with \"cryptopro\" or \"ncalayer\"".into(),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for step in &sig.steps {
+        let status = step.status.get_ref();
+        if !known(status) {
+            err(
+                step.status.span(),
+                format!("signature.step: status `{status}` is not a [[workflow.status]]"),
+            );
+        } else if !seen.insert(status.clone()) {
+            err(
+                step.status.span(),
+                format!("signature.step: status `{status}` has two steps"),
+            );
+        }
+        if let Some(then) = &step.then {
+            let to = then.get_ref();
+            // Without transitions anyone but the applicant may set any status.
+            let by_system = wf.transitions.is_empty()
+                || wf.transitions.iter().any(|t| {
+                    t.to.get_ref() == to
+                        && t.from.iter().any(|f| f.get_ref() == status)
+                        && t.by.contains(&config::Role::System)
+                });
+            if !known(to) {
+                err(
+                    then.span(),
+                    format!("signature.step: status `{to}` is not a [[workflow.status]]"),
+                );
+            } else if !by_system {
+                err(
+                    then.span(),
+                    format!(
+                        "signature.step: a signature moves `{status}` to `{to}`, so [[workflow.transition]] needs from = [\"{status}\"], to = \"{to}\", by = [\"system\"]"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(d) = &sig.contract {
+        match safe_relative(d.get_ref()) {
+            Some(p) if dir.join(&p).is_file() && d.get_ref().ends_with(".docx") => {}
+            _ => err(
+                d.span(),
+                format!(
+                    "signature.contract: `{}` is not a .docx file inside the tenant folder",
+                    d.get_ref()
+                ),
+            ),
+        }
     }
 }
 

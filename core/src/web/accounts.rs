@@ -316,7 +316,7 @@ async fn render_key_login(
 ) -> Result<Response, WebError> {
     use base64::Engine;
     let challenge = account::key_login::challenge(&st.db, ctx.slug(), &ctx.csrf_cookie).await?;
-    let mut r = ctx.render(
+    let r = ctx.render(
         "portal/login_key.html",
         None,
         context! {
@@ -326,10 +326,7 @@ async fn render_key_login(
             error => error,
         },
     )?;
-    r.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        super::shared::ncalayer_csp(&ctx.tenant),
-    );
+    let r = super::shared::with_signing_csp(r, &ctx.tenant);
     Ok(if error.is_some() {
         with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
     } else {

@@ -10,7 +10,6 @@ use super::{AppState, CsrfForm, Ctx, WebError, attachment, date_param, nonempty,
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
-use crate::plugin::types::{Hook, HookOutput};
 use crate::tenant::Tenant;
 use crate::tenant::config::{DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, WorkflowError, status_title};
@@ -458,6 +457,8 @@ async fn render_view(
     let defs = k
         .map(|k| app::form_fields(&ctx.tenant, k, acc))
         .unwrap_or_default();
+    // A status in which the applicant signs makes its document on first sight.
+    super::shared::freeze_step_document(st, ctx, acc, a).await;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
     // A document slot shows its own files where the form's values are
@@ -526,6 +527,7 @@ async fn render_view(
             files => other_files,
             fee => fee,
             history => history,
+            signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Applicant, &format!("{}/applications/{}", ctx.base, a.id)).await?,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
             // Until the utility moves it on, the signed Word file is still awaited.
@@ -1296,59 +1298,19 @@ async fn download_docx(
 ) -> Result<Response, WebError> {
     let acc = ctx.require_user(&st).await?;
     let a = own(&st, &ctx, &acc, &id).await?;
-    let k = ctx
-        .tenant
-        .application_kind(&a.kind)
-        .ok_or(WebError::NotFound)?;
-    let fields = shown_fields(
-        app::form_fields(&ctx.tenant, k, &acc)
-            .into_iter()
-            .filter(|f| f.kind != FieldKind::File),
-        &a.values,
-    );
-    let by_id: BTreeMap<String, String> = a.values.clone();
-    let plugin_app = app::plugin_view(&a, &acc, &a.values);
-    // A plugin that fails here costs the document its extra values, not the document.
-    let plugin_values = match st
-        .plugins
-        .call(
-            ctx.slug(),
-            Hook::DocumentContext(plugin_app.clone(), "application".into()),
-        )
-        .await
-    {
-        Ok(Some(HookOutput::Context(m))) => m,
-        _ => BTreeMap::new(),
-    };
-    let fee = fee_view(&st, ctx.slug(), plugin_app).await;
-    let badge = account::badge(&ctx.tenant, &acc);
-    let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let doc_ctx = context! {
-        tenant => ctx.tenant.name(),
-        kind => &k.title,
-        number => a.number.clone().unwrap_or_else(|| format!("черновик от {}", ctx.tenant.local_time(&a.created_at))),
-        status => status_title(&ctx.tenant, &a.status),
-        submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)).unwrap_or_default(),
-        applicant => context! { name => &badge.name, type => &badge.type_title, ids => &badge.ids },
-        fields => fields,
-        values => by_id,
-        plugin => plugin_values,
-        fee => fee,
-        files => files.iter().map(|f| context! { name => &f.file_name, slot => &f.slot, doc_type => &f.doc_type }).collect::<Vec<_>>(),
-    };
-    let template = match &ctx.tenant.config.applications.docx {
-        Some(p) => tokio::fs::read(ctx.tenant.dir.join(p.get_ref()))
-            .await
-            .map_err(|e| {
-                WebError::Internal(anyhow::anyhow!("reading the tenant's DOCX template: {e}"))
-            })?,
-        None => crate::document::docx::builtin_template(),
-    };
-    let bytes =
-        tokio::task::spawn_blocking(move || crate::document::docx::render(&template, &doc_ctx))
-            .await
-            .map_err(|e| WebError::Internal(e.into()))?
-            .map_err(|e| WebError::Internal(anyhow::anyhow!("rendering the DOCX: {e}")))?;
+    let bytes = app::word::render(
+        &st.db,
+        &st.plugins,
+        &ctx.tenant,
+        &acc,
+        &a,
+        app::word::Which::Application,
+    )
+    .await
+    .map_err(|e| match e {
+        app::word::WordError::UnknownKind => WebError::NotFound,
+        e => WebError::Internal(e.into()),
+    })?;
     let name = format!(
         "zayavka-{}.docx",
         a.number.clone().unwrap_or(a.id.to_string())

@@ -15,6 +15,7 @@ mod office;
 mod posted;
 mod profile;
 mod shared;
+mod signing;
 use crate::tenant::templates;
 
 pub use error::WebError;
@@ -222,6 +223,7 @@ pub fn app(state: AppState) -> Router {
         .merge(office::routes())
         .merge(appeals::routes())
         .merge(content::routes())
+        .merge(signing::routes())
         .route("/assets/theme.css", get(theme_css))
         .route("/assets/{*path}", get(tenant_asset))
         .route("/static/{*path}", get(static_file))

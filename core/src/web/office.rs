@@ -562,6 +562,10 @@ async fn render_card(
         })
         .unwrap_or_default();
     let fields = super::shared::shown_fields(fields, &a.values);
+    if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await? {
+        // The utility may have to sign the step's document first.
+        super::shared::freeze_step_document(st, ctx, &acc, a).await;
+    }
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let history: Vec<_> = app::history(&st.db, a)
         .await?
@@ -604,6 +608,7 @@ async fn render_card(
             files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
             history => history,
             messages => messages,
+            signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Utility, &format!("{}/office/applications/{}", ctx.base, a.id)).await?,
             steps => workflow::next_steps(wf, &a.kind, &a.status, s.role.workflow_role()),
             custom_status => wf.custom_status,
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),

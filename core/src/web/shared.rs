@@ -4,10 +4,10 @@
 //! files import each other only through here.
 
 use super::{AppState, Ctx, WebError};
-use crate::account::{self, Account, FieldErrors};
+use crate::account::{Account, FieldErrors};
 use crate::application::{self as app, Application};
 use crate::office::{self, Staff};
-use crate::plugin::types::{self as pt, Hook, HookOutput};
+use crate::plugin::types::{self as pt};
 use crate::tenant::Tenant;
 use crate::tenant::config::FieldDef;
 use crate::workflow::{self, Recipient, WorkflowError};
@@ -84,6 +84,14 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
         K::Stage => "Этап".into(),
         K::Answer => "Ответ заявителя".into(),
         K::Saved => "Черновик сохранён".into(),
+        K::Signed => match &e.note {
+            Some(n) => format!("Документ подписан: {n}"),
+            None => "Документ подписан".into(),
+        },
+        K::SigningAsked => match &e.note {
+            Some(n) => format!("Запрошена подпись документа: {n}"),
+            None => "Запрошена подпись документа".into(),
+        },
     }
 }
 
@@ -112,56 +120,15 @@ pub(super) async fn message_views(
         .collect())
 }
 
-/// The plugin's fee for an application (`calculate-fee`), as the page, the
-/// card and the Word file show it. A plugin that fails or has no price for
-/// these values gives none: the price is information, never a reason to
-/// refuse the page.
+pub(super) use crate::application::word::shown_fields;
+
+/// The plugin's fee for an application, as pages show it.
 pub(super) async fn fee_view(
     st: &AppState,
     tenant: &str,
     app_view: pt::Application,
 ) -> Option<minijinja::Value> {
-    match st.plugins.call(tenant, Hook::CalculateFee(app_view)).await {
-        Ok(Some(HookOutput::Fee(Some(f)))) => {
-            let sign = match f.currency.as_str() {
-                "RUB" => "₽",
-                "KZT" => "₸",
-                other => other,
-            }
-            .to_string();
-            Some(context! {
-                currency => f.currency,
-                sign => sign,
-                lines => f.lines.iter().map(|l| context! { title => &l.title, amount => money(l.amount) }).collect::<Vec<_>>(),
-                total => money(f.total),
-            })
-        }
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "calculate-fee failed; the page shows no fee");
-            None
-        }
-    }
-}
-
-/// A submitted application as its applicant sees it.
-/// Fields with their values as people read them, for the application's
-/// page, the office card and the Word file.
-pub(super) fn shown_fields<'a>(
-    fields: impl IntoIterator<Item = &'a FieldDef>,
-    values: &BTreeMap<String, String>,
-) -> Vec<minijinja::Value> {
-    fields
-        .into_iter()
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let value = values
-                .get(id)
-                .map(|v| account::shown_value(f, v))
-                .unwrap_or_default();
-            context! { id => id, label => &f.label, value => value, unit => &f.unit }
-        })
-        .collect()
+    crate::application::word::fee_view(&st.plugins, tenant, app_view).await
 }
 
 /// Where an application's notifications go: the email and phone given in
@@ -265,19 +232,6 @@ pub(super) fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> Strin
     }
 }
 
-/// Roubles (or tenge) from minor units: "1 234,56".
-pub(super) fn money(minor: i64) -> String {
-    let whole = (minor / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(c);
-    }
-    format!("{grouped},{:02}", (minor % 100).abs())
-}
-
 pub(super) fn step_message(code: &str) -> String {
     match code {
         "not_allowed" => "Это действие сейчас недоступно.".into(),
@@ -286,21 +240,184 @@ pub(super) fn step_message(code: &str) -> String {
     }
 }
 
-/// The page's Content-Security-Policy when it talks to NCALayer: the
-/// common one, with the tenant's NCALayer address allowed to connect to.
-/// An address that is not a plain ws:// or wss:// origin adds nothing.
-pub(super) fn ncalayer_csp(tenant: &Tenant) -> axum::http::HeaderValue {
-    let origin = url::Url::parse(&tenant.config.signature.ncalayer)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some())
-        .map(|u| {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(" {}://{}{port}", u.scheme(), u.host_str().unwrap_or(""))
+// ------------------------------------------------------------------ signing
+
+/// A document asking for signatures, as the pages show it.
+pub(super) fn document_view(ctx: &Ctx, d: &crate::signing::Document) -> Value {
+    context! {
+        id => d.id,
+        name => &d.file_name,
+        size => super::human_size(d.size),
+        sha256 => &d.sha256,
+        asked => d.asked.map(crate::signing::Asked::id),
+        contract => d.slot == crate::signing::CONTRACT_SLOT,
+        when => ctx.tenant.local_time(&d.created_at),
+    }
+}
+
+/// The signatures of one document, newest last, each with its verdict and
+/// download address under `base` (the application's page, either side).
+pub(super) fn signature_views(
+    ctx: &Ctx,
+    sigs: &[crate::signing::Signature],
+    file: i64,
+    base: &str,
+) -> Vec<Value> {
+    sigs.iter()
+        .filter(|s| s.file_id == file)
+        .map(|s| {
+            context! {
+                id => s.id,
+                side => &s.side,
+                scheme => &s.scheme,
+                scheme_title => match s.scheme.as_str() {
+                    "pep_sms" => "простая электронная подпись (код из SMS)",
+                    "cryptopro" => "квалифицированная подпись (КриптоПро)",
+                    "ncalayer" => "ЭЦП (NCALayer)",
+                    _ => "файл подписи",
+                },
+                signer => &s.signer_name,
+                ids => &s.signer_ids,
+                serial => &s.cert_serial,
+                issuer => &s.cert_issuer,
+                valid => s.valid,
+                reason => &s.reason,
+                date => ctx.tenant.local_time(&s.created_at).split(' ').next().unwrap_or_default().to_string(),
+                when => ctx.tenant.local_time(&s.created_at),
+                download => format!("{base}/signatures/{}", s.id),
+            }
         })
-        .unwrap_or_default();
-    axum::http::HeaderValue::from_str(&format!(
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-         connect-src 'self'{origin}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ))
-    .unwrap_or(axum::http::HeaderValue::from_static("default-src 'self'"))
+        .collect()
+}
+
+/// The plug-in widget's settings for a certificate scheme (see
+/// `templates/portal/_sign.html`); None for SMS or no scheme.
+pub(super) fn sign_widget(
+    ctx: &Ctx,
+    base: &str,
+    d: &crate::signing::Document,
+    scheme: Option<crate::signing::Scheme>,
+    key: &str,
+    action: &str,
+) -> Option<Value> {
+    let scheme = scheme.filter(|s| s.is_certificate())?;
+    let sig = &ctx.tenant.config.signature;
+    Some(context! {
+        scheme => scheme.id(),
+        action => action,
+        content_url => format!("{base}/file/{}", d.id),
+        size => d.size,
+        plugin_api => &sig.cadesplugin_api,
+        install => &sig.cadesplugin_install,
+        ncalayer => &sig.ncalayer,
+        key => key,
+    })
+}
+
+/// The documents of an application that ask for signatures, with where
+/// each stands for `side`: the application page and the card list them.
+pub(super) async fn signing_views(
+    st: &AppState,
+    ctx: &Ctx,
+    a: &Application,
+    side: crate::signing::Side,
+    base: &str,
+) -> Result<Vec<Value>, WebError> {
+    let docs = crate::signing::asked_documents(&st.db, ctx.slug(), a.id).await?;
+    if docs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
+    Ok(docs
+        .iter()
+        .map(|d| {
+            context! {
+                doc => document_view(ctx, d),
+                turn => crate::signing::turn(d, side, &sigs),
+                signatures => signature_views(ctx, &sigs, d.id, base),
+                link => format!("{base}/documents/{}", d.id),
+            }
+        })
+        .collect())
+}
+
+/// A signing page may load CryptoPro's script from the tenant's address
+/// and talk to NCALayer on the user's machine; every other page keeps the
+/// strict policy of `security_headers`.
+pub(super) fn with_signing_csp(mut page: Response, tenant: &Tenant) -> Response {
+    let sig = &tenant.config.signature;
+    let origin = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+    };
+    let script = origin(&sig.cadesplugin_api).unwrap_or_default();
+    let connect = origin(&sig.ncalayer).unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self' {script}; \
+         connect-src 'self' {connect}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+        page.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    page
+}
+
+/// A small file posted with a CSRF token (a `.sig`): its bytes, up to
+/// `cap`, or the words for what was wrong.
+pub(super) async fn small_upload(
+    ctx: &Ctx,
+    st: &AppState,
+    mut multipart: axum::extract::Multipart,
+    cap: usize,
+) -> Result<Vec<u8>, String> {
+    let mut fields = BTreeMap::new();
+    let mut bytes: Option<Vec<u8>> = None;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if ctx.check_csrf(st, &fields).is_err() {
+                return Err("Форма устарела. Обновите страницу и повторите.".into());
+            }
+            let mut buf = Vec::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(c)) => {
+                        if buf.len() + c.len() > cap {
+                            return Err(
+                                "Файл подписи слишком большой: это не отсоединённая подпись."
+                                    .into(),
+                            );
+                        }
+                        buf.extend_from_slice(&c);
+                    }
+                    Ok(None) => break,
+                    Err(_) => return Err("Файл не загрузился. Попробуйте ещё раз.".into()),
+                }
+            }
+            bytes = Some(buf);
+        } else if let Ok(v) = field.text().await {
+            fields.insert(name, v);
+        }
+    }
+    match bytes {
+        Some(b) if !b.is_empty() => Ok(b),
+        _ => Err("Выберите файл подписи (.sig, .p7s).".into()),
+    }
+}
+
+/// Makes the document of a signing step if the status has one. A failure
+/// costs the page its signing block, not the page: it is logged and the
+/// next visit tries again.
+pub(super) async fn freeze_step_document(st: &AppState, ctx: &Ctx, acc: &Account, a: &Application) {
+    if ctx.tenant.config.signature.step(&a.status).is_none() {
+        return;
+    }
+    if let Err(e) =
+        crate::signing::step_document(&st.db, &st.files, &st.plugins, &ctx.tenant, acc, a).await
+    {
+        tracing::error!(application = a.id, error = %e, "the signing step's document could not be made");
+    }
 }

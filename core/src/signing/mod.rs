@@ -1,0 +1,1126 @@
+//! Signatures on an application's documents, by the applicant and by the
+//! utility: what a document asks for, checking a CMS signature with the
+//! tenant's trust (through `tapline-signature`), matching its signer with
+//! the applicant's profile, recording it with its verdict and evidence,
+//! and moving the application on when a step's signature arrives. The
+//! simple signature by SMS code is [`pep`]; the printable verdict and the
+//! signed package are [`report`].
+
+pub mod pep;
+pub mod report;
+
+use crate::account::Account;
+use crate::application::{self as app, Application};
+use crate::document::FileStore;
+use crate::store::{Db, now_ts};
+use crate::tenant::Tenant;
+pub use crate::tenant::config::Scheme;
+use crate::tenant::config::{ApplicantType, StepDocument};
+use crate::workflow::{self, Actor, Recipient, WorkflowError};
+use tapline_signature::identity::{self, Identity};
+pub use tapline_signature::policy::Purpose;
+use tapline_signature::policy::{self, Evidence, Policy, Verdict};
+
+/// A CMS larger than this is refused before it is decoded: a detached
+/// signature with its chain is a few kilobytes.
+pub const MAX_CMS: usize = 1 << 20;
+
+/// Slots of the documents the platform makes for signing.
+pub const APPLICATION_SLOT: &str = "_application";
+pub const CONTRACT_SLOT: &str = "_contract";
+
+/// Which side signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Applicant,
+    Utility,
+}
+
+impl Side {
+    pub fn id(self) -> &'static str {
+        match self {
+            Side::Applicant => "applicant",
+            Side::Utility => "utility",
+        }
+    }
+
+    pub fn from_id(s: &str) -> Option<Side> {
+        [Side::Applicant, Side::Utility]
+            .into_iter()
+            .find(|x| x.id() == s)
+    }
+}
+
+/// Whose signatures a document asks for (`application_files.signing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Asked {
+    Applicant,
+    Utility,
+    /// The utility first, then the applicant.
+    Both,
+}
+
+impl Asked {
+    pub fn id(self) -> &'static str {
+        match self {
+            Asked::Applicant => "applicant",
+            Asked::Utility => "utility",
+            Asked::Both => "both",
+        }
+    }
+
+    pub fn from_id(s: &str) -> Option<Asked> {
+        [Asked::Applicant, Asked::Utility, Asked::Both]
+            .into_iter()
+            .find(|x| x.id() == s)
+    }
+
+    pub fn includes(self, side: Side) -> bool {
+        matches!(
+            (self, side),
+            (Asked::Both, _)
+                | (Asked::Applicant, Side::Applicant)
+                | (Asked::Utility, Side::Utility)
+        )
+    }
+}
+
+/// A refused signature, in words for the person who made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A CMS the engine accepted, with what it was judged on.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub verdict: Verdict,
+    pub der: Vec<u8>,
+    pub verdict_json: String,
+    pub evidence_json: String,
+}
+
+/// The CMS as a browser plug-in, NCALayer or a `.sig` file hands it over:
+/// base64 (CryptoPro splits it into lines), PEM or DER.
+pub fn decode_cms(raw: &[u8]) -> Result<Vec<u8>, Refusal> {
+    use base64::Engine;
+    if raw.len() > MAX_CMS * 2 {
+        return Err(Refusal::new(
+            "too_large",
+            "Файл подписи слишком большой: это не отсоединённая подпись.",
+        ));
+    }
+    let empty = || Refusal::new("empty", "Подпись не получена: подпишите документ ещё раз.");
+    if raw.first() == Some(&0x30) {
+        return if raw.len() > MAX_CMS {
+            Err(empty())
+        } else {
+            Ok(raw.to_vec())
+        };
+    }
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| Refusal::new("not_cms", "Это не файл электронной подписи (CMS, PKCS#7)."))?;
+    // PEM armour of any label: CMS, PKCS7, SIGNATURE.
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if body.is_empty() {
+        return Err(empty());
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| Refusal::new("not_cms", "Это не файл электронной подписи (CMS, PKCS#7)."))?;
+    if der.len() > MAX_CMS {
+        return Err(Refusal::new(
+            "too_large",
+            "Файл подписи слишком большой: это не отсоединённая подпись.",
+        ));
+    }
+    Ok(der)
+}
+
+/// Checks a detached CMS over `content` with the tenant's anchors, CRL
+/// files and revocation policy, at `at` (Unix seconds, the time of
+/// receipt). Revocation data is fetched when the tenant allows it; what
+/// cannot be had refuses the signature.
+pub async fn check_cms(
+    tenant: &Tenant,
+    content: &[u8],
+    cms: &[u8],
+    purpose: Purpose,
+    at: u64,
+) -> Result<Checked, Refusal> {
+    let der = decode_cms(cms)?;
+    let trust = &tenant.trust;
+    if trust.anchors.is_empty() {
+        tracing::warn!(tenant = %tenant.slug, "a signature arrived, but the tenant trusts no certificate authority");
+        return Err(Refusal::new(
+            "no_anchors",
+            "Портал пока не принимает электронные подписи: не настроены доверенные удостоверяющие центры. Обратитесь в организацию.",
+        ));
+    }
+    let mut evidence = if trust.revocation.fetch {
+        tapline_signature::fetch::gather(&der, &trust.anchors, &trust.revocation, at).await
+    } else {
+        Evidence::default()
+    };
+    evidence.crls.extend(trust.crls.iter().cloned());
+    let policy = Policy {
+        revocation: trust.revocation.method,
+        purpose,
+    };
+    let anchors = trust.anchors.clone();
+    let content = content.to_vec();
+    // The check is CPU work of a millisecond or more (GOST 512, chains).
+    let (verdict, der, evidence) = tokio::task::spawn_blocking(move || {
+        let v = policy::verify(&der, Some(&content), &anchors, &policy, &evidence, at);
+        (v, der, evidence)
+    })
+    .await
+    .map_err(|_| {
+        Refusal::new(
+            "internal",
+            "Подпись не удалось проверить. Попробуйте ещё раз.",
+        )
+    })?;
+    if !verdict.valid {
+        let reason = verdict.reason;
+        tracing::info!(tenant = %tenant.slug, reason = ?reason.map(|r| r.code()), "signature refused");
+        return Err(Refusal::new(
+            reason.map(|r| r.code()).unwrap_or("refused"),
+            reason
+                .map(|r| r.message())
+                .unwrap_or("Подпись не прошла проверку."),
+        ));
+    }
+    Ok(Checked {
+        verdict_json: report::json(&verdict).to_string(),
+        evidence_json: serde_json::to_string(&evidence).unwrap_or_default(),
+        verdict,
+        der,
+    })
+}
+
+/// The signer as people read it: «Иванов Иван Иванович» or «ООО «Ромашка»
+/// (Иванов Иван Иванович)».
+pub fn signer_line(id: &Identity) -> String {
+    let person = id.person_name().unwrap_or_default();
+    match &id.organisation {
+        Some(o) if !person.is_empty() => format!("{o} ({person})"),
+        Some(o) => o.clone(),
+        None => person,
+    }
+}
+
+/// The identifiers of a signer worth showing, with their Russian labels.
+pub fn signer_ids(id: &Identity) -> Vec<(String, String)> {
+    [
+        ("ИНН", id.inn_le.clone().or(id.inn.clone())),
+        ("ОГРН", id.ogrn.clone()),
+        ("ОГРНИП", id.ogrnip.clone()),
+        ("СНИЛС", id.snils.clone()),
+        ("БИН", id.bin.clone()),
+        ("ИИН", id.iin.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect()
+}
+
+/// The profile's value of the first field of the account's type checked
+/// by one of `validators`.
+fn profile_id<'a>(tenant: &Tenant, acc: &'a Account, validators: &[&str]) -> Option<&'a str> {
+    let t = acc.applicant_type.get()?;
+    tenant
+        .fields_for(t)
+        .filter(|f| {
+            f.validate
+                .as_ref()
+                .is_some_and(|v| validators.contains(&v.get_ref().as_str()))
+        })
+        .find_map(|f| acc.profile.get(f.id.get_ref().as_str()))
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Who the profile says the applicant is, for matching a certificate.
+pub fn applicant_of<'a>(tenant: &Tenant, acc: &'a Account) -> Option<identity::Applicant<'a>> {
+    let id = |v: &[&str]| profile_id(tenant, acc, v);
+    if let Some(bin) = id(&["bin"]) {
+        return Some(identity::Applicant::KzOrganisation { bin });
+    }
+    if let Some(iin) = id(&["iin"]) {
+        return Some(identity::Applicant::KzPerson { iin });
+    }
+    match acc.applicant_type.get()? {
+        ApplicantType::Legal => Some(identity::Applicant::Legal {
+            inn: id(&["inn_legal", "inn"])?,
+            ogrn: id(&["ogrn"])?,
+        }),
+        ApplicantType::Entrepreneur => Some(identity::Applicant::Entrepreneur {
+            inn: id(&["inn_person", "inn"])?,
+            ogrnip: id(&["ogrnip"])?,
+        }),
+        ApplicantType::Individual => Some(identity::Applicant::Individual {
+            snils: id(&["snils"]),
+            inn: id(&["inn_person", "inn"]),
+        }),
+    }
+}
+
+/// A document of an application as signing sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Document {
+    pub id: i64,
+    pub application_id: i64,
+    pub slot: String,
+    pub file_name: String,
+    pub size: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub asked: Option<Asked>,
+    pub created_at: String,
+}
+
+const DOC_COLUMNS: &str =
+    "id, application_id, slot, file_name, size, sha256, content_type, signing, created_at";
+
+type DocRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+fn doc_of(r: DocRow) -> Document {
+    Document {
+        id: r.0,
+        application_id: r.1,
+        slot: r.2,
+        file_name: r.3,
+        size: r.4,
+        sha256: r.5,
+        content_type: r.6,
+        asked: r.7.as_deref().and_then(Asked::from_id),
+        created_at: r.8,
+    }
+}
+
+/// One file of the application.
+pub async fn document(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+    file: i64,
+) -> Result<Option<Document>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM application_files WHERE tenant_id = $1 AND application_id = $2 AND id = $3"
+    );
+    let row: Option<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .bind(file)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(doc_of))
+}
+
+/// The application's files that ask for signatures, oldest first.
+pub async fn asked_documents(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+) -> Result<Vec<Document>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM application_files WHERE tenant_id = $1 AND application_id = $2 \
+         AND signing IS NOT NULL ORDER BY id"
+    );
+    let rows: Vec<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(doc_of).collect())
+}
+
+/// A signature as recorded.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Signature {
+    pub id: i64,
+    pub file_id: i64,
+    pub sha256: String,
+    pub side: String,
+    pub scheme: String,
+    pub signer_name: String,
+    pub signer_ids: Vec<(String, String)>,
+    pub cert_serial: Option<String>,
+    pub cert_issuer: Option<String>,
+    pub valid: bool,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+const SIG_COLUMNS: &str = "id, file_id, sha256, side, scheme, signer_name, signer_ids, cert_serial, \
+     cert_issuer, valid, reason, created_at";
+
+type SigRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    String,
+);
+
+fn sig_of(r: SigRow) -> Signature {
+    Signature {
+        id: r.0,
+        file_id: r.1,
+        sha256: r.2,
+        side: r.3,
+        scheme: r.4,
+        signer_name: r.5,
+        signer_ids: serde_json::from_str(&r.6).unwrap_or_default(),
+        cert_serial: r.7,
+        cert_issuer: r.8,
+        valid: r.9 != 0,
+        reason: r.10,
+        created_at: r.11,
+    }
+}
+
+/// Every signature received on the application's documents, oldest first.
+pub async fn signatures_of(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+) -> Result<Vec<Signature>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SIG_COLUMNS} FROM signatures WHERE tenant_id = $1 AND application_id = $2 ORDER BY id"
+    );
+    let rows: Vec<SigRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(sig_of).collect())
+}
+
+/// A recorded signature with what it was judged on: the CMS (base64), the
+/// verdict and the evidence, as stored.
+pub struct Stored {
+    pub signature: Signature,
+    pub cms: Option<String>,
+    pub verdict: String,
+    pub evidence: Option<String>,
+}
+
+pub async fn stored(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+    id: i64,
+) -> Result<Option<Stored>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SIG_COLUMNS}, cms, verdict, evidence FROM signatures \
+         WHERE tenant_id = $1 AND application_id = $2 AND id = $3"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    use sqlx::Row;
+    let base: SigRow = (
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+        r.try_get(8)?,
+        r.try_get(9)?,
+        r.try_get(10)?,
+        r.try_get(11)?,
+    );
+    Ok(Some(Stored {
+        signature: sig_of(base),
+        cms: r.try_get(12)?,
+        verdict: r.try_get(13)?,
+        evidence: r.try_get(14)?,
+    }))
+}
+
+/// Where a document stands for one side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Turn {
+    /// The document does not ask this side.
+    NotAsked,
+    /// The other side signs first.
+    Waiting,
+    /// This side may sign now.
+    Open,
+    Signed,
+}
+
+/// Whether `side` may sign `doc`, given the signatures already valid.
+pub fn turn(doc: &Document, side: Side, signatures: &[Signature]) -> Turn {
+    let Some(asked) = doc.asked else {
+        return Turn::NotAsked;
+    };
+    if !asked.includes(side) {
+        return Turn::NotAsked;
+    }
+    let signed_by = |s: Side| {
+        signatures.iter().any(|x| {
+            x.file_id == doc.id
+                && x.valid
+                && x.side == s.id()
+                && x.scheme != "file"
+                && x.sha256 == doc.sha256
+        })
+    };
+    if signed_by(side) {
+        Turn::Signed
+    } else if asked == Asked::Both && side == Side::Applicant && !signed_by(Side::Utility) {
+        Turn::Waiting
+    } else {
+        Turn::Open
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// Not a document of this application that asks this side to sign.
+    #[error("not asked")]
+    NotAsked,
+    /// The other side signs first.
+    #[error("not yet")]
+    NotYet,
+    #[error("already signed")]
+    AlreadySigned,
+    /// The engine refused the signature.
+    #[error("refused: {}", .0.code)]
+    Refused(Refusal),
+    /// The signature is valid but the signer is someone else.
+    #[error("signed by someone else")]
+    NotTheApplicant { whose: String },
+    /// The stored bytes do not hash to what was recorded.
+    #[error("document damaged")]
+    Damaged,
+    #[error(transparent)]
+    Workflow(WorkflowError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl SignError {
+    /// The words for the person signing.
+    pub fn message(&self) -> String {
+        match self {
+            SignError::NotAsked => "Этот документ не нужно подписывать.".into(),
+            SignError::NotYet => {
+                "Документ ещё не подписан организацией: подписать его можно после неё.".into()
+            }
+            SignError::AlreadySigned => "Документ уже подписан.".into(),
+            SignError::Refused(r) => r.message.clone(),
+            SignError::NotTheApplicant { whose } => format!(
+                "Подпись сделана сертификатом другого владельца: {whose}. Подпишите сертификатом, выданным на заявителя, данные которого указаны в профиле."
+            ),
+            SignError::Damaged => {
+                "Документ повреждён в хранилище. Обратитесь в организацию.".into()
+            }
+            SignError::Workflow(_) | SignError::Io(_) | SignError::Db(_) => {
+                "Подпись не удалось сохранить. Попробуйте ещё раз.".into()
+            }
+        }
+    }
+}
+
+/// Who signs: an applicant (matched with the profile) or staff.
+#[derive(Clone, Copy)]
+pub enum Signer<'a> {
+    Applicant(&'a Account),
+    Staff(&'a crate::office::Staff),
+}
+
+impl Signer<'_> {
+    pub fn side(&self) -> Side {
+        match self {
+            Signer::Applicant(_) => Side::Applicant,
+            Signer::Staff(_) => Side::Utility,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        match self {
+            Signer::Applicant(a) => Actor::Applicant(a.id),
+            Signer::Staff(s) => Actor::Staff {
+                id: s.id,
+                role: s.role.workflow_role(),
+            },
+        }
+    }
+}
+
+/// One signature arriving for a document of an application.
+pub struct Signing<'a> {
+    pub tenant: &'a Tenant,
+    pub application: &'a Application,
+    pub file: i64,
+    pub signer: Signer<'a>,
+    pub scheme: Scheme,
+    /// The CMS as posted (base64, PEM or DER).
+    pub cms: &'a [u8],
+    /// Where the applicant's notices go.
+    pub recipient: &'a Recipient<'a>,
+}
+
+/// The document's bytes from the store, checked against the recorded hash.
+pub async fn read_document(files: &FileStore, doc: &Document) -> Result<Vec<u8>, SignError> {
+    let bytes = tokio::fs::read(files.path(&doc.sha256)).await?;
+    use sha2::Digest;
+    if hex::encode(sha2::Sha256::digest(&bytes)) != doc.sha256 {
+        tracing::error!(file = doc.id, "a stored document does not hash to its name");
+        return Err(SignError::Damaged);
+    }
+    Ok(bytes)
+}
+
+/// Checks a qualified signature (CryptoPro, NCALayer) of a document and
+/// records it; a step's signature moves the application on. The check
+/// runs before the transaction opens; the record is conditional, so forty
+/// presses at once record one signature.
+pub async fn sign_with_cms(
+    db: &Db,
+    files: &FileStore,
+    s: Signing<'_>,
+) -> Result<Signature, SignError> {
+    let tenant = s.tenant;
+    let a = s.application;
+    let side = s.signer.side();
+    let doc = document(db, &tenant.slug, a.id, s.file)
+        .await?
+        .ok_or(SignError::NotAsked)?;
+    let existing = signatures_of(db, &tenant.slug, a.id).await?;
+    match turn(&doc, side, &existing) {
+        Turn::NotAsked => return Err(SignError::NotAsked),
+        Turn::Waiting => return Err(SignError::NotYet),
+        Turn::Signed => return Err(SignError::AlreadySigned),
+        Turn::Open => {}
+    }
+    let content = read_document(files, &doc).await?;
+    let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let checked = check_cms(tenant, &content, s.cms, Purpose::Sign, at)
+        .await
+        .map_err(SignError::Refused)?;
+    let id = checked.verdict.signer.clone().unwrap_or_default();
+    if let Signer::Applicant(acc) = s.signer {
+        let bound = applicant_of(tenant, acc).is_some_and(|p| identity::matches(&id, &p));
+        if !bound {
+            let whose = std::iter::once(signer_line(&id))
+                .chain(signer_ids(&id).into_iter().map(|(k, v)| format!("{k} {v}")))
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::info!(tenant = %tenant.slug, application = a.id, "a valid signature of someone else than the applicant");
+            return Err(SignError::NotTheApplicant { whose });
+        }
+    }
+    let record = NewSignature {
+        doc: &doc,
+        side,
+        scheme: s.scheme.id(),
+        signer: s.signer,
+        name: signer_line(&id),
+        ids: signer_ids(&id),
+        serial: checked.verdict.serial.clone(),
+        issuer: checked.verdict.issuer.clone(),
+        cms: Some(base64_of(&checked.der)),
+        verdict: checked.verdict_json.clone(),
+        evidence: Some(checked.evidence_json.clone()),
+        valid: true,
+        reason: None,
+    };
+    record_and_move(db, tenant, a, record, s.recipient).await
+}
+
+pub(crate) fn base64_of(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A signature to write.
+pub(crate) struct NewSignature<'a> {
+    pub doc: &'a Document,
+    pub side: Side,
+    pub scheme: &'static str,
+    pub signer: Signer<'a>,
+    pub name: String,
+    pub ids: Vec<(String, String)>,
+    pub serial: Option<String>,
+    pub issuer: Option<String>,
+    pub cms: Option<String>,
+    pub verdict: String,
+    pub evidence: Option<String>,
+    pub valid: bool,
+    pub reason: Option<String>,
+}
+
+/// Writes a signature row; None when the side had already signed (the
+/// partial unique index keeps one valid signature per side).
+pub(crate) async fn insert(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    n: &NewSignature<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let (account, staff) = match n.signer {
+        Signer::Applicant(a) => (Some(a.id), None),
+        Signer::Staff(s) => (None, Some(s.id)),
+    };
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO signatures (tenant_id, application_id, file_id, sha256, side, scheme, account_id, staff_id, \
+         signer_name, signer_ids, cert_serial, cert_issuer, cms, verdict, evidence, valid, reason, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(tenant)
+    .bind(n.doc.application_id)
+    .bind(n.doc.id)
+    .bind(&n.doc.sha256)
+    .bind(n.side.id())
+    .bind(n.scheme)
+    .bind(account)
+    .bind(staff)
+    .bind(&n.name)
+    .bind(serde_json::to_string(&n.ids).unwrap_or_else(|_| "[]".into()))
+    .bind(&n.serial)
+    .bind(&n.issuer)
+    .bind(&n.cms)
+    .bind(&n.verdict)
+    .bind(&n.evidence)
+    .bind(n.valid as i64)
+    .bind(&n.reason)
+    .bind(now_ts())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Records a valid signature with its history entry and notices, and
+/// moves the application when it completes its step's document.
+pub(crate) async fn record_and_move(
+    db: &Db,
+    tenant: &Tenant,
+    a: &Application,
+    n: NewSignature<'_>,
+    recipient: &Recipient<'_>,
+) -> Result<Signature, SignError> {
+    let mut tx = db.pool.begin().await?;
+    let id = record_in(&mut tx, tenant, a, &n, recipient).await?;
+    tx.commit().await?;
+    recorded(db, tenant, a, &n, id).await
+}
+
+/// The signature just committed, as lists show it.
+pub(crate) async fn recorded(
+    db: &Db,
+    tenant: &Tenant,
+    a: &Application,
+    n: &NewSignature<'_>,
+    id: i64,
+) -> Result<Signature, SignError> {
+    tracing::info!(tenant = %tenant.slug, application = a.id, file = n.doc.id, side = n.side.id(), scheme = n.scheme, "document signed");
+    signatures_of(db, &tenant.slug, a.id)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or(SignError::Db(sqlx::Error::RowNotFound))
+}
+
+/// [`record_and_move`] inside the caller's transaction.
+pub(crate) async fn record_in(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    a: &Application,
+    n: &NewSignature<'_>,
+    recipient: &Recipient<'_>,
+) -> Result<i64, SignError> {
+    let Some(id) = insert(&mut *tx, &tenant.slug, n).await? else {
+        return Err(SignError::AlreadySigned);
+    };
+    let who = match n.side {
+        Side::Applicant => "заявитель",
+        Side::Utility => "организация",
+    };
+    let note = format!("{} ({who}), «{}»", n.name, n.doc.file_name);
+    app::event(
+        &mut *tx,
+        &tenant.slug,
+        a.id,
+        app::EventKind::Signed,
+        None,
+        &n.signer.actor().label(),
+        Some(&note),
+    )
+    .await?;
+    // The step's document signed by every side it asks: the application
+    // moves on by itself.
+    let step = tenant.config.signature.step(&a.status);
+    let step_doc = step.map(|s| match s.document {
+        StepDocument::Application => APPLICATION_SLOT,
+        StepDocument::Contract => CONTRACT_SLOT,
+    });
+    let completes = step_doc == Some(n.doc.slot.as_str())
+        && match n.doc.asked {
+            Some(Asked::Both) => {
+                let other = match n.side {
+                    Side::Applicant => Side::Utility,
+                    Side::Utility => Side::Applicant,
+                };
+                signed_in_tx(&mut *tx, &tenant.slug, n.doc, other).await?
+            }
+            Some(_) => true,
+            None => false,
+        };
+    let then = step.and_then(|s| s.then.as_ref()).map(|t| t.get_ref());
+    match (completes, then) {
+        (true, Some(to)) => {
+            workflow::change(&mut *tx, tenant, a, to, Actor::System, None, recipient)
+                .await
+                .map_err(SignError::Workflow)?;
+        }
+        _ if n.side == Side::Utility && n.doc.asked == Some(Asked::Both) => {
+            workflow::notify_text(
+                &mut *tx,
+                tenant,
+                a,
+                &format!(
+                    "Организация подписала документ «{}»: подпишите его и вы",
+                    n.doc.file_name
+                ),
+                recipient,
+            )
+            .await
+            .map_err(SignError::Workflow)?;
+        }
+        _ => {}
+    }
+    Ok(id)
+}
+
+async fn signed_in_tx(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    doc: &Document,
+    side: Side,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM signatures WHERE tenant_id = $1 AND file_id = $2 AND side = $3 AND valid = 1 \
+         AND scheme <> 'file' AND sha256 = $4",
+    )
+    .bind(tenant)
+    .bind(doc.id)
+    .bind(side.id())
+    .bind(&doc.sha256)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// When the application last entered its current status.
+async fn entered_status_at(db: &Db, a: &Application) -> Result<String, sqlx::Error> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT MAX(created_at) FROM application_events WHERE tenant_id = $1 AND application_id = $2 AND status = $3",
+    )
+    .bind(&a.tenant_id)
+    .bind(a.id)
+    .bind(&a.status)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row
+        .and_then(|(t,)| t)
+        .unwrap_or_else(|| a.created_at.clone()))
+}
+
+/// What a step's document is named and which Word file it is.
+fn step_file(
+    tenant: &Tenant,
+    a: &Application,
+    which: StepDocument,
+) -> (&'static str, app::word::Which, String) {
+    let number = a.number.clone().unwrap_or_else(|| a.id.to_string());
+    let safe = crate::document::safe_name(&number);
+    let _ = tenant;
+    match which {
+        StepDocument::Application => (
+            APPLICATION_SLOT,
+            app::word::Which::Application,
+            format!("Заявка {safe}.docx"),
+        ),
+        StepDocument::Contract => (
+            CONTRACT_SLOT,
+            app::word::Which::Contract,
+            format!("Договор {safe}.docx"),
+        ),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    #[error(transparent)]
+    Word(#[from] app::word::WordError),
+    #[error("storing: {0}")]
+    Store(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The document the applicant signs in the application's current status
+/// (the application as sent, or the contract), made on first sight after
+/// the status was entered and kept: the bytes under a signature never
+/// change. None when the status asks for no signature.
+pub async fn step_document(
+    db: &Db,
+    files: &FileStore,
+    plugins: &crate::plugin::Plugins,
+    tenant: &Tenant,
+    acc: &Account,
+    a: &Application,
+) -> Result<Option<Document>, FreezeError> {
+    let Some(step) = tenant.config.signature.step(&a.status) else {
+        return Ok(None);
+    };
+    let (slot, which, name) = step_file(tenant, a, step.document);
+    let since = entered_status_at(db, a).await?;
+    let latest = |docs: Vec<Document>| {
+        docs.into_iter()
+            .filter(|d| d.slot == slot && d.created_at >= since)
+            .max_by_key(|d| d.id)
+    };
+    if let Some(d) = latest(asked_documents(db, &tenant.slug, a.id).await?) {
+        return Ok(Some(d));
+    }
+    let bytes = app::word::render(db, plugins, tenant, acc, a, which).await?;
+    let stored = files
+        .put(
+            db,
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(
+                bytes,
+            ))]),
+            u64::MAX,
+        )
+        .await
+        .map_err(|e| FreezeError::Store(e.to_string()))?;
+    let asked = if step.utility_first {
+        Asked::Both
+    } else {
+        Asked::Applicant
+    };
+    let mut tx = db.pool.begin().await?;
+    // Two first sights at once make the same bytes: the unique index keeps one row.
+    let inserted: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
+         content_type, created_at, signing) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(&tenant.slug)
+    .bind(a.id)
+    .bind(slot)
+    .bind(&name)
+    .bind(stored.size as i64)
+    .bind(&stored.sha256)
+    .bind(crate::document::FileType::Docx.mime())
+    .bind(now_ts())
+    .bind(asked.id())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_some() {
+        app::event(
+            &mut *tx,
+            &tenant.slug,
+            a.id,
+            app::EventKind::SigningAsked,
+            None,
+            &Actor::System.label(),
+            Some(&name),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    crate::document::release(db, &stored).await;
+    Ok(latest(asked_documents(db, &tenant.slug, a.id).await?))
+}
+
+/// Staff ask for signatures on a document of the application (setevaya:
+/// documents both sides sign). Once a signature arrived, what is asked
+/// stays as it was.
+pub async fn ask(
+    db: &Db,
+    tenant: &Tenant,
+    staff: &crate::office::Staff,
+    a: &Application,
+    file: i64,
+    asked: Asked,
+    recipient: &Recipient<'_>,
+) -> Result<(), SignError> {
+    let doc = document(db, &tenant.slug, a.id, file)
+        .await?
+        .ok_or(SignError::NotAsked)?;
+    let mut tx = db.pool.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE application_files SET signing = $1 WHERE tenant_id = $2 AND application_id = $3 AND id = $4 \
+         AND NOT EXISTS (SELECT 1 FROM signatures WHERE tenant_id = $2 AND file_id = $4 AND valid = 1 AND scheme <> 'file')",
+    )
+    .bind(asked.id())
+    .bind(&tenant.slug)
+    .bind(a.id)
+    .bind(file)
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(SignError::AlreadySigned);
+    }
+    app::event(
+        &mut *tx,
+        &tenant.slug,
+        a.id,
+        app::EventKind::SigningAsked,
+        None,
+        &Signer::Staff(staff).actor().label(),
+        Some(&doc.file_name),
+    )
+    .await?;
+    if asked == Asked::Applicant {
+        workflow::notify_text(
+            &mut tx,
+            tenant,
+            a,
+            &format!("Подпишите документ «{}»", doc.file_name),
+            recipient,
+        )
+        .await
+        .map_err(SignError::Workflow)?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A signature file made outside the portal (seed 002: legal entities
+/// sign with their own programs and attach `.sig` files), checked on
+/// arrival against the document it sits beside. A refused one is kept
+/// with its reason, to show beside the document too.
+pub async fn attach_signature_file(
+    db: &Db,
+    files: &FileStore,
+    tenant: &Tenant,
+    acc: &Account,
+    a: &Application,
+    file: i64,
+    sig: &[u8],
+) -> Result<Signature, SignError> {
+    if !tenant.config.signature.upload {
+        return Err(SignError::NotAsked);
+    }
+    let doc = document(db, &tenant.slug, a.id, file)
+        .await?
+        .ok_or(SignError::NotAsked)?;
+    let content = read_document(files, &doc).await?;
+    let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let checked = check_cms(tenant, &content, sig, Purpose::Sign, at).await;
+    let (n_valid, reason, checked) = match checked {
+        Ok(c) => {
+            let id = c.verdict.signer.clone().unwrap_or_default();
+            let bound = applicant_of(tenant, acc).is_some_and(|p| identity::matches(&id, &p));
+            if bound {
+                (true, None, Some(c))
+            } else {
+                let whose = signer_line(&id);
+                (
+                    false,
+                    Some(format!(
+                        "Подпись сделана сертификатом другого владельца: {whose}."
+                    )),
+                    Some(c),
+                )
+            }
+        }
+        Err(r) => (false, Some(r.message), None),
+    };
+    let id = checked
+        .as_ref()
+        .and_then(|c| c.verdict.signer.clone())
+        .unwrap_or_default();
+    let cms = match &checked {
+        Some(c) => Some(base64_of(&c.der)),
+        None => decode_cms(sig).ok().map(|d| base64_of(&d)),
+    };
+    let n = NewSignature {
+        doc: &doc,
+        side: Side::Applicant,
+        scheme: "file",
+        signer: Signer::Applicant(acc),
+        name: if checked.is_some() {
+            signer_line(&id)
+        } else {
+            String::new()
+        },
+        ids: signer_ids(&id),
+        serial: checked.as_ref().and_then(|c| c.verdict.serial.clone()),
+        issuer: checked.as_ref().and_then(|c| c.verdict.issuer.clone()),
+        cms,
+        verdict: checked
+            .as_ref()
+            .map(|c| c.verdict_json.clone())
+            .unwrap_or_else(|| {
+                serde_json::json!({ "valid": false, "message": &reason }).to_string()
+            }),
+        evidence: checked.as_ref().map(|c| c.evidence_json.clone()),
+        valid: n_valid,
+        reason: reason.clone(),
+    };
+    let mut tx = db.pool.begin().await?;
+    let Some(sid) = insert(&mut tx, &tenant.slug, &n).await? else {
+        return Err(SignError::AlreadySigned);
+    };
+    tx.commit().await?;
+    tracing::info!(tenant = %tenant.slug, application = a.id, file = doc.id, valid = n_valid, "signature file attached");
+    signatures_of(db, &tenant.slug, a.id)
+        .await?
+        .into_iter()
+        .find(|s| s.id == sid)
+        .ok_or(SignError::Db(sqlx::Error::RowNotFound))
+}

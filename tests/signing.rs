@@ -1,0 +1,444 @@
+//! Signing over HTTP: a setevaya document both sides sign (the utility with
+//! a qualified signature made by OpenSSL with the test PKI, the applicant
+//! with an SMS code), refusals of foreign, revoked and changed signatures,
+//! the code's limits, and the signed package.
+
+use tapline::office::{self, StaffRole};
+use tapline_e2e::pki::Pki;
+use tapline_e2e::{Browser, Setup, TestApp, setevaya_applicant, tenants_copy};
+
+const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+async fn sign_in(app: &TestApp, tenant: &str, email: &str) -> Browser {
+    office::add_staff(
+        app.db(),
+        tenant,
+        email,
+        "Петров Пётр Петрович",
+        StaffRole::Operator,
+        STAFF_PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut b = app.browser(tenant);
+    b.get("/office/login").await;
+    let r = b
+        .post(
+            "/office/login",
+            &[("email", email), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    b
+}
+
+/// A setevaya application sent by an individual.
+async fn sent_application(app: &TestApp, tenant: &str, phone: &str) -> (Browser, String) {
+    let _ = tenant;
+    let mut a = setevaya_applicant(app, "sign@example.ru", phone).await;
+    let r = a.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf =
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    a.upload(
+        &format!("/applications/{id}/files/ownership_doc"),
+        "егрн.pdf",
+        pdf,
+        true,
+    )
+    .await;
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "ул. Сетевая, 1"),
+                ("power_kw", "12"),
+                ("line_length_m", "50"),
+                ("metering_points", "1"),
+                ("phone", phone),
+                ("email", "sign@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (a, id)
+}
+
+#[tokio::test]
+async fn setevaya_the_utility_signs_first_then_the_applicant_by_sms_code() {
+    let Some(pki) = Pki::gost256("setevaya") else {
+        return;
+    };
+    let tenants = tenants_copy(&[("setevaya", "setevaya", None)]);
+    pki.install(&tenants.join("setevaya"));
+    // Only the CRL files count: the test PKI has no distribution points.
+    let toml_path = tenants.join("setevaya/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "[signature]\n",
+        "[signature]\nrevocation = \"crl\"\nfetch = false\n",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let phone = "+79003000077";
+    let (mut a, id) = sent_application(&app, "setevaya", phone).await;
+    let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
+    let card = format!("/office/applications/{id}");
+    let contract = b"%PDF-1.4\n% contract for both sides\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let r = op
+        .post_multipart(
+            &format!("{card}/document"),
+            &[("title", "Договор"), ("body", "Подпишите, пожалуйста")],
+            Some(("договор.pdf", contract)),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'setevaya' AND file_name = 'договор.pdf'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let doc = format!("{card}/documents/{file}");
+    let r = op.post(&format!("{doc}/ask"), &[("asked", "both")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The applicant cannot sign before the utility.
+    let mine = format!("/applications/{id}/documents/{file}");
+    let p = a.get(&mine).await;
+    assert!(
+        p.has("Сначала документ подписывает организация"),
+        "{}",
+        p.body
+    );
+    let r = a.post(&format!("{mine}/code"), &[]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("ещё не подписан организацией"), "{}", r.body);
+
+    // The utility's refusals: another root, a revoked key, changed bytes.
+    let foreign = Pki::gost256("setevaya-foreign").unwrap();
+    for (sig, words) in [
+        (foreign.sign("ee", contract), "не доверяет"),
+        (pki.sign("revoked", contract), "отозван"),
+        (pki.sign("ee", b"another document"), "изменён"),
+        (
+            "bm90IGEgc2lnbmF0dXJl".to_string(),
+            "не является электронной подписью",
+        ),
+    ] {
+        let r = op
+            .post(&format!("{doc}/sign"), &[("signature", &sig)])
+            .await;
+        assert_eq!(r.status, 422, "{words}: {}", r.body);
+        let err = r.body.split("id=\"sign-error\"").nth(1).unwrap_or_default();
+        assert!(
+            tapline_e2e::unescape(err).to_lowercase().contains(words),
+            "{words}: {}",
+            &err[..err.len().min(400)]
+        );
+    }
+    let r = op
+        .post(
+            &format!("{doc}/sign"),
+            &[("signature", &pki.sign("ee", contract))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let p = op.get(&doc).await;
+    assert!(
+        p.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"),
+        "{}",
+        p.body
+    );
+
+    // The applicant: the agreement first, then a code to the confirmed phone.
+    let r = a.post(&format!("{mine}/code"), &[]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("agree").is_some(), "{}", r.body);
+    let r = a.post(&format!("{mine}/code"), &[("agree", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = app.last_sms_code("setevaya", phone).await;
+    // A second code only after the cooldown.
+    let r = a.post(&format!("{mine}/code"), &[]).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.field_error("code")
+            .unwrap()
+            .contains("Новый можно запросить")
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = a.post(&format!("{mine}/confirm"), &[("code", wrong)]).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.field_error("code")
+            .unwrap()
+            .contains("Осталось попыток: 4")
+    );
+
+    // Forty presses with the right code sign once.
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let mut b = a.clone();
+        let path = format!("{mine}/confirm");
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            b.post(&path, &[("code", &code)]).await.status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == 303 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1, "one press signs");
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM signatures WHERE tenant_id = 'setevaya' AND file_id = $1 AND valid = 1",
+    )
+    .bind(file)
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 2, "the utility's and the applicant's");
+    let p = a.get(&mine).await;
+    assert!(p.has("Подписано: Сетев Пётр Ильич"), "{}", p.body);
+    assert!(p.has("Вы подписали документ"));
+    // The record keeps the phone, the text sent and every attempt.
+    let (verdict,): (String,) = sqlx::query_as(
+        "SELECT verdict FROM signatures WHERE tenant_id = 'setevaya' AND scheme = 'pep_sms'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
+    assert_eq!(v["phone"], phone);
+    assert!(v["message"].as_str().unwrap().contains(&code));
+    // The wrong code first, then the right one; presses that read the code
+    // while another was spending it are attempts too (at most five).
+    let tried = v["attempts"].as_array().unwrap();
+    assert!((2..=5).contains(&tried.len()), "{v}");
+    assert_eq!(tried[0]["ok"], false, "{v}");
+    assert!(tried[1..].iter().all(|t| t["ok"] == true), "{v}");
+    assert_eq!(v["agreement"]["version"], "1");
+    // A used code signs nothing again.
+    let r = a.post(&format!("{mine}/confirm"), &[("code", &code)]).await;
+    assert_eq!(r.status, 422);
+
+    // The package: the document, both signatures and the report.
+    let resp = a
+        .client
+        .get(format!("{}{mine}/package.zip", a.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap();
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let names: Vec<String> = (0..z.len())
+        .map(|i| z.by_index(i).unwrap().name().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"договор.pdf".to_string()), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".sig")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".json")), "{names:?}");
+    let mut report = String::new();
+    std::io::Read::read_to_string(
+        &mut z.by_name("Лист проверки подписей.txt").unwrap(),
+        &mut report,
+    )
+    .unwrap();
+    assert!(report.contains("Серийный номер:"), "{report}");
+    assert!(
+        report.matches("подпись действительна").count() == 2,
+        "{report}"
+    );
+    let mut doc_bytes = Vec::new();
+    std::io::Read::read_to_end(&mut z.by_name("договор.pdf").unwrap(), &mut doc_bytes).unwrap();
+    assert_eq!(doc_bytes, contract);
+}
+
+#[tokio::test]
+async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
+    let Some(pki) = Pki::gost256("kvadra") else {
+        return;
+    };
+    // Another company's key under the same trusted CA.
+    pki.issue(
+        "other",
+        "/C=RU/O=ООО Лютик/CN=Сидоров Семён Семёнович/SN=Сидоров/GN=Семён Семёнович/INNLE=7707083893/OGRN=1027700132195",
+    );
+    let tenants = tenants_copy(&[("kvadra", "kvadra", None)]);
+    pki.install(&tenants.join("kvadra"));
+    let toml_path = tenants.join("kvadra/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("[signature]\n", "[signature]\nfetch = false\n");
+    let toml = toml.replace("revocation = \"either\"", "revocation = \"crl\"");
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let phone = "+79003000088";
+    let mut a = tapline_e2e::ready(
+        &app,
+        "kvadra",
+        "legal",
+        phone,
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("email", "romashka@example.ru"),
+            ("phone", phone),
+        ],
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("inn", "7703123457"),
+            ("ogrn", "1027700123450"),
+            ("representative", "Иванов Иван Иванович"),
+            ("city", "Белгород"),
+            ("postal_address", "Белгород, ул. Мира, 1"),
+        ],
+    )
+    .await;
+    let r = a
+        .post(
+            "/applications/new",
+            &[("city", "Белгород"), ("kind", "connection")],
+        )
+        .await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("city", "Белгород"),
+                ("object_address", "ул. Мира, 5"),
+                ("supply_type", "Теплоснабжение"),
+                ("load_gcal_h", "0,25"),
+                ("phone", phone),
+                ("email", "romashka@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut op = sign_in(&app, "kvadra", "op@kvadra.ru").await;
+    let r = op
+        .post(
+            &format!("/office/applications/{id}/status"),
+            &[("to", "awaiting_signature")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // «Ожидает подписи ЭЦП»: the application as a Word file waits for the key.
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("Документы на подпись"), "{}", view.body);
+    assert!(view.has("ожидает вашей подписи"), "{}", view.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    // Looking again makes no second copy.
+    a.get(&format!("/applications/{id}")).await;
+    let (copies,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM application_files WHERE tenant_id = 'kvadra' AND slot = '_application'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(copies, 1);
+    let doc = format!("/applications/{id}/documents/{file}");
+    let page = a.get(&doc).await;
+    assert!(page.has("data-scheme=\"cryptopro\""), "{}", page.body);
+    let bytes = a
+        .client
+        .get(format!("{}/applications/{id}/file/{file}", a.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    assert!(bytes.starts_with(b"PK"), "a Word file");
+
+    // Another company's valid signature: whose it is, and no move.
+    let r = a
+        .post(
+            &format!("{doc}/sign"),
+            &[("signature", &pki.sign("other", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("ООО Лютик"), "{}", r.body);
+    assert!(r.has("ИНН 7707083893"), "{}", r.body);
+    let r = a
+        .post(
+            &format!("{doc}/sign"),
+            &[("signature", &pki.sign("expired", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("Срок действия сертификата истёк"), "{}", r.body);
+    assert!(
+        a.get(&format!("/applications/{id}"))
+            .await
+            .has("Ожидает подписи ЭЦП")
+    );
+
+    let r = a
+        .post(
+            &format!("{doc}/sign"),
+            &[("signature", &pki.sign("ee", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("В работе у филиала"), "{}", view.body);
+    assert!(
+        view.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"),
+        "{}",
+        view.body
+    );
+    // The staff see the verdict on the card; the history says who signed.
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(
+        card.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"),
+        "{}",
+        card.body
+    );
+    assert!(card.has("Документ подписан"), "{}", card.body);
+    // The refused signatures were never recorded; the valid one is kept
+    // with what it was judged on, and judges the same again.
+    let (n, cms, verdict): (i64, String, String) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM signatures WHERE tenant_id = 'kvadra'), cms, verdict FROM signatures WHERE tenant_id = 'kvadra'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["signer"]["ogrn"], "1027700123450");
+    assert!(!cms.is_empty());
+}
