@@ -380,3 +380,237 @@ async fn the_page_says_what_went_wrong_with_ncalayer() {
     );
     c.close().await.unwrap();
 }
+
+// ------------------------------------------------- signing on sending
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+fn draft_values(power: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("object_address", "г. Алматы, ул. Толе би, 5".into()),
+        ("power_kw", power.into()),
+        ("phone", "+77010000202".into()),
+        ("email", "romashka@example.kz".into()),
+        ("comment", String::new()),
+    ]
+}
+
+/// ТОО «Ромашка» logged in by its key, its profile complete, and a draft
+/// with its documents: the browser and the application's id.
+async fn company_with_draft(app: &TestApp, slug: &str) -> (Browser, String) {
+    let mut b = app.browser(slug);
+    let r = log_in(&mut b, &KzPki::get().org_auth).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("org_name", ORG_NAME),
+                ("bin", ORG_BIN),
+                ("head_name", HEAD_NAME),
+                ("legal_address", "г. Алматы, пр. Абая, 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().expect("a new draft"));
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    let mut form: Vec<(&str, &str)> = vec![("action", "save"), ("version", &v)];
+    let values = draft_values("150");
+    form.extend(values.iter().map(|(k, v)| (*k, v.as_str())));
+    let r = b.post(&format!("/applications/{id}"), &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    for slot in ["registration_certificate", "title_document"] {
+        let r = b
+            .upload(
+                &format!("/applications/{id}/files/{slot}"),
+                "справка.pdf",
+                PDF,
+                false,
+            )
+            .await;
+        assert!(r.status < 400, "{slot}: {}", r.body);
+    }
+    (b, id)
+}
+
+/// The application's Word file as the page fetches it.
+async fn docx(b: &Browser, id: &str) -> Vec<u8> {
+    let r = b
+        .client
+        .get(format!("{}/applications/{id}/application.docx", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+async fn send(b: &mut Browser, id: &str, power: &str, signature: &str) -> tapline_e2e::Page {
+    let page = b.get(&format!("/applications/{id}")).await;
+    let v = page.hidden("version").unwrap();
+    let mut form: Vec<(&str, &str)> = vec![("action", "submit"), ("version", &v)];
+    let values = draft_values(power);
+    form.extend(values.iter().map(|(k, v)| (*k, v.as_str())));
+    form.push(("signature", signature));
+    b.post(&format!("/applications/{id}"), &form).await
+}
+
+async fn status_of(app: &TestApp, id: &str) -> String {
+    let (s,): (String,) = sqlx::query_as("SELECT status FROM applications WHERE id = $1")
+        .bind(id.parse::<i64>().unwrap())
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn sending_checks_the_signature_of_the_application_as_saved() {
+    let slug = "aessend";
+    let app = app(slug, "wss://127.0.0.1:13579").await;
+    let pki = KzPki::get();
+    let (mut b, id) = company_with_draft(&app, slug).await;
+    // The same values make the same bytes: the page's copy is the server's.
+    let bytes = docx(&b, &id).await;
+    assert_eq!(bytes, docx(&b, &id).await, "the Word file is byte-stable");
+
+    // Without a signature it does not go.
+    let r = send(&mut b, &id, "150", "").await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.has("Заявка отправляется с подписью"), "{}", r.body);
+
+    // Signed, then changed before sending: the signature is of other bytes.
+    let sig = ncalayer::sign_base64(&pki.org_sign, &bytes);
+    let r = send(&mut b, &id, "175", &sig).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.has("Заявка изменилась после подписи — подпишите ещё раз"),
+        "{}",
+        r.body
+    );
+    assert_eq!(status_of(&app, &id).await, "draft");
+
+    // Another company's key: refused with whose it is.
+    let changed = docx(&b, &id).await;
+    let theirs = ncalayer::sign_base64(&pki.other_org_sign, &changed);
+    let r = send(&mut b, &id, "175", &theirs).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.has("ключом другого владельца"), "{}", r.body);
+    assert!(r.has("ТОО «Лютик»"), "{}", r.body);
+
+    // The login key is not a signing key.
+    let auth = ncalayer::sign_base64(&pki.org_auth, &changed);
+    let r = send(&mut b, &id, "175", &auth).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.has("Подпись не принята"), "{}", r.body);
+    assert_eq!(status_of(&app, &id).await, "draft");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM signatures WHERE tenant_id = $1", slug)
+            .await,
+        0
+    );
+
+    // Its own signing key over the bytes as saved: sent, and recorded.
+    let good = ncalayer::sign_base64(&pki.org_sign, &changed);
+    let r = send(&mut b, &id, "175", &good).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(status_of(&app, &id).await, "under_review");
+    let (name, scheme, valid, sha): (String, String, i64, String) = sqlx::query_as(
+        "SELECT signer_name, scheme, valid, sha256 FROM signatures WHERE tenant_id = $1",
+    )
+    .bind(slug)
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(scheme, "ncalayer");
+    assert_eq!(valid, 1);
+    assert!(
+        name.contains(ORG_NAME) && name.contains(HEAD_NAME),
+        "{name}"
+    );
+    assert_eq!(sha, sha256(&app, &changed), "the bytes signed are recorded");
+    let (slot, file_sha): (String, String) = sqlx::query_as(
+        "SELECT slot, sha256 FROM application_files WHERE tenant_id = $1 AND slot LIKE '\\_%' ESCAPE '\\'",
+    )
+    .bind(slug)
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(slot, "_application");
+    assert_eq!(file_sha, sha);
+}
+
+fn sha256(app: &TestApp, bytes: &[u8]) -> String {
+    let p = app.dir.join("signed.docx");
+    std::fs::write(&p, bytes).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_company_signs_its_application_when_sending_it() {
+    let Some(driver) = chromedriver() else { return };
+    let pki = KzPki::get();
+    let nca = FakeNcaLayer::start(pki.org_auth.clone(), pki.org_sign.clone()).await;
+    let slug = "aesbrowsersend";
+    let app = app(slug, &nca.url()).await;
+    let (_http, id) = company_with_draft(&app, slug).await;
+
+    let c = key_page(&app, driver.port, slug, "p").await;
+    press(&c).await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    c.goto(&app.url(&format!("/t/{slug}/applications/{id}")))
+        .await
+        .unwrap();
+    arrive(&c, Locator::Css("form[data-autosave]")).await;
+    // A value changed on the page just before pressing: it is saved first,
+    // so what is signed is what is sent.
+    tapline_e2e::chrome::fill(&c, "f-power_kw", "220").await;
+    c.find(Locator::Css("button.sign-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "return location.search.indexOf('submitted=1') >= 0",
+        "the application sent",
+    )
+    .await;
+    assert_eq!(status_of(&app, &id).await, "under_review");
+    let asked = nca.requests();
+    assert_eq!(asked.last().unwrap().key_type, "SIGNATURE");
+    assert_eq!(
+        asked.last().unwrap().extended_key_usages,
+        ["1.3.6.1.5.5.7.3.4"]
+    );
+    let (values,): (String,) =
+        sqlx::query_as("SELECT field_values FROM applications WHERE id = $1")
+            .bind(id.parse::<i64>().unwrap())
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    assert!(
+        values.contains("220"),
+        "the value changed on the page was sent: {values}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM signatures WHERE tenant_id = $1 AND valid = 1",
+            slug
+        )
+        .await,
+        1
+    );
+    c.close().await.unwrap();
+}

@@ -10,9 +10,11 @@
 // goes into `signature` and the form is sent. What goes wrong is said in
 // `.sign-error` in plain words.
 //
-// A form with `data-before-sign="save"` is another form's button: the
-// application's own form is saved first (draft.js's `tapline-save`
-// event), so the bytes signed are the values the server holds.
+// The application's form (`data-autosave`, seed 004's «Отправить на
+// рассмотрение») is saved as a draft first, so the bytes fetched and
+// signed are made from the values the server holds, and is then sent with
+// `action` = `data-submit-action`. Its button and messages sit outside the
+// form, in elements marked `data-sign-for` with the form's id.
 (function () {
   'use strict';
 
@@ -32,8 +34,14 @@
     this.detail = detail || '';
   }
 
+  // The widget's part `cls`: inside the form, or beside it.
+  function part(form, cls) {
+    return form.querySelector(cls) ||
+      (form.id && document.querySelector('[data-sign-for="' + form.id + '"]' + cls + ', [data-sign-for="' + form.id + '"] ' + cls));
+  }
+
   function say(form, cls, text, link) {
-    var p = form.querySelector(cls);
+    var p = part(form, cls);
     if (!p) return;
     p.textContent = text;
     if (link) {
@@ -203,30 +211,29 @@
       });
   }
 
-  // The application's form saved as a draft, when this button sends it.
+  // The application's form saved as a draft (as draft.js autosaves it),
+  // its version taken, so that sending it is not taken for a stale copy.
   function saveFirst(form) {
-    var target = form.dataset.saveForm && document.getElementById(form.dataset.saveForm);
-    if (!target) return Promise.resolve();
-    var body = new FormData(target);
-    body.set('action', 'save');
-    return fetch(target.action, {
+    if (!form.hasAttribute('data-autosave')) return Promise.resolve();
+    var data = new URLSearchParams(new FormData(form));
+    data.set('action', 'autosave');
+    data.delete('signature');
+    return fetch(form.getAttribute('action'), {
       method: 'POST',
-      body: new URLSearchParams(body),
-      credentials: 'same-origin',
-      redirect: 'follow'
+      body: data,
+      headers: { 'Accept': 'application/json' },
+      credentials: 'same-origin'
     }).then(function (r) {
-      if (!r.ok) throw new Failure('save');
-      // The saved draft's version, so the sending is not taken for stale.
-      var v = form.querySelector('input[name=version]');
-      return r.text().then(function (html) {
-        var m = /name="version" value="(\d+)"/.exec(html);
-        if (v && m) v.value = m[1];
-      });
+      if (r.redirected) throw new Failure('save', 'Сеанс истёк: войдите снова и откройте черновик.');
+      return r.json().then(function (j) {
+        if (!r.ok || !j.ok) throw new Failure('save', j.error);
+        form.querySelector('input[name=version]').value = j.version;
+      }, function () { throw new Failure('save'); });
     });
   }
 
   function start(form) {
-    var button = form.querySelector('.sign-start');
+    var button = part(form, '.sign-start');
     var address = form.dataset.ncalayer || 'wss://127.0.0.1:13579';
     var keyType = form.dataset.key === 'AUTHENTICATION' ? 'AUTHENTICATION' : 'SIGNATURE';
     var timeout = parseInt(form.dataset.timeout, 10) || DEFAULT_TIMEOUT;
@@ -248,8 +255,15 @@
       .then(function (cms) {
         conn.close();
         form.querySelector('input[name=signature]').value = cms;
+        if (form.dataset.submitAction) {
+          var action = document.createElement('input');
+          action.type = 'hidden';
+          action.name = 'action';
+          action.value = form.dataset.submitAction;
+          form.appendChild(action);
+        }
         say(form, '.sign-status', 'Подписано. Отправляем…');
-        form.submit();
+        HTMLFormElement.prototype.submit.call(form);
       })
       .catch(function (e) {
         if (conn) conn.close();
@@ -263,7 +277,7 @@
   function init() {
     var forms = document.querySelectorAll('.sign-form[data-scheme=ncalayer]');
     Array.prototype.forEach.call(forms, function (form) {
-      var button = form.querySelector('.sign-start');
+      var button = part(form, '.sign-start');
       if (button) button.addEventListener('click', function () { start(form); });
     });
   }

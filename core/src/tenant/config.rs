@@ -156,6 +156,10 @@ pub struct SignatureSection {
     /// NCALayer's local websocket.
     #[serde(default = "default_ncalayer")]
     pub ncalayer: String,
+    /// The applicant signs the application (its Word file) when sending
+    /// it, with their type's certificate scheme (seed 004).
+    #[serde(default)]
+    pub sign_on_send: bool,
     /// How applicants may log in besides a password: "ncalayer", by
     /// signing a one-time challenge with their authentication key.
     #[serde(default)]
@@ -277,6 +281,7 @@ impl Default for SignatureSection {
             cadesplugin_install: default_cadesplugin_install(),
             ncalayer: default_ncalayer(),
             login: None,
+            sign_on_send: false,
             pep_agreement: default_pep_agreement(),
             steps: Vec::new(),
             contract: None,
