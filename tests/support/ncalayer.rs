@@ -719,3 +719,63 @@ pub fn aes_tenants(slug: &str, ncalayer: &str) -> PathBuf {
 pub fn sign_base64(key: &Key, text: &[u8]) -> String {
     B64.encode(sign(key, text, false))
 }
+
+/// A server whose almatyenergosbyt (under its own slug) trusts the test
+/// PKI, for tests that send its applications: sending signs them.
+pub async fn almaty_app() -> crate::TestApp {
+    crate::TestApp::spawn_with(crate::Setup {
+        tenants: aes_tenants("almatyenergosbyt", "wss://127.0.0.1:13579"),
+        ..crate::Setup::default()
+    })
+    .await
+}
+
+/// What NCALayer returns for the application's Word file as it is saved
+/// now, signed with ТОО «Ромашка»'s signing key (BIN [`ORG_BIN`]): the
+/// `signature` its sending needs.
+pub async fn sign_application(b: &crate::Browser, id: &str) -> String {
+    let r = b
+        .client
+        .get(format!("{}/applications/{id}/application.docx", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the application's Word file");
+    let bytes = r.bytes().await.unwrap();
+    let key = KzPki::get().org_sign.clone();
+    tokio::task::spawn_blocking(move || sign_base64(&key, &bytes))
+        .await
+        .unwrap()
+}
+
+/// Sends an almatyenergosbyt application as its page does: `fields` (the
+/// form's values; an `action` or `version` among them is ignored) saved as
+/// the draft, its Word file signed as saved ([`sign_application`]), then
+/// sent with the signature. The answer to the sending.
+pub async fn send_signed(b: &mut crate::Browser, id: &str, fields: &[(&str, &str)]) -> crate::Page {
+    let values: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "action" && *k != "version")
+        .collect();
+    let path = format!("/applications/{id}");
+    let v = b
+        .get(&path)
+        .await
+        .hidden("version")
+        .expect("the draft's version");
+    let mut form = vec![("action", "save"), ("version", v.as_str())];
+    form.extend(values.iter().copied());
+    let r = b.post(&path, &form).await;
+    assert!(r.status < 400, "saving before signing: {}", r.body);
+    let signature = sign_application(b, id).await;
+    let v = b
+        .get(&path)
+        .await
+        .hidden("version")
+        .expect("the draft's version");
+    let mut form = vec![("action", "submit"), ("version", v.as_str())];
+    form.extend(values.iter().copied());
+    form.push(("signature", signature.as_str()));
+    b.post(&path, &form).await
+}
