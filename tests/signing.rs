@@ -406,13 +406,31 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
             .has("Ожидает подписи ЭЦП")
     );
 
-    let r = a
-        .post(
-            &format!("{doc}/sign"),
-            &[("signature", &pki.sign("ee", &bytes))],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    // Forty presses of «Подписать» at once: one signature, one move.
+    let sig = pki.sign("ee", &bytes);
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let mut b = a.clone();
+        let path = format!("{doc}/sign");
+        let sig = sig.clone();
+        tasks.push(tokio::spawn(async move {
+            b.post(&path, &[("signature", &sig)]).await.status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 303 || status == 422, "{status}");
+        ok += (status == 303) as usize;
+    }
+    assert_eq!(ok, 1);
+    let (moves,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM application_events WHERE tenant_id = 'kvadra' AND status = 'in_work'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(moves, 1);
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(view.has("В работе у филиала"), "{}", view.body);
     assert!(
@@ -441,4 +459,397 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["signer"]["ogrn"], "1027700123450");
     assert!(!cms.is_empty());
+}
+
+#[tokio::test]
+async fn almaty_the_contract_is_signed_by_the_utility_then_by_the_head_of_the_company() {
+    let Some(pki) = Pki::gost256("almaty") else {
+        return;
+    };
+    const BIN: &str = "050540004455";
+    // Kazakh roles: 1.2.398.3.3.4.1.2 organisation, .1 its head, .5 an employee.
+    pki.issue_with_eku(
+        "head",
+        &format!("/C=KZ/O=ТОО «Тест»/OU=BIN{BIN}/CN=ДИРЕКТОРОВ ДАНИЯР/SN=ДИРЕКТОРОВ/GN=ДАНИЯР/serialNumber=IIN880101300123"),
+        "emailProtection,1.2.398.3.3.4.1.2,1.2.398.3.3.4.1.2.1",
+    );
+    pki.issue_with_eku(
+        "employee",
+        &format!("/C=KZ/O=ТОО «Тест»/OU=BIN{BIN}/CN=СОТРУДНИКОВ САЯН/SN=СОТРУДНИКОВ/GN=САЯН/serialNumber=IIN900202400456"),
+        "emailProtection,1.2.398.3.3.4.1.2,1.2.398.3.3.4.1.2.5",
+    );
+    let tenants = tenants_copy(&[("almatyenergosbyt", "almatyenergosbyt", None)]);
+    pki.install(&tenants.join("almatyenergosbyt"));
+    let toml_path = tenants.join("almatyenergosbyt/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "[signature]\n",
+        "[signature]\nrevocation = \"crl\"\nfetch = false\n",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let phone = "+77013000099";
+    let mut a = tapline_e2e::ready(
+        &app,
+        "almatyenergosbyt",
+        "legal",
+        phone,
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", BIN),
+            ("email", "contract@example.kz"),
+            ("phone", phone),
+        ],
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", BIN),
+            ("head_name", "Директоров Данияр"),
+            ("legal_address", "Алматы, пр. Абая, 1"),
+        ],
+    )
+    .await;
+    let r = a.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf =
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    for slot in ["registration_certificate", "title_document"] {
+        a.upload(
+            &format!("/applications/{id}/files/{slot}"),
+            "doc.pdf",
+            pdf,
+            true,
+        )
+        .await;
+    }
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "Алматы, пр. Абая, 1"),
+                ("power_kw", "20"),
+                ("phone", phone),
+                ("email", "contract@example.kz"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut op = sign_in(&app, "almatyenergosbyt", "op@aes.kz").await;
+    let card = format!("/office/applications/{id}");
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "consumer_signing")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The contract is made from the application; the consumer reads it but
+    // signs after the utility.
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("На подписании у потребителя"), "{}", view.body);
+    assert!(view.has("Просмотр договора"), "{}", view.body);
+    assert!(view.has("ожидает подписи организации"), "{}", view.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'almatyenergosbyt' AND slot = '_contract'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let mine = format!("/applications/{id}/documents/{file}");
+    let page = a.get(&mine).await;
+    assert!(page.has("Договор по заявке №"), "{}", page.body);
+    assert!(page.has("ТОО «Тест», БИН 050540004455"), "{}", page.body);
+    let bytes = op
+        .client
+        .get(format!("{}{card}/file/{file}", op.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("head", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("ещё не подписан организацией"), "{}", r.body);
+
+    // The utility signs in the office (NCALayer there), and the consumer is told.
+    let office_doc = format!("{card}/documents/{file}");
+    assert!(op.get(&office_doc).await.has("data-scheme=\"ncalayer\""));
+    let r = op
+        .post(
+            &format!("{office_doc}/sign"),
+            &[("signature", &pki.sign("ee", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        app.all_messages("almatyenergosbyt")
+            .await
+            .iter()
+            .any(|m| m.2.contains("Организация подписала документ")),
+        "the consumer hears of it"
+    );
+
+    // An employee's key carries the BIN but cannot bind the company.
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("employee", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("СОТРУДНИКОВ САЯН"), "{}", r.body);
+
+    // The consumer asks for a change: the application goes back, and the
+    // contract on the page left open signs nothing any more.
+    let r = op
+        .post(
+            &format!("{card}/status"),
+            &[("to", "returned"), ("note", "Уточните мощность")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("head", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v = a
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = a
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("object_address", "Алматы, пр. Абая, 1"),
+                ("power_kw", "25"),
+                ("phone", phone),
+                ("email", "contract@example.kz"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "consumer_signing")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // A new contract, from the changed application; the old one is no longer asked.
+    a.get(&format!("/applications/{id}")).await;
+    let asked: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'almatyenergosbyt' AND slot = '_contract' \
+         AND signing IS NOT NULL",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(asked.len(), 1);
+    let file = asked[0].0;
+    let mine = format!("/applications/{id}/documents/{file}");
+    let office_doc = format!("{card}/documents/{file}");
+    let p = a.get(&mine).await;
+    assert!(
+        p.has("Требуемая мощность: 25 кВт"),
+        "the new power is in the contract: {}",
+        p.body
+    );
+    let bytes = op
+        .client
+        .get(format!("{}{card}/file/{file}", op.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let r = op
+        .post(
+            &format!("{office_doc}/sign"),
+            &[("signature", &pki.sign("ee", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a
+        .post(
+            &format!("{mine}/sign"),
+            &[("signature", &pki.sign("head", &bytes))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let view = a.get(&format!("/applications/{id}")).await;
+    assert!(view.has("Договор подписан"), "{}", view.body);
+    let p = a.get(&mine).await;
+    assert!(
+        p.has("Подписано: ТОО «Тест» (ДИРЕКТОРОВ ДАНИЯР)"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.has("организация ·"),
+        "the utility's signature is listed: {}",
+        p.body
+    );
+}
+
+#[tokio::test]
+async fn vodokanal_signature_files_are_checked_on_arrival_and_shown_beside_their_document() {
+    let Some(pki) = Pki::gost256("vodokanal") else {
+        return;
+    };
+    pki.issue(
+        "other",
+        "/C=RU/O=ООО Лютик/CN=Сидоров Семён Семёнович/SN=Сидоров/GN=Семён Семёнович/INNLE=7707083893/OGRN=1027700132195",
+    );
+    let tenants = tenants_copy(&[("vodokanal", "vodokanal", None)]);
+    pki.install(&tenants.join("vodokanal"));
+    let toml_path = tenants.join("vodokanal/tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "[signature]\n",
+        "[signature]\nrevocation = \"crl\"\nfetch = false\n",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+    let app = TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await;
+    let mut b = app.browser("vodokanal");
+    tapline_e2e::register(
+        &mut b,
+        "legal",
+        &[
+            ("org_name", "ООО Ромашка"),
+            ("email", "romashka@example.ru"),
+            ("login", "romashka"),
+        ],
+    )
+    .await;
+    let link = app.last_link("vodokanal", "romashka@example.ru").await;
+    b.get(&link).await;
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("identifier", "romashka"),
+                ("password", tapline_e2e::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b
+        .post(
+            "/profile",
+            &[
+                ("org_name", "ООО Ромашка"),
+                ("inn", "7703123457"),
+                ("address", "Москва, ул. Мира, 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.post("/applications/new", &[("kind", "connection")]).await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let pdf =
+        b"%PDF-1.4\n% the plan\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    b.upload(
+        &format!("/applications/{id}/files/attachments"),
+        "план.pdf",
+        pdf,
+        true,
+    )
+    .await;
+    let v = b
+        .get(&format!("/applications/{id}"))
+        .await
+        .hidden("version")
+        .unwrap();
+    let r = b
+        .post(
+            &format!("/applications/{id}"),
+            &[
+                ("action", "submit"),
+                ("version", &v),
+                ("supply_types", "Холодное водоснабжение"),
+                ("object_address", "ул. Мира, 5"),
+                ("water_m3_day", "2"),
+                ("phone", "+79003000099"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = 'vodokanal' AND file_name = 'план.pdf'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let doc = format!("/applications/{id}/documents/{file}");
+    let sig = |who: &str| pki.sign(who, pdf).into_bytes();
+    for (bytes, verdict) in [
+        (sig("ee"), "Подписано: ООО Ромашка (Иванов Иван Иванович)"),
+        (sig("other"), "другого владельца: ООО Лютик"),
+        (pki.sign("ee", b"another file").into_bytes(), "изменён"),
+    ] {
+        let r = b
+            .post_multipart(
+                &format!("{doc}/signature-file"),
+                &[],
+                Some(("план.pdf.sig", &bytes)),
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = b.get(&doc).await;
+        assert!(
+            page.has(verdict) || page.body.to_lowercase().contains(verdict),
+            "{verdict}: {}",
+            page.body
+        );
+    }
+    // Beside the file on the application's page too.
+    let view = b.get(&format!("/applications/{id}")).await;
+    assert!(
+        view.has("Подписано: ООО Ромашка (Иванов Иван Иванович)"),
+        "{}",
+        view.body
+    );
+    assert!(view.has("Подпись не принята"), "{}", view.body);
+    // And on the office's card, with their verdicts.
+    let mut op = sign_in(&app, "vodokanal", "op@vodokanal.ru").await;
+    let card = op.get(&format!("/office/applications/{id}")).await;
+    assert!(
+        card.has("Подписано: ООО Ромашка (Иванов Иван Иванович)") && card.has("Подпись не принята"),
+        "{}",
+        card.body
+    );
+    // Nothing but a file is refused at the field, and nothing is recorded.
+    let r = b
+        .post_multipart(&format!("{doc}/signature-file"), &[], None)
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.has("Выберите файл подписи"), "{}", r.body);
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM signatures WHERE tenant_id = 'vodokanal'")
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 3);
 }

@@ -16,6 +16,7 @@ const DOMAIN: &[&str] = &[
     "application",
     "content",
     "office",
+    "signing",
     "workflow",
 ];
 /// What each lower module may use: its own layer is ordered too, so no

@@ -111,6 +111,65 @@ impl Pki {
         ]);
     }
 
+    /// As [`Pki::issue`], with the extended key usages `eku` (OpenSSL's
+    /// list: names or OIDs), e.g. a Kazakh head of organisation's key.
+    pub fn issue_with_eku(&self, name: &str, subject: &str, eku: &str) {
+        let ext = self.dir.join(format!("{name}.ext.cnf"));
+        std::fs::write(
+            &ext,
+            format!(
+                "[ext]\nbasicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature,nonRepudiation\n\
+                 extendedKeyUsage = {eku}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n"
+            ),
+        )
+        .unwrap();
+        self.openssl(&[
+            "genpkey",
+            "-quiet",
+            "-algorithm",
+            "gost2012_256",
+            "-pkeyopt",
+            "paramset:A",
+            "-out",
+            &format!("{name}.key"),
+        ]);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-utf8",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            subject,
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        let cnf = signature_tests().join("pki/ca.cnf");
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-utf8",
+            "-preserveDN",
+            "-config",
+            cnf.to_str().unwrap(),
+            "-extfile",
+            ext.to_str().unwrap(),
+            "-extensions",
+            "ext",
+            "-cert",
+            "inter.pem",
+            "-keyfile",
+            "inter.key",
+            "-days",
+            "825",
+            "-notext",
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+
     /// A detached CAdES-BES signature of `content` by certificate `name`
     /// (`ee`, `revoked`, `expired` or one [`Pki::issue`]d), base64 in
     /// 64-character lines as CryptoPro returns it.

@@ -197,7 +197,8 @@ pub enum Applicant<'a> {
         snils: Option<&'a str>,
         inn: Option<&'a str>,
     },
-    /// An organisation: INN (10 digits) and OGRN.
+    /// An organisation: INN (10 digits) and OGRN; an empty OGRN is one the
+    /// portal does not ask for (seed 002), and only the INN binds.
     Legal { inn: &'a str, ogrn: &'a str },
     /// A sole proprietor: INN (12 digits) and OGRNIP.
     Entrepreneur { inn: &'a str, ogrnip: &'a str },
@@ -227,7 +228,8 @@ pub fn matches(id: &Identity, applicant: &Applicant) -> bool {
                 || inn.is_some_and(|i| same(id.inn.as_deref(), i))
         }
         Applicant::Legal { inn, ogrn } => {
-            same(id.organisation_inn(), inn) && same(id.ogrn.as_deref(), ogrn)
+            same(id.organisation_inn(), inn)
+                && (digits(ogrn).is_empty() || same(id.ogrn.as_deref(), ogrn))
         }
         Applicant::Entrepreneur { inn, ogrnip } => {
             same(id.inn.as_deref(), inn) && same(id.ogrnip.as_deref(), ogrnip)

@@ -112,6 +112,22 @@ fn trust_decisions_agree_with_openssl() {
                 ogrn: "1027700123450"
             }
         ));
+        // A portal that asks no OGRN binds by the INN alone, and a known
+        // OGRN still has to agree.
+        assert!(identity::matches(
+            &id,
+            &Applicant::Legal {
+                inn: "7703123457",
+                ogrn: ""
+            }
+        ));
+        assert!(!identity::matches(
+            &id,
+            &Applicant::Legal {
+                inn: "7703123457",
+                ogrn: "1027700123461"
+            }
+        ));
         assert!(identity::matches(
             &id,
             &Applicant::Individual {

@@ -42,6 +42,58 @@ pub fn render(template: &[u8], ctx: &minijinja::Value) -> Result<Vec<u8>, DocxEr
     Ok(out.finish().map_err(pkg)?.into_inner())
 }
 
+/// The paragraphs of a Word file's body as plain text, to read a contract
+/// on its page without opening Word. Runs of a paragraph are joined; XML
+/// entities are decoded; anything that is not a .docx gives nothing.
+pub fn paragraphs(docx: &[u8]) -> Vec<String> {
+    let Ok(mut z) = zip::ZipArchive::new(std::io::Cursor::new(docx)) else {
+        return Vec::new();
+    };
+    let mut xml = String::new();
+    match z.by_name("word/document.xml") {
+        Ok(mut f) if f.size() < 16 << 20 => {
+            if f.read_to_string(&mut xml).is_err() {
+                return Vec::new();
+            }
+        }
+        _ => return Vec::new(),
+    }
+    let decode = |t: &str| {
+        t.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&")
+    };
+    let mut out = Vec::new();
+    for para in xml.split("</w:p>") {
+        let mut text = String::new();
+        let mut rest = para;
+        // Each <w:t> or <w:t xml:space="preserve"> … </w:t>.
+        while let Some(i) = rest.find("<w:t") {
+            let after = &rest[i + 4..];
+            if !(after.starts_with('>') || after.starts_with(' ')) {
+                rest = after;
+                continue;
+            }
+            let Some(open_end) = after.find('>') else {
+                break;
+            };
+            let body = &after[open_end + 1..];
+            let Some(close) = body.find("</w:t>") else {
+                break;
+            };
+            text.push_str(&decode(&body[..close]));
+            rest = &body[close + 6..];
+        }
+        let text = text.trim().to_string();
+        if !text.is_empty() {
+            out.push(text);
+        }
+    }
+    out
+}
+
 /// The parts of a .docx whose text may hold placeholders.
 fn is_text_part(name: &str) -> bool {
     name == "word/document.xml"
@@ -480,6 +532,26 @@ fn package(body: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendered_contract_reads_as_its_paragraphs() {
+        let ctx = minijinja::context! {
+            tenant => "ТОО «Тест» & Co",
+            number => "A-1",
+            today => "2026-12-01",
+            applicant => minijinja::context! { name => "ТОО <Ромашка>", ids => vec![("БИН", "123")] },
+            fields => Vec::<minijinja::Value>::new(),
+        };
+        let bytes = render(&builtin_contract(), &ctx).unwrap();
+        let text = paragraphs(&bytes);
+        assert_eq!(text[0], "ТОО «Тест» & Co");
+        assert_eq!(text[1], "Договор по заявке № A-1");
+        assert!(
+            text.iter().any(|p| p.contains("ТОО <Ромашка>, БИН 123")),
+            "{text:?}"
+        );
+        assert!(paragraphs(b"not a zip").is_empty());
+    }
 
     #[test]
     fn unknown_placeholders_are_named_and_known_ones_are_not() {

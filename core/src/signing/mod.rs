@@ -270,7 +270,7 @@ pub fn applicant_of<'a>(tenant: &Tenant, acc: &'a Account) -> Option<identity::A
     match acc.applicant_type.get()? {
         ApplicantType::Legal => Some(identity::Applicant::Legal {
             inn: id(&["inn_legal", "inn"])?,
-            ogrn: id(&["ogrn"])?,
+            ogrn: id(&["ogrn"]).unwrap_or(""),
         }),
         ApplicantType::Entrepreneur => Some(identity::Applicant::Entrepreneur {
             inn: id(&["inn_person", "inn"])?,
@@ -609,6 +609,24 @@ pub struct Signing<'a> {
     pub recipient: &'a Recipient<'a>,
 }
 
+/// A step's document is signed only while the application is in its
+/// step's status (a page left open after the utility returned it signs
+/// nothing); other documents whenever they are asked.
+pub fn step_still_open(tenant: &Tenant, a: &Application, doc: &Document) -> bool {
+    let slot_of = |d: StepDocument| match d {
+        StepDocument::Application => APPLICATION_SLOT,
+        StepDocument::Contract => CONTRACT_SLOT,
+    };
+    if doc.slot != APPLICATION_SLOT && doc.slot != CONTRACT_SLOT {
+        return true;
+    }
+    tenant
+        .config
+        .signature
+        .step(&a.status)
+        .is_some_and(|s| slot_of(s.document) == doc.slot)
+}
+
 /// The document's bytes from the store, checked against the recorded hash.
 pub async fn read_document(files: &FileStore, doc: &Document) -> Result<Vec<u8>, SignError> {
     let bytes = tokio::fs::read(files.path(&doc.sha256)).await?;
@@ -635,6 +653,9 @@ pub async fn sign_with_cms(
     let doc = document(db, &tenant.slug, a.id, s.file)
         .await?
         .ok_or(SignError::NotAsked)?;
+    if !step_still_open(tenant, a, &doc) {
+        return Err(SignError::NotAsked);
+    }
     let existing = signatures_of(db, &tenant.slug, a.id).await?;
     match turn(&doc, side, &existing) {
         Turn::NotAsked => return Err(SignError::NotAsked),
@@ -968,7 +989,19 @@ pub async fn step_document(
     .bind(asked.id())
     .fetch_optional(&mut *tx)
     .await?;
-    if inserted.is_some() {
+    if let Some((new_id,)) = inserted {
+        // An earlier copy (from an earlier time in this status) is not
+        // signed any more: the application may have changed since.
+        sqlx::query(
+            "UPDATE application_files SET signing = NULL WHERE tenant_id = $1 AND application_id = $2 \
+             AND slot = $3 AND id <> $4",
+        )
+        .bind(&tenant.slug)
+        .bind(a.id)
+        .bind(slot)
+        .bind(new_id)
+        .execute(&mut *tx)
+        .await?;
         app::event(
             &mut *tx,
             &tenant.slug,

@@ -161,6 +161,9 @@ async fn open_document(db: &Db, s: &Asking<'_>) -> Result<Document, PepError> {
     let doc = super::document(db, &s.tenant.slug, s.application.id, s.file)
         .await?
         .ok_or(SignError::NotAsked)?;
+    if !super::step_still_open(s.tenant, s.application, &doc) {
+        return Err(SignError::NotAsked.into());
+    }
     let existing = super::signatures_of(db, &s.tenant.slug, s.application.id).await?;
     match super::turn(&doc, Side::Applicant, &existing) {
         Turn::NotAsked => Err(SignError::NotAsked.into()),

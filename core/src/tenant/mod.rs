@@ -1143,6 +1143,39 @@ fn check_signing(c: &TenantFile, dir: &Path, err: &mut impl FnMut(std::ops::Rang
             }
         }
     }
+    // A status only the system may leave is a dead end unless a signature
+    // step moves it (seed 004: «На подписании у потребителя»).
+    for st in &wf.statuses {
+        let id = st.id.get_ref().as_str();
+        if st.is_final {
+            continue;
+        }
+        let exits: Vec<_> = wf
+            .transitions
+            .iter()
+            .filter(|t| t.from.iter().any(|f| f.get_ref() == id))
+            // A transition nobody may make is its own problem.
+            .filter(|t| !t.by.is_empty())
+            .collect();
+        let only_system = !exits.is_empty()
+            && exits
+                .iter()
+                .all(|t| t.by.iter().all(|r| *r == config::Role::System));
+        let moved = sig.steps.iter().any(|s| {
+            s.status.get_ref() == id
+                && s.then
+                    .as_ref()
+                    .is_some_and(|to| exits.iter().any(|t| t.to.get_ref() == to.get_ref()))
+        });
+        if only_system && !moved {
+            err(
+                st.id.span(),
+                format!(
+                    "workflow.status `{id}`: only the system may leave it, and nothing does; add a [[signature.step]] with status = \"{id}\" and then = the status a signature moves it to"
+                ),
+            );
+        }
+    }
     if let Some(d) = &sig.contract {
         match safe_relative(d.get_ref()) {
             Some(p) if dir.join(&p).is_file() && d.get_ref().ends_with(".docx") => {}

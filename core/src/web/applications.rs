@@ -528,6 +528,8 @@ async fn render_view(
             fee => fee,
             history => history,
             signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Applicant, &format!("{}/applications/{}", ctx.base, a.id)).await?,
+            file_sigs => super::shared::signatures_by_file(st, ctx, a.id, &format!("{}/applications/{}", ctx.base, a.id)).await?,
+            sig_upload => ctx.tenant.config.signature.upload,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),
             // Until the utility moves it on, the signed Word file is still awaited.

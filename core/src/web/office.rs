@@ -609,6 +609,7 @@ async fn render_card(
             history => history,
             messages => messages,
             signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Utility, &format!("{}/office/applications/{}", ctx.base, a.id)).await?,
+            file_sigs => super::shared::signatures_by_file(st, ctx, a.id, &format!("{}/office/applications/{}", ctx.base, a.id)).await?,
             steps => workflow::next_steps(wf, &a.kind, &a.status, s.role.workflow_role()),
             custom_status => wf.custom_status,
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),

@@ -291,7 +291,7 @@ pub(super) fn signature_views(
 }
 
 /// The plug-in widget's settings for a certificate scheme (see
-/// `templates/portal/_sign.html`); None for SMS or no scheme.
+/// `templates/portal/sign_widget.html`); None for SMS or no scheme.
 pub(super) fn sign_widget(
     ctx: &Ctx,
     base: &str,
@@ -420,4 +420,42 @@ pub(super) async fn freeze_step_document(st: &AppState, ctx: &Ctx, acc: &Account
     {
         tracing::error!(application = a.id, error = %e, "the signing step's document could not be made");
     }
+}
+
+/// The text of a Word document to read on its page (the contract's
+/// «Просмотр договора»); none for other files or a file that cannot be read.
+pub(super) async fn document_text(st: &AppState, d: &crate::signing::Document) -> Vec<String> {
+    if d.content_type != crate::document::FileType::Docx.mime() {
+        return Vec::new();
+    }
+    match crate::signing::read_document(&st.files, d).await {
+        Ok(bytes) => tokio::task::spawn_blocking(move || crate::document::docx::paragraphs(&bytes))
+            .await
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(file = d.id, error = %e, "a document's text could not be read");
+            Vec::new()
+        }
+    }
+}
+
+/// Every file's signatures, keyed by the file id as text (templates look
+/// them up beside each file), with their verdicts.
+pub(super) async fn signatures_by_file(
+    st: &AppState,
+    ctx: &Ctx,
+    application: i64,
+    base: &str,
+) -> Result<BTreeMap<String, Vec<Value>>, WebError> {
+    let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), application).await?;
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for s in &sigs {
+        out.entry(s.file_id.to_string()).or_default();
+    }
+    for (file, list) in out.iter_mut() {
+        if let Ok(id) = file.parse::<i64>() {
+            *list = signature_views(ctx, &sigs, id, base);
+        }
+    }
+    Ok(out)
 }

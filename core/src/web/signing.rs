@@ -162,6 +162,7 @@ async fn render_page(
         context! {
             a => context! { id => a.id, number => &a.number },
             doc => shared::document_view(ctx, d),
+            text => shared::document_text(st, d).await,
             signatures => shared::signature_views(ctx, &sigs, d.id, &base),
             turn => turn,
             scheme => scheme.map(Scheme::id),
@@ -515,6 +516,7 @@ async fn render_office(
         context! {
             a => context! { id => a.id, number => &a.number },
             doc => shared::document_view(ctx, d),
+            text => shared::document_text(st, d).await,
             signatures => shared::signature_views(ctx, &sigs, d.id, &base),
             turn => turn,
             scheme => scheme.map(Scheme::id),
