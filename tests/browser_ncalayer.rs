@@ -614,3 +614,114 @@ async fn a_company_signs_its_application_when_sending_it() {
     );
     c.close().await.unwrap();
 }
+
+// ---------------------------------------------------------- the contract
+
+#[tokio::test]
+async fn a_company_signs_the_contract_through_ncalayer_after_the_utility() {
+    let Some(driver) = chromedriver() else { return };
+    let pki = KzPki::get();
+    let nca = FakeNcaLayer::start(pki.org_auth.clone(), pki.org_sign.clone()).await;
+    let slug = "aesbrowsercontract";
+    let app = app(slug, &nca.url()).await;
+    let (mut http, id) = company_with_draft(&app, slug).await;
+    let values = draft_values("150");
+    let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = ncalayer::send_signed(&mut http, &id, &values).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The operator agrees and the utility signs the contract first.
+    let password = "correct horse battery staple";
+    tapline::office::add_staff(
+        app.db(),
+        slug,
+        "op@aes.kz",
+        "Петров Пётр Петрович",
+        tapline::office::StaffRole::Operator,
+        password,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut op = app.browser(slug);
+    op.get("/office/login").await;
+    let r = op
+        .post(
+            "/office/login",
+            &[("email", "op@aes.kz"), ("password", password)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let card = format!("/office/applications/{id}");
+    let r = op
+        .post(&format!("{card}/status"), &[("to", "consumer_signing")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The contract is made on first sight.
+    http.get(&format!("/applications/{id}")).await;
+    let (file,): (i64,) = sqlx::query_as(
+        "SELECT id FROM application_files WHERE tenant_id = $1 AND slot = '_contract'",
+    )
+    .bind(slug)
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let bytes = op
+        .client
+        .get(format!("{}{card}/file/{file}", op.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let utility = ncalayer::sign_base64(&pki.other_org_sign, &bytes);
+    let r = op
+        .post(
+            &format!("{card}/documents/{file}/sign"),
+            &[("signature", &utility)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The company: «Подписать договор», NCALayer signs, «Договор подписан».
+    let c = key_page(&app, driver.port, slug, "p").await;
+    press(&c).await;
+    arrive(&c, Locator::Css("[data-testid=user-box]")).await;
+    c.goto(&app.url(&format!("/t/{slug}/applications/{id}")))
+        .await
+        .unwrap();
+    arrive(&c, Locator::LinkText("Подписать договор"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    arrive(
+        &c,
+        Locator::Css(".sign-form[data-scheme=ncalayer] .sign-start"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    until(
+        &c,
+        "return document.body.textContent.indexOf('Подписано: ТОО «Ромашка»') >= 0",
+        "the company's signature shown",
+    )
+    .await;
+    assert_eq!(status_of(&app, &id).await, "signed");
+    c.goto(&app.url(&format!("/t/{slug}/applications/{id}")))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "return document.body.textContent.indexOf('Договор подписан') >= 0",
+        "«Договор подписан»",
+    )
+    .await;
+    let asked = nca.requests();
+    assert_eq!(asked.last().unwrap().key_type, "SIGNATURE");
+    c.close().await.unwrap();
+}
