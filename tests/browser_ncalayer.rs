@@ -54,6 +54,8 @@ async fn the_first_key_login_makes_the_account_and_the_next_finds_it() {
     let app = app(slug, "wss://127.0.0.1:13579").await;
     let pki = KzPki::get();
     let mut b = app.browser(slug);
+    let login = b.get("/login").await;
+    assert!(login.has("id=\"key-login-link\""), "{}", login.body);
     let r = log_in(&mut b, &pki.org_auth).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let home = b.get("/").await;
@@ -724,4 +726,31 @@ async fn a_company_signs_the_contract_through_ncalayer_after_the_utility() {
     let asked = nca.requests();
     assert_eq!(asked.last().unwrap().key_type, "SIGNATURE");
     c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_a_tenant_with_key_login_offers_it() {
+    let app = TestApp::spawn().await;
+    let mut aes = app.browser("almatyenergosbyt");
+    assert!(aes.get("/login").await.has("Войти с ЭЦП"));
+    let page = aes.get("/login/key").await;
+    assert_eq!(page.status, 200);
+    // The page may talk to NCALayer on the user's machine, and only there.
+    let mut kvadra = app.browser("kvadra");
+    assert!(!kvadra.get("/login").await.has("Войти с ЭЦП"));
+    assert_eq!(kvadra.get("/login/key").await.status, 404);
+    let csp = reqwest::get(app.url("/t/almatyenergosbyt/login/key"))
+        .await
+        .unwrap()
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("connect-src 'self' wss://127.0.0.1:13579"),
+        "{csp}"
+    );
+    app.stop().await;
 }

@@ -91,9 +91,11 @@
         return;
       }
       self.ws = ws;
+      // NCALayer greets as soon as it accepts: a long silence here is not
+      // a person choosing a key.
       var timer = setTimeout(function () {
         if (!greeted) { reject(new Failure('timeout')); ws.close(); }
-      }, timeout);
+      }, Math.min(timeout, 15000));
       ws.onmessage = function (ev) {
         var data;
         try { data = JSON.parse(ev.data); } catch (e) { data = null; }

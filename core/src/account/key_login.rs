@@ -273,7 +273,8 @@ fn holder(tenant: &Tenant, id: &Identity) -> Result<Holder, Refused> {
                 ("bin", bin),
             )
         }
-        (None, Some(iin)) if id.kz_roles == [KzRole::Individual] || id.kz_roles.is_empty() => (
+        // Only a personal key (the individual role alone) is the person's own.
+        (None, Some(iin)) if id.kz_roles == [KzRole::Individual] => (
             ApplicantType::Entrepreneur,
             format!("iin:{iin}"),
             format!("ИП {person}"),
