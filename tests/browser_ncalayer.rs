@@ -139,6 +139,37 @@ async fn a_signed_challenge_opens_one_session_once() {
     );
 }
 
+#[tokio::test]
+async fn first_logins_at_once_make_one_account() {
+    let slug = "aeskeytwins";
+    let app = app(slug, "wss://127.0.0.1:13579").await;
+    let key = &KzPki::get().org_auth;
+    // Twenty browsers, each with its own signed challenge, at once.
+    let mut ready = Vec::new();
+    for _ in 0..20 {
+        let mut b = app.browser(slug);
+        let text = challenge(&mut b).await;
+        let sig = ncalayer::sign_base64(key, text.as_bytes());
+        ready.push((b, text, sig));
+    }
+    let pages = futures_join(ready.into_iter().map(|(mut b, text, sig)| async move {
+        b.post("/login/key", &[("challenge", &text), ("signature", &sig)])
+            .await
+    }))
+    .await;
+    assert!(
+        pages.iter().all(|p| p.status == 303),
+        "{:?}",
+        pages.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert_eq!(accounts(&app, slug).await.len(), 1, "one account");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions WHERE tenant_id = $1", slug)
+            .await,
+        20
+    );
+}
+
 async fn futures_join<F>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,

@@ -10,7 +10,7 @@
 //! same transaction that opens the session, so a signed challenge that
 //! leaks is worth nothing.
 
-use super::{Account, NewAccount, event, from_row, session};
+use super::{Account, event, from_row, session};
 use crate::security;
 use crate::signing::{Purpose, Refusal};
 use crate::store::{Db, now, now_ts, sha256_hex, ts};
@@ -371,19 +371,30 @@ async fn create(
     tenant: &str,
     h: &Holder,
 ) -> Result<(i64, bool), sqlx::Error> {
-    // No password: this account opens only with its key.
-    let id = super::insert(
-        &mut *tx,
-        &NewAccount {
-            tenant,
-            applicant_type: h.kind,
-            email: None,
-            login: Some(&h.login),
-            phone: None,
-            password_hash: "",
-            profile: &h.profile,
-        },
+    // No password: this account opens only with its key. Two first logins
+    // at once (two browsers, two challenges) make one account: the second
+    // insert finds the key taken and reads the first one's row.
+    let now = now_ts();
+    let made: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO accounts (tenant_id, applicant_type, login, password_hash, profile, \
+         created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $5) \
+         ON CONFLICT DO NOTHING RETURNING id",
     )
+    .bind(tenant)
+    .bind(h.kind.id())
+    .bind(&h.login)
+    .bind(serde_json::to_string(&h.profile).unwrap_or_else(|_| "{}".into()))
+    .bind(&now)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok((id, true))
+    if let Some((id,)) = made {
+        return Ok((id, true));
+    }
+    let (id,): (i64,) =
+        sqlx::query_as("SELECT id FROM accounts WHERE tenant_id = $1 AND login = $2")
+            .bind(tenant)
+            .bind(&h.login)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok((id, false))
 }
