@@ -4,9 +4,11 @@
 -- A document asks for signatures through application_files.signing:
 -- NULL (none asked), 'applicant', 'utility' or 'both' (the utility first).
 ALTER TABLE application_files ADD COLUMN signing TEXT;
--- The application or contract frozen for signing in a status: one row per
--- content, however many pages ask for it at once.
-CREATE UNIQUE INDEX application_files_frozen ON application_files (tenant_id, application_id, slot, sha256)
+-- The application or contract made for signing when the application
+-- entered a signing status: the history event of that entry. One copy per
+-- entry, however many pages ask for it at once.
+ALTER TABLE application_files ADD COLUMN signing_entry INTEGER;
+CREATE UNIQUE INDEX application_files_frozen ON application_files (tenant_id, application_id, slot, signing_entry)
     WHERE slot IN ('_application', '_contract');
 
 -- Every signature received, valid or refused (an uploaded .sig file keeps

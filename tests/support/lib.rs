@@ -7,6 +7,7 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5433/postgres`), so the same suite
 //! runs on both.
 
+pub mod cadesplugin;
 pub mod chrome;
 pub mod logs;
 pub mod ncalayer;
@@ -32,6 +33,11 @@ pub fn repo() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// A few random characters for a file name.
+pub fn random_suffix() -> String {
+    tapline::security::random_token()[..12].to_string()
 }
 
 fn scratch() -> PathBuf {

@@ -418,10 +418,12 @@ pub async fn detach(
 ) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(
         // Correspondence files (slots `_utility`, `_applicant`) are part of
-        // the record: only the form's own attachments can be removed.
+        // the record: only the form's own attachments can be removed, and
+        // not one a signature was made of (its record would go with it).
         "DELETE FROM application_files WHERE id = $1 AND tenant_id = $2 AND application_id = $3 \
          AND slot NOT LIKE '\\_%' ESCAPE '\\' \
-         AND EXISTS (SELECT 1 FROM applications WHERE id = $3 AND tenant_id = $2 AND status = $4) RETURNING sha256",
+         AND EXISTS (SELECT 1 FROM applications WHERE id = $3 AND tenant_id = $2 AND status = $4) \
+         AND NOT EXISTS (SELECT 1 FROM signatures WHERE tenant_id = $2 AND file_id = $1) RETURNING sha256",
     )
     .bind(file)
     .bind(tenant)

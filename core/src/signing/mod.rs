@@ -174,30 +174,30 @@ pub async fn check_cms(
             "Портал пока не принимает электронные подписи: не настроены доверенные удостоверяющие центры. Обратитесь в организацию.",
         ));
     }
-    let mut evidence = if trust.revocation.fetch {
-        tapline_signature::fetch::gather(&der, &trust.anchors, &trust.revocation, at).await
-    } else {
-        Evidence::default()
-    };
-    evidence.crls.extend(trust.crls.iter().cloned());
     let policy = Policy {
         revocation: trust.revocation.method,
         purpose,
     };
-    let anchors = trust.anchors.clone();
-    let content = content.to_vec();
-    // The check is CPU work of a millisecond or more (GOST 512, chains).
-    let (verdict, der, evidence) = tokio::task::spawn_blocking(move || {
-        let v = policy::verify(&der, Some(&content), &anchors, &policy, &evidence, at);
-        (v, der, evidence)
-    })
-    .await
-    .map_err(|_| {
-        Refusal::new(
-            "internal",
-            "Подпись не удалось проверить. Попробуйте ещё раз.",
-        )
-    })?;
+    // First with the operator's CRL files alone. Only a signature whose one
+    // flaw is revocation data not at hand is worth a trip to the URLs its
+    // certificates name: anything else fails the same with more data, and a
+    // stranger's certificate must not send this server to an address of
+    // their choosing.
+    let files = Evidence {
+        crls: trust.crls.clone(),
+        ..Evidence::default()
+    };
+    let (mut verdict, der, mut evidence) = judge(tenant, der, content, &policy, files, at).await?;
+    let unavailable = verdict.reason
+        == Some(policy::Reason::Trust(
+            policy::Distrust::RevocationUnavailable,
+        ));
+    if unavailable && trust.revocation.fetch {
+        let mut fetched =
+            tapline_signature::fetch::gather(&der, &trust.anchors, &trust.revocation, at).await;
+        fetched.crls.extend(trust.crls.iter().cloned());
+        (verdict, _, evidence) = judge(tenant, der.clone(), content, &policy, fetched, at).await?;
+    }
     if !verdict.valid {
         let reason = verdict.reason;
         tracing::info!(tenant = %tenant.slug, reason = ?reason.map(|r| r.code()), "signature refused");
@@ -216,6 +216,32 @@ pub async fn check_cms(
     })
 }
 
+/// One run of the engine, off the runtime's workers (a GOST 512 check and
+/// a chain take a millisecond or more).
+async fn judge(
+    tenant: &Tenant,
+    der: Vec<u8>,
+    content: &[u8],
+    policy: &Policy,
+    evidence: Evidence,
+    at: u64,
+) -> Result<(Verdict, Vec<u8>, Evidence), Refusal> {
+    let anchors = tenant.trust.anchors.clone();
+    let content = content.to_vec();
+    let policy = *policy;
+    tokio::task::spawn_blocking(move || {
+        let v = policy::verify(&der, Some(&content), &anchors, &policy, &evidence, at);
+        (v, der, evidence)
+    })
+    .await
+    .map_err(|_| {
+        Refusal::new(
+            "internal",
+            "Подпись не удалось проверить. Попробуйте ещё раз.",
+        )
+    })
+}
+
 /// The signer as people read it: «Иванов Иван Иванович» or «ООО «Ромашка»
 /// (Иванов Иван Иванович)».
 pub fn signer_line(id: &Identity) -> String {
@@ -225,6 +251,19 @@ pub fn signer_line(id: &Identity) -> String {
         Some(o) => o.clone(),
         None => person,
     }
+}
+
+/// Whose a certificate is, with its identifiers, for a refusal.
+fn whose_line(id: &Identity) -> String {
+    std::iter::once(signer_line(id))
+        .chain(signer_ids(id).into_iter().map(|(k, v)| format!("{k} {v}")))
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// The identifiers of a signer worth showing, with their Russian labels.
@@ -295,10 +334,13 @@ pub struct Document {
     pub content_type: String,
     pub asked: Option<Asked>,
     pub created_at: String,
+    /// For a step's document: the history event of the status entry it
+    /// was made for.
+    pub entry: Option<i64>,
 }
 
-const DOC_COLUMNS: &str =
-    "id, application_id, slot, file_name, size, sha256, content_type, signing, created_at";
+const DOC_COLUMNS: &str = "id, application_id, slot, file_name, size, sha256, content_type, signing, created_at, \
+     signing_entry";
 
 type DocRow = (
     i64,
@@ -310,6 +352,7 @@ type DocRow = (
     String,
     Option<String>,
     String,
+    Option<i64>,
 );
 
 fn doc_of(r: DocRow) -> Document {
@@ -323,6 +366,7 @@ fn doc_of(r: DocRow) -> Document {
         content_type: r.6,
         asked: r.7.as_deref().and_then(Asked::from_id),
         created_at: r.8,
+        entry: r.9,
     }
 }
 
@@ -536,6 +580,15 @@ pub enum SignError {
     /// The signature is valid but the signer is someone else.
     #[error("signed by someone else")]
     NotTheApplicant { whose: String },
+    /// A staff member signed with a key that is not the utility's.
+    #[error("not the utility's key")]
+    NotTheUtility { whose: String },
+    /// The profile holds nothing a certificate could be matched with.
+    #[error("profile without identifiers")]
+    ProfileIncomplete,
+    /// Too many signature files for now.
+    #[error("too many signature files")]
+    TooManyFiles,
     /// The stored bytes do not hash to what was recorded.
     #[error("document damaged")]
     Damaged,
@@ -560,6 +613,11 @@ impl SignError {
             SignError::NotTheApplicant { whose } => format!(
                 "Подпись сделана сертификатом другого владельца: {whose}. Подпишите сертификатом, выданным на заявителя, данные которого указаны в профиле."
             ),
+            SignError::NotTheUtility { whose } => format!(
+                "Подпись сделана сертификатом, выданным не организации: {whose}. Подпишите сертификатом организации."
+            ),
+            SignError::ProfileIncomplete => "Чтобы подписать, укажите в профиле ИНН или СНИЛС (для организации — ИНН и ОГРН): по ним сверяется сертификат.".into(),
+            SignError::TooManyFiles => "Слишком много файлов подписи за час. Попробуйте позже.".into(),
             SignError::Damaged => {
                 "Документ повреждён в хранилище. Обратитесь в организацию.".into()
             }
@@ -609,24 +667,6 @@ pub struct Signing<'a> {
     pub recipient: &'a Recipient<'a>,
 }
 
-/// A step's document is signed only while the application is in its
-/// step's status (a page left open after the utility returned it signs
-/// nothing); other documents whenever they are asked.
-pub fn step_still_open(tenant: &Tenant, a: &Application, doc: &Document) -> bool {
-    let slot_of = |d: StepDocument| match d {
-        StepDocument::Application => APPLICATION_SLOT,
-        StepDocument::Contract => CONTRACT_SLOT,
-    };
-    if doc.slot != APPLICATION_SLOT && doc.slot != CONTRACT_SLOT {
-        return true;
-    }
-    tenant
-        .config
-        .signature
-        .step(&a.status)
-        .is_some_and(|s| slot_of(s.document) == doc.slot)
-}
-
 /// The document's bytes from the store, checked against the recorded hash.
 pub async fn read_document(files: &FileStore, doc: &Document) -> Result<Vec<u8>, SignError> {
     let bytes = tokio::fs::read(files.path(&doc.sha256)).await?;
@@ -653,7 +693,7 @@ pub async fn sign_with_cms(
     let doc = document(db, &tenant.slug, a.id, s.file)
         .await?
         .ok_or(SignError::NotAsked)?;
-    if !step_still_open(tenant, a, &doc) {
+    if !open_now(db, tenant, a, &doc).await? {
         return Err(SignError::NotAsked);
     }
     let existing = signatures_of(db, &tenant.slug, a.id).await?;
@@ -669,14 +709,32 @@ pub async fn sign_with_cms(
         .await
         .map_err(SignError::Refused)?;
     let id = checked.verdict.signer.clone().unwrap_or_default();
+    if let (Signer::Staff(_), Some(want)) = (s.signer, &tenant.config.signature.utility_id) {
+        let want = digits(want.get_ref());
+        let theirs = [&id.inn_le, &id.inn, &id.bin]
+            .into_iter()
+            .flatten()
+            .any(|v| digits(v) == want || digits(v).strip_prefix("00") == Some(want.as_str()));
+        if !theirs {
+            tracing::info!(tenant = %tenant.slug, application = a.id, "a staff signature with a key not issued to the utility");
+            return Err(SignError::NotTheUtility {
+                whose: whose_line(&id),
+            });
+        }
+    }
     if let Signer::Applicant(acc) = s.signer {
-        let bound = applicant_of(tenant, acc).is_some_and(|p| identity::matches(&id, &p));
-        if !bound {
-            let whose = std::iter::once(signer_line(&id))
-                .chain(signer_ids(&id).into_iter().map(|(k, v)| format!("{k} {v}")))
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ");
+        let profile = match applicant_of(tenant, acc) {
+            None
+            | Some(identity::Applicant::Individual {
+                snils: None,
+                inn: None,
+            }) => {
+                return Err(SignError::ProfileIncomplete);
+            }
+            Some(p) => p,
+        };
+        if !identity::matches(&id, &profile) {
+            let whose = whose_line(&id);
             tracing::info!(tenant = %tenant.slug, application = a.id, "a valid signature of someone else than the applicant");
             return Err(SignError::NotTheApplicant { whose });
         }
@@ -800,6 +858,28 @@ pub(crate) async fn record_in(
     n: &NewSignature<'_>,
     recipient: &Recipient<'_>,
 ) -> Result<i64, SignError> {
+    // What the document asks is read again, and its row locked, in the
+    // transaction: a change of what is asked, a new copy for a new entry
+    // into the status, or a return meanwhile makes this signature late.
+    let step_copy = n.doc.slot == APPLICATION_SLOT || n.doc.slot == CONTRACT_SLOT;
+    let sql = format!(
+        "UPDATE application_files SET signing = signing WHERE tenant_id = $1 AND id = $2 AND signing = $3{}",
+        if step_copy {
+            format!(" AND signing_entry = ({})", entry_sql("$4"))
+        } else {
+            String::new()
+        }
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&tenant.slug)
+        .bind(n.doc.id)
+        .bind(n.doc.asked.map(Asked::id).unwrap_or(""));
+    if step_copy {
+        q = q.bind(a.id);
+    }
+    if q.execute(&mut *tx).await?.rows_affected() != 1 {
+        return Err(SignError::NotAsked);
+    }
     let Some(id) = insert(&mut *tx, &tenant.slug, n).await? else {
         return Err(SignError::AlreadySigned);
     };
@@ -882,19 +962,70 @@ async fn signed_in_tx(
     Ok(row.is_some())
 }
 
-/// When the application last entered its current status.
-async fn entered_status_at(db: &Db, a: &Application) -> Result<String, sqlx::Error> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT MAX(created_at) FROM application_events WHERE tenant_id = $1 AND application_id = $2 AND status = $3",
+/// The history event by which the application last entered its current
+/// status (a status change, a submission or a resubmission; a number or a
+/// custom status given meanwhile is no new entry).
+fn entry_sql(application_param: &str) -> String {
+    format!(
+        "SELECT MAX(e.id) FROM application_events e JOIN applications a \
+         ON a.id = e.application_id AND a.tenant_id = e.tenant_id \
+         WHERE e.tenant_id = $1 AND e.application_id = {application_param} AND e.status = a.status \
+         AND e.kind IN ('status', 'submitted', 'resubmitted')"
     )
-    .bind(&a.tenant_id)
-    .bind(a.id)
-    .bind(&a.status)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row
-        .and_then(|(t,)| t)
-        .unwrap_or_else(|| a.created_at.clone()))
+}
+
+async fn status_entry(db: &Db, a: &Application) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as(sqlx::AssertSqlSafe(entry_sql("$2")))
+        .bind(&a.tenant_id)
+        .bind(a.id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.and_then(|(e,)| e))
+}
+
+/// Whether `doc` may be signed now: a step's document only while the
+/// application is in its step's status and only the copy made for this
+/// entry into it (a page left open after a return signs nothing); other
+/// documents whenever they are asked.
+pub async fn open_now(
+    db: &Db,
+    tenant: &Tenant,
+    a: &Application,
+    doc: &Document,
+) -> Result<bool, sqlx::Error> {
+    if doc.slot != APPLICATION_SLOT && doc.slot != CONTRACT_SLOT {
+        return Ok(true);
+    }
+    let in_step = tenant
+        .config
+        .signature
+        .step(&a.status)
+        .is_some_and(|s| step_slot(s.document) == doc.slot);
+    Ok(in_step && doc.entry.is_some() && doc.entry == status_entry(db, a).await?)
+}
+
+fn step_slot(d: StepDocument) -> &'static str {
+    match d {
+        StepDocument::Application => APPLICATION_SLOT,
+        StepDocument::Contract => CONTRACT_SLOT,
+    }
+}
+
+/// [`turn`] with [`open_now`]: what the pages offer.
+pub async fn turn_now(
+    db: &Db,
+    tenant: &Tenant,
+    a: &Application,
+    doc: &Document,
+    side: Side,
+    signatures: &[Signature],
+) -> Result<Turn, sqlx::Error> {
+    let t = turn(doc, side, signatures);
+    if t == Turn::Signed || open_now(db, tenant, a, doc).await? {
+        Ok(t)
+    } else {
+        Ok(Turn::NotAsked)
+    }
 }
 
 /// What a step's document is named and which Word file it is.
@@ -945,14 +1076,32 @@ pub async fn step_document(
     let Some(step) = tenant.config.signature.step(&a.status) else {
         return Ok(None);
     };
-    let (slot, which, name) = step_file(tenant, a, step.document);
-    let since = entered_status_at(db, a).await?;
-    let latest = |docs: Vec<Document>| {
-        docs.into_iter()
-            .filter(|d| d.slot == slot && d.created_at >= since)
-            .max_by_key(|d| d.id)
+    let Some(entry) = status_entry(db, a).await? else {
+        return Ok(None);
     };
-    if let Some(d) = latest(asked_documents(db, &tenant.slug, a.id).await?) {
+    let (slot, which, name) = step_file(tenant, a, step.document);
+    let this = |docs: Vec<Document>| {
+        docs.into_iter()
+            .find(|d| d.slot == slot && d.entry == Some(entry))
+    };
+    let all = |db: &Db| {
+        let sql = format!(
+            "SELECT {DOC_COLUMNS} FROM application_files WHERE tenant_id = $1 AND application_id = $2 AND slot = $3"
+        );
+        let tenant = tenant.slug.clone();
+        let app = a.id;
+        let db = db.clone();
+        async move {
+            let rows: Vec<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(&tenant)
+                .bind(app)
+                .bind(slot)
+                .fetch_all(&db.pool)
+                .await?;
+            Ok::<_, sqlx::Error>(rows.into_iter().map(doc_of).collect::<Vec<_>>())
+        }
+    };
+    if let Some(d) = this(all(db).await?) {
         return Ok(Some(d));
     }
     let bytes = app::word::render(db, plugins, tenant, acc, a, which).await?;
@@ -972,10 +1121,10 @@ pub async fn step_document(
         Asked::Applicant
     };
     let mut tx = db.pool.begin().await?;
-    // Two first sights at once make the same bytes: the unique index keeps one row.
+    // Two first sights at once: the unique index keeps one copy per entry.
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
-         content_type, created_at, signing) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9) \
+         content_type, created_at, signing, signing_entry) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&tenant.slug)
@@ -987,19 +1136,20 @@ pub async fn step_document(
     .bind(crate::document::FileType::Docx.mime())
     .bind(now_ts())
     .bind(asked.id())
+    .bind(entry)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((new_id,)) = inserted {
-        // An earlier copy (from an earlier time in this status) is not
-        // signed any more: the application may have changed since.
+    if inserted.is_some() {
+        // Copies made for earlier entries are not signed any more: the
+        // application may have changed since.
         sqlx::query(
             "UPDATE application_files SET signing = NULL WHERE tenant_id = $1 AND application_id = $2 \
-             AND slot = $3 AND id <> $4",
+             AND slot = $3 AND signing_entry <> $4",
         )
         .bind(&tenant.slug)
         .bind(a.id)
         .bind(slot)
-        .bind(new_id)
+        .bind(entry)
         .execute(&mut *tx)
         .await?;
         app::event(
@@ -1015,7 +1165,7 @@ pub async fn step_document(
     }
     tx.commit().await?;
     crate::document::release(db, &stored).await;
-    Ok(latest(asked_documents(db, &tenant.slug, a.id).await?))
+    Ok(this(all(db).await?))
 }
 
 /// Staff ask for signatures on a document of the application (setevaya:
@@ -1036,6 +1186,7 @@ pub async fn ask(
     let mut tx = db.pool.begin().await?;
     let changed = sqlx::query(
         "UPDATE application_files SET signing = $1 WHERE tenant_id = $2 AND application_id = $3 AND id = $4 \
+         AND (signing IS NULL OR signing <> $1) \
          AND NOT EXISTS (SELECT 1 FROM signatures WHERE tenant_id = $2 AND file_id = $4 AND valid = 1 AND scheme <> 'file')",
     )
     .bind(asked.id())
@@ -1045,7 +1196,13 @@ pub async fn ask(
     .execute(&mut *tx)
     .await?;
     if changed.rows_affected() == 0 {
-        return Err(SignError::AlreadySigned);
+        drop(tx);
+        // Asked already, by this press's twin: nothing to do, nobody told twice.
+        let now = document(db, &tenant.slug, a.id, file).await?;
+        return match now.and_then(|d| d.asked) {
+            Some(x) if x == asked => Ok(()),
+            _ => Err(SignError::AlreadySigned),
+        };
     }
     app::event(
         &mut *tx,
@@ -1091,6 +1248,14 @@ pub async fn attach_signature_file(
     let doc = document(db, &tenant.slug, a.id, file)
         .await?
         .ok_or(SignError::NotAsked)?;
+    // Each file is kept, refused ones too: an hour's share per account.
+    let claim = format!("signature-file:{}:{}", tenant.slug, acc.id);
+    if crate::security::reserve(db, &claim, std::time::Duration::from_secs(3600), 30)
+        .await?
+        .is_none()
+    {
+        return Err(SignError::TooManyFiles);
+    }
     let content = read_document(files, &doc).await?;
     let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let checked = check_cms(tenant, &content, sig, Purpose::Sign, at).await;
@@ -1117,9 +1282,14 @@ pub async fn attach_signature_file(
         .as_ref()
         .and_then(|c| c.verdict.signer.clone())
         .unwrap_or_default();
+    // A refused file is kept to show and to check again only while it is
+    // the size of a signature; a larger one is told and dropped.
     let cms = match &checked {
         Some(c) => Some(base64_of(&c.der)),
-        None => decode_cms(sig).ok().map(|d| base64_of(&d)),
+        None => decode_cms(sig)
+            .ok()
+            .filter(|d| d.len() <= 64 << 10)
+            .map(|d| base64_of(&d)),
     };
     let n = NewSignature {
         doc: &doc,

@@ -21,6 +21,7 @@ use crate::workflow::Recipient;
 pub const CODE_LIFETIME: time::Duration = time::Duration::minutes(10);
 pub const CODE_COOLDOWN: time::Duration = time::Duration::seconds(60);
 pub const CODE_ATTEMPTS: i64 = 5;
+pub const CODES_PER_DAY: usize = 10;
 const PURPOSE: &str = "sign_document";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum PepError {
     /// A code went less than a minute ago.
     #[error("cooldown")]
     Cooldown(i64),
+    /// The day's codes for the document are spent.
+    #[error("too many codes")]
+    TooMany,
     #[error("wrong code")]
     Wrong { attempts_left: i64 },
     /// No live code: never sent, expired, used or out of attempts.
@@ -62,6 +66,7 @@ impl PepError {
             PepError::NoPhone => "Подтвердите номер телефона в профиле: код для подписи приходит на него.".into(),
             PepError::NoAgreement => "Чтобы подписывать кодом из SMS, примите соглашение об использовании простой электронной подписи.".into(),
             PepError::Cooldown(s) => format!("Код уже отправлен. Новый можно запросить через {s} с."),
+            PepError::TooMany => "На сегодня коды для этого документа закончились. Попробуйте завтра или обратитесь в организацию.".into(),
             PepError::Wrong { attempts_left } => format!("Неверный код. Осталось попыток: {attempts_left}."),
             PepError::NoCode => "Код устарел или попытки закончились. Запросите новый код.".into(),
             PepError::Sign(e) => e.message(),
@@ -161,7 +166,7 @@ async fn open_document(db: &Db, s: &Asking<'_>) -> Result<Document, PepError> {
     let doc = super::document(db, &s.tenant.slug, s.application.id, s.file)
         .await?
         .ok_or(SignError::NotAsked)?;
-    if !super::step_still_open(s.tenant, s.application, &doc) {
+    if !super::open_now(db, s.tenant, s.application, &doc).await? {
         return Err(SignError::NotAsked.into());
     }
     let existing = super::signatures_of(db, &s.tenant.slug, s.application.id).await?;
@@ -189,14 +194,6 @@ pub async fn send(db: &Db, s: Asking<'_>) -> Result<(), PepError> {
     if let Some(left) = cooldown_left(db, slug, acc.id, &doc).await? {
         return Err(PepError::Cooldown(left));
     }
-    let cooldown = std::time::Duration::from_secs(CODE_COOLDOWN.whole_seconds().unsigned_abs());
-    let claim = format!("pep-code:{slug}:{}:{}", acc.id, doc.id);
-    if crate::security::reserve(db, &claim, cooldown, 1)
-        .await?
-        .is_none()
-    {
-        return Err(PepError::Cooldown(CODE_COOLDOWN.whole_seconds()));
-    }
     let code = crate::security::random_digits(6);
     let message = crate::notify::render_sms(
         s.tenant,
@@ -209,6 +206,36 @@ pub async fn send(db: &Db, s: Asking<'_>) -> Result<(), PepError> {
     )?;
     let created = now_ts();
     let mut tx = db.pool.begin().await?;
+    // The document's row is locked first, so presses at once take turns;
+    // each then sees the codes the earlier ones committed.
+    sqlx::query("UPDATE application_files SET signing = signing WHERE tenant_id = $1 AND id = $2")
+        .bind(slug)
+        .bind(doc.id)
+        .execute(&mut *tx)
+        .await?;
+    let recent: Vec<(String,)> = sqlx::query_as(
+        "SELECT created_at FROM pep_codes WHERE tenant_id = $1 AND account_id = $2 AND file_id = $3 \
+         AND created_at > $4 ORDER BY id DESC",
+    )
+    .bind(slug)
+    .bind(acc.id)
+    .bind(doc.id)
+    .bind(ts(now() - time::Duration::days(1)))
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some(left) = recent
+        .first()
+        .and_then(|(c,)| parse_ts(c))
+        .map(|c| (c + CODE_COOLDOWN - now()).whole_seconds())
+        .filter(|s| *s > 0)
+    {
+        return Err(PepError::Cooldown(left));
+    }
+    // Ten codes a day for one document: five guesses each is enough for a
+    // person and too few for a guesser.
+    if recent.len() >= CODES_PER_DAY {
+        return Err(PepError::TooMany);
+    }
     // Earlier codes for the document die: only the newest SMS counts.
     sqlx::query(
         "UPDATE pep_codes SET used_at = $1 WHERE tenant_id = $2 AND account_id = $3 AND file_id = $4 AND used_at IS NULL",

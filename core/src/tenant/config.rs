@@ -143,6 +143,10 @@ pub struct SignatureSection {
     pub entrepreneur: Option<Spanned<Scheme>>,
     /// How the utility's staff sign in the office (cryptopro or ncalayer).
     pub office: Option<Spanned<Scheme>>,
+    /// The utility's own INN or BIN: a staff member's signature must be
+    /// made with a key issued to the utility. Unset, any trusted key of a
+    /// staff member signs for it.
+    pub utility_id: Option<Spanned<String>>,
     /// Signature files (.sig, .p7s) made outside the portal may be
     /// attached beside a document and are checked on arrival (seed 002).
     #[serde(default)]
@@ -252,6 +256,29 @@ impl SignatureSection {
     }
 }
 
+impl SignatureSection {
+    /// The origin `cadesplugin_api` is served from (`https://host[:port]`),
+    /// `None` for a path on the portal itself, or why the address is unusable.
+    pub fn cadesplugin_origin(&self) -> Result<Option<String>, &'static str> {
+        script_origin(&self.cadesplugin_api)
+    }
+}
+
+/// A script's origin for a Content-Security-Policy source list. Only
+/// http(s) addresses with a host qualify: anything else could not load or
+/// would widen the policy (`data:`, `*`, a quote breaking the header).
+pub fn script_origin(addr: &str) -> Result<Option<String>, &'static str> {
+    if addr.starts_with('/') && !addr.starts_with("//") {
+        return Ok(None);
+    }
+    let u = url::Url::parse(addr)
+        .map_err(|_| "is not an address like https://host/cadesplugin_api.js")?;
+    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
+        return Err("must be an http(s) address or a path starting with /");
+    }
+    Ok(Some(u.origin().ascii_serialization()))
+}
+
 fn default_cadesplugin_api() -> String {
     "https://www.cryptopro.ru/sites/default/files/products/cades/cadesplugin_api.js".into()
 }
@@ -276,6 +303,7 @@ impl Default for SignatureSection {
             legal: None,
             entrepreneur: None,
             office: None,
+            utility_id: None,
             upload: false,
             cadesplugin_api: default_cadesplugin_api(),
             cadesplugin_install: default_cadesplugin_install(),
@@ -801,4 +829,35 @@ pub struct Notify {
 
 fn default_sms_daily() -> u32 {
     2000
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_script_origin_is_an_http_origin_or_the_portal_itself() {
+        use super::script_origin;
+        assert_eq!(
+            script_origin(&super::default_cadesplugin_api()),
+            Ok(Some("https://www.cryptopro.ru".into()))
+        );
+        assert_eq!(
+            script_origin("http://127.0.0.1:8123/cadesplugin_api.js"),
+            Ok(Some("http://127.0.0.1:8123".into()))
+        );
+        assert_eq!(
+            script_origin("/t/kvadra/assets/cadesplugin_api.js"),
+            Ok(None)
+        );
+        // Nothing that would widen the policy past one origin, or break it.
+        for bad in [
+            "data:text/javascript,alert(1)",
+            "javascript:alert(1)",
+            "//evil.example/x.js",
+            "*",
+            "https://a.example; script-src *",
+            "cadesplugin_api.js",
+        ] {
+            assert!(script_origin(bad).is_err(), "{bad}");
+        }
+    }
 }

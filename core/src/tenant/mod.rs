@@ -669,6 +669,15 @@ fn check_config(
             "signature: revocation \"ocsp\" or \"both\" needs fetch = true (OCSP is only ever asked over the network)".into(),
         );
     }
+    if let Err(why) = c.signature.cadesplugin_origin() {
+        err(
+            doc.first_span(&[&[At::Key("signature"), At::Key("cadesplugin_api")]]),
+            format!(
+                "signature.cadesplugin_api: `{}` {why}",
+                c.signature.cadesplugin_api
+            ),
+        );
+    }
     check_signing(c, dir, err);
     if let Some(from) = &c.notify.email_from
         && from.get_ref().parse::<lettre::message::Mailbox>().is_err()
@@ -1105,8 +1114,31 @@ fn check_signing(c: &TenantFile, dir: &Path, err: &mut impl FnMut(std::ops::Rang
             "signature.office: staff sign with \"cryptopro\" or \"ncalayer\"".into(),
         );
     }
+    if let Some(u) = &sig.utility_id {
+        let n = u.get_ref().chars().filter(char::is_ascii_digit).count();
+        if !(n == 10 || n == 12) || u.get_ref().chars().any(|c| c.is_alphabetic()) {
+            err(
+                u.span(),
+                format!(
+                    "signature.utility_id: `{}` is not an INN (10 digits) or a BIN (12 digits)",
+                    u.get_ref()
+                ),
+            );
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for step in &sig.steps {
+        if step.utility_first
+            && !sig
+                .office
+                .as_ref()
+                .is_some_and(|o| o.get_ref().is_certificate())
+        {
+            err(
+                step.status.span(),
+                "signature.step: utility_first needs signature.office = \"cryptopro\" or \"ncalayer\" (how staff sign), or the applicant waits for ever".into(),
+            );
+        }
         let status = step.status.get_ref();
         if !known(status) {
             err(

@@ -335,18 +335,27 @@ pub(super) async fn signing_views(
         return Ok(Vec::new());
     }
     let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
-    Ok(docs
-        .iter()
-        .map(|d| {
-            context! {
-                doc => document_view(ctx, d),
-                turn => crate::signing::turn(d, side, &sigs),
-                signatures => signature_views(ctx, &sigs, d.id, base),
-                link => format!("{base}/documents/{}", d.id),
-            }
-        })
-        .collect())
+    let mut out = Vec::new();
+    for d in &docs {
+        let turn = crate::signing::turn_now(&st.db, &ctx.tenant, a, d, side, &sigs).await?;
+        out.push(context! {
+            doc => document_view(ctx, d),
+            turn => turn,
+            signatures => signature_views(ctx, &sigs, d.id, base),
+            link => format!("{base}/documents/{}", d.id),
+        });
+    }
+    Ok(out)
 }
+
+/// The CryptoPro extension's page script, which `cadesplugin_api.js` loads
+/// in Chromium (Chrome, Edge) and in Opera and Yandex Browser. Chromium
+/// lets extension scripts past a page's policy already; naming them keeps
+/// signing working where a browser does not.
+const CADES_EXTENSIONS: [&str; 2] = [
+    "chrome-extension://iifchhfnnmpdbibifmljnfjhpififfog",
+    "chrome-extension://epebfcehmdedogndhlcacafjaacknbcm",
+];
 
 /// A signing page may load CryptoPro's script from the tenant's address
 /// and talk to NCALayer on the user's machine; every other page keeps the
@@ -359,7 +368,16 @@ pub(super) fn with_signing_csp(mut page: Response, tenant: &Tenant) -> Response 
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null")
     };
-    let script = origin(&sig.cadesplugin_api).unwrap_or_default();
+    // Checked by `tapline check` (an http(s) origin, or none for a copy on
+    // the portal), plus the plug-in extension's own script.
+    let script = sig
+        .cadesplugin_origin()
+        .ok()
+        .flatten()
+        .into_iter()
+        .chain(CADES_EXTENSIONS.map(String::from))
+        .collect::<Vec<_>>()
+        .join(" ");
     let connect = origin(&sig.ncalayer).unwrap_or_default();
     let csp = format!(
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self' {script}; \
@@ -465,4 +483,39 @@ pub(super) async fn signatures_by_file(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    fn script_src(tenant: &Tenant) -> String {
+        let page = with_signing_csp("page".into_response(), tenant);
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        let start = csp.find("script-src ").unwrap();
+        csp[start..start + csp[start..].find(';').unwrap()].to_string()
+    }
+
+    #[test]
+    fn a_signing_page_may_load_the_plugin_api_from_the_configured_origin_only() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/kvadra");
+        let mut tenant = crate::tenant::load_tenant(&dir).expect("kvadra loads");
+        let ext = CADES_EXTENSIONS.join(" ");
+        tenant.config.signature.cadesplugin_api =
+            "https://www.cryptopro.ru/sites/default/files/products/cades/cadesplugin_api.js".into();
+        assert_eq!(
+            script_src(&tenant),
+            format!("script-src 'self' https://www.cryptopro.ru {ext}")
+        );
+        tenant.config.signature.cadesplugin_api =
+            "https://cdn.kvadra.example:8443/js/cadesplugin_api.js".into();
+        assert_eq!(
+            script_src(&tenant),
+            format!("script-src 'self' https://cdn.kvadra.example:8443 {ext}")
+        );
+        // A copy on the portal itself needs nothing more than 'self'.
+        tenant.config.signature.cadesplugin_api = "/t/kvadra/assets/cadesplugin_api.js".into();
+        assert_eq!(script_src(&tenant), format!("script-src 'self' {ext}"));
+    }
 }

@@ -139,7 +139,7 @@ async fn render_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let sigs = signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
-    let turn = signing::turn(d, Side::Applicant, &sigs);
+    let turn = signing::turn_now(&st.db, &ctx.tenant, a, d, Side::Applicant, &sigs).await?;
     let scheme = acc
         .applicant_type
         .get()
@@ -192,6 +192,21 @@ fn mask_phone(p: &str) -> String {
     )
 }
 
+/// Whether `side` has signed `d` by now: a press that lost to its twin
+/// (a double click) shows the signature, not an error.
+async fn signed_by(
+    st: &AppState,
+    ctx: &Ctx,
+    a: &Application,
+    d: &signing::Document,
+    side: Side,
+) -> bool {
+    match signing::signatures_of(&st.db, ctx.slug(), a.id).await {
+        Ok(sigs) => signing::turn(d, side, &sigs) == signing::Turn::Signed,
+        Err(_) => false,
+    }
+}
+
 fn back_to(ctx: &Ctx, a: &Application, d: i64, flag: &str) -> Response {
     Redirect::to(&format!(
         "{}/applications/{}/documents/{d}?{flag}=1",
@@ -235,6 +250,11 @@ async fn sign(
     match res {
         Ok(_) => {
             st.outbox_wake.notify_one();
+            Ok(back_to(&ctx, &a, d.id, "signed"))
+        }
+        Err(SignError::AlreadySigned | SignError::NotAsked)
+            if signed_by(&st, &ctx, &a, &d, Side::Applicant).await =>
+        {
             Ok(back_to(&ctx, &a, d.id, "signed"))
         }
         Err(e) => refused(&st, &ctx, &acc, &a, &d, "cms", e).await,
@@ -358,6 +378,12 @@ async fn confirm(
     match pep::confirm(&st.db, asking, code, &recipient).await {
         Ok(_) => {
             st.outbox_wake.notify_one();
+            Ok(back_to(&ctx, &a, d.id, "signed"))
+        }
+        Err(
+            pep::PepError::NoCode
+            | pep::PepError::Sign(SignError::AlreadySigned | SignError::NotAsked),
+        ) if signed_by(&st, &ctx, &a, &d, Side::Applicant).await => {
             Ok(back_to(&ctx, &a, d.id, "signed"))
         }
         Err(e) => pep_refused(&st, &ctx, &acc, &a, &d, e).await,
@@ -494,7 +520,7 @@ async fn render_office(
     problem: Option<Problem>,
 ) -> Result<Response, WebError> {
     let sigs = signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
-    let turn = signing::turn(d, Side::Utility, &sigs);
+    let turn = signing::turn_now(&st.db, &ctx.tenant, a, d, Side::Utility, &sigs).await?;
     let scheme = ctx
         .tenant
         .config
@@ -609,6 +635,15 @@ async fn office_sign(
     match res {
         Ok(_) => {
             st.outbox_wake.notify_one();
+            Ok(Redirect::to(&format!(
+                "{}/office/applications/{}/documents/{}?signed=1",
+                ctx.base, a.id, d.id
+            ))
+            .into_response())
+        }
+        Err(SignError::AlreadySigned | SignError::NotAsked)
+            if signed_by(&st, &ctx, &a, &d, Side::Utility).await =>
+        {
             Ok(Redirect::to(&format!(
                 "{}/office/applications/{}/documents/{}?signed=1",
                 ctx.base, a.id, d.id

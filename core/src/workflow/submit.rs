@@ -448,10 +448,16 @@ async fn record_signature(
 ) -> Result<(), SendError> {
     let now = crate::store::now_ts();
     let db_err = |e: sqlx::Error| SendError::App(AppError::from(e));
-    let inserted: Option<(i64,)> = sqlx::query_as(
+    // The copy belongs to this entry into the new status, the sending's
+    // own history event, as the signing module keeps its step copies.
+    let inserted: Option<(i64, Option<i64>)> = sqlx::query_as(
         "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
-         content_type, created_at, signing) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT DO NOTHING RETURNING id",
+         content_type, created_at, signing, signing_entry) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, \
+         (SELECT MAX(e.id) FROM application_events e JOIN applications x \
+          ON x.id = e.application_id AND x.tenant_id = e.tenant_id \
+          WHERE e.tenant_id = $1 AND e.application_id = $2 AND e.status = x.status \
+          AND e.kind IN ('submitted', 'resubmitted'))) \
+         ON CONFLICT DO NOTHING RETURNING id, signing_entry",
     )
     .bind(&tenant.slug)
     .bind(a.id)
@@ -465,12 +471,12 @@ async fn record_signature(
     .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    let file = match inserted {
-        Some((id,)) => id,
+    let (file, entry) = match inserted {
+        Some(row) => row,
         None => {
-            let (id,): (i64,) = sqlx::query_as(
-                "SELECT id FROM application_files WHERE tenant_id = $1 AND application_id = $2 \
-                 AND slot = $3 AND sha256 = $4",
+            let row: (i64, Option<i64>) = sqlx::query_as(
+                "SELECT id, signing_entry FROM application_files WHERE tenant_id = $1 \
+                 AND application_id = $2 AND slot = $3 AND sha256 = $4 ORDER BY id DESC",
             )
             .bind(&tenant.slug)
             .bind(a.id)
@@ -479,7 +485,7 @@ async fn record_signature(
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-            id
+            row
         }
     };
     let doc = signing::Document {
@@ -492,6 +498,7 @@ async fn record_signature(
         content_type: crate::document::FileType::Docx.mime().into(),
         asked: Some(signing::Asked::Applicant),
         created_at: now,
+        entry,
     };
     let id = c.checked.verdict.signer.clone().unwrap_or_default();
     let record = signing::NewSignature {
