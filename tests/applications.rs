@@ -471,7 +471,8 @@ const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 o
 
 #[tokio::test]
 async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit() {
-    let app = TestApp::spawn().await;
+    // Sending signs the application: the tenant trusts the test PKI.
+    let app = tapline_e2e::ncalayer::almaty_app().await;
     let mut b = ready(
         &app,
         "almatyenergosbyt",
@@ -479,13 +480,13 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
         "+77012000001",
         &[
             ("org_name", "ТОО «Тест»"),
-            ("bin", "050540004455"),
+            ("bin", tapline_e2e::ncalayer::ORG_BIN),
             ("email", "u@example.kz"),
             ("phone", "+77012000001"),
         ],
         &[
             ("org_name", "ТОО «Тест»"),
-            ("bin", "050540004455"),
+            ("bin", tapline_e2e::ncalayer::ORG_BIN),
             ("head_name", "Директоров Д. Д."),
             ("legal_address", "Алматы, пр. Абая, 1"),
         ],
@@ -640,7 +641,7 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
         "legal",
         &[
             ("org_name", "ТОО «Другое»"),
-            ("bin", "050540004455"),
+            ("bin", tapline_e2e::ncalayer::ORG_BIN),
             ("email", "o@example.kz"),
             ("phone", "+77012000002"),
         ],
@@ -665,14 +666,7 @@ async fn uploads_are_checked_by_content_size_and_slot_and_required_before_submit
         .await;
     assert_eq!(r.status, 404);
 
-    let v = b
-        .get(&format!("/applications/{id}"))
-        .await
-        .hidden("version")
-        .unwrap();
-    let mut f = fields.to_vec();
-    f.push(("version", &v));
-    let r = b.post(&format!("/applications/{id}"), &f).await;
+    let r = tapline_e2e::ncalayer::send_signed(&mut b, &id, &fields).await;
     r.assert_redirect(&format!(
         "/t/almatyenergosbyt/applications/{id}?submitted=1"
     ));

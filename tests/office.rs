@@ -1057,7 +1057,8 @@ async fn a_tenant_admin_adds_and_locks_out_staff_and_reads_the_audit() {
 
 #[tokio::test]
 async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
-    let app = TestApp::spawn().await;
+    // Sending signs the application: the tenant trusts the test PKI.
+    let app = tapline_e2e::ncalayer::almaty_app().await;
     let mut a = tapline_e2e::ready(
         &app,
         "almatyenergosbyt",
@@ -1065,13 +1066,13 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
         "+77013000001",
         &[
             ("org_name", "ТОО «Тест»"),
-            ("bin", "050540004455"),
+            ("bin", tapline_e2e::ncalayer::ORG_BIN),
             ("email", "ret@example.kz"),
             ("phone", "+77013000001"),
         ],
         &[
             ("org_name", "ТОО «Тест»"),
-            ("bin", "050540004455"),
+            ("bin", tapline_e2e::ncalayer::ORG_BIN),
             ("head_name", "Директоров Д. Д."),
             ("legal_address", "Алматы, пр. Абая, 1"),
         ],
@@ -1107,7 +1108,7 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
     };
     let f = submit(v, "20");
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = a.post(&format!("/applications/{id}"), &f).await;
+    let r = tapline_e2e::ncalayer::send_signed(&mut a, &id, &f).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let number = {
         let view = a.get(&format!("/applications/{id}")).await;
@@ -1175,7 +1176,7 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
         "{}",
         form.body
     );
-    assert!(form.has("value=\"20\"") && form.has("Отправить повторно"));
+    assert!(form.has("value=\"20\"") && form.has("Подписать и отправить повторно"));
     // Its history, its Word file and its documents stay in view while it is edited.
     let history = form.body.split("id=\"history\"").nth(1).unwrap_or("");
     assert!(history.contains("Заявка подана"), "{}", form.body);
@@ -1187,7 +1188,7 @@ async fn almaty_returns_an_application_for_corrections_and_gets_it_back() {
     let v = form.hidden("version").unwrap();
     let f = submit(v, "25");
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = a.post(&format!("/applications/{id}"), &f).await;
+    let r = tapline_e2e::ncalayer::send_signed(&mut a, &id, &f).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let view = a.get(&format!("/applications/{id}")).await;
     assert!(

@@ -10,6 +10,7 @@
 pub mod cadesplugin;
 pub mod chrome;
 pub mod logs;
+pub mod ncalayer;
 pub mod pki;
 pub mod smsc;
 pub mod smtp;

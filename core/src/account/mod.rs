@@ -5,6 +5,7 @@
 pub mod codes;
 pub mod common;
 pub mod contacts;
+pub mod key_login;
 pub mod password;
 pub mod registration;
 pub mod session;

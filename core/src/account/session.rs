@@ -17,6 +17,18 @@ pub async fn create(
     ip: &str,
     user_agent: &str,
 ) -> Result<String, sqlx::Error> {
+    create_on(&db.pool, tenant, account, remember, ip, user_agent).await
+}
+
+/// [`create`] on a given connection or transaction.
+pub async fn create_on<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
+    tenant: &str,
+    account: i64,
+    remember: bool,
+    ip: &str,
+    user_agent: &str,
+) -> Result<String, sqlx::Error> {
     let token = crate::security::random_token();
     let life = if remember { LONG } else { SHORT };
     sqlx::query(
@@ -30,7 +42,7 @@ pub async fn create(
     .bind(ts(now() + life))
     .bind(ip)
     .bind(user_agent.chars().take(300).collect::<String>())
-    .execute(&db.pool)
+    .execute(ex)
     .await?;
     Ok(token)
 }

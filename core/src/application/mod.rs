@@ -969,8 +969,9 @@ pub enum FormProblem {
     TooLong(crate::account::FieldErrors),
 }
 
-/// The form's keys that are not application fields.
-const CONTROL: &[&str] = &["csrf_token", "version", "action"];
+/// The form's keys that are not application fields (`signature`: the
+/// applicant's signature of the application where sending signs it).
+const CONTROL: &[&str] = &["csrf_token", "version", "action", "signature"];
 
 /// The application's values as the form gives them, trimmed, and what is
 /// wrong with the form, if anything. Lengths hold on every save, the

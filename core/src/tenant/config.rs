@@ -165,6 +165,14 @@ pub struct SignatureSection {
     /// NCALayer's local websocket.
     #[serde(default = "default_ncalayer")]
     pub ncalayer: String,
+    /// The applicant signs the application (its Word file) when sending
+    /// it, with their type's certificate scheme (seed 004).
+    #[serde(default)]
+    pub sign_on_send: bool,
+    /// How applicants may log in besides a password: "ncalayer", by
+    /// signing a one-time challenge with their authentication key.
+    #[serde(default)]
+    pub login: Option<KeyLogin>,
     /// The version of the agreement on simple electronic signatures the
     /// applicant accepts before the first SMS signature (63-FZ art. 9).
     #[serde(default = "default_pep_agreement")]
@@ -176,6 +184,13 @@ pub struct SignatureSection {
     /// The tenant's Word template of the contract (relative to the tenant
     /// folder); the built-in one when absent.
     pub contract: Option<Spanned<String>>,
+}
+
+/// A way to log in with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyLogin {
+    Ncalayer,
 }
 
 /// A signing scheme (tenant.toml: `"pep_sms"`, `"cryptopro"`, `"ncalayer"`).
@@ -299,6 +314,8 @@ impl Default for SignatureSection {
             cadesplugin_api: default_cadesplugin_api(),
             cadesplugin_install: default_cadesplugin_install(),
             ncalayer: default_ncalayer(),
+            login: None,
+            sign_on_send: false,
             pep_agreement: default_pep_agreement(),
             steps: Vec::new(),
             contract: None,

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/register", get(register_page).post(register))
         .route("/captcha/{token}", get(captcha_picture))
         .route("/login", get(login_page).post(login))
+        .route("/login/key", get(key_login_page).post(key_login))
         .route("/logout", post(logout))
         .route(
             "/confirm-phone",
@@ -206,6 +207,7 @@ fn render_login(
             error => error,
             notice => notice,
             registration => ctx.tenant.config.accounts.registration,
+            key_login => ctx.tenant.config.signature.login.is_some(),
         },
     )?;
     Ok(if error.is_some() {
@@ -300,6 +302,79 @@ async fn login(
     resp.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, age),
+    );
+    Ok(resp)
+}
+
+// ------------------------------------------------------------- key login
+
+/// The «Войти с ЭЦП» page with a fresh challenge for this browser.
+async fn render_key_login(
+    ctx: &Ctx,
+    st: &AppState,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    use base64::Engine;
+    let challenge = account::key_login::challenge(&st.db, ctx.slug(), &ctx.csrf_cookie).await?;
+    let r = ctx.render(
+        "portal/login_key.html",
+        None,
+        context! {
+            challenge_base64 => base64::engine::general_purpose::STANDARD.encode(&challenge),
+            challenge => challenge,
+            ncalayer => &ctx.tenant.config.signature.ncalayer,
+            error => error,
+        },
+    )?;
+    let r = super::shared::with_signing_csp(r, &ctx.tenant);
+    Ok(if error.is_some() {
+        with_status(r, StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        r
+    })
+}
+
+async fn key_login_page(ctx: Ctx, State(st): State<AppState>) -> Result<Response, WebError> {
+    if ctx.tenant.config.signature.login.is_none() {
+        return Err(WebError::NotFound);
+    }
+    if ctx.user(&st).await?.is_some() {
+        return Ok(ctx.redirect("/"));
+    }
+    render_key_login(&ctx, &st, None).await
+}
+
+async fn key_login(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, WebError> {
+    use account::key_login::{KeyLogIn, KeyLogInError};
+    if ctx.tenant.config.signature.login.is_none() {
+        return Err(WebError::NotFound);
+    }
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let l = KeyLogIn {
+        tenant: &ctx.tenant,
+        challenge: field("challenge"),
+        signature: field("signature"),
+        browser: &ctx.csrf_cookie,
+        ip: &ctx.ip,
+        user_agent: &ctx.user_agent,
+        old_session: ctx.session.as_deref(),
+        at: time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64,
+    };
+    let token = match account::key_login::log_in(&st.db, l).await {
+        Ok((token, _, _)) => token,
+        Err(KeyLogInError::Refused(r)) => {
+            return render_key_login(&ctx, &st, Some(r.message())).await;
+        }
+        Err(KeyLogInError::Db(e)) => return Err(e.into()),
+    };
+    let mut resp = ctx.redirect("/");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, &st, super::SESSION_COOKIE, &token, None),
     );
     Ok(resp)
 }

@@ -618,9 +618,32 @@ async fn render_form(
             offer_new => offer_new && k.drafts == DraftPolicy::Many,
             missing => account::missing_profile_fields(&ctx.tenant, acc),
             messages => if a.is_draft() { Vec::new() } else { super::shared::message_views(st, ctx, a.id, &BTreeMap::new()).await? },
+            sign_send => send_widget(ctx, acc, a),
         },
     )?;
+    let r = if send_widget(ctx, acc, a).is_some() {
+        super::shared::with_signing_csp(r, &ctx.tenant)
+    } else {
+        r
+    };
     Ok(super::with_errors(r, errors))
+}
+
+/// Where sending signs the application (seed 004): what the page's
+/// NCALayer widget signs, the application's Word file, and where NCALayer
+/// listens. None where sending asks for no signature.
+fn send_widget(ctx: &Ctx, acc: &Account, a: &Application) -> Option<minijinja::Value> {
+    let sig = &ctx.tenant.config.signature;
+    let scheme = acc
+        .applicant_type
+        .get()
+        .and_then(|t| sig.scheme_for(t))
+        .filter(|s| sig.sign_on_send && s.is_certificate())?;
+    Some(context! {
+        scheme => scheme.id(),
+        content_url => ctx.url(&format!("/applications/{}/application.docx", a.id)),
+        ncalayer => &sig.ncalayer,
+    })
 }
 
 async fn save(
@@ -679,7 +702,18 @@ async fn save(
     if form.get("action").map(String::as_str) != Some("submit") {
         return save_draft_page(&st, &ctx, &acc, a, version, &values).await;
     }
-    send_page(&st, &ctx, &acc, a, values, fields, slots, version).await
+    let signature = form.get("signature").map(String::as_str);
+    send_page(
+        &st,
+        &ctx,
+        &acc,
+        a,
+        values,
+        (fields, slots),
+        version,
+        signature,
+    )
+    .await
 }
 
 /// A draft kept by a click on «Сохранить»: the plugin's remarks on it,
@@ -720,9 +754,9 @@ async fn send_page(
     acc: &Account,
     a: Application,
     values: BTreeMap<String, String>,
-    fields: Vec<&FieldDef>,
-    slots: Vec<&FieldDef>,
+    (fields, slots): (Vec<&FieldDef>, Vec<&FieldDef>),
     version: i64,
+    signature: Option<&str>,
 ) -> Result<Response, WebError> {
     let sending = workflow::submit::Sending {
         tenant: &ctx.tenant,
@@ -733,6 +767,8 @@ async fn send_page(
         slots,
         version,
         link: application_link(st, ctx, a.id),
+        signature,
+        files: &st.files,
     };
     use workflow::submit::{SendError, Why};
     match workflow::submit::send(&st.db, &st.plugins, sending).await {

@@ -290,6 +290,9 @@ pub(super) fn signature_views(
         .collect()
 }
 
+/// Where NCALayer is downloaded (NCA RK's site).
+const NCALAYER_INSTALL: &str = "https://pki.gov.kz/ncalayer/";
+
 /// The plug-in widget's settings for a certificate scheme (see
 /// `templates/portal/sign_widget.html`); None for SMS or no scheme.
 pub(super) fn sign_widget(
@@ -308,7 +311,11 @@ pub(super) fn sign_widget(
         content_url => format!("{base}/file/{}", d.id),
         size => d.size,
         plugin_api => &sig.cadesplugin_api,
-        install => &sig.cadesplugin_install,
+        // The help that fits the program: NCALayer comes from NCA RK.
+        install => match scheme {
+            crate::signing::Scheme::Ncalayer => NCALAYER_INSTALL,
+            _ => sig.cadesplugin_install.as_str(),
+        },
         ncalayer => &sig.ncalayer,
         key => key,
         // No root configured: every signature would be refused, so say so first.

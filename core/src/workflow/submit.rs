@@ -8,8 +8,10 @@
 use super::{Actor, Recipient, WorkflowError};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
+use crate::document::FileStore;
 use crate::plugin::Plugins;
 use crate::plugin::types::{Hook, HookOutput};
+use crate::signing;
 use crate::store::Db;
 use crate::tenant::Tenant;
 use crate::tenant::config::{FieldDef, Role};
@@ -31,6 +33,10 @@ pub struct Sending<'a> {
     pub version: i64,
     /// The application's address in the portal, for the notifications.
     pub link: String,
+    /// The applicant's signature of the application's Word file (base64
+    /// CMS), where the tenant asks for one on sending.
+    pub signature: Option<&'a str>,
+    pub files: &'a FileStore,
 }
 
 /// Why a submission was refused with the form shown again.
@@ -106,6 +112,8 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         slots,
         version,
         link,
+        signature,
+        files,
     } = s;
     // The save is also the claim: of several tabs sending the same copy at
     // once, one saves and goes on; the others wait for its outcome.
@@ -188,6 +196,14 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
     if !errors.is_empty() {
         return Err(refused(Why::Fields, errors, values, a));
     }
+    let signed = match signed_copy(db, plugins, files, tenant, acc, a.id, signature).await {
+        Ok(s) => s,
+        Err(Unsigned::Refused(text)) => {
+            errors.insert(FORM_ERROR.into(), text);
+            return Err(refused(Why::Fields, errors, values, a));
+        }
+        Err(Unsigned::Failed(e)) => return Err(SendError::Internal(e)),
+    };
     let due = super::due_on(tenant, &status, tenant.today()).map(|d| d.to_string());
     // A number staff typed by hand may be the one the sequence gives next:
     // then the next one is taken, never a unique-index error.
@@ -239,6 +255,17 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
             Err(e) => return Err(e.into()),
         }
     };
+    if let Some(c) = &signed {
+        record_signature(
+            &mut tx,
+            tenant,
+            acc,
+            &a,
+            c,
+            &Recipient::of(acc, &a, link.clone()),
+        )
+        .await?;
+    }
     let submitted = Application {
         number: Some(number.clone()),
         values,
@@ -253,6 +280,9 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
     )
     .await?;
     tx.commit().await.map_err(AppError::from)?;
+    if let Some(c) = &signed {
+        crate::document::release(db, &c.stored).await;
+    }
     tracing::info!(application = submitted.id, number = %number, "application submitted");
     Ok(number)
 }
@@ -280,4 +310,216 @@ async fn sent_by_twin(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Ok(false)
+}
+
+/// The application's Word file as the applicant signed it, with the
+/// engine's verdict, stored and waiting to be recorded with the sending.
+struct SignedCopy {
+    stored: crate::document::Stored,
+    checked: signing::Checked,
+    scheme: signing::Scheme,
+    name: String,
+}
+
+enum Unsigned {
+    /// The words for the form.
+    Refused(String),
+    Failed(anyhow::Error),
+}
+
+/// Where the tenant has the application signed when it is sent: the Word
+/// file made again from the values just saved (the bytes the page fetched
+/// and signed, as the file is byte-stable for the same values), the
+/// signature checked over them with the tenant's trust and its signer
+/// matched with the profile. None where no signature is asked.
+async fn signed_copy(
+    db: &Db,
+    plugins: &Plugins,
+    files: &FileStore,
+    tenant: &Tenant,
+    acc: &Account,
+    id: i64,
+    signature: Option<&str>,
+) -> Result<Option<SignedCopy>, Unsigned> {
+    let sig = &tenant.config.signature;
+    let Some(scheme) = acc
+        .applicant_type
+        .get()
+        .and_then(|t| sig.scheme_for(t))
+        .filter(|s| sig.sign_on_send && s.is_certificate())
+    else {
+        return Ok(None);
+    };
+    let cms = signature.map(str::trim).unwrap_or("");
+    if cms.is_empty() {
+        return Err(Unsigned::Refused(
+            "Заявка отправляется с подписью: нажмите «Подписать и отправить» и выберите в NCALayer ключ для подписи."
+                .into(),
+        ));
+    }
+    let failed = |e: String| Unsigned::Failed(anyhow::anyhow!(e));
+    let stored_app = app::get_own(db, &tenant.slug, acc.id, id)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed("the application is gone".into()))?;
+    let bytes = app::word::render(
+        db,
+        plugins,
+        tenant,
+        acc,
+        &stored_app,
+        app::word::Which::Application,
+    )
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let checked = match signing::check_cms(
+        tenant,
+        &bytes,
+        cms.as_bytes(),
+        signing::Purpose::Sign,
+        at,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) if r.code == "content_changed" => {
+            return Err(Unsigned::Refused(
+                "Заявка изменилась после подписи — подпишите ещё раз.".into(),
+            ));
+        }
+        Err(r) => {
+            return Err(Unsigned::Refused(format!(
+                "Подпись не принята. {}",
+                r.message
+            )));
+        }
+    };
+    let id = checked.verdict.signer.clone().unwrap_or_default();
+    let bound = signing::applicant_of(tenant, acc)
+        .is_some_and(|p| tapline_signature::identity::matches(&id, &p));
+    if !bound {
+        let whose = std::iter::once(signing::signer_line(&id))
+            .chain(
+                signing::signer_ids(&id)
+                    .into_iter()
+                    .map(|(k, v)| format!("{k} {v}")),
+            )
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Unsigned::Refused(format!(
+            "Заявка подписана ключом другого владельца: {whose}. Подпишите ключом первого руководителя или лица с правом подписи организации из профиля."
+        )));
+    }
+    let stored = files
+        .put(
+            db,
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(
+                bytes,
+            ))]),
+            u64::MAX,
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let name = format!(
+        "Заявка {}.docx",
+        tenant
+            .local_time(&stored_app.created_at)
+            .replace([':', '/'], "-")
+    );
+    Ok(Some(SignedCopy {
+        stored,
+        checked,
+        scheme,
+        name,
+    }))
+}
+
+/// The signed copy as a document of the application and the applicant's
+/// signature of it, in the sending's transaction.
+async fn record_signature(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &Tenant,
+    acc: &Account,
+    a: &Application,
+    c: &SignedCopy,
+    recipient: &Recipient<'_>,
+) -> Result<(), SendError> {
+    let now = crate::store::now_ts();
+    let db_err = |e: sqlx::Error| SendError::App(AppError::from(e));
+    // The copy belongs to this entry into the new status, the sending's
+    // own history event, as the signing module keeps its step copies.
+    let inserted: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
+         content_type, created_at, signing, signing_entry) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, \
+         (SELECT MAX(e.id) FROM application_events e JOIN applications x \
+          ON x.id = e.application_id AND x.tenant_id = e.tenant_id \
+          WHERE e.tenant_id = $1 AND e.application_id = $2 AND e.status = x.status \
+          AND e.kind IN ('submitted', 'resubmitted'))) \
+         ON CONFLICT DO NOTHING RETURNING id, signing_entry",
+    )
+    .bind(&tenant.slug)
+    .bind(a.id)
+    .bind(signing::APPLICATION_SLOT)
+    .bind(&c.name)
+    .bind(c.stored.size as i64)
+    .bind(&c.stored.sha256)
+    .bind(crate::document::FileType::Docx.mime())
+    .bind(&now)
+    .bind(signing::Asked::Applicant.id())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let (file, entry) = match inserted {
+        Some(row) => row,
+        None => {
+            let row: (i64, Option<i64>) = sqlx::query_as(
+                "SELECT id, signing_entry FROM application_files WHERE tenant_id = $1 \
+                 AND application_id = $2 AND slot = $3 AND sha256 = $4 ORDER BY id DESC",
+            )
+            .bind(&tenant.slug)
+            .bind(a.id)
+            .bind(signing::APPLICATION_SLOT)
+            .bind(&c.stored.sha256)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            row
+        }
+    };
+    let doc = signing::Document {
+        id: file,
+        application_id: a.id,
+        slot: signing::APPLICATION_SLOT.into(),
+        file_name: c.name.clone(),
+        size: c.stored.size as i64,
+        sha256: c.stored.sha256.clone(),
+        content_type: crate::document::FileType::Docx.mime().into(),
+        asked: Some(signing::Asked::Applicant),
+        created_at: now,
+        entry,
+    };
+    let id = c.checked.verdict.signer.clone().unwrap_or_default();
+    let record = signing::NewSignature {
+        doc: &doc,
+        side: signing::Side::Applicant,
+        scheme: c.scheme.id(),
+        signer: signing::Signer::Applicant(acc),
+        name: signing::signer_line(&id),
+        ids: signing::signer_ids(&id),
+        serial: c.checked.verdict.serial.clone(),
+        issuer: c.checked.verdict.issuer.clone(),
+        cms: Some(signing::base64_of(&c.checked.der)),
+        verdict: c.checked.verdict_json.clone(),
+        evidence: Some(c.checked.evidence_json.clone()),
+        valid: true,
+        reason: None,
+    };
+    match signing::record_in(tx, tenant, a, &record, recipient).await {
+        // A twin request sending the same signed bytes recorded it first.
+        Ok(_) | Err(signing::SignError::AlreadySigned) => Ok(()),
+        Err(signing::SignError::Db(e)) => Err(db_err(e)),
+        Err(e) => Err(SendError::Internal(anyhow::anyhow!(e.to_string()))),
+    }
 }
