@@ -499,6 +499,7 @@ async fn record_signature(
         asked: Some(signing::Asked::Applicant),
         created_at: now,
         entry,
+        doc_type: None,
     };
     let id = c.checked.verdict.signer.clone().unwrap_or_default();
     let record = signing::NewSignature {
