@@ -2,7 +2,9 @@
 //! and password reset: the pages a visitor meets before the cabinet.
 
 use super::shared::field_views;
-use super::{AppState, CsrfForm, Ctx, WebError, form_map, set_cookie, with_status};
+use super::{
+    AppState, Applicant, CsrfForm, Ctx, FormBy, WebError, form_map, set_cookie, with_status,
+};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, FieldErrors, Key, password, session};
 use crate::notify;
@@ -352,8 +354,8 @@ async fn confirm_phone_page(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<Sent>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     if acc.phone.is_none() {
         return Ok(ctx.redirect("/settings"));
     }
@@ -366,9 +368,8 @@ async fn confirm_phone_page(
 async fn confirm_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
     match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &input).await? {
         CodeCheck::Ok(phone) if Some(&phone) == acc.phone.as_ref() => {
@@ -411,9 +412,8 @@ async fn confirm_phone(
 async fn resend_phone_code(
     ctx: Ctx,
     State(st): State<AppState>,
-    _: CsrfForm,
+    FormBy(Applicant(acc), _): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let Some(phone) = acc.phone.clone() else {
         return Ok(ctx.redirect("/settings"));
     };

@@ -6,7 +6,10 @@ use super::shared::field_views;
 use super::shared::{
     application_link, fee_view, recipient, refusal_text, send_file, shown_fields, step_message,
 };
-use super::{AppState, CsrfForm, Ctx, WebError, attachment, date_param, nonempty, with_status};
+use super::{
+    AppState, Applicant, Ctx, FormBy, OwnApplication, WebError, attachment, date_param, nonempty,
+    with_status,
+};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
@@ -60,17 +63,6 @@ pub(super) fn display_name(tenant: &Tenant, a: &Application) -> String {
         Some(n) => format!("№ {n}"),
         None => format!("Черновик от {}", tenant.local_time(&a.created_at)),
     }
-}
-
-fn parse_id(raw: &str) -> Result<i64, WebError> {
-    raw.parse().map_err(|_| WebError::NotFound)
-}
-
-/// One of this user's applications, or 404 for anyone else's.
-async fn own(st: &AppState, ctx: &Ctx, acc: &Account, id: &str) -> Result<Application, WebError> {
-    app::get_own(&st.db, ctx.slug(), acc.id, parse_id(id)?)
-        .await?
-        .ok_or(WebError::NotFound)
 }
 
 // --------------------------------------------------------------------- list
@@ -135,8 +127,8 @@ async fn list(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let (mut from, mut to) = (date_param(&q.from), date_param(&q.to));
     // A period typed the wrong way round would find nothing and say
     // nothing: it is read the right way round, and the page says so.
@@ -224,8 +216,8 @@ async fn start_page(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<StartQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let cities = ctx.tenant.list("cities").unwrap_or(&[]).to_vec();
     let city = q.city.filter(|c| cities.contains(c));
     let city_first = ctx.tenant.config.applications.city_first;
@@ -264,9 +256,8 @@ async fn start_page(
 async fn create(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     use app::{Start, Started};
     let start = Start {
         tenant: &ctx.tenant,
@@ -319,11 +310,9 @@ struct ShowQuery {
 async fn show(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if workflow::editable(&ctx.tenant, &a) {
         let notice = if q.reopened.is_some() {
             Some(format!(
@@ -391,11 +380,9 @@ async fn show(
 async fn fee_part(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
     use axum::response::IntoResponse;
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     match fee_view(&st, ctx.slug(), app::plugin_view(&a, &acc, &a.values)).await {
         Some(fee) => ctx.render(
             "portal/_fee.html",
@@ -622,11 +609,8 @@ async fn render_form(
 async fn save(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !workflow::editable(&ctx.tenant, &a) {
         if autosave {
@@ -787,11 +771,8 @@ fn workflow_error(e: WorkflowError) -> WebError {
 async fn change_status(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let to = form.get("to").map(String::as_str).unwrap_or_default();
     let back = |code: &str| Ok(ctx.redirect(&format!("/applications/{}?step_error={code}", a.id)));
     use workflow::step::{StepError, Stepping};
@@ -933,11 +914,8 @@ fn autosave_reply(
 async fn reply(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
@@ -976,11 +954,9 @@ async fn reply(
 async fn reply_document(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
     multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
@@ -1050,11 +1026,8 @@ fn stale_message() -> String {
 async fn delete(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    _: CsrfForm,
+    FormBy(OwnApplication(_, a), _): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     if !app::delete_draft(&st.db, &a).await? {
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
@@ -1121,16 +1094,15 @@ fn upload_reply(
 async fn upload(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, slot)): Path<(String, String)>,
+    Path((_, slot)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
+    OwnApplication(acc, a): OwnApplication,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
     let json = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let k = ctx
         .tenant
         .application_kind(&a.kind)
@@ -1211,21 +1183,18 @@ async fn upload(
 async fn download(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
+    Path((_, file)): Path<(String, String)>,
+    OwnApplication(_, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     send_file(&st, &ctx, a.id, &file).await
 }
 
 async fn remove_file(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-    _: CsrfForm,
+    Path((_, file)): Path<(String, String)>,
+    FormBy(OwnApplication(_, a), _): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::editable(&ctx.tenant, &a) {
         return Err(WebError::Forbidden);
     }
@@ -1245,10 +1214,8 @@ const MAX_FILES_PER_SLOT: usize = 20;
 async fn download_zip(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(_, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let label = |slot: &str| match slot {
         "_utility" => "От организации".to_string(),
@@ -1292,10 +1259,8 @@ async fn download_zip(
 async fn download_docx(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let k = ctx
         .tenant
         .application_kind(&a.kind)

@@ -20,6 +20,7 @@ use crate::tenant::templates;
 pub use error::WebError;
 
 use crate::account::{self, Account};
+use crate::application::{self, Application};
 use crate::security::CsrfKey;
 use crate::security::captcha::AnswerSource;
 use crate::store::Db;
@@ -617,6 +618,76 @@ impl axum::extract::FromRequest<AppState> for CsrfForm {
         ctx.check_csrf(st, &form)
             .map_err(IntoResponse::into_response)?;
         Ok(CsrfForm(form))
+    }
+}
+
+/// The signed-in applicant of this tenant; without one, the login page.
+pub(crate) struct Applicant(pub Account);
+
+impl FromRequestParts<AppState> for Applicant {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, WebError> {
+        let ctx = Ctx::from_request_parts(parts, st).await?;
+        Ok(Applicant(ctx.require_user(st).await?))
+    }
+}
+
+/// The signed-in applicant and one of their applications, named by the
+/// path's `{id}`. Another account's or another tenant's application is
+/// 404, as a mangled id is: neither says whether the number exists.
+pub(crate) struct OwnApplication(pub Account, pub Application);
+
+impl FromRequestParts<AppState> for OwnApplication {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, WebError> {
+        let Applicant(acc) = Applicant::from_request_parts(parts, st).await?;
+        let ctx = Ctx::from_request_parts(parts, st).await?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, st)
+            .await
+            .map_err(|_| WebError::NotFound)?;
+        let id: i64 = params
+            .iter()
+            .find(|(k, _)| *k == "id")
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or(WebError::NotFound)?;
+        let a = application::get_own(&st.db, ctx.slug(), acc.id, id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        Ok(OwnApplication(acc, a))
+    }
+}
+
+/// A form posted by `T` (the [`Applicant`], their [`OwnApplication`]):
+/// its CSRF token is checked before `T` is looked up, so a forged or
+/// expired form is refused as such whoever it names.
+pub(crate) struct FormBy<T>(pub T, pub BTreeMap<String, String>);
+
+impl<T> axum::extract::FromRequest<AppState> for FormBy<T>
+where
+    T: FromRequestParts<AppState>,
+    T::Rejection: IntoResponse,
+{
+    type Rejection = Response;
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        // The form reads a request with the same head (and body limit),
+        // and `T` the head kept back.
+        let mut posted = Request::new(body);
+        *posted.method_mut() = parts.method.clone();
+        *posted.uri_mut() = parts.uri.clone();
+        *posted.headers_mut() = parts.headers.clone();
+        *posted.extensions_mut() = parts.extensions.clone();
+        let CsrfForm(form) = CsrfForm::from_request(posted, st).await?;
+        let by = T::from_request_parts(&mut parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(FormBy(by, form))
     }
 }
 

@@ -2,7 +2,7 @@
 //! settings (password, email, phone).
 
 use super::shared::field_views;
-use super::{AppState, CsrfForm, Ctx, WebError};
+use super::{AppState, Applicant, Ctx, FormBy, WebError};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key};
 use crate::notify;
@@ -99,19 +99,17 @@ fn render_profile(
 
 async fn profile_page(
     ctx: Ctx,
-    State(st): State<AppState>,
     Query(q): Query<ProfileQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     render_profile(&ctx, &acc, &acc.profile.clone(), &FieldErrors::new(), &q)
 }
 
 async fn save_profile(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     use account::common::ProfileError;
     match account::common::save_profile(&st.db, &st.plugins, &ctx.tenant, &acc, &form, &ctx.ip)
         .await
@@ -178,19 +176,17 @@ fn render_settings(
 
 async fn settings_page(
     ctx: Ctx,
-    State(st): State<AppState>,
     Query(q): Query<SettingsQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     render_settings(&ctx, &acc, &FieldErrors::new(), &BTreeMap::new(), &q)
 }
 
 async fn change_password(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let typed = (
         form.get("password").cloned().unwrap_or_default(),
         form.get("password2").map(String::as_str).unwrap_or(""),
@@ -214,9 +210,8 @@ async fn change_password(
 async fn change_email(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_email").cloned().unwrap_or_default();
     let current = form.get("current_password").cloned().unwrap_or_default();
     let base = ctx.tenant.public_url(&st.cfg.public_url);
@@ -288,9 +283,8 @@ async fn confirm_new_email(
 async fn change_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_phone").cloned().unwrap_or_default();
     let values: BTreeMap<String, String> = [("new_phone".to_string(), raw.clone())].into();
     let current = form.get("current_password").cloned().unwrap_or_default();
@@ -309,9 +303,8 @@ async fn change_phone(
 async fn confirm_new_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
     let q = SettingsQuery {
         phone_code: Some("1".into()),
