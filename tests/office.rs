@@ -1819,7 +1819,7 @@ async fn the_audit_names_drafts_by_date_and_staff_by_name() {
             &app.db().pool,
             "kazenergo",
             Some(adm_id),
-            "assign",
+            office::AuditAction::Card(office::card::CardAction::Assign),
             Some(&target),
             "",
             "127.0.0.1",

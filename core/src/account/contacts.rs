@@ -4,7 +4,7 @@
 use super::{Account, FieldErrors, Key, codes, codes::purpose, password};
 use crate::notify::{self, NotifyError};
 use crate::security;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use minijinja::context;
 use std::time::Duration;
@@ -152,7 +152,7 @@ pub async fn change_password(
         Some(acc.id),
         "password_changed",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;
@@ -221,7 +221,7 @@ pub async fn change_email(
         Some(acc.id),
         "email_change_requested",
         serde_json::json!({"new": new}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;

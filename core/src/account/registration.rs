@@ -9,7 +9,7 @@ use super::{FieldErrors, Key, NewAccount, codes, codes::purpose, password};
 use crate::notify::{self, NotifyError};
 use crate::plugin::Plugins;
 use crate::security::{self, captcha};
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, HeaderRole, Need};
 use minijinja::context;
@@ -317,7 +317,7 @@ pub async fn register(
         Some(id),
         "registered",
         serde_json::json!({"type": t.id()}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;

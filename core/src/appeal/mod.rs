@@ -454,6 +454,14 @@ impl StaffAction {
             StaffAction::Answer => "answer",
         }
     }
+
+    /// The audit log's entry for it.
+    fn audited(self) -> crate::office::AuditAction {
+        match self {
+            StaffAction::Take => crate::office::AuditAction::AppealTake,
+            StaffAction::Answer => crate::office::AuditAction::AppealAnswer,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -534,7 +542,7 @@ pub async fn handle(
         &mut *tx,
         slug,
         Some(staff),
-        &format!("appeal_{}", action.id()),
+        action.audited(),
         Some(&format!("appeal:{}", a.id)),
         "",
         ip,

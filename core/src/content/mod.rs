@@ -4,6 +4,7 @@
 //! documents staff publish per city for applicants to download.
 
 use crate::document::{FileType, Stored};
+use crate::office::AuditAction;
 use crate::store::{Db, now_ts};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -80,7 +81,16 @@ pub async fn save_pages(
         .await?;
     }
     set_page(&mut tx, tenant, BLANK_FORMS_URL, &url, staff).await?;
-    crate::office::audit(&mut *tx, tenant, Some(staff), "content", None, "", ip).await?;
+    crate::office::audit(
+        &mut *tx,
+        tenant,
+        Some(staff),
+        AuditAction::Content,
+        None,
+        "",
+        ip,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

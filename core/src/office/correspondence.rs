@@ -9,7 +9,7 @@ use super::{NewMessage, Staff};
 use crate::application::{self as app, Application};
 use crate::document::{self, Stored};
 use crate::notify::NotifyError;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::workflow::{self, Recipient, WorkflowError};
 
@@ -101,8 +101,8 @@ pub async fn write(
     let slug = tenant.slug.as_str();
     let html = html_of(side, letter);
     let (side_id, author) = match side {
-        Side::Applicant => ("applicant", "applicant".to_string()),
-        Side::Staff(s, _) => ("utility", format!("staff:{}", s.id)),
+        Side::Applicant => ("applicant", Author::Applicant),
+        Side::Staff(s, _) => ("utility", Author::Staff(s.id)),
     };
     let file_id = match &letter.file {
         Some(f) => {
@@ -138,7 +138,7 @@ pub async fn write(
         NewMessage {
             side: side_id,
             kind: letter.kind.id(),
-            author: &author,
+            author,
             title,
             body: &html,
             file_id,
@@ -153,7 +153,7 @@ pub async fn write(
                 a.id,
                 app::EventKind::Answer,
                 Some(&a.status),
-                "applicant",
+                Author::Applicant,
                 title,
             )
             .await?;
@@ -166,7 +166,7 @@ pub async fn write(
                 a.id,
                 letter.kind.event(),
                 Some(&a.status),
-                &author,
+                author,
                 title,
             )
             .await?;
@@ -229,7 +229,7 @@ pub async fn staff_sends_document(
         &mut *tx,
         &tenant.slug,
         Some(staff.id),
-        "document",
+        super::AuditAction::Document,
         Some(&format!("application:{}", a.id)),
         detail,
         ip,

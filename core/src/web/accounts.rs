@@ -9,6 +9,7 @@ use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, FieldErrors, Key, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, LoginBy, Need};
 use axum::extract::{Path, Query, State};
@@ -380,7 +381,7 @@ async fn confirm_phone(
                 Some(acc.id),
                 "phone_confirmed",
                 serde_json::json!({"phone": phone}),
-                "applicant",
+                Author::Applicant,
                 Some(&ctx.ip),
             )
             .await?;
@@ -482,7 +483,7 @@ async fn confirm_email(
                     Some(id),
                     "email_confirmed",
                     serde_json::json!({"email": email}),
-                    "applicant",
+                    Author::Applicant,
                     Some(&ctx.ip),
                 )
                 .await?;
@@ -621,7 +622,7 @@ async fn reset(
         Some(id),
         "password_reset",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(&ctx.ip),
     )
     .await?;

@@ -14,6 +14,7 @@ use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::plugin::types::{Hook, HookOutput};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, WorkflowError, status_title};
@@ -422,10 +423,10 @@ fn applicant_history(ctx: &Ctx, events: Vec<app::Event>) -> Vec<minijinja::Value
         .map(|e| {
             context! {
                 what => super::shared::event_text(ctx, &e),
-                who => match e.actor.as_str() {
-                    "applicant" => "Вы",
-                    "system" => "Система",
-                    _ => "Организация",
+                who => match e.actor {
+                    Author::Applicant => "Вы",
+                    Author::System => "Система",
+                    Author::Staff(_) => "Организация",
                 },
                 note => e.note,
                 when => ctx.tenant.local_time(&e.created_at),

@@ -41,11 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route("/office/dashboard", get(dashboard_page))
         .route(
             "/office/export.csv",
-            get(|ctx, st, q| export(ctx, st, q, "csv")),
+            get(|ctx, st, q| export(ctx, st, q, office::export::Format::Csv)),
         )
         .route(
             "/office/export.xlsx",
-            get(|ctx, st, q| export(ctx, st, q, "xlsx")),
+            get(|ctx, st, q| export(ctx, st, q, office::export::Format::Xlsx)),
         )
         .route("/office/applications/{id}", get(card_page))
         .route(
@@ -404,16 +404,12 @@ async fn export(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<QueueQuery>,
-    format: &'static str,
+    format: office::export::Format,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let mut f = filter_of(&q, &s);
     f.limit = queue::EXPORT_MAX;
     f.page = 0;
-    let format = match format {
-        "csv" => office::export::Format::Csv,
-        _ => office::export::Format::Xlsx,
-    };
     let rows = queue::count(&st.db, &ctx.tenant, &f)
         .await?
         .min(queue::EXPORT_MAX);
@@ -421,7 +417,7 @@ async fn export(
         &st.db.pool,
         ctx.slug(),
         Some(s.id),
-        "export",
+        office::AuditAction::Export,
         None,
         &format!("{}, строк: {rows}", format.ext().to_uppercase()),
         &ctx.ip,
@@ -570,7 +566,7 @@ async fn render_card(
         .map(|e| {
             context! {
                 what => event_text(ctx, &e),
-                who => actor_name(&names, &e.actor),
+                who => actor_name(&names, e.actor),
                 note => e.note,
                 when => ctx.tenant.local_time(&e.created_at),
             }
@@ -616,11 +612,9 @@ async fn render_card(
     Ok(super::with_errors(r2, errors))
 }
 
-/// History authors by their `staff:<id>` label.
-fn staff_names(team: &[Staff]) -> BTreeMap<String, String> {
-    team.iter()
-        .map(|s| (format!("staff:{}", s.id), s.name.clone()))
-        .collect()
+/// Staff names by id, for the history's authors.
+fn staff_names(team: &[Staff]) -> BTreeMap<i64, String> {
+    team.iter().map(|s| (s.id, s.name.clone())).collect()
 }
 
 async fn card_file(
@@ -794,7 +788,7 @@ async fn staff_add(
         &get("password"),
         Some(office::AuditNote {
             staff: Some(s.id),
-            action: "staff_add",
+            action: office::AuditAction::StaffAdd,
             target: None,
             detail: format!("{}, {}", get("email"), role.title()),
             ip: &ctx.ip,
@@ -827,7 +821,11 @@ async fn staff_active(
     }
     let note = office::AuditNote {
         staff: Some(s.id),
-        action: if active { "staff_on" } else { "staff_off" },
+        action: if active {
+            office::AuditAction::StaffOn
+        } else {
+            office::AuditAction::StaffOff
+        },
         target: Some(format!("staff:{id}")),
         detail: String::new(),
         ip: &ctx.ip,
@@ -909,7 +907,7 @@ async fn audit_page(
             context! {
                 at => &e.at,
                 who => &e.who,
-                action => audit_action(&e.action),
+                action => office::AuditAction::parse(&e.action).map_or(e.action.as_str(), |a| a.title()),
                 target => target,
                 link => link,
                 detail => &e.detail,
@@ -923,36 +921,6 @@ async fn audit_page(
         Some(&s),
         context! { entries => entries, page => page },
     )
-}
-
-/// An audit action as the tenant admin reads it.
-fn audit_action(action: &str) -> String {
-    match action {
-        "login" => "Вход",
-        "login_failed" => "Неудачный вход",
-        "code_failed" => "Неверный код второго фактора",
-        "totp_on" => "Включён код при входе",
-        "totp_off" => "Отключён код при входе",
-        "staff_add" => "Добавлен сотрудник",
-        "staff_on" => "Доступ сотрудника восстановлен",
-        "staff_off" => "Доступ сотрудника закрыт",
-        "export" => "Выгрузка очереди",
-        "status" => "Смена статуса",
-        "custom_status" => "Свой статус",
-        "number" => "Регистрационный номер",
-        "assign" => "Назначение исполнителя",
-        "message" => "Сообщение заявителю",
-        "request" => "Запрос документов",
-        "stage" => "Этап работ",
-        "document" => "Документ заявителю",
-        "document_add" => "Опубликован нормативный документ",
-        "document_delete" => "Удалён нормативный документ",
-        "content" => "Изменены страницы портала",
-        "appeal_take" => "Обращение взято в работу",
-        "appeal_answer" => "Ответ на обращение",
-        other => other,
-    }
-    .to_string()
 }
 
 /// An audit target by the tenant's names (a registration number, a draft's

@@ -6,6 +6,7 @@ use super::{AppState, Applicant, Ctx, FormBy, WebError};
 use crate::account::codes::{self, CodeCheck, LinkState, purpose};
 use crate::account::{self, Account, FieldErrors, Key};
 use crate::notify;
+use crate::store::Author;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -261,7 +262,7 @@ async fn confirm_new_email(
         Some(id),
         "email_changed",
         serde_json::json!({"old": old, "new": new}),
-        "applicant",
+        Author::Applicant,
         Some(&ctx.ip),
     )
     .await?;
@@ -330,7 +331,7 @@ async fn confirm_new_phone(
                 Some(acc.id),
                 "phone_changed",
                 serde_json::json!({"old": acc.phone, "new": phone}),
-                "applicant",
+                Author::Applicant,
                 Some(&ctx.ip),
             )
             .await?;
