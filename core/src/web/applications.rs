@@ -124,15 +124,11 @@ fn filter_choices(tenant: &Tenant) -> (Vec<minijinja::Value>, Vec<minijinja::Val
     (statuses, kinds)
 }
 
-async fn list(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
-    Applicant(acc): Applicant,
-) -> Result<Response, WebError> {
+/// The period the list is filtered by. Typed the wrong way round it would
+/// find nothing and say nothing: it is read the right way round, and the
+/// page says so.
+fn period(q: &ListQuery) -> (Option<String>, Option<String>, FieldErrors) {
     let (mut from, mut to) = (date_param(&q.from), date_param(&q.to));
-    // A period typed the wrong way round would find nothing and say
-    // nothing: it is read the right way round, and the page says so.
     let mut errors = FieldErrors::new();
     if let (Some(f), Some(t)) = (&from, &to)
         && f > t
@@ -147,6 +143,16 @@ async fn list(
         );
         std::mem::swap(&mut from, &mut to);
     }
+    (from, to, errors)
+}
+
+async fn list(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+    Applicant(acc): Applicant,
+) -> Result<Response, WebError> {
+    let (from, to, errors) = period(&q);
     let filter = app::Filter {
         kind: nonempty(&q.kind),
         status: nonempty(&q.status),
@@ -308,6 +314,29 @@ struct ShowQuery {
     done: Option<String>,
 }
 
+/// What the draft's page says about what was just done to it.
+fn draft_notice(tenant: &Tenant, q: &ShowQuery, a: &Application) -> Option<String> {
+    if q.reopened.is_some() {
+        Some(format!(
+            "Открыт ваш черновик, сохранённый {}.",
+            tenant.local_time(&a.updated_at)
+        ))
+    } else if q.saved.is_some() {
+        Some(format!(
+            "Черновик сохранён {}.",
+            tenant.local_time(&a.updated_at)
+        ))
+    } else if q.created.is_some() {
+        Some("Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется.".into())
+    } else if q.removed.is_some() {
+        Some("Файл удалён.".into())
+    } else {
+        q.uploaded
+            .as_ref()
+            .map(|name| format!("Файл «{name}» загружен."))
+    }
+}
+
 async fn show(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -315,28 +344,7 @@ async fn show(
     OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
     if workflow::editable(&ctx.tenant, &a) {
-        let notice = if q.reopened.is_some() {
-            Some(format!(
-                "Открыт ваш черновик, сохранённый {}.",
-                ctx.tenant.local_time(&a.updated_at)
-            ))
-        } else if q.saved.is_some() {
-            Some(format!(
-                "Черновик сохранён {}.",
-                ctx.tenant.local_time(&a.updated_at)
-            ))
-        } else if q.created.is_some() {
-            Some(
-                "Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется."
-                    .into(),
-            )
-        } else if q.removed.is_some() {
-            Some("Файл удалён.".into())
-        } else {
-            q.uploaded
-                .as_ref()
-                .map(|name| format!("Файл «{name}» загружен."))
-        };
+        let notice = draft_notice(&ctx.tenant, &q, &a);
         let mut errors = FieldErrors::new();
         if let (Some(code), Some(slot)) = (&q.upload_error, &q.slot) {
             errors.insert(
@@ -523,6 +531,60 @@ async fn render_view(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The form's document slots, each with the files it holds.
+fn slot_views(
+    all: &[&FieldDef],
+    files: &[crate::document::Attached],
+    errors: &FieldErrors,
+) -> Vec<minijinja::Value> {
+    all.iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let mine: Vec<_> = files
+                .iter()
+                .filter(|x| x.slot == id)
+                .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
+                .collect();
+            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
+            context! {
+                id => id,
+                label => &f.label,
+                doc_type => &f.doc_type,
+                required => f.required,
+                hint => &f.hint,
+                accept => accept.join(", ").to_uppercase(),
+                files => mine,
+                error => errors.get(id),
+            }
+        })
+        .collect()
+}
+
+/// An application returned for corrections keeps its history and the
+/// utility's reason in view while it is edited: the notice and the
+/// history, or nothing for a draft.
+async fn returned_view(
+    st: &AppState,
+    ctx: &Ctx,
+    a: &Application,
+) -> Result<(Option<String>, Vec<minijinja::Value>), WebError> {
+    if a.is_draft() {
+        return Ok((None, Vec::new()));
+    }
+    let events = app::history(&st.db, a).await?;
+    let why = events
+        .iter()
+        .rev()
+        .find(|e| app::EventKind::from_id(&e.kind) == Some(app::EventKind::Status))
+        .and_then(|e| e.note.clone());
+    let returned = format!(
+        "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
+        why.map(|w| format!(": «{w}»")).unwrap_or_default()
+    );
+    Ok((Some(returned), applicant_history(ctx, events)))
+}
+
 async fn render_form(
     st: &AppState,
     ctx: &Ctx,
@@ -544,46 +606,8 @@ async fn render_form(
         errors,
     );
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let slots: Vec<_> = all
-        .iter()
-        .filter(|f| f.kind == FieldKind::File)
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let mine: Vec<_> = files
-                .iter()
-                .filter(|x| x.slot == id)
-                .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
-                .collect();
-            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
-            context! {
-                id => id,
-                label => &f.label,
-                doc_type => &f.doc_type,
-                required => f.required,
-                hint => &f.hint,
-                accept => accept.join(", ").to_uppercase(),
-                files => mine,
-                error => errors.get(id),
-            }
-        })
-        .collect();
-    // An application returned for corrections keeps its history, the
-    // utility's reason and its documents in view while it is edited.
-    let (returned, history) = if a.is_draft() {
-        (None, Vec::new())
-    } else {
-        let events = app::history(&st.db, a).await?;
-        let why = events
-            .iter()
-            .rev()
-            .find(|e| app::EventKind::from_id(&e.kind) == Some(app::EventKind::Status))
-            .and_then(|e| e.note.clone());
-        let returned = format!(
-            "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
-            why.map(|w| format!(": «{w}»")).unwrap_or_default()
-        );
-        (Some(returned), applicant_history(ctx, events))
-    };
+    let slots = slot_views(&all, &files, errors);
+    let (returned, history) = returned_view(st, ctx, a).await?;
     let r = ctx.render(
         "portal/application_form.html",
         Some(acc),
@@ -1098,7 +1122,7 @@ async fn upload(
     Path((_, slot)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     OwnApplication(acc, a): OwnApplication,
-    mut multipart: axum::extract::Multipart,
+    multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
     let json = headers
         .get(axum::http::header::ACCEPT)
@@ -1126,58 +1150,17 @@ async fn upload(
     if held >= MAX_FILES_PER_SLOT {
         return reply(Err("too_many"));
     }
-    // The CSRF token comes first in the form, before the file.
-    let mut csrf_ok = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => return reply(Err("no_file")),
-            Err(e) => {
-                tracing::info!(error = %e, "upload interrupted");
-                return reply(Err("failed"));
-            }
-        };
-        match field.name() {
-            Some("csrf_token") => {
-                // A token is short: a longer part is not read into memory.
-                let token = super::posted::small_text(field, 256)
-                    .await
-                    .unwrap_or_default();
-                csrf_ok = ctx
-                    .check_csrf(&st, &[("csrf_token".to_string(), token)].into())
-                    .is_ok();
-            }
-            Some("file") if csrf_ok => {
-                let name = crate::document::safe_name(field.file_name().unwrap_or("file"));
-                let stored = match st.files.put(&st.db, field, max_mb << 20).await {
-                    Ok(s) => s,
-                    Err(crate::document::PutError::TooLarge(_)) => return reply(Err("too_large")),
-                    Err(crate::document::PutError::Empty) => return reply(Err("empty")),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "upload failed");
-                        return reply(Err("failed"));
-                    }
-                };
-                return match app::attach_upload(
-                    &st.db,
-                    &st.files,
-                    &ctx.tenant,
-                    &a,
-                    f,
-                    &name,
-                    &stored,
-                )
-                .await?
-                {
-                    Ok(x) => reply(Ok((x.row, x.name, x.size as i64))),
-                    Err(app::UploadRefused::Type) => reply(Err("type")),
-                    // Sent from another tab while the file was on its way.
-                    Err(app::UploadRefused::Sent) => reply(Err("sent")),
-                };
-            }
-            Some("file") => return Err(WebError::Csrf),
-            _ => {}
-        }
+    use super::posted::SlotRefused;
+    let (name, stored) = match super::posted::slot_file(&ctx, &st, multipart, max_mb).await {
+        Ok(file) => file,
+        Err(SlotRefused::Forged) => return Err(WebError::Csrf),
+        Err(SlotRefused::Code(code)) => return reply(Err(code)),
+    };
+    match app::attach_upload(&st.db, &st.files, &ctx.tenant, &a, f, &name, &stored).await? {
+        Ok(x) => reply(Ok((x.row, x.name, x.size as i64))),
+        Err(app::UploadRefused::Type) => reply(Err("type")),
+        // Sent from another tab while the file was on its way.
+        Err(app::UploadRefused::Sent) => reply(Err("sent")),
     }
 }
 

@@ -17,6 +17,8 @@ mod profile;
 mod shared;
 use crate::tenant::templates;
 
+/// Sizes in the pages read as in the mail and the audit log.
+pub(crate) use crate::document::human_size;
 pub use error::WebError;
 
 use crate::account::{self, Account};
@@ -697,16 +699,6 @@ pub(crate) fn page_number(p: Option<&str>) -> i64 {
     p.and_then(|p| p.trim().parse::<i64>().ok())
         .unwrap_or(0)
         .max(0)
-}
-
-/// A file size as people read it: "840 байт", "40 КБ", "1,2 МБ" (a
-/// decimal comma, as Russian and Kazakh readers write it).
-pub(crate) fn human_size(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64).replace('.', ","),
-        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
-        b => format!("{b} байт"),
-    }
 }
 
 #[cfg(test)]
