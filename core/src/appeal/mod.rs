@@ -543,7 +543,7 @@ pub async fn handle(
         slug,
         Some(staff),
         action.audited(),
-        Some(&format!("appeal:{}", a.id)),
+        Some(crate::office::Audited::Appeal(a.id)),
         "",
         ip,
     )

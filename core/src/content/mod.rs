@@ -6,7 +6,7 @@
 
 use crate::account::FieldErrors;
 use crate::document::{FileStore, FileType, Stored};
-use crate::office::AuditAction;
+use crate::office::{AuditAction, Audited};
 use crate::store::{Db, now_ts};
 use crate::tenant::Tenant;
 use serde::Serialize;
@@ -419,7 +419,7 @@ pub async fn publish_document(
         slug,
         Some(p.staff),
         AuditAction::DocumentAdd,
-        Some(&format!("document:{id}")),
+        Some(Audited::Document(id)),
         title,
         p.ip,
     )
@@ -448,7 +448,7 @@ pub async fn withdraw_document(
         tenant,
         Some(staff),
         AuditAction::DocumentDelete,
-        Some(&format!("document:{id}")),
+        Some(Audited::Document(id)),
         "",
         ip,
     )

@@ -343,7 +343,7 @@ pub async fn act(
         slug,
         Some(s.id),
         super::AuditAction::Card(action),
-        Some(&format!("application:{}", a.id)),
+        Some(super::Audited::Application(a.id)),
         &detail,
         ip,
     )

@@ -290,7 +290,7 @@ pub async fn staff_sends_document(
         &tenant.slug,
         Some(staff.id),
         super::AuditAction::Document,
-        Some(&format!("application:{}", a.id)),
+        Some(super::Audited::Application(a.id)),
         &detail,
         ip,
     )

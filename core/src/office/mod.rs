@@ -160,7 +160,7 @@ fn staff_of(r: StaffRow) -> Staff {
 pub struct AuditNote<'a> {
     pub staff: Option<i64>,
     pub action: AuditAction,
-    pub target: Option<String>,
+    pub target: Option<Audited>,
     pub detail: String,
     pub ip: &'a str,
 }
@@ -176,7 +176,7 @@ impl AuditNote<'_> {
             tenant,
             self.staff,
             self.action,
-            self.target.as_deref(),
+            self.target,
             &self.detail,
             self.ip,
         )
@@ -246,7 +246,7 @@ pub async fn add_staff(
     .fetch_one(&mut *tx)
     .await?;
     if let Some(mut note) = note {
-        note.target = Some(format!("staff:{id}"));
+        note.target = Some(Audited::Staff(id));
         note.write(&mut tx, tenant).await?;
     }
     tx.commit().await?;
@@ -509,6 +509,27 @@ pub async fn close_session(db: &Db, tenant: &str, token: &str) -> Result<(), Off
 
 // --------------------------------------------------------------------- audit
 
+/// What an audit entry is about. The log stores it as `<kind>:<id>`, the
+/// words rows written before this type had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audited {
+    Application(i64),
+    Appeal(i64),
+    Document(i64),
+    Staff(i64),
+}
+
+impl std::fmt::Display for Audited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Audited::Application(id) => write!(f, "application:{id}"),
+            Audited::Appeal(id) => write!(f, "appeal:{id}"),
+            Audited::Document(id) => write!(f, "document:{id}"),
+            Audited::Staff(id) => write!(f, "staff:{id}"),
+        }
+    }
+}
+
 /// What an audit entry records. The log stores [`AuditAction::as_str`],
 /// the words rows written before this type had, so old rows still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -623,7 +644,7 @@ pub async fn audit<'c, E: sqlx::Executor<'c, Database = Any>>(
     tenant: &str,
     staff: Option<i64>,
     action: AuditAction,
-    target: Option<&str>,
+    target: Option<Audited>,
     detail: &str,
     ip: &str,
 ) -> Result<(), sqlx::Error> {
@@ -634,7 +655,7 @@ pub async fn audit<'c, E: sqlx::Executor<'c, Database = Any>>(
     .bind(tenant)
     .bind(staff)
     .bind(action.as_str())
-    .bind(target)
+    .bind(target.map(|t| t.to_string()))
     .bind(detail.chars().take(2000).collect::<String>())
     .bind(ip)
     .bind(now_ts())
@@ -1071,6 +1092,17 @@ mod tests {
             assert_eq!(AuditAction::parse(a.as_str()), Some(a));
         }
         assert_eq!(AuditAction::parse("something_else"), None);
+        let targets = [
+            Audited::Application(1),
+            Audited::Appeal(2),
+            Audited::Document(3),
+            Audited::Staff(4),
+        ]
+        .map(|t| t.to_string());
+        assert_eq!(
+            targets,
+            ["application:1", "appeal:2", "document:3", "staff:4"]
+        );
     }
 
     #[test]

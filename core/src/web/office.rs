@@ -797,7 +797,7 @@ async fn staff_active(
         } else {
             office::AuditAction::StaffOff
         },
-        target: Some(format!("staff:{id}")),
+        target: Some(office::Audited::Staff(id)),
         detail: String::new(),
         ip: &ctx.ip,
     };
