@@ -16,7 +16,7 @@ use crate::office::correspondence::{self, Attachment, Kind, Letter};
 use crate::plugin::types::{Hook, HookOutput};
 use crate::store::Author;
 use crate::tenant::Tenant;
-use crate::tenant::config::{DraftPolicy, FieldDef, FieldKind, Role};
+use crate::tenant::config::{ApplicationKind, DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, WorkflowError, status_title};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -1238,25 +1238,24 @@ async fn download_zip(
     ))
 }
 
-/// The application as a Word file, from the tenant's template or the
-/// built-in one, with the plugin's document values and fee.
-async fn download_docx(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    OwnApplication(acc, a): OwnApplication,
-) -> Result<Response, WebError> {
-    let k = ctx
-        .tenant
-        .application_kind(&a.kind)
-        .ok_or(WebError::NotFound)?;
+/// What the application's Word file is rendered with (see
+/// `document::docx::CONTEXT_NAMES`): the form as filled in, the applicant,
+/// the plugin's document values and the fee.
+async fn docx_context(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    k: &ApplicationKind,
+) -> Result<minijinja::Value, WebError> {
     let fields = shown_fields(
-        app::form_fields(&ctx.tenant, k, &acc)
+        app::form_fields(&ctx.tenant, k, acc)
             .into_iter()
             .filter(|f| f.kind != FieldKind::File),
         &a.values,
     );
     let by_id: BTreeMap<String, String> = a.values.clone();
-    let plugin_app = app::plugin_view(&a, &acc, &a.values);
+    let plugin_app = app::plugin_view(a, acc, &a.values);
     // A plugin that fails here costs the document its extra values, not the document.
     let plugin_values = match st
         .plugins
@@ -1269,10 +1268,10 @@ async fn download_docx(
         Ok(Some(HookOutput::Context(m))) => m,
         _ => BTreeMap::new(),
     };
-    let fee = fee_view(&st, ctx.slug(), plugin_app).await;
-    let badge = account::badge(&ctx.tenant, &acc);
+    let fee = fee_view(st, ctx.slug(), plugin_app).await;
+    let badge = account::badge(&ctx.tenant, acc);
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let doc_ctx = context! {
+    Ok(context! {
         tenant => ctx.tenant.name(),
         kind => &k.title,
         number => a.number.clone().unwrap_or_else(|| format!("черновик от {}", ctx.tenant.local_time(&a.created_at))),
@@ -1284,7 +1283,21 @@ async fn download_docx(
         plugin => plugin_values,
         fee => fee,
         files => files.iter().map(|f| context! { name => &f.file_name, slot => &f.slot, doc_type => &f.doc_type }).collect::<Vec<_>>(),
-    };
+    })
+}
+
+/// The application as a Word file, from the tenant's template or the
+/// built-in one, with the plugin's document values and fee.
+async fn download_docx(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    OwnApplication(acc, a): OwnApplication,
+) -> Result<Response, WebError> {
+    let k = ctx
+        .tenant
+        .application_kind(&a.kind)
+        .ok_or(WebError::NotFound)?;
+    let doc_ctx = docx_context(&st, &ctx, &acc, &a, k).await?;
     let template = match &ctx.tenant.config.applications.docx {
         Some(p) => tokio::fs::read(ctx.tenant.dir.join(p.get_ref()))
             .await
