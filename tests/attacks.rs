@@ -1,12 +1,13 @@
 //! What an attacker tries: locks that count per typed string or race under
 //! parallel requests, a search that matches the stored JSON's syntax, a
 //! CSRF cookie planted from a sibling subdomain, a reset link outliving a
-//! password change and file names that lie about their extension; and an
-//! email confirmation link that must survive a second email.
+//! password change and file names that lie about their extension; an
+//! email confirmation link that must survive a second email; and an
+//! applicant's pages, which answer every stranger alike.
 
 use tapline::office::{self, StaffRole};
 use tapline_e2e::{
-    Browser, PASSWORD, Page, TestApp, id_of, kazenergo_legal, kazenergo_submit, register,
+    Browser, PASSWORD, Page, TestApp, id_of, kazenergo_legal, kazenergo_submit, ready, register,
     setevaya_applicant,
 };
 
@@ -566,5 +567,95 @@ async fn vodokanal_the_first_confirmation_link_survives_a_login_before_confirmin
     )
     .await
     .assert_redirect("/t/vodokanal/");
+    app.stop().await;
+}
+
+async fn person(app: &TestApp, tenant: &str, email: &str, phone: &str) -> Browser {
+    let fields = [
+        ("email", email),
+        ("phone", phone),
+        ("surname", "Заявителев"),
+        ("first_name", "Иван"),
+    ];
+    ready(app, tenant, "individual", phone, &fields, &[]).await
+}
+
+/// Every page and form of an applicant's own application and appeal
+/// answers a stranger alike: another applicant of the tenant, or one of
+/// another tenant, gets 404 whatever the page; a signed-out browser is sent
+/// to sign in; and a form without this browser's token is refused as forged
+/// (403) before anyone is looked up, signed in or not.
+#[tokio::test]
+async fn an_applicants_pages_refuse_strangers_alike() {
+    let app = TestApp::spawn().await;
+    let mut owner = person(&app, "kvadra", "own@example.ru", "+79005200001").await;
+    let r = owner
+        .post(
+            "/applications/new",
+            &[("kind", "tech_conditions"), ("city", "Белгород")],
+        )
+        .await;
+    let id = id_of(r.location.as_deref().unwrap());
+    let version = owner.follow(&r).await.hidden("version").unwrap();
+    let r = owner.post("/appeals/new", &[]).await;
+    let appeal = r.location.unwrap().replace("/t/kvadra", "");
+    assert!(appeal.starts_with("/appeals/"), "{appeal}");
+
+    let application = format!("/applications/{id}");
+    let pages = [
+        application.clone(),
+        format!("{application}/fee"),
+        format!("{application}/files.zip"),
+        format!("{application}/application.docx"),
+        format!("{application}/file/1"),
+    ];
+    let forms: [(String, Vec<(&str, &str)>); 5] = [
+        (
+            application.clone(),
+            vec![("action", "save"), ("version", &version)],
+        ),
+        (format!("{application}/delete"), vec![]),
+        (format!("{application}/message"), vec![("body", "чужое")]),
+        (format!("{application}/status"), vec![("to", "withdrawn")]),
+        (format!("{application}/file/1/delete"), vec![]),
+    ];
+    let mut other = person(&app, "kvadra", "other@example.ru", "+79005200002").await;
+    let mut foreign = person(&app, "kazenergo", "far@example.ru", "+79005200003").await;
+    for b in [&mut other, &mut foreign] {
+        for p in &pages {
+            assert_eq!(b.get(p).await.status, 404, "{p}");
+        }
+        for (p, fields) in &forms {
+            assert_eq!(b.post(p, fields).await.status, 404, "{p}");
+            assert_eq!(b.post_raw(p, String::new()).await.status, 403, "{p}");
+        }
+        assert_eq!(b.get(&appeal).await.status, 404);
+        assert_eq!(b.get(&format!("{appeal}/file")).await.status, 404);
+        let delete = format!("{appeal}/delete");
+        assert_eq!(b.post(&delete, &[]).await.status, 404);
+    }
+    // A forged form is refused as such on the appeals' side too.
+    let delete = format!("{appeal}/delete");
+    assert_eq!(other.post_raw(&delete, String::new()).await.status, 403);
+
+    let mut away = app.browser("kvadra");
+    for p in pages.iter().chain([&appeal, &"/applications".to_string()]) {
+        let r = away.get(p).await;
+        assert!(
+            r.status == 303 && r.location.as_deref().is_some_and(|l| l.ends_with("/login")),
+            "{p}: {} {:?}",
+            r.status,
+            r.location
+        );
+    }
+    for (p, _) in &forms {
+        assert_eq!(away.post_raw(p, String::new()).await.status, 403, "{p}");
+    }
+
+    // Nothing the strangers tried touched the owner's draft or appeal.
+    let mine = owner.get(&application).await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.hidden("version").as_deref(), Some(version.as_str()));
+    assert_eq!(owner.get(&appeal).await.status, 200);
     app.stop().await;
 }

@@ -1815,13 +1815,14 @@ async fn the_audit_names_drafts_by_date_and_staff_by_name() {
     let draft = tapline_e2e::id_of(r.location.as_deref().unwrap());
     // No office action reaches a draft today; the words must still be right
     // for one that does (a tool, a future action).
-    for target in [format!("application:{draft}"), format!("staff:{adm_id}")] {
+    let about_draft = office::Audited::Application(draft.parse().unwrap());
+    for target in [about_draft, office::Audited::Staff(adm_id)] {
         office::audit(
             &app.db().pool,
             "kazenergo",
             Some(adm_id),
-            "assign",
-            Some(&target),
+            office::AuditAction::Card(office::card::CardAction::Assign),
+            Some(target),
             "",
             "127.0.0.1",
         )

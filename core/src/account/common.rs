@@ -5,7 +5,7 @@ use super::{FORM_ERROR, FieldErrors, add_plugin_errors, codes};
 use crate::notify::{self, NotifyError};
 use crate::plugin::Plugins;
 use crate::security;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, FieldDef};
 use minijinja::context;
@@ -154,7 +154,7 @@ pub async fn save_profile(
         Some(acc.id),
         "profile_saved",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;
@@ -257,7 +257,7 @@ pub async fn request_reset(
         Some(acc.id),
         "password_reset_requested",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;

@@ -1,10 +1,11 @@
 //! An applicant's own settings: the current password asked again before
-//! a change, and a new phone number confirmed by an SMS code.
+//! a change, a new phone number confirmed by an SMS code and a new email
+//! address by a link.
 
 use super::{Account, FieldErrors, Key, codes, codes::purpose, password};
 use crate::notify::{self, NotifyError};
 use crate::security;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use minijinja::context;
 use std::time::Duration;
@@ -152,7 +153,7 @@ pub async fn change_password(
         Some(acc.id),
         "password_changed",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;
@@ -221,10 +222,114 @@ pub async fn change_email(
         Some(acc.id),
         "email_change_requested",
         serde_json::json!({"new": new}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// What opening a new address's confirmation link did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EmailLink {
+    Changed,
+    /// Used, expired or never issued.
+    Invalid,
+    /// The address went to another account meanwhile.
+    Taken,
+}
+
+/// Opens a new email address's confirmation link: the link is used once,
+/// the address must still be free, and the old address is told.
+pub async fn confirm_email(
+    db: &Db,
+    tenant: &Tenant,
+    token: &str,
+    ip: &str,
+) -> Result<EmailLink, ChangeError> {
+    let slug = tenant.slug.as_str();
+    let mut tx = db.pool.begin().await?;
+    let codes::LinkState::Valid(id, Some(new)) =
+        codes::use_link(&mut *tx, slug, purpose::CHANGE_EMAIL, token).await?
+    else {
+        return Ok(EmailLink::Invalid);
+    };
+    // On the transaction's own connection: it holds the token's row.
+    if !super::is_free_on(&mut *tx, slug, Key::Email, &new, Some(id)).await? {
+        return Ok(EmailLink::Taken);
+    }
+    let old = super::get_on(&mut *tx, slug, id)
+        .await?
+        .and_then(|a| a.email);
+    super::set_email_confirmed(&mut *tx, slug, id, &new).await?;
+    super::event(
+        &mut *tx,
+        slug,
+        Some(id),
+        "email_changed",
+        serde_json::json!({"old": old, "new": new}),
+        Author::Applicant,
+        Some(ip),
+    )
+    .await?;
+    if let Some(old) = &old {
+        notify::email(
+            &mut *tx,
+            tenant,
+            old,
+            "email_changed",
+            context! { new => new },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(EmailLink::Changed)
+}
+
+/// What a new phone number's SMS code did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PhoneCode {
+    Changed,
+    /// The number went to another account meanwhile.
+    Taken,
+    Wrong {
+        attempts_left: i64,
+    },
+    /// No live code: never sent, expired, used or out of attempts.
+    NoCode,
+}
+
+/// Checks the code sent to a new phone number; a right one makes the
+/// number the account's, if it is still free.
+pub async fn confirm_phone(
+    db: &Db,
+    tenant: &Tenant,
+    acc: &Account,
+    typed: &str,
+    ip: &str,
+) -> Result<PhoneCode, sqlx::Error> {
+    let slug = tenant.slug.as_str();
+    let phone = match codes::check_code(db, slug, acc.id, purpose::CHANGE_PHONE, typed).await? {
+        codes::CodeCheck::Ok(phone) => phone,
+        codes::CodeCheck::Wrong { attempts_left } => return Ok(PhoneCode::Wrong { attempts_left }),
+        codes::CodeCheck::NoCode => return Ok(PhoneCode::NoCode),
+    };
+    if !super::is_free(db, slug, Key::Phone, &phone, Some(acc.id)).await? {
+        return Ok(PhoneCode::Taken);
+    }
+    let mut tx = db.pool.begin().await?;
+    super::set_phone_confirmed(&mut *tx, slug, acc.id, &phone).await?;
+    super::event(
+        &mut *tx,
+        slug,
+        Some(acc.id),
+        "phone_changed",
+        serde_json::json!({"old": acc.phone, "new": phone}),
+        Author::Applicant,
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PhoneCode::Changed)
 }

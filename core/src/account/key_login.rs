@@ -217,7 +217,7 @@ pub async fn log_in(db: &Db, l: KeyLogIn<'_>) -> Result<(String, Account, bool),
             "issuer": verdict.issuer,
             "created": created,
         }),
-        "applicant",
+        crate::store::Author::Applicant,
         Some(l.ip),
     )
     .await?;

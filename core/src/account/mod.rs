@@ -11,7 +11,7 @@ pub mod registration;
 pub mod session;
 pub mod signin;
 
-use crate::store::{Db, now_ts};
+use crate::store::{Author, Db, now_ts};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, FieldDef, FieldKind, HeaderRole};
 use sqlx::{Any, Executor};
@@ -292,7 +292,7 @@ pub async fn event<'c, E: Executor<'c, Database = Any>>(
     account: Option<i64>,
     kind: &str,
     data: serde_json::Value,
-    actor: &str,
+    actor: Author,
     ip: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -303,7 +303,7 @@ pub async fn event<'c, E: Executor<'c, Database = Any>>(
     .bind(account)
     .bind(kind)
     .bind(data.to_string())
-    .bind(actor)
+    .bind(actor.to_string())
     .bind(ip)
     .bind(now_ts())
     .execute(ex)

@@ -9,7 +9,7 @@ use super::{FieldErrors, Key, NewAccount, codes, codes::purpose, password};
 use crate::notify::{self, NotifyError};
 use crate::plugin::Plugins;
 use crate::security::{self, captcha};
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, HeaderRole, Need};
 use minijinja::context;
@@ -317,7 +317,7 @@ pub async fn register(
         Some(id),
         "registered",
         serde_json::json!({"type": t.id()}),
-        "applicant",
+        Author::Applicant,
         Some(ip),
     )
     .await?;
@@ -367,4 +367,96 @@ pub async fn register(
         confirm_email: acc.confirm_email,
         confirm_phone: phone.is_some() && acc.confirm_phone,
     })
+}
+
+/// What a new account's email link did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EmailConfirm {
+    Confirmed,
+    /// Used, expired, never issued, or for an address the account no
+    /// longer has.
+    Invalid,
+    /// The account is gone.
+    NoAccount,
+}
+
+/// Opens a new account's email link: the link is used once, and confirms
+/// the address only while the account still has it.
+pub async fn confirm_email(
+    db: &Db,
+    tenant: &str,
+    token: &str,
+    ip: &str,
+) -> Result<EmailConfirm, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let codes::LinkState::Valid(id, Some(email)) =
+        codes::use_link(&mut *tx, tenant, purpose::CONFIRM_EMAIL, token).await?
+    else {
+        return Ok(EmailConfirm::Invalid);
+    };
+    let Some(acc) = super::get_on(&mut *tx, tenant, id).await? else {
+        return Ok(EmailConfirm::NoAccount);
+    };
+    let done = if acc.email.as_deref() == Some(email.as_str()) {
+        super::set_email_confirmed(&mut *tx, tenant, id, &email).await?;
+        super::event(
+            &mut *tx,
+            tenant,
+            Some(id),
+            "email_confirmed",
+            serde_json::json!({"email": email}),
+            Author::Applicant,
+            Some(ip),
+        )
+        .await?;
+        EmailConfirm::Confirmed
+    } else {
+        EmailConfirm::Invalid
+    };
+    // The link is spent either way.
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// What a new account's SMS code did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PhoneConfirm {
+    Confirmed,
+    /// No live code for the account's number: never sent, expired, used,
+    /// out of attempts, or sent to a number the account no longer has.
+    Gone,
+    Wrong {
+        attempts_left: i64,
+    },
+}
+
+/// Checks the code sent to a new account's phone number.
+pub async fn confirm_phone(
+    db: &Db,
+    tenant: &str,
+    acc: &super::Account,
+    typed: &str,
+    ip: &str,
+) -> Result<PhoneConfirm, sqlx::Error> {
+    let phone = match codes::check_code(db, tenant, acc.id, purpose::CONFIRM_PHONE, typed).await? {
+        codes::CodeCheck::Ok(phone) if Some(&phone) == acc.phone.as_ref() => phone,
+        codes::CodeCheck::Ok(_) | codes::CodeCheck::NoCode => return Ok(PhoneConfirm::Gone),
+        codes::CodeCheck::Wrong { attempts_left } => {
+            return Ok(PhoneConfirm::Wrong { attempts_left });
+        }
+    };
+    let mut tx = db.pool.begin().await?;
+    super::set_phone_confirmed(&mut *tx, tenant, acc.id, &phone).await?;
+    super::event(
+        &mut *tx,
+        tenant,
+        Some(acc.id),
+        "phone_confirmed",
+        serde_json::json!({"phone": phone}),
+        Author::Applicant,
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PhoneConfirm::Confirmed)
 }

@@ -3,7 +3,7 @@
 
 use super::{Account, Key, find_by, normalize_email, normalize_phone, password};
 use crate::security;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::tenant::config::LoginBy;
 use std::time::Duration;
@@ -158,7 +158,7 @@ pub async fn log_in(db: &Db, l: LogIn<'_>) -> Result<(String, Box<Account>), Log
         Some(acc.id),
         "login",
         serde_json::json!({"remember": l.remember}),
-        "applicant",
+        Author::Applicant,
         Some(l.ip),
     )
     .await?;

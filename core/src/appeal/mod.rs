@@ -454,6 +454,14 @@ impl StaffAction {
             StaffAction::Answer => "answer",
         }
     }
+
+    /// The audit log's entry for it.
+    fn audited(self) -> crate::office::AuditAction {
+        match self {
+            StaffAction::Take => crate::office::AuditAction::AppealTake,
+            StaffAction::Answer => crate::office::AuditAction::AppealAnswer,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -534,8 +542,8 @@ pub async fn handle(
         &mut *tx,
         slug,
         Some(staff),
-        &format!("appeal_{}", action.id()),
-        Some(&format!("appeal:{}", a.id)),
+        action.audited(),
+        Some(crate::office::Audited::Appeal(a.id)),
         "",
         ip,
     )

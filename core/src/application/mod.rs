@@ -5,7 +5,7 @@
 
 pub mod word;
 
-use crate::store::{Db, now_ts};
+use crate::store::{Author, Db, now_ts};
 use serde::Serialize;
 use sqlx::Any;
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ impl Application {
 pub struct Event {
     pub kind: String,
     pub status: Option<String>,
-    pub actor: String,
+    pub actor: Author,
     /// What the author wrote with the change (a reason, a comment).
     pub note: Option<String>,
     pub created_at: String,
@@ -257,7 +257,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     app: i64,
     kind: EventKind,
     status: Option<&str>,
-    actor: &str,
+    actor: Author,
     note: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let data = match note {
@@ -272,7 +272,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     .bind(app)
     .bind(kind.id())
     .bind(status)
-    .bind(actor)
+    .bind(actor.to_string())
     .bind(data)
     .bind(now_ts())
     .execute(ex)
@@ -340,7 +340,7 @@ pub async fn create_draft(
         id,
         EventKind::Created,
         Some(DRAFT),
-        "applicant",
+        Author::Applicant,
         None,
     )
     .await?;
@@ -496,7 +496,7 @@ pub async fn save_draft(
         app.id,
         EventKind::Saved,
         Some(&app.status),
-        "applicant",
+        Author::Applicant,
         None,
     )
     .await?;
@@ -628,7 +628,7 @@ pub async fn submit(
             EventKind::Resubmitted
         },
         Some(s.status),
-        "applicant",
+        Author::Applicant,
         None,
     )
     .await?;
@@ -663,7 +663,7 @@ pub async fn set_status(
     app: &Application,
     to: &str,
     due_on: Option<&str>,
-    actor: &str,
+    actor: Author,
     note: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
@@ -712,7 +712,7 @@ pub async fn history(db: &Db, app: &Application) -> Result<Vec<Event>, AppError>
         .map(|(kind, status, actor, data, created_at)| Event {
             kind,
             status,
-            actor,
+            actor: Author::parse(&actor),
             note: serde_json::from_str::<serde_json::Value>(&data)
                 .ok()
                 .and_then(|d| d.get("note")?.as_str().map(str::to_string)),

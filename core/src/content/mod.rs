@@ -1,10 +1,14 @@
 //! Content the tenant admin keeps from the office: the text of the login
 //! and registration pages, the home page, the help page (sanitised rich
 //! text) and the link to blank application forms; and the normative
-//! documents staff publish per city for applicants to download.
+//! documents staff publish per city for applicants to download
+//! ([`publish_document`], [`withdraw_document`]).
 
-use crate::document::{FileType, Stored};
+use crate::account::FieldErrors;
+use crate::document::{FileStore, FileType, Stored};
+use crate::office::{AuditAction, Audited};
 use crate::store::{Db, now_ts};
+use crate::tenant::Tenant;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -80,7 +84,16 @@ pub async fn save_pages(
         .await?;
     }
     set_page(&mut tx, tenant, BLANK_FORMS_URL, &url, staff).await?;
-    crate::office::audit(&mut *tx, tenant, Some(staff), "content", None, "", ip).await?;
+    crate::office::audit(
+        &mut *tx,
+        tenant,
+        Some(staff),
+        AuditAction::Content,
+        None,
+        "",
+        ip,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -274,7 +287,7 @@ fn doc_of(r: DocRow) -> NormativeDocument {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn add_document(
+async fn add_document(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     city: Option<&str>,
@@ -336,7 +349,7 @@ pub async fn document(
 }
 
 /// Remove a document; its file's hash, for the store to forget if unused.
-pub async fn delete_document(
+async fn delete_document(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
@@ -349,4 +362,98 @@ pub async fn delete_document(
     .fetch_optional(&mut *tx)
     .await?;
     Ok(row.map(|r| r.0))
+}
+
+/// A document staff publish: its title, the city it is for (none: every
+/// city) and its file, stored already.
+pub struct Publishing<'a> {
+    pub tenant: &'a Tenant,
+    pub staff: i64,
+    pub title: &'a str,
+    pub city: Option<&'a str>,
+    /// The file's safe name, its stored bytes and their type.
+    pub file: Option<(&'a str, &'a Stored, FileType)>,
+    pub ip: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Nothing published and the stored file let go; the errors go beside
+    /// the form's fields.
+    #[error("the document form has errors")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Publish a normative document: a title of up to 300 characters, a city
+/// of the tenant's list or none, and a file. The document and its audit
+/// entry commit together.
+pub async fn publish_document(
+    db: &Db,
+    files: &FileStore,
+    p: Publishing<'_>,
+) -> Result<i64, PublishError> {
+    let title = p.title.trim();
+    let mut errors = FieldErrors::new();
+    if title.is_empty() || title.chars().count() > 300 {
+        errors.insert("title".into(), "Назовите документ (до 300 символов)".into());
+    }
+    let cities = p.tenant.list("cities").unwrap_or(&[]);
+    if p.city.is_some_and(|c| !cities.iter().any(|x| x == c)) {
+        errors.insert("city".into(), "Выберите город из списка".into());
+    }
+    let Some((name, stored, kind)) = p.file else {
+        errors.insert("file".into(), "Выберите файл".into());
+        return Err(PublishError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        crate::document::forget_upload(db, files, stored).await;
+        return Err(PublishError::Invalid(errors));
+    }
+    let slug = p.tenant.slug.as_str();
+    let mut tx = db.pool.begin().await?;
+    let id = add_document(&mut tx, slug, p.city, title, name, stored, kind, p.staff).await?;
+    crate::office::audit(
+        &mut *tx,
+        slug,
+        Some(p.staff),
+        AuditAction::DocumentAdd,
+        Some(Audited::Document(id)),
+        title,
+        p.ip,
+    )
+    .await?;
+    tx.commit().await?;
+    crate::document::release(db, stored).await;
+    Ok(id)
+}
+
+/// Withdraw a published document, with its audit entry; `false` when the
+/// tenant has no such document. Its bytes go unless another row names them.
+pub async fn withdraw_document(
+    db: &Db,
+    files: &FileStore,
+    tenant: &str,
+    staff: i64,
+    id: i64,
+    ip: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let Some(sha) = delete_document(&mut tx, tenant, id).await? else {
+        return Ok(false);
+    };
+    crate::office::audit(
+        &mut *tx,
+        tenant,
+        Some(staff),
+        AuditAction::DocumentDelete,
+        Some(Audited::Document(id)),
+        "",
+        ip,
+    )
+    .await?;
+    tx.commit().await?;
+    crate::document::forget_if_unused(db, files, &sha).await;
+    Ok(true)
 }

@@ -448,6 +448,16 @@ pub async fn release(db: &Db, stored: &Stored) {
     }
 }
 
+/// A file size as people read it: "840 байт", "40 КБ", "1,2 МБ" (a
+/// decimal comma, as Russian and Kazakh readers write it).
+pub fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64).replace('.', ","),
+        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
+        b => format!("{b} байт"),
+    }
+}
+
 /// Forget the bytes of an upload this request refused (wrong type, a bad
 /// form): its own claim goes, anyone else's still counts.
 pub async fn forget_upload(db: &Db, store: &FileStore, stored: &Stored) {

@@ -157,7 +157,7 @@ pub async fn act(
     let a = &r.app;
     let slug = tenant.slug.as_str();
     let actor = actor_of(s);
-    let author = actor.label();
+    let author = actor.author();
     let mut errors = FieldErrors::new();
     let prepared = prepare(
         db,
@@ -222,7 +222,7 @@ pub async fn act(
                         a.id,
                         app::EventKind::CustomStatus,
                         Some(&a.status),
-                        &author,
+                        author,
                         Some(&t),
                     )
                     .await?;
@@ -264,7 +264,7 @@ pub async fn act(
                         a.id,
                         app::EventKind::Number,
                         Some(&a.status),
-                        &author,
+                        author,
                         Some(&note),
                     )
                     .await?;
@@ -291,7 +291,7 @@ pub async fn act(
                 a.id,
                 app::EventKind::Assigned,
                 Some(&a.status),
-                &author,
+                author,
                 None,
             )
             .await?;
@@ -342,8 +342,8 @@ pub async fn act(
         &mut *tx,
         slug,
         Some(s.id),
-        action.id(),
-        Some(&format!("application:{}", a.id)),
+        super::AuditAction::Card(action),
+        Some(super::Audited::Application(a.id)),
         &detail,
         ip,
     )

@@ -6,10 +6,11 @@
 //! letter from staff notifies the applicant (a request stops the clock).
 
 use super::{NewMessage, Staff};
+use crate::account::FieldErrors;
 use crate::application::{self as app, Application};
-use crate::document::{self, Stored};
+use crate::document::{self, FileStore, FileType, Stored};
 use crate::notify::NotifyError;
-use crate::store::Db;
+use crate::store::{Author, Db};
 use crate::tenant::Tenant;
 use crate::workflow::{self, Recipient, WorkflowError};
 
@@ -101,8 +102,8 @@ pub async fn write(
     let slug = tenant.slug.as_str();
     let html = html_of(side, letter);
     let (side_id, author) = match side {
-        Side::Applicant => ("applicant", "applicant".to_string()),
-        Side::Staff(s, _) => ("utility", format!("staff:{}", s.id)),
+        Side::Applicant => ("applicant", Author::Applicant),
+        Side::Staff(s, _) => ("utility", Author::Staff(s.id)),
     };
     let file_id = match &letter.file {
         Some(f) => {
@@ -138,7 +139,7 @@ pub async fn write(
         NewMessage {
             side: side_id,
             kind: letter.kind.id(),
-            author: &author,
+            author,
             title,
             body: &html,
             file_id,
@@ -153,7 +154,7 @@ pub async fn write(
                 a.id,
                 app::EventKind::Answer,
                 Some(&a.status),
-                "applicant",
+                Author::Applicant,
                 title,
             )
             .await?;
@@ -166,7 +167,7 @@ pub async fn write(
                 a.id,
                 letter.kind.event(),
                 Some(&a.status),
-                &author,
+                author,
                 title,
             )
             .await?;
@@ -212,32 +213,89 @@ pub async fn applicant_writes(
     Ok(())
 }
 
-/// Staff send the applicant a document from the card, with the audit
-/// entry `detail` describes.
+/// What staff put into the card's document form, the file stored already.
+pub struct StaffDocument<'a> {
+    pub title: Option<&'a str>,
+    /// A comment; may be empty.
+    pub comment: &'a str,
+    /// The file's safe name, its stored bytes and their type.
+    pub file: Option<(&'a str, &'a Stored, FileType)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// Nothing sent and the stored file let go; the errors go beside the
+    /// form's fields.
+    #[error("the document form has errors")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Letter(#[from] LetterError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Staff send the applicant a document from the card: a title of up to
+/// 200 characters and a file. The letter and its audit entry commit
+/// together.
+#[allow(clippy::too_many_arguments)]
 pub async fn staff_sends_document(
     db: &Db,
+    files: &FileStore,
     tenant: &Tenant,
     a: &Application,
     staff: &Staff,
     to: &Recipient<'_>,
-    letter: &Letter<'_>,
-    (detail, ip): (&str, &str),
-) -> Result<(), LetterError> {
+    doc: StaffDocument<'_>,
+    ip: &str,
+) -> Result<(), DocumentError> {
+    let title = doc
+        .title
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().count() <= 200);
+    let mut errors = FieldErrors::new();
+    if title.is_none() {
+        errors.insert(
+            "doc_title".into(),
+            "Назовите документ (до 200 символов)".into(),
+        );
+    }
+    if doc.file.is_none() {
+        errors.insert("file".into(), "Выберите файл".into());
+    }
+    let (Some(title), Some((name, stored, kind)), true) = (title, doc.file, errors.is_empty())
+    else {
+        if let Some((_, stored, _)) = doc.file {
+            document::forget_upload(db, files, stored).await;
+        }
+        return Err(DocumentError::Invalid(errors));
+    };
+    let letter = Letter {
+        kind: Kind::Document,
+        title: Some(title),
+        text: doc.comment.trim(),
+        file: Some(Attachment {
+            name,
+            stored,
+            mime: kind.mime(),
+        }),
+    };
+    let detail = format!(
+        "{title} ({name}, {})",
+        document::human_size(stored.size as i64)
+    );
     let mut tx = db.pool.begin().await?;
-    write(&mut tx, tenant, a, Side::Staff(staff, to), letter).await?;
+    write(&mut tx, tenant, a, Side::Staff(staff, to), &letter).await?;
     super::audit(
         &mut *tx,
         &tenant.slug,
         Some(staff.id),
-        "document",
-        Some(&format!("application:{}", a.id)),
-        detail,
+        super::AuditAction::Document,
+        Some(super::Audited::Application(a.id)),
+        &detail,
         ip,
     )
     .await?;
     tx.commit().await?;
-    if let Some(f) = &letter.file {
-        document::release(db, f.stored).await;
-    }
+    document::release(db, stored).await;
     Ok(())
 }

@@ -14,7 +14,7 @@ pub mod queue;
 pub mod signin;
 pub mod stats;
 
-use crate::store::{Db, now, now_ts, sha256_hex, ts};
+use crate::store::{Author, Db, now, now_ts, sha256_hex, ts};
 use crate::tenant::config::Role;
 use serde::Serialize;
 use sqlx::Any;
@@ -159,8 +159,8 @@ fn staff_of(r: StaffRow) -> Staff {
 /// when it creates the object.
 pub struct AuditNote<'a> {
     pub staff: Option<i64>,
-    pub action: &'a str,
-    pub target: Option<String>,
+    pub action: AuditAction,
+    pub target: Option<Audited>,
     pub detail: String,
     pub ip: &'a str,
 }
@@ -176,7 +176,7 @@ impl AuditNote<'_> {
             tenant,
             self.staff,
             self.action,
-            self.target.as_deref(),
+            self.target,
             &self.detail,
             self.ip,
         )
@@ -246,7 +246,7 @@ pub async fn add_staff(
     .fetch_one(&mut *tx)
     .await?;
     if let Some(mut note) = note {
-        note.target = Some(format!("staff:{id}"));
+        note.target = Some(Audited::Staff(id));
         note.write(&mut tx, tenant).await?;
     }
     tx.commit().await?;
@@ -509,13 +509,142 @@ pub async fn close_session(db: &Db, tenant: &str, token: &str) -> Result<(), Off
 
 // --------------------------------------------------------------------- audit
 
+/// What an audit entry is about. The log stores it as `<kind>:<id>`, the
+/// words rows written before this type had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audited {
+    Application(i64),
+    Appeal(i64),
+    Document(i64),
+    Staff(i64),
+}
+
+impl std::fmt::Display for Audited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Audited::Application(id) => write!(f, "application:{id}"),
+            Audited::Appeal(id) => write!(f, "appeal:{id}"),
+            Audited::Document(id) => write!(f, "document:{id}"),
+            Audited::Staff(id) => write!(f, "staff:{id}"),
+        }
+    }
+}
+
+/// What an audit entry records. The log stores [`AuditAction::as_str`],
+/// the words rows written before this type had, so old rows still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Login,
+    LoginFailed,
+    CodeFailed,
+    TotpOn,
+    TotpOff,
+    StaffAdd,
+    StaffOn,
+    StaffOff,
+    Export,
+    /// A card action, logged by its own name.
+    Card(card::CardAction),
+    /// A document sent to an applicant from the card.
+    Document,
+    DocumentAdd,
+    DocumentDelete,
+    Content,
+    AppealTake,
+    AppealAnswer,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 22] = {
+        use card::CardAction as C;
+        [
+            Self::Login,
+            Self::LoginFailed,
+            Self::CodeFailed,
+            Self::TotpOn,
+            Self::TotpOff,
+            Self::StaffAdd,
+            Self::StaffOn,
+            Self::StaffOff,
+            Self::Export,
+            Self::Card(C::Status),
+            Self::Card(C::CustomStatus),
+            Self::Card(C::Number),
+            Self::Card(C::Assign),
+            Self::Card(C::Message),
+            Self::Card(C::Request),
+            Self::Card(C::Stage),
+            Self::Document,
+            Self::DocumentAdd,
+            Self::DocumentDelete,
+            Self::Content,
+            Self::AppealTake,
+            Self::AppealAnswer,
+        ]
+    };
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::LoginFailed => "login_failed",
+            Self::CodeFailed => "code_failed",
+            Self::TotpOn => "totp_on",
+            Self::TotpOff => "totp_off",
+            Self::StaffAdd => "staff_add",
+            Self::StaffOn => "staff_on",
+            Self::StaffOff => "staff_off",
+            Self::Export => "export",
+            Self::Card(action) => action.id(),
+            Self::Document => "document",
+            Self::DocumentAdd => "document_add",
+            Self::DocumentDelete => "document_delete",
+            Self::Content => "content",
+            Self::AppealTake => "appeal_take",
+            Self::AppealAnswer => "appeal_answer",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == stored)
+    }
+
+    /// The entry as the tenant admin reads it.
+    pub fn title(self) -> &'static str {
+        use card::CardAction as C;
+        match self {
+            Self::Login => "Вход",
+            Self::LoginFailed => "Неудачный вход",
+            Self::CodeFailed => "Неверный код второго фактора",
+            Self::TotpOn => "Включён код при входе",
+            Self::TotpOff => "Отключён код при входе",
+            Self::StaffAdd => "Добавлен сотрудник",
+            Self::StaffOn => "Доступ сотрудника восстановлен",
+            Self::StaffOff => "Доступ сотрудника закрыт",
+            Self::Export => "Выгрузка очереди",
+            Self::Card(C::Status) => "Смена статуса",
+            Self::Card(C::CustomStatus) => "Свой статус",
+            Self::Card(C::Number) => "Регистрационный номер",
+            Self::Card(C::Assign) => "Назначение исполнителя",
+            Self::Card(C::Message) => "Сообщение заявителю",
+            Self::Card(C::Request) => "Запрос документов",
+            Self::Card(C::Stage) => "Этап работ",
+            Self::Document => "Документ заявителю",
+            Self::DocumentAdd => "Опубликован нормативный документ",
+            Self::DocumentDelete => "Удалён нормативный документ",
+            Self::Content => "Изменены страницы портала",
+            Self::AppealTake => "Обращение взято в работу",
+            Self::AppealAnswer => "Ответ на обращение",
+        }
+    }
+}
+
 /// Record a staff action, inside the caller's transaction when there is one.
 pub async fn audit<'c, E: sqlx::Executor<'c, Database = Any>>(
     ex: E,
     tenant: &str,
     staff: Option<i64>,
-    action: &str,
-    target: Option<&str>,
+    action: AuditAction,
+    target: Option<Audited>,
     detail: &str,
     ip: &str,
 ) -> Result<(), sqlx::Error> {
@@ -525,8 +654,8 @@ pub async fn audit<'c, E: sqlx::Executor<'c, Database = Any>>(
     )
     .bind(tenant)
     .bind(staff)
-    .bind(action)
-    .bind(target)
+    .bind(action.as_str())
+    .bind(target.map(|t| t.to_string()))
     .bind(detail.chars().take(2000).collect::<String>())
     .bind(ip)
     .bind(now_ts())
@@ -669,7 +798,7 @@ pub struct Message {
     pub id: i64,
     pub side: String,
     pub kind: String,
-    pub author: String,
+    pub author: Author,
     pub title: Option<String>,
     pub body: String,
     pub file_id: Option<i64>,
@@ -680,7 +809,7 @@ pub struct Message {
 pub struct NewMessage<'a> {
     pub side: &'a str,
     pub kind: &'a str,
-    pub author: &'a str,
+    pub author: Author,
     pub title: Option<&'a str>,
     /// Already sanitised HTML.
     pub body: &'a str,
@@ -701,7 +830,7 @@ pub async fn add_message(
     .bind(application)
     .bind(m.side)
     .bind(m.kind)
-    .bind(m.author)
+    .bind(m.author.to_string())
     .bind(m.title)
     .bind(m.body)
     .bind(m.file_id)
@@ -736,7 +865,7 @@ pub async fn messages(
             id: r.0,
             side: r.1,
             kind: r.2,
-            author: r.3,
+            author: Author::parse(&r.3),
             title: r.4,
             body: r.5,
             file_id: r.6,
@@ -928,6 +1057,53 @@ pub async fn resume_clock(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_actions_are_stored_as_the_words_old_rows_have() {
+        let stored: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(
+            stored,
+            [
+                "login",
+                "login_failed",
+                "code_failed",
+                "totp_on",
+                "totp_off",
+                "staff_add",
+                "staff_on",
+                "staff_off",
+                "export",
+                "status",
+                "custom_status",
+                "number",
+                "assign",
+                "message",
+                "request",
+                "stage",
+                "document",
+                "document_add",
+                "document_delete",
+                "content",
+                "appeal_take",
+                "appeal_answer",
+            ]
+        );
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(AuditAction::parse("something_else"), None);
+        let targets = [
+            Audited::Application(1),
+            Audited::Appeal(2),
+            Audited::Document(3),
+            Audited::Staff(4),
+        ]
+        .map(|t| t.to_string());
+        assert_eq!(
+            targets,
+            ["application:1", "appeal:2", "document:3", "staff:4"]
+        );
+    }
 
     #[test]
     fn an_html_answer_reads_as_plain_text_in_an_email() {

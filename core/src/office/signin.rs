@@ -3,7 +3,7 @@
 //! due) and the code step (per-account limit, each code once). Failures
 //! and sign-ins go to the audit log.
 
-use super::{OfficeError, StaffSignIn};
+use super::{AuditAction, OfficeError, StaffSignIn};
 use crate::store::Db;
 use std::time::Duration;
 
@@ -40,14 +40,32 @@ pub async fn password(
         StaffSignIn::Ok(s) => s,
         StaffSignIn::Locked => return Ok(Password::Locked),
         StaffSignIn::Wrong => {
-            super::audit(&db.pool, tenant, None, "login_failed", None, email, ip).await?;
+            super::audit(
+                &db.pool,
+                tenant,
+                None,
+                AuditAction::LoginFailed,
+                None,
+                email,
+                ip,
+            )
+            .await?;
             return Ok(Password::Wrong);
         }
     };
     let pending = s.has_totp();
     let token = super::open_session(db, tenant, s.id, pending, ip).await?;
     if !pending {
-        super::audit(&db.pool, tenant, Some(s.id), "login", None, "", ip).await?;
+        super::audit(
+            &db.pool,
+            tenant,
+            Some(s.id),
+            AuditAction::Login,
+            None,
+            "",
+            ip,
+        )
+        .await?;
     }
     Ok(Password::In { token, pending })
 }
@@ -94,7 +112,7 @@ pub async fn code(
             &db.pool,
             tenant,
             Some(id),
-            "login",
+            AuditAction::Login,
             None,
             "с кодом из приложения",
             ip,
@@ -102,7 +120,16 @@ pub async fn code(
         .await?;
         return Ok(Code::In);
     }
-    super::audit(&db.pool, tenant, Some(id), "code_failed", None, "", ip).await?;
+    super::audit(
+        &db.pool,
+        tenant,
+        Some(id),
+        AuditAction::CodeFailed,
+        None,
+        "",
+        ip,
+    )
+    .await?;
     Ok(if allowed { Code::Wrong } else { Code::TooMany })
 }
 
@@ -144,12 +171,19 @@ pub async fn set_factor(
         if !ok || !off {
             return Ok(Factor::WrongCurrentCode);
         }
-        super::set_totp(db, tenant, s.id, None, note("totp_off")).await?;
+        super::set_totp(db, tenant, s.id, None, note(AuditAction::TotpOff)).await?;
         return Ok(Factor::Off);
     }
     if super::totp_step(new_secret, code).is_none() {
         return Ok(Factor::WrongNewCode);
     }
-    super::set_totp(db, tenant, s.id, Some(new_secret), note("totp_on")).await?;
+    super::set_totp(
+        db,
+        tenant,
+        s.id,
+        Some(new_secret),
+        note(AuditAction::TotpOn),
+    )
+    .await?;
     Ok(Factor::On)
 }

@@ -455,7 +455,7 @@ async fn staff_add(
     };
     let note = office::AuditNote {
         staff: None,
-        action: "staff_add",
+        action: office::AuditAction::StaffAdd,
         target: None,
         detail: format!("{email}, {} (из командной строки)", role.title()),
         ip: "cli",

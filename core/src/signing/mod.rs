@@ -912,7 +912,7 @@ pub(crate) async fn record_in(
         a.id,
         app::EventKind::Signed,
         None,
-        &n.signer.actor().label(),
+        n.signer.actor().author(),
         Some(&note),
     )
     .await?;
@@ -1176,7 +1176,7 @@ pub async fn step_document(
             a.id,
             app::EventKind::SigningAsked,
             None,
-            &Actor::System.label(),
+            Actor::System.author(),
             Some(&name),
         )
         .await?;
@@ -1228,7 +1228,7 @@ pub async fn ask(
         a.id,
         app::EventKind::SigningAsked,
         None,
-        &Signer::Staff(staff).actor().label(),
+        Signer::Staff(staff).actor().author(),
         Some(&doc.file_name),
     )
     .await?;

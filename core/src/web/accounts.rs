@@ -2,11 +2,14 @@
 //! and password reset: the pages a visitor meets before the cabinet.
 
 use super::shared::field_views;
-use super::{AppState, CsrfForm, Ctx, WebError, form_map, set_cookie, with_status};
-use crate::account::codes::{self, CodeCheck, LinkState, purpose};
+use super::{
+    AppState, Applicant, CsrfForm, Ctx, FormBy, WebError, form_map, set_cookie, with_status,
+};
+use crate::account::codes::{self, LinkState, purpose};
 use crate::account::{self, FieldErrors, Key, password, session};
 use crate::notify;
 use crate::security::{self, captcha};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, LoginBy, Need};
 use axum::extract::{Path, Query, State};
@@ -427,8 +430,8 @@ async fn confirm_phone_page(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<Sent>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     if acc.phone.is_none() {
         return Ok(ctx.redirect("/settings"));
     }
@@ -441,54 +444,27 @@ async fn confirm_phone_page(
 async fn confirm_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
-    match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &input).await? {
-        CodeCheck::Ok(phone) if Some(&phone) == acc.phone.as_ref() => {
-            account::set_phone_confirmed(&st.db.pool, ctx.slug(), acc.id, &phone).await?;
-            account::event(
-                &st.db.pool,
-                ctx.slug(),
-                Some(acc.id),
-                "phone_confirmed",
-                serde_json::json!({"phone": phone}),
-                "applicant",
-                Some(&ctx.ip),
-            )
-            .await?;
-            Ok(ctx.redirect("/?phone_confirmed=1"))
+    use account::registration::PhoneConfirm;
+    let said = match account::registration::confirm_phone(&st.db, ctx.slug(), &acc, &input, &ctx.ip)
+        .await?
+    {
+        PhoneConfirm::Confirmed => return Ok(ctx.redirect("/?phone_confirmed=1")),
+        PhoneConfirm::Gone => "Код устарел или попытки закончились. Запросите новый код.".into(),
+        PhoneConfirm::Wrong { attempts_left } => {
+            format!("Неверный код. Осталось попыток: {attempts_left}.")
         }
-        CodeCheck::Ok(_) | CodeCheck::NoCode => {
-            render_confirm_phone(
-                &ctx,
-                &st,
-                &acc,
-                Some("Код устарел или попытки закончились. Запросите новый код.".into()),
-                None,
-            )
-            .await
-        }
-        CodeCheck::Wrong { attempts_left } => {
-            render_confirm_phone(
-                &ctx,
-                &st,
-                &acc,
-                Some(format!("Неверный код. Осталось попыток: {attempts_left}.")),
-                None,
-            )
-            .await
-        }
-    }
+    };
+    render_confirm_phone(&ctx, &st, &acc, Some(said), None).await
 }
 
 async fn resend_phone_code(
     ctx: Ctx,
     State(st): State<AppState>,
-    _: CsrfForm,
+    FormBy(Applicant(acc), _): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let Some(phone) = acc.phone.clone() else {
         return Ok(ctx.redirect("/settings"));
     };
@@ -544,28 +520,11 @@ async fn confirm_email(
     State(st): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    match codes::use_link(&st.db.pool, ctx.slug(), purpose::CONFIRM_EMAIL, &token).await? {
-        LinkState::Valid(id, Some(email)) => {
-            let acc = account::get(&st.db, ctx.slug(), id)
-                .await?
-                .ok_or(WebError::NotFound)?;
-            if acc.email.as_deref() == Some(email.as_str()) {
-                account::set_email_confirmed(&st.db.pool, ctx.slug(), id, &email).await?;
-                account::event(
-                    &st.db.pool,
-                    ctx.slug(),
-                    Some(id),
-                    "email_confirmed",
-                    serde_json::json!({"email": email}),
-                    "applicant",
-                    Some(&ctx.ip),
-                )
-                .await?;
-                return Ok(ctx.redirect("/login?confirmed=1"));
-            }
-            invalid_link(&ctx)
-        }
-        _ => invalid_link(&ctx),
+    use account::registration::EmailConfirm;
+    match account::registration::confirm_email(&st.db, ctx.slug(), &token, &ctx.ip).await? {
+        EmailConfirm::Confirmed => Ok(ctx.redirect("/login?confirmed=1")),
+        EmailConfirm::Invalid => invalid_link(&ctx),
+        EmailConfirm::NoAccount => Err(WebError::NotFound),
     }
 }
 
@@ -696,7 +655,7 @@ async fn reset(
         Some(id),
         "password_reset",
         serde_json::json!({}),
-        "applicant",
+        Author::Applicant,
         Some(&ctx.ip),
     )
     .await?;

@@ -3,17 +3,21 @@
 //! office's list of appeals, taking one into work and answering it.
 
 use super::shared::{internal, render, staff};
-use super::{AppState, CsrfForm, Ctx, WebError, form_map};
-use crate::account::FieldErrors;
+use super::{AppState, Applicant, CsrfForm, Ctx, FormBy, WebError};
+use crate::account::{Account, FieldErrors};
 use crate::appeal::{self, Appeal};
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use minijinja::context;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    // The applicant's pages are there only when the tenant offers appeals;
+    // the file of an appeal already sent stays reachable.
+    let offered = Router::new()
         .route("/appeals", get(list))
         .route("/appeals/new", post(create))
         .route(
@@ -23,6 +27,9 @@ pub fn routes() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/appeals/{id}/delete", post(delete))
+        .route_layer(axum::middleware::from_fn(only_offered));
+    Router::new()
+        .merge(offered)
         .route("/appeals/{id}/file", get(file))
         .route("/office/appeals", get(office_list))
         .route("/office/appeals/{id}", get(office_card))
@@ -30,11 +37,31 @@ pub fn routes() -> Router<AppState> {
         .route("/office/appeals/{id}/{action}", post(office_action))
 }
 
-fn offered(ctx: &Ctx) -> Result<(), WebError> {
+/// 404 before anything else is looked at when the tenant offers no appeals.
+async fn only_offered(ctx: Ctx, req: Request, next: Next) -> Response {
     if ctx.tenant.config.appeals.topics.is_empty() {
-        return Err(WebError::NotFound);
+        return WebError::NotFound.into_response();
     }
-    Ok(())
+    next.run(req).await
+}
+
+/// The signed-in applicant and one of their appeals, by the path's `{id}`;
+/// anyone else's is 404.
+struct OwnAppeal(Account, Appeal);
+
+impl FromRequestParts<AppState> for OwnAppeal {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, WebError> {
+        let Applicant(acc) = Applicant::from_request_parts(parts, st).await?;
+        let ctx = Ctx::from_request_parts(parts, st).await?;
+        let Path(id) = Path::<String>::from_request_parts(parts, st)
+            .await
+            .map_err(|_| WebError::NotFound)?;
+        let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        Ok(OwnAppeal(acc, a))
+    }
 }
 
 fn parse_id(raw: &str) -> Result<i64, WebError> {
@@ -67,9 +94,8 @@ async fn list(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    offered(&ctx)?;
-    let acc = ctx.require_user(&st).await?;
     let items = appeal::list_own(&st.db, ctx.slug(), acc.id).await?;
     ctx.render(
         "portal/appeals.html",
@@ -85,12 +111,8 @@ async fn list(
 async fn create(
     ctx: Ctx,
     State(st): State<AppState>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    offered(&ctx)?;
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
-    let acc = ctx.require_user(&st).await?;
     let cfg = &ctx.tenant.config.appeals;
     let topic = form
         .get("topic")
@@ -112,15 +134,9 @@ struct ShowQuery {
 
 async fn show(
     ctx: Ctx,
-    State(st): State<AppState>,
-    Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
+    OwnAppeal(acc, a): OwnAppeal,
 ) -> Result<Response, WebError> {
-    offered(&ctx)?;
-    let acc = ctx.require_user(&st).await?;
-    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
-        .await?
-        .ok_or(WebError::NotFound)?;
     let notice = if q.reopened.is_some() {
         Some("Открыт ваш черновик обращения: чтобы создать новое, отправьте или удалите его.")
     } else if q.saved.is_some() {
@@ -157,14 +173,9 @@ fn render_appeal(
 async fn save(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnAppeal(acc, a): OwnAppeal,
     multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    offered(&ctx)?;
-    let acc = ctx.require_user(&st).await?;
-    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
-        .await?
-        .ok_or(WebError::NotFound)?;
     if !a.is_draft() {
         return Ok(ctx.redirect(&format!("/appeals/{}", a.id)));
     }
@@ -220,18 +231,9 @@ async fn save(
 async fn delete(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    FormBy(OwnAppeal(acc, a), _): FormBy<OwnAppeal>,
 ) -> Result<Response, WebError> {
-    offered(&ctx)?;
-    let form = form_map(pairs);
-    ctx.check_csrf(&st, &form)?;
-    let acc = ctx.require_user(&st).await?;
-    let id = parse_id(&id)?;
-    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    appeal::delete_draft(&st.db, ctx.slug(), acc.id, id).await?;
+    appeal::delete_draft(&st.db, ctx.slug(), acc.id, a.id).await?;
     if let Some(sha) = &a.file_sha256 {
         crate::document::forget_if_unused(&st.db, &st.files, sha).await;
     }
@@ -253,14 +255,9 @@ async fn send_file(st: &AppState, a: &Appeal) -> Result<Response, WebError> {
 }
 
 async fn file(
-    ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnAppeal(_, a): OwnAppeal,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = appeal::get_own(&st.db, ctx.slug(), acc.id, parse_id(&id)?)
-        .await?
-        .ok_or(WebError::NotFound)?;
     send_file(&st, &a).await
 }
 

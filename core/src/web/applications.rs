@@ -6,10 +6,14 @@ use super::shared::field_views;
 use super::shared::{
     application_link, fee_view, recipient, refusal_text, send_file, shown_fields, step_message,
 };
-use super::{AppState, CsrfForm, Ctx, WebError, attachment, date_param, nonempty, with_status};
+use super::{
+    AppState, Applicant, Ctx, FormBy, OwnApplication, WebError, attachment, date_param, nonempty,
+    with_status,
+};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
 use crate::application::{self as app, AppError, Application};
 use crate::office::correspondence::{self, Attachment, Kind, Letter};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{DraftPolicy, FieldDef, FieldKind, Role};
 use crate::workflow::{self, WorkflowError, status_title};
@@ -59,17 +63,6 @@ pub(super) fn display_name(tenant: &Tenant, a: &Application) -> String {
         Some(n) => format!("№ {n}"),
         None => format!("Черновик от {}", tenant.local_time(&a.created_at)),
     }
-}
-
-fn parse_id(raw: &str) -> Result<i64, WebError> {
-    raw.parse().map_err(|_| WebError::NotFound)
-}
-
-/// One of this user's applications, or 404 for anyone else's.
-async fn own(st: &AppState, ctx: &Ctx, acc: &Account, id: &str) -> Result<Application, WebError> {
-    app::get_own(&st.db, ctx.slug(), acc.id, parse_id(id)?)
-        .await?
-        .ok_or(WebError::NotFound)
 }
 
 // --------------------------------------------------------------------- list
@@ -130,15 +123,11 @@ fn filter_choices(tenant: &Tenant) -> (Vec<minijinja::Value>, Vec<minijinja::Val
     (statuses, kinds)
 }
 
-async fn list(
-    ctx: Ctx,
-    State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
+/// The period the list is filtered by. Typed the wrong way round it would
+/// find nothing and say nothing: it is read the right way round, and the
+/// page says so.
+fn period(q: &ListQuery) -> (Option<String>, Option<String>, FieldErrors) {
     let (mut from, mut to) = (date_param(&q.from), date_param(&q.to));
-    // A period typed the wrong way round would find nothing and say
-    // nothing: it is read the right way round, and the page says so.
     let mut errors = FieldErrors::new();
     if let (Some(f), Some(t)) = (&from, &to)
         && f > t
@@ -153,6 +142,16 @@ async fn list(
         );
         std::mem::swap(&mut from, &mut to);
     }
+    (from, to, errors)
+}
+
+async fn list(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+    Applicant(acc): Applicant,
+) -> Result<Response, WebError> {
+    let (from, to, errors) = period(&q);
     let filter = app::Filter {
         kind: nonempty(&q.kind),
         status: nonempty(&q.status),
@@ -223,8 +222,8 @@ async fn start_page(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<StartQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let cities = ctx.tenant.list("cities").unwrap_or(&[]).to_vec();
     let city = q.city.filter(|c| cities.contains(c));
     let city_first = ctx.tenant.config.applications.city_first;
@@ -263,9 +262,8 @@ async fn start_page(
 async fn create(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     use app::{Start, Started};
     let start = Start {
         tenant: &ctx.tenant,
@@ -315,37 +313,37 @@ struct ShowQuery {
     done: Option<String>,
 }
 
+/// What the draft's page says about what was just done to it.
+fn draft_notice(tenant: &Tenant, q: &ShowQuery, a: &Application) -> Option<String> {
+    if q.reopened.is_some() {
+        Some(format!(
+            "Открыт ваш черновик, сохранённый {}.",
+            tenant.local_time(&a.updated_at)
+        ))
+    } else if q.saved.is_some() {
+        Some(format!(
+            "Черновик сохранён {}.",
+            tenant.local_time(&a.updated_at)
+        ))
+    } else if q.created.is_some() {
+        Some("Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется.".into())
+    } else if q.removed.is_some() {
+        Some("Файл удалён.".into())
+    } else {
+        q.uploaded
+            .as_ref()
+            .map(|name| format!("Файл «{name}» загружен."))
+    }
+}
+
 async fn show(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if workflow::editable(&ctx.tenant, &a) {
-        let notice = if q.reopened.is_some() {
-            Some(format!(
-                "Открыт ваш черновик, сохранённый {}.",
-                ctx.tenant.local_time(&a.updated_at)
-            ))
-        } else if q.saved.is_some() {
-            Some(format!(
-                "Черновик сохранён {}.",
-                ctx.tenant.local_time(&a.updated_at)
-            ))
-        } else if q.created.is_some() {
-            Some(
-                "Черновик создан. Его можно заполнять в несколько приёмов — всё сохраняется."
-                    .into(),
-            )
-        } else if q.removed.is_some() {
-            Some("Файл удалён.".into())
-        } else {
-            q.uploaded
-                .as_ref()
-                .map(|name| format!("Файл «{name}» загружен."))
-        };
+        let notice = draft_notice(&ctx.tenant, &q, &a);
         let mut errors = FieldErrors::new();
         if let (Some(code), Some(slot)) = (&q.upload_error, &q.slot) {
             errors.insert(
@@ -390,11 +388,9 @@ async fn show(
 async fn fee_part(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
     use axum::response::IntoResponse;
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     match fee_view(&st, ctx.slug(), app::plugin_view(&a, &acc, &a.values)).await {
         Some(fee) => ctx.render(
             "portal/_fee.html",
@@ -434,10 +430,10 @@ fn applicant_history(ctx: &Ctx, events: Vec<app::Event>) -> Vec<minijinja::Value
         .map(|e| {
             context! {
                 what => super::shared::event_text(ctx, &e),
-                who => match e.actor.as_str() {
-                    "applicant" => "Вы",
-                    "system" => "Система",
-                    _ => "Организация",
+                who => match e.actor {
+                    Author::Applicant => "Вы",
+                    Author::System => "Система",
+                    Author::Staff(_) => "Организация",
                 },
                 note => e.note,
                 when => ctx.tenant.local_time(&e.created_at),
@@ -539,6 +535,60 @@ async fn render_view(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The form's document slots, each with the files it holds.
+fn slot_views(
+    all: &[&FieldDef],
+    files: &[crate::document::Attached],
+    errors: &FieldErrors,
+) -> Vec<minijinja::Value> {
+    all.iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .map(|f| {
+            let id = f.id.get_ref().as_str();
+            let mine: Vec<_> = files
+                .iter()
+                .filter(|x| x.slot == id)
+                .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
+                .collect();
+            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
+            context! {
+                id => id,
+                label => &f.label,
+                doc_type => &f.doc_type,
+                required => f.required,
+                hint => &f.hint,
+                accept => accept.join(", ").to_uppercase(),
+                files => mine,
+                error => errors.get(id),
+            }
+        })
+        .collect()
+}
+
+/// An application returned for corrections keeps its history and the
+/// utility's reason in view while it is edited: the notice and the
+/// history, or nothing for a draft.
+async fn returned_view(
+    st: &AppState,
+    ctx: &Ctx,
+    a: &Application,
+) -> Result<(Option<String>, Vec<minijinja::Value>), WebError> {
+    if a.is_draft() {
+        return Ok((None, Vec::new()));
+    }
+    let events = app::history(&st.db, a).await?;
+    let why = events
+        .iter()
+        .rev()
+        .find(|e| app::EventKind::from_id(&e.kind) == Some(app::EventKind::Status))
+        .and_then(|e| e.note.clone());
+    let returned = format!(
+        "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
+        why.map(|w| format!(": «{w}»")).unwrap_or_default()
+    );
+    Ok((Some(returned), applicant_history(ctx, events)))
+}
+
 async fn render_form(
     st: &AppState,
     ctx: &Ctx,
@@ -560,46 +610,8 @@ async fn render_form(
         errors,
     );
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let slots: Vec<_> = all
-        .iter()
-        .filter(|f| f.kind == FieldKind::File)
-        .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let mine: Vec<_> = files
-                .iter()
-                .filter(|x| x.slot == id)
-                .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
-                .collect();
-            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
-            context! {
-                id => id,
-                label => &f.label,
-                doc_type => &f.doc_type,
-                required => f.required,
-                hint => &f.hint,
-                accept => accept.join(", ").to_uppercase(),
-                files => mine,
-                error => errors.get(id),
-            }
-        })
-        .collect();
-    // An application returned for corrections keeps its history, the
-    // utility's reason and its documents in view while it is edited.
-    let (returned, history) = if a.is_draft() {
-        (None, Vec::new())
-    } else {
-        let events = app::history(&st.db, a).await?;
-        let why = events
-            .iter()
-            .rev()
-            .find(|e| app::EventKind::from_id(&e.kind) == Some(app::EventKind::Status))
-            .and_then(|e| e.note.clone());
-        let returned = format!(
-            "Заявка возвращена на доработку{}. Исправьте её и отправьте снова.",
-            why.map(|w| format!(": «{w}»")).unwrap_or_default()
-        );
-        (Some(returned), applicant_history(ctx, events))
-    };
+    let slots = slot_views(&all, &files, errors);
+    let (returned, history) = returned_view(st, ctx, a).await?;
     let r = ctx.render(
         "portal/application_form.html",
         Some(acc),
@@ -649,11 +661,8 @@ fn send_widget(ctx: &Ctx, acc: &Account, a: &Application) -> Option<minijinja::V
 async fn save(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let autosave = form.get("action").map(String::as_str) == Some("autosave");
     if !workflow::editable(&ctx.tenant, &a) {
         if autosave {
@@ -827,11 +836,8 @@ fn workflow_error(e: WorkflowError) -> WebError {
 async fn change_status(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let to = form.get("to").map(String::as_str).unwrap_or_default();
     let back = |code: &str| Ok(ctx.redirect(&format!("/applications/{}?step_error={code}", a.id)));
     use workflow::step::{StepError, Stepping};
@@ -973,11 +979,8 @@ fn autosave_reply(
 async fn reply(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
@@ -1016,11 +1019,9 @@ async fn reply(
 async fn reply_document(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
     multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::answerable(&ctx.tenant, &a) {
         return Ok(ctx.redirect(&format!("/applications/{}?step_error=not_allowed", a.id)));
     }
@@ -1090,11 +1091,8 @@ fn stale_message() -> String {
 async fn delete(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    _: CsrfForm,
+    FormBy(OwnApplication(_, a), _): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     if !app::delete_draft(&st.db, &a).await? {
         return Ok(ctx.redirect(&format!("/applications/{}", a.id)));
@@ -1161,16 +1159,15 @@ fn upload_reply(
 async fn upload(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, slot)): Path<(String, String)>,
+    Path((_, slot)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
-    mut multipart: axum::extract::Multipart,
+    OwnApplication(acc, a): OwnApplication,
+    multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
     let json = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let k = ctx
         .tenant
         .application_kind(&a.kind)
@@ -1193,79 +1190,35 @@ async fn upload(
     if held >= MAX_FILES_PER_SLOT {
         return reply(Err("too_many"));
     }
-    // The CSRF token comes first in the form, before the file.
-    let mut csrf_ok = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => return reply(Err("no_file")),
-            Err(e) => {
-                tracing::info!(error = %e, "upload interrupted");
-                return reply(Err("failed"));
-            }
-        };
-        match field.name() {
-            Some("csrf_token") => {
-                // A token is short: a longer part is not read into memory.
-                let token = super::posted::small_text(field, 256)
-                    .await
-                    .unwrap_or_default();
-                csrf_ok = ctx
-                    .check_csrf(&st, &[("csrf_token".to_string(), token)].into())
-                    .is_ok();
-            }
-            Some("file") if csrf_ok => {
-                let name = crate::document::safe_name(field.file_name().unwrap_or("file"));
-                let stored = match st.files.put(&st.db, field, max_mb << 20).await {
-                    Ok(s) => s,
-                    Err(crate::document::PutError::TooLarge(_)) => return reply(Err("too_large")),
-                    Err(crate::document::PutError::Empty) => return reply(Err("empty")),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "upload failed");
-                        return reply(Err("failed"));
-                    }
-                };
-                return match app::attach_upload(
-                    &st.db,
-                    &st.files,
-                    &ctx.tenant,
-                    &a,
-                    f,
-                    &name,
-                    &stored,
-                )
-                .await?
-                {
-                    Ok(x) => reply(Ok((x.row, x.name, x.size as i64))),
-                    Err(app::UploadRefused::Type) => reply(Err("type")),
-                    // Sent from another tab while the file was on its way.
-                    Err(app::UploadRefused::Sent) => reply(Err("sent")),
-                };
-            }
-            Some("file") => return Err(WebError::Csrf),
-            _ => {}
-        }
+    use super::posted::SlotRefused;
+    let (name, stored) = match super::posted::slot_file(&ctx, &st, multipart, max_mb).await {
+        Ok(file) => file,
+        Err(SlotRefused::Forged) => return Err(WebError::Csrf),
+        Err(SlotRefused::Code(code)) => return reply(Err(code)),
+    };
+    match app::attach_upload(&st.db, &st.files, &ctx.tenant, &a, f, &name, &stored).await? {
+        Ok(x) => reply(Ok((x.row, x.name, x.size as i64))),
+        Err(app::UploadRefused::Type) => reply(Err("type")),
+        // Sent from another tab while the file was on its way.
+        Err(app::UploadRefused::Sent) => reply(Err("sent")),
     }
 }
 
 async fn download(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
+    Path((_, file)): Path<(String, String)>,
+    OwnApplication(_, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     send_file(&st, &ctx, a.id, &file).await
 }
 
 async fn remove_file(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-    _: CsrfForm,
+    Path((_, file)): Path<(String, String)>,
+    FormBy(OwnApplication(_, a), _): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     if !workflow::editable(&ctx.tenant, &a) {
         return Err(WebError::Forbidden);
     }
@@ -1285,10 +1238,8 @@ const MAX_FILES_PER_SLOT: usize = 20;
 async fn download_zip(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(_, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
     let label = |slot: &str| match slot {
         "_utility" => "От организации".to_string(),
@@ -1332,10 +1283,8 @@ async fn download_zip(
 async fn download_docx(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    OwnApplication(acc, a): OwnApplication,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let bytes = app::word::render(
         &st.db,
         &st.plugins,

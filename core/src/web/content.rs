@@ -131,60 +131,33 @@ async fn office_document_add(
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
-    let mut errors = FieldErrors::new();
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
         Err(r) if r.error == super::posted::PostedError::Csrf => return Err(WebError::Csrf),
         Err(r) => {
-            errors.insert("file".into(), r.error.message(max_mb));
+            let errors = [("file".to_string(), r.error.message(max_mb))].into();
             return render_office_documents(&st, &ctx, &s, &errors, &r.typed, None).await;
         }
     };
-    let title = posted
-        .fields
-        .get("title")
-        .map(|t| t.trim().to_string())
-        .unwrap_or_default();
-    let city = posted.fields.get("city").cloned().filter(|c| !c.is_empty());
-    if title.is_empty() || title.chars().count() > 300 {
-        errors.insert("title".into(), "Назовите документ (до 300 символов)".into());
-    }
-    if city.as_ref().is_some_and(|c| !cities(&ctx).contains(c)) {
-        errors.insert("city".into(), "Выберите город из списка".into());
-    }
-    let Some((name, stored, kind)) = posted.file else {
-        errors.insert("file".into(), "Выберите файл".into());
-        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields, None).await;
+    let publishing = content::Publishing {
+        tenant: &ctx.tenant,
+        staff: s.id,
+        title: posted.fields.get("title").map(String::as_str).unwrap_or(""),
+        city: posted
+            .fields
+            .get("city")
+            .map(String::as_str)
+            .filter(|c| !c.is_empty()),
+        file: posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t)),
+        ip: &ctx.ip,
     };
-    if !errors.is_empty() {
-        crate::document::forget_upload(&st.db, &st.files, &stored).await;
-        return render_office_documents(&st, &ctx, &s, &errors, &posted.fields, None).await;
+    match content::publish_document(&st.db, &st.files, publishing).await {
+        Ok(_) => {}
+        Err(content::PublishError::Invalid(errors)) => {
+            return render_office_documents(&st, &ctx, &s, &errors, &posted.fields, None).await;
+        }
+        Err(content::PublishError::Db(e)) => return Err(e.into()),
     }
-    let mut tx = st.db.pool.begin().await?;
-    let id = content::add_document(
-        &mut tx,
-        ctx.slug(),
-        city.as_deref(),
-        &title,
-        &name,
-        &stored,
-        kind,
-        s.id,
-    )
-    .await?;
-    let target = format!("document:{id}");
-    crate::office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        "document_add",
-        Some(&target),
-        &title,
-        &ctx.ip,
-    )
-    .await?;
-    tx.commit().await?;
-    crate::document::release(&st.db, &stored).await;
     Ok(ctx.redirect("/office/documents?done=added"))
 }
 
@@ -196,23 +169,9 @@ async fn office_document_delete(
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let mut tx = st.db.pool.begin().await?;
-    let sha = content::delete_document(&mut tx, ctx.slug(), id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let target = format!("document:{id}");
-    crate::office::audit(
-        &mut *tx,
-        ctx.slug(),
-        Some(s.id),
-        "document_delete",
-        Some(&target),
-        "",
-        &ctx.ip,
-    )
-    .await?;
-    tx.commit().await?;
-    crate::document::forget_if_unused(&st.db, &st.files, &sha).await;
+    if !content::withdraw_document(&st.db, &st.files, ctx.slug(), s.id, id, &ctx.ip).await? {
+        return Err(WebError::NotFound);
+    }
     Ok(ctx.redirect("/office/documents?done=deleted"))
 }
 

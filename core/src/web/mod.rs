@@ -18,9 +18,12 @@ mod shared;
 mod signing;
 use crate::tenant::templates;
 
+/// Sizes in the pages read as in the mail and the audit log.
+pub(crate) use crate::document::human_size;
 pub use error::WebError;
 
 use crate::account::{self, Account};
+use crate::application::{self, Application};
 use crate::security::CsrfKey;
 use crate::security::captcha::AnswerSource;
 use crate::store::Db;
@@ -622,22 +625,82 @@ impl axum::extract::FromRequest<AppState> for CsrfForm {
     }
 }
 
+/// The signed-in applicant of this tenant; without one, the login page.
+pub(crate) struct Applicant(pub Account);
+
+impl FromRequestParts<AppState> for Applicant {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, WebError> {
+        let ctx = Ctx::from_request_parts(parts, st).await?;
+        Ok(Applicant(ctx.require_user(st).await?))
+    }
+}
+
+/// The signed-in applicant and one of their applications, named by the
+/// path's `{id}`. Another account's or another tenant's application is
+/// 404, as a mangled id is: neither says whether the number exists.
+pub(crate) struct OwnApplication(pub Account, pub Application);
+
+impl FromRequestParts<AppState> for OwnApplication {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, WebError> {
+        let Applicant(acc) = Applicant::from_request_parts(parts, st).await?;
+        let ctx = Ctx::from_request_parts(parts, st).await?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, st)
+            .await
+            .map_err(|_| WebError::NotFound)?;
+        let id: i64 = params
+            .iter()
+            .find(|(k, _)| *k == "id")
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or(WebError::NotFound)?;
+        let a = application::get_own(&st.db, ctx.slug(), acc.id, id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        Ok(OwnApplication(acc, a))
+    }
+}
+
+/// A form posted by `T` (the [`Applicant`], their [`OwnApplication`]):
+/// its CSRF token is checked before `T` is looked up, so a forged or
+/// expired form is refused as such whoever it names.
+pub(crate) struct FormBy<T>(pub T, pub BTreeMap<String, String>);
+
+impl<T> axum::extract::FromRequest<AppState> for FormBy<T>
+where
+    T: FromRequestParts<AppState>,
+    T::Rejection: IntoResponse,
+{
+    type Rejection = Response;
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        // The form reads a request with the same head (and body limit),
+        // and `T` the head kept back.
+        let mut posted = Request::new(body);
+        *posted.method_mut() = parts.method.clone();
+        *posted.uri_mut() = parts.uri.clone();
+        *posted.headers_mut() = parts.headers.clone();
+        *posted.extensions_mut() = parts.extensions.clone();
+        let CsrfForm(form) = CsrfForm::from_request(posted, st).await?;
+        let by = T::from_request_parts(&mut parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(FormBy(by, form))
+    }
+}
+
 /// A `?page=` number; anything but a non-negative number is the first page,
 /// so a mangled link still shows the list rather than a bare 400.
 pub(crate) fn page_number(p: Option<&str>) -> i64 {
     p.and_then(|p| p.trim().parse::<i64>().ok())
         .unwrap_or(0)
         .max(0)
-}
-
-/// A file size as people read it: "840 байт", "40 КБ", "1,2 МБ" (a
-/// decimal comma, as Russian and Kazakh readers write it).
-pub(crate) fn human_size(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} МБ", b as f64 / (1 << 20) as f64).replace('.', ","),
-        b if b >= 1 << 10 => format!("{} КБ", b >> 10),
-        b => format!("{b} байт"),
-    }
 }
 
 #[cfg(test)]

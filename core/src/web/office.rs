@@ -10,7 +10,7 @@ use super::shared::{actor_name, event_text, internal, message_views, render, sta
 use super::{AppState, CsrfForm, Ctx, WebError, form_map, nonempty, with_status};
 use crate::account::{self, FieldErrors};
 use crate::application::{self as app};
-use crate::office::correspondence::{self, Attachment, Kind, Letter};
+use crate::office::correspondence;
 use crate::office::queue::{self, Assignee, QueueFilter, Sort};
 use crate::office::{self, Staff, StaffRole};
 use crate::workflow::{self};
@@ -41,11 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route("/office/dashboard", get(dashboard_page))
         .route(
             "/office/export.csv",
-            get(|ctx, st, q| export(ctx, st, q, "csv")),
+            get(|ctx, st, q| export(ctx, st, q, office::export::Format::Csv)),
         )
         .route(
             "/office/export.xlsx",
-            get(|ctx, st, q| export(ctx, st, q, "xlsx")),
+            get(|ctx, st, q| export(ctx, st, q, office::export::Format::Xlsx)),
         )
         .route("/office/applications/{id}", get(card_page))
         .route(
@@ -325,6 +325,23 @@ fn due_mark(ctx: &Ctx, r: &queue::QueueRow) -> Option<&'static str> {
     (!is_final && d <= soon).then_some("soon")
 }
 
+/// One application as the queue lists it.
+fn queue_row(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
+    context! {
+        id => r.app.id,
+        number => &r.app.number,
+        kind => ctx.tenant.kind_title(&r.app.kind),
+        city => &r.app.city,
+        address => r.app.values.get("object_address"),
+        status => row_status(ctx, r),
+        submitted_at => r.app.submitted_at.as_deref().map(|t| ctx.tenant.local_date(t)),
+        due_on => r.app.due_on.as_deref().map(crate::tenant::ru_date),
+        mark => due_mark(ctx, r),
+        applicant => applicant_view(ctx, r),
+        assignee => &r.assignee,
+    }
+}
+
 async fn queue_page(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -333,24 +350,7 @@ async fn queue_page(
     let s = staff(&st, &ctx).await?;
     let f = filter_of(&q, &s);
     let (rows, total) = queue::queue(&st.db, &ctx.tenant, &f).await?;
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            context! {
-                id => r.app.id,
-                number => &r.app.number,
-                kind => ctx.tenant.kind_title(&r.app.kind),
-                city => &r.app.city,
-                address => r.app.values.get("object_address"),
-                status => row_status(&ctx, r),
-                submitted_at => r.app.submitted_at.as_deref().map(|t| ctx.tenant.local_date(t)),
-                due_on => r.app.due_on.as_deref().map(crate::tenant::ru_date),
-                mark => due_mark(&ctx, r),
-                applicant => applicant_view(&ctx, r),
-                assignee => &r.assignee,
-            }
-        })
-        .collect();
+    let rows: Vec<_> = rows.iter().map(|r| queue_row(&ctx, r)).collect();
     let counts: Vec<_> = queue::counts(&st.db, ctx.slug())
         .await?
         .into_iter()
@@ -404,16 +404,12 @@ async fn export(
     ctx: Ctx,
     State(st): State<AppState>,
     Query(q): Query<QueueQuery>,
-    format: &'static str,
+    format: office::export::Format,
 ) -> Result<Response, WebError> {
     let s = staff(&st, &ctx).await?;
     let mut f = filter_of(&q, &s);
     f.limit = queue::EXPORT_MAX;
     f.page = 0;
-    let format = match format {
-        "csv" => office::export::Format::Csv,
-        _ => office::export::Format::Xlsx,
-    };
     let rows = queue::count(&st.db, &ctx.tenant, &f)
         .await?
         .min(queue::EXPORT_MAX);
@@ -421,7 +417,7 @@ async fn export(
         &st.db.pool,
         ctx.slug(),
         Some(s.id),
-        "export",
+        office::AuditAction::Export,
         None,
         &format!("{}, строк: {rows}", format.ext().to_uppercase()),
         &ctx.ip,
@@ -574,7 +570,7 @@ async fn render_card(
         .map(|e| {
             context! {
                 what => event_text(ctx, &e),
-                who => actor_name(&names, &e.actor),
+                who => actor_name(&names, e.actor),
                 note => e.note,
                 when => ctx.tenant.local_time(&e.created_at),
             }
@@ -622,11 +618,9 @@ async fn render_card(
     Ok(super::with_errors(r2, errors))
 }
 
-/// History authors by their `staff:<id>` label.
-fn staff_names(team: &[Staff]) -> BTreeMap<String, String> {
-    team.iter()
-        .map(|s| (format!("staff:{}", s.id), s.name.clone()))
-        .collect()
+/// Staff names by id, for the history's authors.
+fn staff_names(team: &[Staff]) -> BTreeMap<i64, String> {
+    team.iter().map(|s| (s.id, s.name.clone())).collect()
 }
 
 async fn card_file(
@@ -649,76 +643,47 @@ async fn card_document(
     let s = staff(&st, &ctx).await?;
     let r = load_card(&st, &ctx, &id).await?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
-    let mut errors = FieldErrors::new();
     let posted = match super::posted::read(&ctx, &st, multipart, max_mb).await {
         Ok(p) => p,
         Err(refused) if refused.error == super::posted::PostedError::Csrf => {
             return Err(WebError::Csrf);
         }
         Err(refused) => {
-            errors.insert("file".into(), refused.error.message(max_mb));
+            let errors = [("file".to_string(), refused.error.message(max_mb))].into();
             let typed = Some(("document", &refused.typed));
             return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
         }
-    };
-    let title = posted
-        .fields
-        .get("title")
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty() && t.chars().count() <= 200);
-    let comment = posted
-        .fields
-        .get("body")
-        .map(|b| b.trim().to_string())
-        .unwrap_or_default();
-    if title.is_none() {
-        errors.insert(
-            "doc_title".into(),
-            "Назовите документ (до 200 символов)".into(),
-        );
-    }
-    if posted.file.is_none() {
-        errors.insert("file".into(), "Выберите файл".into());
-    }
-    let (Some(title), Some((name, stored, kind)), true) =
-        (title, posted.file.as_ref(), errors.is_empty())
-    else {
-        if let Some((_, stored, _)) = &posted.file {
-            crate::document::forget_upload(&st.db, &st.files, stored).await;
-        }
-        let typed = Some(("document", &posted.fields));
-        return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
     };
     let a = &r.app;
     let applicant = account::get(&st.db, ctx.slug(), a.account_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let to = super::shared::recipient(&st, &ctx, &applicant, a);
-    let letter = Letter {
-        kind: Kind::Document,
-        title: Some(&title),
-        text: &comment,
-        file: Some(Attachment {
-            name,
-            stored,
-            mime: kind.mime(),
-        }),
+    let doc = correspondence::StaffDocument {
+        title: posted.fields.get("title").map(String::as_str),
+        comment: posted.fields.get("body").map(String::as_str).unwrap_or(""),
+        file: posted.file.as_ref().map(|(n, s, t)| (n.as_str(), s, *t)),
     };
-    let detail = format!(
-        "{title} ({name}, {})",
-        super::human_size(stored.size as i64)
-    );
-    correspondence::staff_sends_document(
+    use correspondence::DocumentError;
+    match correspondence::staff_sends_document(
         &st.db,
+        &st.files,
         &ctx.tenant,
         a,
         &s,
         &to,
-        &letter,
-        (&detail, &ctx.ip),
+        doc,
+        &ctx.ip,
     )
     .await
-    .map_err(|e| WebError::Internal(e.into()))?;
+    {
+        Ok(()) => {}
+        Err(DocumentError::Invalid(errors)) => {
+            let typed = Some(("document", &posted.fields));
+            return render_card(&st, &ctx, &s, &r, &errors, None, typed).await;
+        }
+        Err(e) => return Err(WebError::Internal(e.into())),
+    }
     st.outbox_wake.notify_one();
     Ok(ctx.redirect(&format!("/office/applications/{}?done=document", a.id)))
 }
@@ -800,7 +765,7 @@ async fn staff_add(
         &get("password"),
         Some(office::AuditNote {
             staff: Some(s.id),
-            action: "staff_add",
+            action: office::AuditAction::StaffAdd,
             target: None,
             detail: format!("{}, {}", get("email"), role.title()),
             ip: &ctx.ip,
@@ -833,8 +798,12 @@ async fn staff_active(
     }
     let note = office::AuditNote {
         staff: Some(s.id),
-        action: if active { "staff_on" } else { "staff_off" },
-        target: Some(format!("staff:{id}")),
+        action: if active {
+            office::AuditAction::StaffOn
+        } else {
+            office::AuditAction::StaffOff
+        },
+        target: Some(office::Audited::Staff(id)),
         detail: String::new(),
         ip: &ctx.ip,
     };
@@ -915,7 +884,7 @@ async fn audit_page(
             context! {
                 at => &e.at,
                 who => &e.who,
-                action => audit_action(&e.action),
+                action => office::AuditAction::parse(&e.action).map_or(e.action.as_str(), |a| a.title()),
                 target => target,
                 link => link,
                 detail => &e.detail,
@@ -929,36 +898,6 @@ async fn audit_page(
         Some(&s),
         context! { entries => entries, page => page },
     )
-}
-
-/// An audit action as the tenant admin reads it.
-fn audit_action(action: &str) -> String {
-    match action {
-        "login" => "Вход",
-        "login_failed" => "Неудачный вход",
-        "code_failed" => "Неверный код второго фактора",
-        "totp_on" => "Включён код при входе",
-        "totp_off" => "Отключён код при входе",
-        "staff_add" => "Добавлен сотрудник",
-        "staff_on" => "Доступ сотрудника восстановлен",
-        "staff_off" => "Доступ сотрудника закрыт",
-        "export" => "Выгрузка очереди",
-        "status" => "Смена статуса",
-        "custom_status" => "Свой статус",
-        "number" => "Регистрационный номер",
-        "assign" => "Назначение исполнителя",
-        "message" => "Сообщение заявителю",
-        "request" => "Запрос документов",
-        "stage" => "Этап работ",
-        "document" => "Документ заявителю",
-        "document_add" => "Опубликован нормативный документ",
-        "document_delete" => "Удалён нормативный документ",
-        "content" => "Изменены страницы портала",
-        "appeal_take" => "Обращение взято в работу",
-        "appeal_answer" => "Ответ на обращение",
-        other => other,
-    }
-    .to_string()
 }
 
 /// An audit target by the tenant's names (a registration number, a draft's

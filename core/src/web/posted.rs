@@ -2,7 +2,8 @@
 //! correspondence forms send it (staff and applicant documents): the CSRF
 //! token is checked before any byte of the file is stored, text fields are
 //! capped, and the file streams to the object store under the tenant's
-//! size limit with its type read from its content.
+//! size limit with its type read from its content. Also the draft's
+//! slot upload: a token, then one file.
 
 use super::{AppState, Ctx};
 use crate::document::{FileType, PutError, Stored};
@@ -168,4 +169,57 @@ async fn read_into(
         return Err(PostedError::Csrf);
     }
     Ok(())
+}
+
+/// Why a slot upload stored nothing: forged (a file before a valid token),
+/// or a code the draft's page explains (`no_file`, `too_large`, `empty`,
+/// `failed`).
+pub enum SlotRefused {
+    Forged,
+    Code(&'static str),
+}
+
+/// The one file of a draft slot's upload form, which sends its CSRF token
+/// first: the file streams to the store under `max_mb`, named safely.
+/// Parts after the file are not read.
+pub async fn slot_file(
+    ctx: &Ctx,
+    st: &AppState,
+    mut multipart: axum::extract::Multipart,
+    max_mb: u64,
+) -> Result<(String, Stored), SlotRefused> {
+    let mut csrf_ok = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Err(SlotRefused::Code("no_file")),
+            Err(e) => {
+                tracing::info!(error = %e, "upload interrupted");
+                return Err(SlotRefused::Code("failed"));
+            }
+        };
+        match field.name() {
+            Some("csrf_token") => {
+                // A token is short: a longer part is not read into memory.
+                let token = small_text(field, 256).await.unwrap_or_default();
+                csrf_ok = ctx
+                    .check_csrf(st, &[("csrf_token".to_string(), token)].into())
+                    .is_ok();
+            }
+            Some("file") if csrf_ok => {
+                let name = crate::document::safe_name(field.file_name().unwrap_or("file"));
+                return match st.files.put(&st.db, field, max_mb << 20).await {
+                    Ok(stored) => Ok((name, stored)),
+                    Err(PutError::TooLarge(_)) => Err(SlotRefused::Code("too_large")),
+                    Err(PutError::Empty) => Err(SlotRefused::Code("empty")),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "upload failed");
+                        Err(SlotRefused::Code("failed"))
+                    }
+                };
+            }
+            Some("file") => return Err(SlotRefused::Forged),
+            _ => {}
+        }
+    }
 }

@@ -2,10 +2,8 @@
 //! settings (password, email, phone).
 
 use super::shared::field_views;
-use super::{AppState, CsrfForm, Ctx, WebError};
-use crate::account::codes::{self, CodeCheck, LinkState, purpose};
-use crate::account::{self, Account, FieldErrors, Key};
-use crate::notify;
+use super::{AppState, Applicant, Ctx, FormBy, WebError};
+use crate::account::{self, Account, FieldErrors};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -99,19 +97,17 @@ fn render_profile(
 
 async fn profile_page(
     ctx: Ctx,
-    State(st): State<AppState>,
     Query(q): Query<ProfileQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     render_profile(&ctx, &acc, &acc.profile.clone(), &FieldErrors::new(), &q)
 }
 
 async fn save_profile(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     use account::common::ProfileError;
     match account::common::save_profile(&st.db, &st.plugins, &ctx.tenant, &acc, &form, &ctx.ip)
         .await
@@ -178,19 +174,17 @@ fn render_settings(
 
 async fn settings_page(
     ctx: Ctx,
-    State(st): State<AppState>,
     Query(q): Query<SettingsQuery>,
+    Applicant(acc): Applicant,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     render_settings(&ctx, &acc, &FieldErrors::new(), &BTreeMap::new(), &q)
 }
 
 async fn change_password(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let typed = (
         form.get("password").cloned().unwrap_or_default(),
         form.get("password2").map(String::as_str).unwrap_or(""),
@@ -214,9 +208,8 @@ async fn change_password(
 async fn change_email(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_email").cloned().unwrap_or_default();
     let current = form.get("current_password").cloned().unwrap_or_default();
     let base = ctx.tenant.public_url(&st.cfg.public_url);
@@ -240,47 +233,24 @@ async fn confirm_new_email(
     State(st): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let mut tx = st.db.pool.begin().await?;
-    let LinkState::Valid(id, Some(new)) =
-        codes::use_link(&mut *tx, ctx.slug(), purpose::CHANGE_EMAIL, &token).await?
-    else {
-        drop(tx);
-        let mut r = ctx.render("portal/invalid_link.html", None, context! {})?;
-        *r.status_mut() = StatusCode::GONE;
-        return Ok(r);
+    use account::contacts::EmailLink;
+    let done = account::contacts::confirm_email(&st.db, &ctx.tenant, &token, &ctx.ip)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let (status, taken) = match done {
+        EmailLink::Changed => (None, false),
+        EmailLink::Invalid => (Some(StatusCode::GONE), false),
+        EmailLink::Taken => (Some(StatusCode::CONFLICT), true),
     };
-    // On the transaction's own connection: it holds the token's row.
-    if !account::is_free_on(&mut *tx, ctx.slug(), Key::Email, &new, Some(id)).await? {
-        drop(tx);
-        let mut r = ctx.render("portal/invalid_link.html", None, context! { taken => true })?;
-        *r.status_mut() = StatusCode::CONFLICT;
+    if let Some(status) = status {
+        let mut r = ctx.render(
+            "portal/invalid_link.html",
+            None,
+            context! { taken => taken },
+        )?;
+        *r.status_mut() = status;
         return Ok(r);
     }
-    let old = account::get_on(&mut *tx, ctx.slug(), id)
-        .await?
-        .and_then(|a| a.email);
-    account::set_email_confirmed(&mut *tx, ctx.slug(), id, &new).await?;
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(id),
-        "email_changed",
-        serde_json::json!({"old": old, "new": new}),
-        "applicant",
-        Some(&ctx.ip),
-    )
-    .await?;
-    if let Some(old) = &old {
-        notify::email(
-            &mut *tx,
-            &ctx.tenant,
-            old,
-            "email_changed",
-            context! { new => new },
-        )
-        .await?;
-    }
-    tx.commit().await?;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect("/settings?email_changed=1"))
 }
@@ -288,9 +258,8 @@ async fn confirm_new_email(
 async fn change_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let raw = form.get("new_phone").cloned().unwrap_or_default();
     let values: BTreeMap<String, String> = [("new_phone".to_string(), raw.clone())].into();
     let current = form.get("current_password").cloned().unwrap_or_default();
@@ -309,42 +278,25 @@ async fn change_phone(
 async fn confirm_new_phone(
     ctx: Ctx,
     State(st): State<AppState>,
-    CsrfForm(form): CsrfForm,
+    FormBy(Applicant(acc), form): FormBy<Applicant>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
     let input = form.get("code").cloned().unwrap_or_default();
     let q = SettingsQuery {
         phone_code: Some("1".into()),
         ..Default::default()
     };
     let err = |m: String| -> FieldErrors { [("phone_code".to_string(), m)].into() };
-    match codes::check_code(&st.db, ctx.slug(), acc.id, purpose::CHANGE_PHONE, &input).await? {
-        CodeCheck::Ok(phone) => {
-            if !account::is_free(&st.db, ctx.slug(), Key::Phone, &phone, Some(acc.id)).await? {
-                return render_settings(
-                    &ctx,
-                    &acc,
-                    &err("Этот номер уже указан в другой учётной записи".into()),
-                    &BTreeMap::new(),
-                    &q,
-                );
-            }
-            let mut tx = st.db.pool.begin().await?;
-            account::set_phone_confirmed(&mut *tx, ctx.slug(), acc.id, &phone).await?;
-            account::event(
-                &mut *tx,
-                ctx.slug(),
-                Some(acc.id),
-                "phone_changed",
-                serde_json::json!({"old": acc.phone, "new": phone}),
-                "applicant",
-                Some(&ctx.ip),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(ctx.redirect("/settings?phone_changed=1"))
-        }
-        CodeCheck::Wrong { attempts_left } => render_settings(
+    use account::contacts::PhoneCode;
+    match account::contacts::confirm_phone(&st.db, &ctx.tenant, &acc, &input, &ctx.ip).await? {
+        PhoneCode::Changed => Ok(ctx.redirect("/settings?phone_changed=1")),
+        PhoneCode::Taken => render_settings(
+            &ctx,
+            &acc,
+            &err("Этот номер уже указан в другой учётной записи".into()),
+            &BTreeMap::new(),
+            &q,
+        ),
+        PhoneCode::Wrong { attempts_left } => render_settings(
             &ctx,
             &acc,
             &err(format!("Неверный код. Осталось попыток: {attempts_left}.")),
@@ -353,7 +305,7 @@ async fn confirm_new_phone(
         ),
         // No code is pending, so its form is gone: the message goes where
         // the user asks for a new one.
-        CodeCheck::NoCode => render_settings(
+        PhoneCode::NoCode => render_settings(
             &ctx,
             &acc,
             &[(

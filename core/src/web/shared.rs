@@ -8,6 +8,7 @@ use crate::account::{Account, FieldErrors};
 use crate::application::{self as app, Application};
 use crate::office::{self, Staff};
 use crate::plugin::types::{self as pt};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::FieldDef;
 use crate::workflow::{self, Recipient, WorkflowError};
@@ -100,7 +101,7 @@ pub(super) async fn message_views(
     st: &AppState,
     ctx: &Ctx,
     application: i64,
-    names: &BTreeMap<String, String>,
+    names: &BTreeMap<i64, String>,
 ) -> Result<Vec<minijinja::Value>, WebError> {
     Ok(office::messages(&st.db, ctx.slug(), application)
         .await
@@ -110,7 +111,7 @@ pub(super) async fn message_views(
             context! {
                 side => &m.side,
                 kind => &m.kind,
-                who => actor_name(names, &m.author),
+                who => actor_name(names, m.author),
                 title => &m.title,
                 body => minijinja::Value::from_safe_string(m.body.clone()),
                 file_id => m.file_id,
@@ -221,12 +222,12 @@ pub(super) fn staff_view(s: &Staff) -> minijinja::Value {
     }
 }
 
-pub(super) fn actor_name(names: &BTreeMap<String, String>, actor: &str) -> String {
+pub(super) fn actor_name(names: &BTreeMap<i64, String>, actor: Author) -> String {
     match actor {
-        "applicant" => "Заявитель".into(),
-        "system" => "Система".into(),
-        other => names
-            .get(other)
+        Author::Applicant => "Заявитель".into(),
+        Author::System => "Система".into(),
+        Author::Staff(id) => names
+            .get(&id)
             .cloned()
             .unwrap_or_else(|| "Сотрудник".into()),
     }

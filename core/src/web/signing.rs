@@ -4,9 +4,9 @@
 //! (asking for signatures, the utility's own signature).
 
 use super::shared::{self, staff};
-use super::{AppState, CsrfForm, Ctx, WebError, attachment, with_status};
+use super::{AppState, CsrfForm, Ctx, FormBy, OwnApplication, WebError, attachment, with_status};
 use crate::account::Account;
-use crate::application::{self as app, Application};
+use crate::application::Application;
 use crate::signing::{self, Asked, Scheme, Side, SignError, Signer, pep};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -59,12 +59,6 @@ fn parse_id(s: &str) -> Result<i64, WebError> {
     s.parse().map_err(|_| WebError::NotFound)
 }
 
-async fn own(st: &AppState, ctx: &Ctx, acc: &Account, id: &str) -> Result<Application, WebError> {
-    app::get_own(&st.db, ctx.slug(), acc.id, parse_id(id)?)
-        .await?
-        .ok_or(WebError::NotFound)
-}
-
 /// The application of the office's tenant (never a draft) with its applicant.
 async fn office_application(
     st: &AppState,
@@ -109,11 +103,10 @@ struct Problem {
 async fn page(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
+    OwnApplication(acc, a): OwnApplication,
+    Path((_, file)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     let notice = if q.signed.is_some() {
         Some("Документ подписан.")
@@ -216,11 +209,9 @@ fn back_to(ctx: &Ctx, a: &Application, d: i64, flag: &str) -> Response {
 async fn sign(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-    CsrfForm(form): CsrfForm,
+    Path((_, file)): Path<(String, String)>,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     let scheme = signing::scheme_of(&ctx.tenant, &acc, &d)
         .filter(|s| s.is_certificate())
@@ -291,11 +282,9 @@ async fn refused(
 async fn send_code(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-    CsrfForm(form): CsrfForm,
+    Path((_, file)): Path<(String, String)>,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     if form.get("agree").is_some_and(|v| !v.is_empty()) {
         pep::agree(&st.db, &ctx.tenant, &acc, &ctx.ip, &ctx.user_agent).await?;
@@ -353,11 +342,9 @@ async fn pep_refused(
 async fn confirm(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
-    CsrfForm(form): CsrfForm,
+    Path((_, file)): Path<(String, String)>,
+    FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     let code = form.get("code").map(String::as_str).unwrap_or("");
     let recipient = shared::recipient(&st, &ctx, &acc, &a);
@@ -388,11 +375,10 @@ async fn confirm(
 async fn signature_file(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
+    OwnApplication(acc, a): OwnApplication,
+    Path((_, file)): Path<(String, String)>,
     multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     let bytes = match shared::small_upload(&ctx, &st, multipart, signing::MAX_CMS).await {
         Ok(b) => b,
@@ -425,10 +411,9 @@ async fn signature_file(
 async fn package(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, file)): Path<(String, String)>,
+    OwnApplication(_, a): OwnApplication,
+    Path((_, file)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     let d = doc(&st, &ctx, &a, &file).await?;
     send_package(&st, &ctx, &a, &d).await
 }
@@ -458,10 +443,9 @@ async fn send_package(
 async fn signature_download(
     ctx: Ctx,
     State(st): State<AppState>,
-    Path((id, sig)): Path<(String, String)>,
+    OwnApplication(_, a): OwnApplication,
+    Path((_, sig)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let acc = ctx.require_user(&st).await?;
-    let a = own(&st, &ctx, &acc, &id).await?;
     send_signature(&st, &ctx, &a, &sig).await
 }
 

@@ -15,6 +15,7 @@ use crate::notify;
 use crate::plugin::Plugins;
 use crate::plugin::types as pt;
 use crate::plugin::types::{Hook, HookOutput};
+use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, Channel, Role, StatusDef, Workflow};
 use calendar::Calendar;
@@ -39,11 +40,12 @@ impl Actor {
         }
     }
 
-    pub fn label(self) -> String {
+    /// The history's name for it.
+    pub fn author(self) -> Author {
         match self {
-            Actor::Applicant(_) => "applicant".into(),
-            Actor::Staff { id, .. } => format!("staff:{id}"),
-            Actor::System => "system".into(),
+            Actor::Applicant(_) => Author::Applicant,
+            Actor::Staff { id, .. } => Author::Staff(id),
+            Actor::System => Author::System,
         }
     }
 
@@ -241,12 +243,12 @@ pub async fn change(
         return Err(WorkflowError::NotAllowed);
     }
     let due = due_on(tenant, to, tenant.today()).map(|d| d.to_string());
-    let moved = app::set_status(tx, a, to, due.as_deref(), &actor.label(), note).await?;
+    let moved = app::set_status(tx, a, to, due.as_deref(), actor.author(), note).await?;
     if !moved {
         return Err(WorkflowError::Changed);
     }
     notify_status(tx, tenant, a, to, notify_to).await?;
-    tracing::info!(application = a.id, from = %a.status, to, actor = %actor.label(), "status changed");
+    tracing::info!(application = a.id, from = %a.status, to, actor = %actor.author(), "status changed");
     Ok(())
 }
 
