@@ -77,7 +77,11 @@ async fn setevaya_the_utility_signs_first_then_the_applicant_by_sms_code() {
     let Some(pki) = Pki::gost256("setevaya") else {
         return;
     };
-    let tenants = tenants_copy(&[("setevaya", "setevaya", None)]);
+    let tenants = tenants_copy(&[
+        ("setevaya", "setevaya", None),
+        ("kazenergo", "kazenergo", None),
+        ("kvadra", "kvadra", None),
+    ]);
     pki.install(&tenants.join("setevaya"));
     // Only the CRL files count: the test PKI has no distribution points.
     let toml_path = tenants.join("setevaya/tenant.toml");
@@ -325,6 +329,64 @@ async fn setevaya_the_utility_signs_first_then_the_applicant_by_sms_code() {
     let mut doc_bytes = Vec::new();
     std::io::Read::read_to_end(&mut z.by_name("договор.pdf").unwrap(), &mut doc_bytes).unwrap();
     assert_eq!(doc_bytes, contract);
+
+    // Strangers: another applicant of the tenant, an applicant and staff
+    // of another tenant find nothing, and a form without its token is refused.
+    let (sig_id,): (i64,) =
+        sqlx::query_as("SELECT MIN(id) FROM signatures WHERE tenant_id = 'setevaya'")
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    let mut other = setevaya_applicant(&app, "other@example.ru", "+79003000078").await;
+    let mut far = tapline_e2e::kazenergo_legal(&app, "far@example.ru", "+79003000079").await;
+    let pages = [
+        mine.clone(),
+        format!("{mine}/package.zip"),
+        format!("/applications/{id}/signatures/{sig_id}"),
+    ];
+    let forms = [
+        format!("{mine}/sign"),
+        format!("{mine}/code"),
+        format!("{mine}/confirm"),
+    ];
+    for b in [&mut other, &mut far] {
+        for p in &pages {
+            assert_eq!(b.get(p).await.status, 404, "{p}");
+        }
+        for p in &forms {
+            assert_eq!(b.post(p, &[("code", &code)]).await.status, 404, "{p}");
+            assert_eq!(b.post_raw(p, String::new()).await.status, 403, "{p}");
+        }
+    }
+    office::add_staff(
+        app.db(),
+        "kvadra",
+        "op@kvadra.ru",
+        "Чужой",
+        StaffRole::Admin,
+        STAFF_PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut kv = app.browser("kvadra");
+    kv.get("/office/login").await;
+    let r = kv
+        .post(
+            "/office/login",
+            &[("email", "op@kvadra.ru"), ("password", STAFF_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    for p in [
+        doc.clone(),
+        format!("{doc}/package.zip"),
+        format!("{card}/signatures/{sig_id}"),
+    ] {
+        assert_eq!(kv.get(&p).await.status, 404, "{p}");
+    }
+    let r = kv.post(&format!("{doc}/ask"), &[("asked", "both")]).await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
