@@ -518,8 +518,9 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
     assert!(card.has("Документ подписан"), "{}", card.body);
     // The refused signatures were never recorded; the valid one is kept
     // with what it was judged on, and judges the same again.
-    let (n, cms, verdict): (i64, String, String) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM signatures WHERE tenant_id = 'kvadra'), cms, verdict FROM signatures WHERE tenant_id = 'kvadra'",
+    let (n, cms, verdict, evidence): (i64, String, String, String) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM signatures WHERE tenant_id = 'kvadra'), cms, verdict, evidence \
+         FROM signatures WHERE tenant_id = 'kvadra'",
     )
     .fetch_one(&app.db().pool)
     .await
@@ -528,7 +529,36 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
     let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
     assert_eq!(v["valid"], true);
     assert_eq!(v["signer"]["ogrn"], "1027700123450");
-    assert!(!cms.is_empty());
+    // Checked again later from what is stored: the CMS, the document's
+    // bytes, the evidence and the time of receipt give the same verdict;
+    // other bytes do not.
+    use base64::Engine;
+    use tapline_signature::policy::{self, Evidence, Policy, Purpose, Revocation};
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&cms)
+        .unwrap();
+    let evidence: Evidence = serde_json::from_str(&evidence).unwrap();
+    assert!(
+        !evidence.crls.is_empty(),
+        "the CRL it was judged with is kept"
+    );
+    let at = time::OffsetDateTime::parse(
+        v["checked_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp() as u64;
+    let anchors =
+        policy::certificates_from(&std::fs::read(pki.dir.join("root.pem")).unwrap()).unwrap();
+    let again = Policy {
+        revocation: Revocation::Crl,
+        purpose: Purpose::Sign,
+    };
+    let verdict = policy::verify(&der, Some(&bytes), &anchors, &again, &evidence, at);
+    assert!(verdict.valid, "{:?}", verdict.reason);
+    assert_eq!(verdict.serial.as_deref(), v["serial"].as_str());
+    let changed = policy::verify(&der, Some(b"other bytes"), &anchors, &again, &evidence, at);
+    assert!(!changed.valid);
 }
 
 /// Sends (or sends again) an almatyenergosbyt application signed by the
@@ -1029,6 +1059,30 @@ async fn without_trusted_roots_the_page_says_signatures_are_not_taken_yet() {
     .fetch_one(&app.db().pool)
     .await
     .unwrap();
+    // almatyenergosbyt signs when sending: its draft says why it cannot be sent yet.
+    let mut kz = tapline_e2e::ready(
+        &app,
+        "almatyenergosbyt",
+        "legal",
+        "+77013000066",
+        &[
+            ("org_name", "ТОО «Тест»"),
+            ("bin", "050540004455"),
+            ("email", "draft@example.kz"),
+            ("phone", "+77013000066"),
+        ],
+        &[],
+    )
+    .await;
+    let r = kz
+        .post("/applications/new", &[("kind", "connection")])
+        .await;
+    let draft = kz.follow(&r).await;
+    assert!(
+        draft.has("портал пока не принимает подписи"),
+        "{}",
+        draft.body
+    );
     let page = a.get(&format!("/applications/{id}/documents/{file}")).await;
     assert!(
         page.has("Портал пока не принимает электронные подписи"),

@@ -655,6 +655,8 @@ fn send_widget(ctx: &Ctx, acc: &Account, a: &Application) -> Option<minijinja::V
         scheme => scheme.id(),
         content_url => ctx.url(&format!("/applications/{}/application.docx", a.id)),
         ncalayer => &sig.ncalayer,
+        // No root configured: a signature could only be refused, so say so first.
+        ready => !ctx.tenant.trust.anchors.is_empty(),
     })
 }
 
