@@ -64,51 +64,9 @@ impl Pki {
     }
 
     /// A certificate `name` of another holder (`subject` in OpenSSL's
-    /// `/K=V/…` form), issued by the same CA as `ee`.
+    /// `/K=V/…` form), issued by the same CA as `ee`, with `ee`'s usages.
     pub fn issue(&self, name: &str, subject: &str) {
-        self.openssl(&[
-            "genpkey",
-            "-quiet",
-            "-algorithm",
-            "gost2012_256",
-            "-pkeyopt",
-            "paramset:A",
-            "-out",
-            &format!("{name}.key"),
-        ]);
-        self.openssl(&[
-            "req",
-            "-new",
-            "-utf8",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        let cnf = signature_tests().join("pki/ca.cnf");
-        self.openssl(&[
-            "ca",
-            "-batch",
-            "-utf8",
-            "-preserveDN",
-            "-config",
-            cnf.to_str().unwrap(),
-            "-extensions",
-            "v3_ee",
-            "-cert",
-            "inter.pem",
-            "-keyfile",
-            "inter.key",
-            "-days",
-            "825",
-            "-notext",
-            "-in",
-            &format!("{name}.csr"),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
+        self.issue_with_eku(name, subject, "clientAuth,emailProtection");
     }
 
     /// As [`Pki::issue`], with the extended key usages `eku` (OpenSSL's

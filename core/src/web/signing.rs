@@ -261,10 +261,20 @@ async fn refused(
     ) {
         tracing::error!(error = %e, "signing failed");
     }
-    let problem = Problem {
-        at,
-        message: e.message(),
-    };
+    show_problem(st, ctx, acc, a, d, at, e.message()).await
+}
+
+/// The document's page again (422) with `message` beside the form `at`.
+async fn show_problem(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    d: &signing::Document,
+    at: &'static str,
+    message: String,
+) -> Result<Response, WebError> {
+    let problem = Problem { at, message };
     render_page(
         st,
         ctx,
@@ -321,21 +331,7 @@ async fn pep_refused(
     if let pep::PepError::Sign(SignError::Db(_)) | pep::PepError::Notify(_) = &e {
         tracing::error!(error = %e, "SMS signing failed");
     }
-    let problem = Problem {
-        at,
-        message: e.message(),
-    };
-    render_page(
-        st,
-        ctx,
-        acc,
-        a,
-        d,
-        None,
-        Some(problem),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
+    show_problem(st, ctx, acc, a, d, at, e.message()).await
 }
 
 /// «Подписать» with the code from the SMS.
@@ -382,23 +378,7 @@ async fn signature_file(
     let d = doc(&st, &ctx, &a, &file).await?;
     let bytes = match shared::small_upload(&ctx, &st, multipart, signing::MAX_CMS).await {
         Ok(b) => b,
-        Err(message) => {
-            let problem = Problem {
-                at: "file",
-                message,
-            };
-            return render_page(
-                &st,
-                &ctx,
-                &acc,
-                &a,
-                &d,
-                None,
-                Some(problem),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
+        Err(message) => return show_problem(&st, &ctx, &acc, &a, &d, "file", message).await,
     };
     match signing::attach_signature_file(&st.db, &st.files, &ctx.tenant, &acc, &a, d.id, &bytes)
         .await
