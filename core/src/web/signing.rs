@@ -455,6 +455,15 @@ async fn send_signature(
 
 // ------------------------------------------------------------------ office
 
+/// Back to a document's page in the office, with `query` (may be empty).
+fn office_doc(ctx: &Ctx, a: &Application, d: i64, query: &str) -> Response {
+    Redirect::to(&format!(
+        "{}/office/applications/{}/documents/{d}{query}",
+        ctx.base, a.id
+    ))
+    .into_response()
+}
+
 async fn office_page(
     ctx: Ctx,
     State(st): State<AppState>,
@@ -539,11 +548,7 @@ async fn office_ask(
     match signing::ask(&st.db, &ctx.tenant, &s, &a, d.id, asked, &recipient).await {
         Ok(()) => {
             st.outbox_wake.notify_one();
-            Ok(Redirect::to(&format!(
-                "{}/office/applications/{}/documents/{}",
-                ctx.base, a.id, d.id
-            ))
-            .into_response())
+            Ok(office_doc(&ctx, &a, d.id, ""))
         }
         Err(SignError::AlreadySigned) => {
             let problem = Problem {
@@ -593,20 +598,12 @@ async fn office_sign(
     match res {
         Ok(_) => {
             st.outbox_wake.notify_one();
-            Ok(Redirect::to(&format!(
-                "{}/office/applications/{}/documents/{}?signed=1",
-                ctx.base, a.id, d.id
-            ))
-            .into_response())
+            Ok(office_doc(&ctx, &a, d.id, "?signed=1"))
         }
         Err(SignError::AlreadySigned | SignError::NotAsked)
             if signed_by(&st, &ctx, &a, &d, Side::Utility).await =>
         {
-            Ok(Redirect::to(&format!(
-                "{}/office/applications/{}/documents/{}?signed=1",
-                ctx.base, a.id, d.id
-            ))
-            .into_response())
+            Ok(office_doc(&ctx, &a, d.id, "?signed=1"))
         }
         Err(e) => {
             if matches!(
