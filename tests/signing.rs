@@ -77,24 +77,7 @@ async fn setevaya_the_utility_signs_first_then_the_applicant_by_sms_code() {
     let Some(pki) = Pki::gost256("setevaya") else {
         return;
     };
-    let tenants = tenants_copy(&[
-        ("setevaya", "setevaya", None),
-        ("kazenergo", "kazenergo", None),
-        ("kvadra", "kvadra", None),
-    ]);
-    pki.install(&tenants.join("setevaya"));
-    // Only the CRL files count: the test PKI has no distribution points.
-    let toml_path = tenants.join("setevaya/tenant.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
-        "[signature]\n",
-        "[signature]\nrevocation = \"crl\"\nfetch = false\n",
-    );
-    std::fs::write(&toml_path, toml).unwrap();
-    let app = TestApp::spawn_with(Setup {
-        tenants,
-        ..Setup::default()
-    })
-    .await;
+    let app = trusting(&pki, &["setevaya", "kazenergo", "kvadra"], "").await;
     let phone = "+79003000077";
     let (mut a, id) = sent_application(&app, "setevaya", phone).await;
     let mut op = sign_in(&app, "setevaya", "op@setevaya.ru").await;
@@ -399,19 +382,7 @@ async fn kvadra_a_company_signs_its_application_and_it_moves_on_by_itself() {
         "other",
         "/C=RU/O=ООО Лютик/CN=Сидоров Семён Семёнович/SN=Сидоров/GN=Семён Семёнович/INNLE=7707083893/OGRN=1027700132195",
     );
-    let tenants = tenants_copy(&[("kvadra", "kvadra", None)]);
-    pki.install(&tenants.join("kvadra"));
-    let toml_path = tenants.join("kvadra/tenant.toml");
-    let toml = std::fs::read_to_string(&toml_path)
-        .unwrap()
-        .replace("[signature]\n", "[signature]\nfetch = false\n");
-    let toml = toml.replace("revocation = \"either\"", "revocation = \"crl\"");
-    std::fs::write(&toml_path, toml).unwrap();
-    let app = TestApp::spawn_with(Setup {
-        tenants,
-        ..Setup::default()
-    })
-    .await;
+    let app = trusting(&pki, &["kvadra"], "").await;
     let phone = "+79003000088";
     let (mut a, mut op, id) = kvadra_awaiting_signature(&app, phone).await;
 
@@ -621,18 +592,11 @@ async fn almaty_the_contract_is_signed_by_the_utility_then_by_the_head_of_the_co
         "/C=KZ/O=ТОО «АлматыЭнергоСбыт»/OU=BIN990240001234/CN=БУХГАЛТЕРОВА АЙГУЛЬ/SN=БУХГАЛТЕРОВА/GN=АЙГУЛЬ/serialNumber=IIN850505400789",
         "emailProtection,1.2.398.3.3.4.1.2,1.2.398.3.3.4.1.2.2",
     );
-    let tenants = tenants_copy(&[("almatyenergosbyt", "almatyenergosbyt", None)]);
-    pki.install(&tenants.join("almatyenergosbyt"));
-    let toml_path = tenants.join("almatyenergosbyt/tenant.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
-        "[signature]\n",
-        "[signature]\nrevocation = \"crl\"\nfetch = false\nutility_id = \"990240001234\"\n",
-    );
-    std::fs::write(&toml_path, toml).unwrap();
-    let app = TestApp::spawn_with(Setup {
-        tenants,
-        ..Setup::default()
-    })
+    let app = trusting(
+        &pki,
+        &["almatyenergosbyt"],
+        "utility_id = \"990240001234\"\n",
+    )
     .await;
     let phone = "+77013000099";
     let mut a = tapline_e2e::ready(
@@ -847,19 +811,7 @@ async fn vodokanal_signature_files_are_checked_on_arrival_and_shown_beside_their
         "other",
         "/C=RU/O=ООО Лютик/CN=Сидоров Семён Семёнович/SN=Сидоров/GN=Семён Семёнович/INNLE=7707083893/OGRN=1027700132195",
     );
-    let tenants = tenants_copy(&[("vodokanal", "vodokanal", None)]);
-    pki.install(&tenants.join("vodokanal"));
-    let toml_path = tenants.join("vodokanal/tenant.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
-        "[signature]\n",
-        "[signature]\nrevocation = \"crl\"\nfetch = false\n",
-    );
-    std::fs::write(&toml_path, toml).unwrap();
-    let app = TestApp::spawn_with(Setup {
-        tenants,
-        ..Setup::default()
-    })
-    .await;
+    let app = trusting(&pki, &["vodokanal"], "").await;
     let mut b = app.browser("vodokanal");
     tapline_e2e::register(
         &mut b,
@@ -1156,4 +1108,28 @@ async fn a_document_kind_may_be_signed_by_another_scheme_than_the_applicant_type
         .post(&format!("{doc}/sign"), &[("signature", "MIIB")])
         .await;
     assert_eq!(r.status, 404);
+}
+
+/// A server with copies of the demo tenants `slugs`, the first trusting
+/// `pki` and judging revocation by its CRL files alone (the test PKI names
+/// no distribution points); `extra` goes under its `[signature]`.
+async fn trusting(pki: &Pki, slugs: &[&str], extra: &str) -> TestApp {
+    let specs: Vec<(&str, &str, Option<&std::path::Path>)> =
+        slugs.iter().map(|s| (*s, *s, None)).collect();
+    let tenants = tenants_copy(&specs);
+    pki.install(&tenants.join(slugs[0]));
+    let toml_path = tenants.join(slugs[0]).join("tenant.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("revocation = \"either\"\n", "")
+        .replace(
+            "[signature]\n",
+            &format!("[signature]\nrevocation = \"crl\"\nfetch = false\n{extra}"),
+        );
+    std::fs::write(&toml_path, toml).unwrap();
+    TestApp::spawn_with(Setup {
+        tenants,
+        ..Setup::default()
+    })
+    .await
 }

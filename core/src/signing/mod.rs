@@ -407,6 +407,28 @@ pub async fn document(
     Ok(row.map(doc_of))
 }
 
+/// The copy of a step's document made for one entry into the status.
+async fn step_copy(
+    db: &Db,
+    tenant: &str,
+    application: i64,
+    slot: &str,
+    entry: i64,
+) -> Result<Option<Document>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM application_files WHERE tenant_id = $1 AND application_id = $2 \
+         AND slot = $3 AND signing_entry = $4"
+    );
+    let row: Option<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(application)
+        .bind(slot)
+        .bind(entry)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(doc_of))
+}
+
 /// The application's files that ask for signatures, oldest first.
 pub async fn asked_documents(
     db: &Db,
@@ -919,10 +941,7 @@ pub(crate) async fn record_in(
     // The step's document signed by every side it asks: the application
     // moves on by itself.
     let step = tenant.config.signature.step(&a.status);
-    let step_doc = step.map(|s| match s.document {
-        StepDocument::Application => APPLICATION_SLOT,
-        StepDocument::Contract => CONTRACT_SLOT,
-    });
+    let step_doc = step.map(|s| step_slot(s.document));
     let completes = step_doc == Some(n.doc.slot.as_str())
         && match n.doc.asked {
             Some(Asked::Both) => {
@@ -983,7 +1002,7 @@ async fn signed_in_tx(
 /// The history event by which the application last entered its current
 /// status (a status change, a submission or a resubmission; a number or a
 /// custom status given meanwhile is no new entry).
-fn entry_sql(application_param: &str) -> String {
+pub(crate) fn entry_sql(application_param: &str) -> String {
     format!(
         "SELECT MAX(e.id) FROM application_events e JOIN applications a \
          ON a.id = e.application_id AND a.tenant_id = e.tenant_id \
@@ -1047,25 +1066,12 @@ pub async fn turn_now(
 }
 
 /// What a step's document is named and which Word file it is.
-fn step_file(
-    tenant: &Tenant,
-    a: &Application,
-    which: StepDocument,
-) -> (&'static str, app::word::Which, String) {
+fn step_file(a: &Application, which: StepDocument) -> (app::word::Which, String) {
     let number = a.number.clone().unwrap_or_else(|| a.id.to_string());
     let safe = crate::document::safe_name(&number);
-    let _ = tenant;
     match which {
-        StepDocument::Application => (
-            APPLICATION_SLOT,
-            app::word::Which::Application,
-            format!("Заявка {safe}.docx"),
-        ),
-        StepDocument::Contract => (
-            CONTRACT_SLOT,
-            app::word::Which::Contract,
-            format!("Договор {safe}.docx"),
-        ),
+        StepDocument::Application => (app::word::Which::Application, format!("Заявка {safe}.docx")),
+        StepDocument::Contract => (app::word::Which::Contract, format!("Договор {safe}.docx")),
     }
 }
 
@@ -1097,29 +1103,9 @@ pub async fn step_document(
     let Some(entry) = status_entry(db, a).await? else {
         return Ok(None);
     };
-    let (slot, which, name) = step_file(tenant, a, step.document);
-    let this = |docs: Vec<Document>| {
-        docs.into_iter()
-            .find(|d| d.slot == slot && d.entry == Some(entry))
-    };
-    let all = |db: &Db| {
-        let sql = format!(
-            "SELECT {DOC_COLUMNS} FROM application_files WHERE tenant_id = $1 AND application_id = $2 AND slot = $3"
-        );
-        let tenant = tenant.slug.clone();
-        let app = a.id;
-        let db = db.clone();
-        async move {
-            let rows: Vec<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(&tenant)
-                .bind(app)
-                .bind(slot)
-                .fetch_all(&db.pool)
-                .await?;
-            Ok::<_, sqlx::Error>(rows.into_iter().map(doc_of).collect::<Vec<_>>())
-        }
-    };
-    if let Some(d) = this(all(db).await?) {
+    let slot = step_slot(step.document);
+    let (which, name) = step_file(a, step.document);
+    if let Some(d) = step_copy(db, &tenant.slug, a.id, slot, entry).await? {
         return Ok(Some(d));
     }
     let bytes = app::word::render(db, plugins, tenant, acc, a, which).await?;
@@ -1183,7 +1169,7 @@ pub async fn step_document(
     }
     tx.commit().await?;
     crate::document::release(db, &stored).await;
-    Ok(this(all(db).await?))
+    Ok(step_copy(db, &tenant.slug, a.id, slot, entry).await?)
 }
 
 /// Staff ask for signatures on a document of the application (setevaya:

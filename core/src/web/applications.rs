@@ -491,6 +491,9 @@ async fn render_view(
     let history = applicant_history(ctx, app::history(&st.db, a).await?);
     // While the utility waits for the applicant's answer the deadline stands still.
     let paused = crate::office::clock_stopped_on(&st.db, ctx.slug(), a.id).await?;
+    let base = format!("{}/applications/{}", ctx.base, a.id);
+    let (signing, file_sigs) =
+        super::shared::signing_views(st, ctx, a, crate::signing::Side::Applicant, &base).await?;
     ctx.render(
         "portal/application_view.html",
         Some(acc),
@@ -523,8 +526,8 @@ async fn render_view(
             files => other_files,
             fee => fee,
             history => history,
-            signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Applicant, &format!("{}/applications/{}", ctx.base, a.id)).await?,
-            file_sigs => super::shared::signatures_by_file(st, ctx, a.id, &format!("{}/applications/{}", ctx.base, a.id)).await?,
+            signing => signing,
+            file_sigs => file_sigs,
             sig_upload => ctx.tenant.config.signature.upload,
             submitted_now => notes.submitted_now,
             edo => acc.applicant_type.get().is_some_and(|t| ctx.tenant.config.applications.edo_for.contains(&t)),

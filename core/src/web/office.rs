@@ -558,7 +558,9 @@ async fn render_card(
         })
         .unwrap_or_default();
     let fields = super::shared::shown_fields(fields, &a.values);
-    if let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await? {
+    if ctx.tenant.config.signature.step(&a.status).is_some()
+        && let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
+    {
         // The utility may have to sign the step's document first.
         super::shared::freeze_step_document(st, ctx, &acc, a).await;
     }
@@ -579,6 +581,9 @@ async fn render_card(
     let messages = message_views(st, ctx, a.id, &names).await?;
     let fee = fee_view(st, ctx, r).await;
     let wf = &ctx.tenant.config.workflow;
+    let base = format!("{}/office/applications/{}", ctx.base, a.id);
+    let (signing, file_sigs) =
+        super::shared::signing_views(st, ctx, a, crate::signing::Side::Utility, &base).await?;
     let r2 = render(
         ctx,
         "office/card.html",
@@ -604,8 +609,8 @@ async fn render_card(
             files => files.iter().map(|f| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, slot => &f.slot }).collect::<Vec<_>>(),
             history => history,
             messages => messages,
-            signing => super::shared::signing_views(st, ctx, a, crate::signing::Side::Utility, &format!("{}/office/applications/{}", ctx.base, a.id)).await?,
-            file_sigs => super::shared::signatures_by_file(st, ctx, a.id, &format!("{}/office/applications/{}", ctx.base, a.id)).await?,
+            signing => signing,
+            file_sigs => file_sigs,
             steps => workflow::next_steps(wf, &a.kind, &a.status, s.role.workflow_role()),
             custom_status => wf.custom_status,
             team => team.iter().filter(|t| t.active).map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),

@@ -324,31 +324,35 @@ pub(super) fn sign_widget(
     })
 }
 
-/// The documents of an application that ask for signatures, with where
-/// each stands for `side`: the application page and the card list them.
+/// What an application's page shows of signing, for `side`: the documents
+/// that ask for signatures with where each stands (`signing`), and every
+/// file's signatures keyed by the file id as text (`file_sigs`, looked up
+/// beside each file). The signatures are read once for both.
 pub(super) async fn signing_views(
     st: &AppState,
     ctx: &Ctx,
     a: &Application,
     side: crate::signing::Side,
     base: &str,
-) -> Result<Vec<Value>, WebError> {
-    let docs = crate::signing::asked_documents(&st.db, ctx.slug(), a.id).await?;
-    if docs.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<(Vec<Value>, BTreeMap<String, Vec<Value>>), WebError> {
     let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
-    let mut out = Vec::new();
+    let docs = crate::signing::asked_documents(&st.db, ctx.slug(), a.id).await?;
+    let mut asked = Vec::new();
     for d in &docs {
         let turn = crate::signing::turn_now(&st.db, &ctx.tenant, a, d, side, &sigs).await?;
-        out.push(context! {
+        asked.push(context! {
             doc => document_view(ctx, d),
             turn => turn,
             signatures => signature_views(ctx, &sigs, d.id, base),
             link => format!("{base}/documents/{}", d.id),
         });
     }
-    Ok(out)
+    let files: std::collections::BTreeSet<i64> = sigs.iter().map(|s| s.file_id).collect();
+    let by_file = files
+        .into_iter()
+        .map(|f| (f.to_string(), signature_views(ctx, &sigs, f, base)))
+        .collect();
+    Ok((asked, by_file))
 }
 
 /// The CryptoPro extension's page script, which `cadesplugin_api.js` loads
@@ -465,27 +469,6 @@ pub(super) async fn document_text(st: &AppState, d: &crate::signing::Document) -
             Vec::new()
         }
     }
-}
-
-/// Every file's signatures, keyed by the file id as text (templates look
-/// them up beside each file), with their verdicts.
-pub(super) async fn signatures_by_file(
-    st: &AppState,
-    ctx: &Ctx,
-    application: i64,
-    base: &str,
-) -> Result<BTreeMap<String, Vec<Value>>, WebError> {
-    let sigs = crate::signing::signatures_of(&st.db, ctx.slug(), application).await?;
-    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for s in &sigs {
-        out.entry(s.file_id.to_string()).or_default();
-    }
-    for (file, list) in out.iter_mut() {
-        if let Ok(id) = file.parse::<i64>() {
-            *list = signature_views(ctx, &sigs, id, base);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -216,16 +216,47 @@ async fn sign(
     let scheme = signing::scheme_of(&ctx.tenant, &acc, &d)
         .filter(|s| s.is_certificate())
         .ok_or(WebError::NotFound)?;
+    match sign_cms(
+        &st,
+        &ctx,
+        &acc,
+        &a,
+        &d,
+        Signer::Applicant(&acc),
+        scheme,
+        &form,
+    )
+    .await
+    {
+        Ok(()) => Ok(back_to(&ctx, &a, d.id, "signed")),
+        Err(e) => show_problem(&st, &ctx, &acc, &a, &d, "cms", e.message()).await,
+    }
+}
+
+/// One CMS signature of `d` by `signer`, as the form posted it. Ok when
+/// the document is signed by the signer's side, by this press or by a
+/// twin press that got there first (a double click shows the signature).
+#[allow(clippy::too_many_arguments)]
+async fn sign_cms(
+    st: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    a: &Application,
+    d: &signing::Document,
+    signer: Signer<'_>,
+    scheme: Scheme,
+    form: &std::collections::BTreeMap<String, String>,
+) -> Result<(), SignError> {
     let cms = form.get("signature").map(String::as_str).unwrap_or("");
-    let recipient = shared::recipient(&st, &ctx, &acc, &a);
+    let recipient = shared::recipient(st, ctx, acc, a);
     let res = signing::sign_with_cms(
         &st.db,
         &st.files,
         signing::Signing {
             tenant: &ctx.tenant,
-            application: &a,
+            application: a,
             file: d.id,
-            signer: Signer::Applicant(&acc),
+            signer,
             scheme,
             cms: cms.as_bytes(),
             recipient: &recipient,
@@ -235,14 +266,22 @@ async fn sign(
     match res {
         Ok(_) => {
             st.outbox_wake.notify_one();
-            Ok(back_to(&ctx, &a, d.id, "signed"))
+            Ok(())
         }
         Err(SignError::AlreadySigned | SignError::NotAsked)
-            if signed_by(&st, &ctx, &a, &d, Side::Applicant).await =>
+            if signed_by(st, ctx, a, d, signer.side()).await =>
         {
-            Ok(back_to(&ctx, &a, d.id, "signed"))
+            Ok(())
         }
-        Err(e) => refused(&st, &ctx, &acc, &a, &d, "cms", e).await,
+        Err(e) => {
+            if matches!(
+                e,
+                SignError::Db(_) | SignError::Io(_) | SignError::Workflow(_)
+            ) {
+                tracing::error!(error = %e, "signing failed");
+            }
+            Err(e)
+        }
     }
 }
 
@@ -579,39 +618,9 @@ async fn office_sign(
         .as_ref()
         .map(|s| *s.get_ref())
         .ok_or(WebError::NotFound)?;
-    let cms = form.get("signature").map(String::as_str).unwrap_or("");
-    let recipient = shared::recipient(&st, &ctx, &acc, &a);
-    let res = signing::sign_with_cms(
-        &st.db,
-        &st.files,
-        signing::Signing {
-            tenant: &ctx.tenant,
-            application: &a,
-            file: d.id,
-            signer: Signer::Staff(&s),
-            scheme,
-            cms: cms.as_bytes(),
-            recipient: &recipient,
-        },
-    )
-    .await;
-    match res {
-        Ok(_) => {
-            st.outbox_wake.notify_one();
-            Ok(office_doc(&ctx, &a, d.id, "?signed=1"))
-        }
-        Err(SignError::AlreadySigned | SignError::NotAsked)
-            if signed_by(&st, &ctx, &a, &d, Side::Utility).await =>
-        {
-            Ok(office_doc(&ctx, &a, d.id, "?signed=1"))
-        }
+    match sign_cms(&st, &ctx, &acc, &a, &d, Signer::Staff(&s), scheme, &form).await {
+        Ok(()) => Ok(office_doc(&ctx, &a, d.id, "?signed=1")),
         Err(e) => {
-            if matches!(
-                e,
-                SignError::Db(_) | SignError::Io(_) | SignError::Workflow(_)
-            ) {
-                tracing::error!(error = %e, "signing failed");
-            }
             let problem = Problem {
                 at: "cms",
                 message: e.message(),

@@ -450,27 +450,25 @@ async fn record_signature(
     let db_err = |e: sqlx::Error| SendError::App(AppError::from(e));
     // The copy belongs to this entry into the new status, the sending's
     // own history event, as the signing module keeps its step copies.
-    let inserted: Option<(i64, Option<i64>)> = sqlx::query_as(
+    let sql = format!(
         "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
          content_type, created_at, signing, signing_entry) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, \
-         (SELECT MAX(e.id) FROM application_events e JOIN applications x \
-          ON x.id = e.application_id AND x.tenant_id = e.tenant_id \
-          WHERE e.tenant_id = $1 AND e.application_id = $2 AND e.status = x.status \
-          AND e.kind IN ('submitted', 'resubmitted'))) \
-         ON CONFLICT DO NOTHING RETURNING id, signing_entry",
-    )
-    .bind(&tenant.slug)
-    .bind(a.id)
-    .bind(signing::APPLICATION_SLOT)
-    .bind(&c.name)
-    .bind(c.stored.size as i64)
-    .bind(&c.stored.sha256)
-    .bind(crate::document::FileType::Docx.mime())
-    .bind(&now)
-    .bind(signing::Asked::Applicant.id())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_err)?;
+         ({})) ON CONFLICT DO NOTHING RETURNING id, signing_entry",
+        signing::entry_sql("$2")
+    );
+    let inserted: Option<(i64, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&tenant.slug)
+        .bind(a.id)
+        .bind(signing::APPLICATION_SLOT)
+        .bind(&c.name)
+        .bind(c.stored.size as i64)
+        .bind(&c.stored.sha256)
+        .bind(crate::document::FileType::Docx.mime())
+        .bind(&now)
+        .bind(signing::Asked::Applicant.id())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
     let (file, entry) = match inserted {
         Some(row) => row,
         None => {
