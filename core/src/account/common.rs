@@ -146,7 +146,7 @@ pub async fn save_profile(
     }
     let mut profile = acc.profile.clone();
     profile.extend(values);
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     super::save_profile(&mut *tx, &tenant.slug, acc.id, &profile).await?;
     super::event(
         &mut *tx,
@@ -191,7 +191,7 @@ pub async fn resend_confirmation(
     if security::reserve(db, &claim, cooldown, 1).await?.is_none() {
         return Ok(false);
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     mail_link(
         &mut tx,
         tenant,
@@ -239,7 +239,7 @@ pub async fn request_reset(
     let Some(acc) = super::find_by(db, slug, super::Key::Email, email).await? else {
         return Ok(Reset::Handled { queued: false });
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     mail_link(
         &mut tx,
         tenant,

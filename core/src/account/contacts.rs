@@ -106,7 +106,7 @@ pub async fn change_phone(
         );
         return Err(ChangeError::Invalid(errors));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let code = codes::issue_code(&mut tx, slug, acc.id, purpose::CHANGE_PHONE, &new).await?;
     notify::sms(
         &mut *tx,
@@ -145,7 +145,7 @@ pub async fn change_password(
         return Err(ChangeError::Invalid(errors));
     }
     let hash = password::hash(new).await;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     super::set_password(&mut tx, slug, acc.id, &hash).await?;
     super::event(
         &mut *tx,
@@ -204,7 +204,7 @@ pub async fn change_email(
     let (true, Some(new)) = (errors.is_empty(), new) else {
         return Err(ChangeError::Invalid(errors));
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     super::common::mail_link(
         &mut tx,
         tenant,
@@ -249,7 +249,7 @@ pub async fn confirm_email(
     ip: &str,
 ) -> Result<EmailLink, ChangeError> {
     let slug = tenant.slug.as_str();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let codes::LinkState::Valid(id, Some(new)) =
         codes::use_link(&mut *tx, slug, purpose::CHANGE_EMAIL, token).await?
     else {
@@ -318,7 +318,7 @@ pub async fn confirm_phone(
     if !super::is_free(db, slug, Key::Phone, &phone, Some(acc.id)).await? {
         return Ok(PhoneCode::Taken);
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     super::set_phone_confirmed(&mut *tx, slug, acc.id, &phone).await?;
     super::event(
         &mut *tx,

@@ -181,7 +181,7 @@ pub async fn log_in(db: &Db, l: KeyLogIn<'_>) -> Result<(String, Account, bool),
         Err(r) => return refuse(r),
     };
 
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let taken = sqlx::query(
         "UPDATE key_challenges SET used_at = $1 WHERE tenant_id = $2 AND nonce_hash = $3 \
          AND browser_hash = $4 AND used_at IS NULL AND expires_at > $1",

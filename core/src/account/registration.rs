@@ -284,7 +284,7 @@ pub async fn register(
         (Some(p), true) => sms_allowed(db, tenant, ip, p).await?,
         _ => false,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let id = match super::insert(
         &mut *tx,
         &NewAccount {
@@ -388,7 +388,7 @@ pub async fn confirm_email(
     token: &str,
     ip: &str,
 ) -> Result<EmailConfirm, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let codes::LinkState::Valid(id, Some(email)) =
         codes::use_link(&mut *tx, tenant, purpose::CONFIRM_EMAIL, token).await?
     else {
@@ -445,7 +445,7 @@ pub async fn confirm_phone(
             return Ok(PhoneConfirm::Wrong { attempts_left });
         }
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     super::set_phone_confirmed(&mut *tx, tenant, acc.id, &phone).await?;
     super::event(
         &mut *tx,

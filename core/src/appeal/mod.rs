@@ -92,7 +92,7 @@ pub async fn create_draft(
     only_one: bool,
 ) -> Result<(i64, bool), sqlx::Error> {
     let now = now_ts();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     if only_one {
         crate::account::lock(&mut tx, tenant, account).await?;
         let open: Option<(i64,)> = sqlx::query_as(
@@ -321,7 +321,7 @@ pub async fn keep(
     if body.is_empty() && tenant.config.appeals.text_required {
         return Err(KeepError::NeedsText);
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     send(&mut tx, slug, a.id).await?;
     tx.commit().await?;
     tracing::info!(appeal = a.id, "appeal sent");
@@ -514,7 +514,7 @@ pub async fn handle(
             [("answer".to_string(), why.to_string())].into(),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     match action {
         StaffAction::Take => {
             if !take(&mut tx, slug, a.id).await? {

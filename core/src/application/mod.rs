@@ -80,7 +80,7 @@ pub enum AppError {
     NotDraft,
     /// The account has as many drafts as it may keep.
     #[error("the account already has {0} drafts")]
-    TooManyDrafts(i64),
+    TooManyDrafts(u32),
     /// The registration number is already another application's (typed by
     /// staff, say): the caller takes the next one.
     #[error("the registration number is taken")]
@@ -89,10 +89,6 @@ pub enum AppError {
     #[error("this kind is not for this applicant")]
     NotAllowed,
 }
-
-/// Drafts one account may keep at a time, of all kinds: enough for anyone
-/// preparing several connections, not for filling the disk.
-pub const MAX_DRAFTS: i64 = 20;
 
 type Row = (
     i64,
@@ -283,7 +279,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
 /// Create a draft, or with `only_one` (a kind of one draft at a time)
 /// return the draft of that kind the account already has: `(id, created)`.
 /// The account's row is locked first, so two requests at once cannot both
-/// find no draft and both create one, nor both pass [`MAX_DRAFTS`].
+/// find no draft and both create one, nor both pass `max_drafts`.
 pub async fn create_draft(
     db: &Db,
     tenant: &str,
@@ -291,10 +287,10 @@ pub async fn create_draft(
     kind: &str,
     city: Option<&str>,
     v: Values<'_>,
-    only_one: bool,
+    (only_one, max_drafts): (bool, u32),
 ) -> Result<(i64, bool), AppError> {
     let now = now_ts();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     crate::account::lock(&mut tx, tenant, account).await?;
     if only_one {
         let open: Option<(i64,)> = sqlx::query_as(
@@ -318,8 +314,8 @@ pub async fn create_draft(
     .bind(account)
     .fetch_one(&mut *tx)
     .await?;
-    if drafts >= MAX_DRAFTS {
-        return Err(AppError::TooManyDrafts(MAX_DRAFTS));
+    if drafts >= i64::from(max_drafts) {
+        return Err(AppError::TooManyDrafts(max_drafts));
     }
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
@@ -469,7 +465,7 @@ pub async fn save_draft(
     version: i64,
     v: Values<'_>,
 ) -> Result<i64, AppError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE applications SET field_values = $1, version = version + 1, updated_at = $2, supply_type = $7, \
          city = COALESCE($9, city) \
@@ -882,7 +878,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
         kind_id,
         city.as_deref(),
         with_filter_columns(tenant, &values),
-        !many,
+        (!many, tenant.config.applications.max_drafts.get()),
     )
     .await?;
     if !created {
@@ -1031,4 +1027,25 @@ pub async fn keep_draft(
 pub async fn default_number(db: &Db, tenant: &str) -> anyhow::Result<String> {
     let n = crate::plugin::next_in_db(db, tenant, "applications").await?;
     Ok(format!("{n:06}"))
+}
+
+/// The next number of the tenant's sequence that no other application
+/// has (staff may have typed it by hand), inside the caller's transaction:
+/// were the sending's update to fail on a taken number instead, the draw
+/// would roll back with it and the next attempt meet the same number.
+/// None when 50 draws in a row were taken.
+pub async fn free_number_on(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    id: i64,
+) -> anyhow::Result<Option<String>> {
+    for _ in 0..50 {
+        let n = crate::plugin::next_on(&mut *conn, tenant, "applications").await?;
+        let n = format!("{n:06}");
+        if !crate::office::queue::number_taken(&mut *conn, tenant, id, &n).await? {
+            return Ok(Some(n));
+        }
+        tracing::warn!(application = id, number = %n, "registration number already given by hand; taking the next");
+    }
+    Ok(None)
 }

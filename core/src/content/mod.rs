@@ -71,7 +71,7 @@ pub async fn save_pages(
     if !errors.is_empty() {
         return Err(SaveError::Invalid(errors));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     for (key, _) in PAGES {
         let body = form.get(key).map(String::as_str).unwrap_or_default();
         set_page(
@@ -412,7 +412,7 @@ pub async fn publish_document(
         return Err(PublishError::Invalid(errors));
     }
     let slug = p.tenant.slug.as_str();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let id = add_document(&mut tx, slug, p.city, title, name, stored, kind, p.staff).await?;
     crate::office::audit(
         &mut *tx,
@@ -439,7 +439,7 @@ pub async fn withdraw_document(
     id: i64,
     ip: &str,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let Some(sha) = delete_document(&mut tx, tenant, id).await? else {
         return Ok(false);
     };

@@ -38,6 +38,9 @@ enum Outcome {
     Fail(String),
 }
 
+/// How long a wake waits for the messages queued right after it.
+const GATHER: Duration = Duration::from_millis(50);
+
 /// Run until `stop` is notified; wakes early when `wake` is notified.
 pub async fn run(
     db: Db,
@@ -56,7 +59,12 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "outbox worker: database error"),
         }
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // A wake comes with each message queued; under load many
+                // come at once, and one batch leases them all with one
+                // write instead of one write each.
+                tokio::time::sleep(GATHER).await;
+            }
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = stop.changed() => {}
         }

@@ -171,7 +171,7 @@ pub async fn act(
         form,
     )
     .await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let detail: String;
     match action {
         CardAction::Status => {

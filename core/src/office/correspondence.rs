@@ -204,7 +204,7 @@ pub async fn applicant_writes(
     a: &Application,
     letter: &Letter<'_>,
 ) -> Result<(), LetterError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     write(&mut tx, tenant, a, Side::Applicant, letter).await?;
     tx.commit().await?;
     if let Some(f) = &letter.file {
@@ -283,7 +283,7 @@ pub async fn staff_sends_document(
         "{title} ({name}, {})",
         document::human_size(stored.size as i64)
     );
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     write(&mut tx, tenant, a, Side::Staff(staff, to), &letter).await?;
     super::audit(
         &mut *tx,

@@ -42,7 +42,7 @@ pub async fn run(db: &Db, tenant: &Tenant, public_url: &str) -> Result<usize, su
         if items.is_empty() {
             continue;
         }
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         let claimed = sqlx::query(
             "INSERT INTO digests (tenant_id, staff_id, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

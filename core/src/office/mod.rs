@@ -232,7 +232,7 @@ pub async fn add_staff(
         });
     }
     let hash = crate::account::password::hash(password.to_string()).await;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO staff (tenant_id, email, name, role, password_hash, active, created_at) \
          VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
@@ -335,7 +335,7 @@ pub async fn set_active(
     active: bool,
     note: AuditNote<'_>,
 ) -> Result<bool, OfficeError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let n = sqlx::query("UPDATE staff SET active = $1 WHERE id = $2 AND tenant_id = $3")
         .bind(i64::from(active))
         .bind(id)
@@ -432,7 +432,7 @@ pub async fn set_totp(
     secret: Option<&str>,
     note: AuditNote<'_>,
 ) -> Result<(), OfficeError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE staff SET totp_secret = $1 WHERE id = $2")
         .bind(secret)
         .bind(id)

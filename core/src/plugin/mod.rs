@@ -141,20 +141,24 @@ pub async fn give_back_in_db(db: &Db, tenant: &str, name: &str, value: u64) -> a
 
 /// Increment a tenant's sequence atomically on SQLite and PostgreSQL alike.
 pub async fn next_in_db(db: &Db, tenant: &str, name: &str) -> anyhow::Result<u64> {
-    sqlx::query(
-        "INSERT INTO sequences (tenant_id, name, value) VALUES ($1, $2, 0) \
-         ON CONFLICT (tenant_id, name) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(name)
-    .execute(&db.pool)
-    .await?;
+    let mut conn = db.pool.acquire().await?;
+    next_on(&mut conn, tenant, name).await
+}
+
+/// [`next_in_db`] on a connection, inside the caller's transaction where it
+/// has one: one statement, which makes the sequence on first use.
+pub async fn next_on(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    name: &str,
+) -> anyhow::Result<u64> {
     let (v,): (i64,) = sqlx::query_as(
-        "UPDATE sequences SET value = value + 1 WHERE tenant_id = $1 AND name = $2 RETURNING value",
+        "INSERT INTO sequences (tenant_id, name, value) VALUES ($1, $2, 1) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
     )
     .bind(tenant)
     .bind(name)
-    .fetch_one(&db.pool)
+    .fetch_one(conn)
     .await?;
     Ok(u64::try_from(v)?)
 }

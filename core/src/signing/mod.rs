@@ -868,7 +868,7 @@ pub(crate) async fn record_and_move(
     n: NewSignature<'_>,
     recipient: &Recipient<'_>,
 ) -> Result<Signature, SignError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let id = record_in(&mut tx, tenant, a, &n, recipient).await?;
     tx.commit().await?;
     recorded(db, tenant, a, &n, id).await
@@ -1124,7 +1124,7 @@ pub async fn step_document(
     } else {
         Asked::Applicant
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // Two first sights at once: the unique index keeps one copy per entry.
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO application_files (tenant_id, application_id, slot, doc_type, file_name, size, sha256, \
@@ -1187,7 +1187,7 @@ pub async fn ask(
     let doc = document(db, &tenant.slug, a.id, file)
         .await?
         .ok_or(SignError::NotAsked)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE application_files SET signing = $1 WHERE tenant_id = $2 AND application_id = $3 AND id = $4 \
          AND (signing IS NULL OR signing <> $1) \
@@ -1319,7 +1319,7 @@ pub async fn attach_signature_file(
         valid: n_valid,
         reason: reason.clone(),
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let Some(sid) = insert(&mut tx, &tenant.slug, &n).await? else {
         return Err(SignError::AlreadySigned);
     };

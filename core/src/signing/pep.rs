@@ -202,7 +202,7 @@ pub async fn send(db: &Db, s: Asking<'_>) -> Result<(), PepError> {
         },
     )?;
     let created = now_ts();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // The document's row is locked first, so presses at once take turns;
     // each then sees the codes the earlier ones committed.
     sqlx::query("UPDATE application_files SET signing = signing WHERE tenant_id = $1 AND id = $2")
@@ -296,7 +296,7 @@ pub async fn confirm(
     let slug = &s.tenant.slug;
     let acc = s.account;
     let at = now_ts();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // Presses at once take turns on the document's row: the one after a
     // success finds the code spent and the document signed.
     let asked = sqlx::query(

@@ -43,6 +43,43 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// SQLite's one write turn, taken in order by [`Db::begin`]: SQLite lets
+    /// one writer in at a time, and writers that meet in the database wait
+    /// in its busy handler, which sleeps 1, 2, 5 … 100 ms between tries and
+    /// lets a late arrival overtake. Queueing here instead hands the turn
+    /// over the moment the last writer commits. None on PostgreSQL.
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A transaction of [`Db::begin`]: the connection it runs on (`&mut *tx`
+/// where a function takes `&mut AnyConnection`) and, on SQLite, the write
+/// turn, given back when it commits, rolls back or is dropped.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 impl Db {
@@ -85,7 +122,11 @@ impl Db {
             } else {
                 16
             }))
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is the file opened in this process: it
+            // does not go stale, and pinging it on every acquire would cost
+            // a round trip to its worker thread per query.
+            .test_before_acquire(dialect == Dialect::Postgres);
         let opts = if dialect == Dialect::Sqlite {
             opts.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -104,7 +145,12 @@ impl Db {
             opts
         };
         let pool = opts.connect(&url).await?;
-        let db = Db { pool, dialect };
+        let writer = (dialect == Dialect::Sqlite).then(Default::default);
+        let db = Db {
+            pool,
+            dialect,
+            writer,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -133,6 +179,27 @@ impl Db {
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// A transaction. On SQLite it first waits for the write turn, then
+    /// begins IMMEDIATE, so it holds the database's write lock from its
+    /// first statement: a transaction that read first and wrote later could
+    /// otherwise find another writer's commit in between and fail.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match &self.writer {
+            Some(turn) => {
+                let turn = turn.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx {
+                    tx,
+                    _turn: Some(turn),
+                })
+            }
+            None => Ok(Tx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
+        }
     }
 
     pub async fn ping(&self) -> bool {

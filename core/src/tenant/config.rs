@@ -401,6 +401,15 @@ pub struct ApplicationsSection {
     /// filter by its value (seed 002). Unset: a tenant whose `[lists]
     /// supply_types` holds one type has every application of that type.
     pub supply_field: Option<Spanned<String>>,
+    /// Drafts one account may keep at a time, of all kinds (20 by default):
+    /// enough for anyone preparing several connections, not for filling the
+    /// disk; a company filing for many buildings may need more.
+    #[serde(default = "default_max_drafts")]
+    pub max_drafts: std::num::NonZeroU32,
+}
+
+fn default_max_drafts() -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(20).expect("20 is not zero")
 }
 
 impl Default for ApplicationsSection {
@@ -411,6 +420,7 @@ impl Default for ApplicationsSection {
             docx: None,
             edo_for: Vec::new(),
             supply_field: None,
+            max_drafts: default_max_drafts(),
         }
     }
 }

@@ -493,7 +493,7 @@ async fn resend_phone_code(
         )
         .await;
     }
-    let mut tx = st.db.pool.begin().await?;
+    let mut tx = st.db.begin().await?;
     let code =
         codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &phone).await?;
     notify::sms(
@@ -631,7 +631,7 @@ async fn reset(
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let hash = password::hash(pw).await;
-    let mut tx = st.db.pool.begin().await?;
+    let mut tx = st.db.begin().await?;
     let LinkState::Valid(id, email) =
         codes::use_link(&mut *tx, ctx.slug(), purpose::RESET_PASSWORD, &token).await?
     else {

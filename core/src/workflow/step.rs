@@ -79,7 +79,7 @@ pub async fn take(db: &Db, plugins: &Plugins, s: Stepping<'_>) -> Result<(), Ste
             None => Err(StepError::NotAllowed),
         };
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     match super::change(&mut tx, tenant, a, to, actor, note, &recipient).await {
         Ok(()) => {}
         Err(WorkflowError::NotAllowed) => return Err(StepError::NotAllowed),

@@ -212,14 +212,14 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         attempts += 1;
         // A returned application keeps the number it was given; asking the
         // plugin again would spend one of its sequence numbers.
-        let number = match &a.number {
-            Some(n) => n.clone(),
+        let given = match &a.number {
+            Some(n) => Some(n.clone()),
             None => match plugins
                 .call(&tenant.slug, Hook::RegistrationNumber(plugin_app.clone()))
                 .await
             {
-                Ok(Some(HookOutput::Number(Some(n)))) => n,
-                Ok(_) => app::default_number(db, &tenant.slug).await?,
+                Ok(Some(HookOutput::Number(Some(n)))) => Some(n),
+                Ok(_) => None,
                 Err(e) => {
                     let mut errors = FieldErrors::new();
                     errors.insert(FORM_ERROR.into(), e.user_message().into());
@@ -227,7 +227,22 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                 }
             },
         };
-        let mut tx = db.pool.begin().await.map_err(AppError::from)?;
+        let mut tx = db.begin().await.map_err(AppError::from)?;
+        // The tenant's own sequence is drawn in the sending's transaction:
+        // no write of its own, and no number spent by a sending that fails.
+        let number = match given {
+            Some(n) => n,
+            None => match app::free_number_on(&mut tx, &tenant.slug, a.id).await? {
+                Some(n) => n,
+                None => {
+                    tracing::error!(
+                        application = a.id,
+                        "no free registration number after 50 draws"
+                    );
+                    return Err(refused(Why::NoNumber, FieldErrors::new(), values, a));
+                }
+            },
+        };
         let submission = app::Submission {
             version,
             status: &status,
