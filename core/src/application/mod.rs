@@ -783,7 +783,6 @@ pub fn kinds_for<'t>(
 }
 
 /// The fields of a kind's form this applicant sees, in form order.
-/// The fields of a kind's form for this account's applicant type.
 pub fn form_fields<'t>(
     tenant: &'t crate::tenant::Tenant,
     k: &crate::tenant::config::ApplicationKind,
@@ -801,6 +800,21 @@ pub fn form_fields<'t>(
         })
         .filter(|f| t.is_none_or(|t| f.applies_to(t)))
         .collect()
+}
+
+/// [`form_fields`] parted into the fields that hold values and the
+/// document slots that hold files.
+pub fn form_parts<'t>(
+    tenant: &'t crate::tenant::Tenant,
+    k: &crate::tenant::config::ApplicationKind,
+    acc: &crate::account::Account,
+) -> (
+    Vec<&'t crate::tenant::config::FieldDef>,
+    Vec<&'t crate::tenant::config::FieldDef>,
+) {
+    form_fields(tenant, k, acc)
+        .into_iter()
+        .partition(|f| f.kind != crate::tenant::config::FieldKind::File)
 }
 
 /// Starting an application as the "new application" page asked.
