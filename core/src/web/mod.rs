@@ -394,7 +394,10 @@ fn client_ip(st: &AppState, req: &Request) -> String {
 /// The tenant a request is for, by its path (`/t/{slug}/…`) or else its
 /// host, with the base its links take and the path within the portal; or
 /// the answer to a request that names no portal.
-fn route_tenant(st: &AppState, req: &Request) -> Result<(Arc<Tenant>, String, String), Response> {
+fn route_tenant(
+    st: &AppState,
+    req: &Request,
+) -> Result<(Arc<Tenant>, String, String), Box<Response>> {
     let path = req.uri().path();
     if let Some(after) = path.strip_prefix("/t/") {
         let (slug, rest) = after
@@ -402,10 +405,14 @@ fn route_tenant(st: &AppState, req: &Request) -> Result<(Arc<Tenant>, String, St
             .map(|(s, r)| (s, format!("/{r}")))
             .unwrap_or((after, String::new()));
         let Some(t) = st.tenants.by_slug(slug) else {
-            return Err((StatusCode::NOT_FOUND, "Нет такого портала").into_response());
+            return Err(Box::new(
+                (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
+            ));
         };
         if rest.is_empty() {
-            return Err(Redirect::permanent(&format!("/t/{slug}/")).into_response());
+            return Err(Box::new(
+                Redirect::permanent(&format!("/t/{slug}/")).into_response(),
+            ));
         }
         return Ok((t.clone(), format!("/t/{slug}"), rest));
     }
@@ -416,7 +423,9 @@ fn route_tenant(st: &AppState, req: &Request) -> Result<(Arc<Tenant>, String, St
         .unwrap_or("");
     match st.tenants.by_host(host) {
         Some(t) => Ok((t.clone(), String::new(), path.to_string())),
-        None => Err((StatusCode::NOT_FOUND, "Нет такого портала").into_response()),
+        None => Err(Box::new(
+            (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
+        )),
     }
 }
 
@@ -430,7 +439,7 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         .unwrap_or_else(|| crate::security::random_token()[..12].to_string());
     let (tenant, base, rest) = match route_tenant(&st, &req) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let new_uri = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),

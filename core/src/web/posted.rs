@@ -110,7 +110,7 @@ async fn read_into(
 ) -> Result<(), PostedError> {
     let mut csrf_ok = false;
     loop {
-        let mut field = match multipart.next_field().await {
+        let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
