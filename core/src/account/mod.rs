@@ -449,11 +449,7 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
             .map(|_| raw.replace(',', "."))
             .ok_or_else(|| "Введите число".into()),
         FieldKind::Select => {
-            let list = f
-                .options
-                .as_ref()
-                .and_then(|o| tenant.list(o.get_ref()))
-                .unwrap_or(&[]);
+            let list = f.options().and_then(|o| tenant.list(o)).unwrap_or(&[]);
             if list.iter().any(|v| v == raw) {
                 Ok(raw.to_string())
             } else {
@@ -463,8 +459,8 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
         // Files are attached separately; a slot carries no text value.
         FieldKind::File => Ok(String::new()),
         FieldKind::Text | FieldKind::Textarea => {
-            if let Some(v) = &f.validate
-                && let Some(kind) = tapline_ids::IdKind::from_name(v.get_ref())
+            if let Some(v) = f.validate()
+                && let Some(kind) = tapline_ids::IdKind::from_name(v)
             {
                 return tapline_ids::validate(kind, raw).map_err(|e| e.to_string());
             }
@@ -483,7 +479,7 @@ pub fn check_fields<'a>(
     errors: &mut FieldErrors,
 ) {
     for f in fields {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         match check_field(tenant, f, form.get(id).map(String::as_str)) {
             Ok(v) => {
                 values.insert(id.to_string(), v);
@@ -505,7 +501,7 @@ pub fn missing_profile_fields(tenant: &Tenant, a: &Account) -> Vec<String> {
     let mut missing: Vec<String> = tenant
         .fields_for(t)
         .filter(|f| {
-            let v = a.profile.get(f.id.get_ref().as_str()).map(String::as_str);
+            let v = a.profile.get(f.id()).map(String::as_str);
             (f.required && v.unwrap_or("").is_empty())
                 || (v.is_some_and(|v| !v.is_empty()) && check_field(tenant, f, v).is_err())
         })
@@ -546,10 +542,7 @@ pub fn badge_of(
     let mut ids = Vec::new();
     if let Some(t) = t {
         for f in tenant.fields_for(t) {
-            let v = profile
-                .get(f.id.get_ref().as_str())
-                .cloned()
-                .unwrap_or_default();
+            let v = profile.get(f.id()).cloned().unwrap_or_default();
             if v.is_empty() {
                 continue;
             }

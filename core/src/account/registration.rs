@@ -88,7 +88,7 @@ fn profile_name(tenant: &Tenant, t: ApplicantType, profile: &BTreeMap<String, St
     tenant
         .fields_for(t)
         .filter(|f| f.header == Some(HeaderRole::Name))
-        .filter_map(|f| profile.get(f.id.get_ref().as_str()))
+        .filter_map(|f| profile.get(f.id()))
         .filter(|v| !v.is_empty())
         .cloned()
         .collect::<Vec<_>>()
@@ -339,21 +339,17 @@ pub async fn register(
         )
         .await?;
     }
-    for to in &acc.notify_on_registration {
+    for to in acc.registration_watchers() {
         let badge_name = profile_name(tenant, t, &profile);
         let ids: Vec<(String, String)> = tenant
             .registration_fields(t)
             .filter(|f| f.validate.is_some())
-            .filter_map(|f| {
-                profile
-                    .get(f.id.get_ref().as_str())
-                    .map(|v| (f.label.clone(), v.clone()))
-            })
+            .filter_map(|f| profile.get(f.id()).map(|v| (f.label.clone(), v.clone())))
             .collect();
         notify::email(
             &mut *tx,
             tenant,
-            to.get_ref(),
+            to,
             "new_registration",
             context! { type_title => tenant.type_title(t), name => badge_name, email => &email_addr, phone => &phone, ids => ids },
         )

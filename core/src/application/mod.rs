@@ -527,7 +527,7 @@ pub async fn draft_problems(
         .iter()
         .filter(|f| f.kind == FieldKind::Checkbox)
     {
-        if let Some(v) = view.values.get_mut(f.id.get_ref().as_str()) {
+        if let Some(v) = view.values.get_mut(f.id()) {
             *v = crate::account::checkbox_value(v).to_string();
         }
     }
@@ -758,8 +758,8 @@ pub fn with_filter_columns<'a>(
             .config
             .application_fields
             .iter()
-            .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
-            .find_map(|f| filled(f.id.get_ref().as_str()))
+            .filter(|f| f.options() == Some("cities"))
+            .find_map(|f| filled(f.id()))
             .filter(|c| {
                 tenant
                     .list("cities")
@@ -788,17 +788,8 @@ pub fn form_fields<'t>(
     k: &crate::tenant::config::ApplicationKind,
     acc: &crate::account::Account,
 ) -> Vec<&'t crate::tenant::config::FieldDef> {
-    let t = acc.applicant_type.get();
-    k.fields
-        .iter()
-        .filter_map(|id| {
-            tenant
-                .config
-                .application_fields
-                .iter()
-                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
-        })
-        .filter(|f| t.is_none_or(|t| f.applies_to(t)))
+    tenant
+        .form_fields(k.id(), acc.applicant_type.get())
         .collect()
 }
 
@@ -851,7 +842,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     let Some(k) = tenant.application_kind(kind) else {
         return Ok(Started::ChooseAgain);
     };
-    if !kinds_for(tenant, acc).iter().any(|x| x.id == k.id) {
+    if !kinds_for(tenant, acc).iter().any(|x| x.id() == k.id()) {
         return Err(AppError::NotAllowed);
     }
     let cities = tenant.list("cities").unwrap_or(&[]);
@@ -861,7 +852,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     if tenant.config.applications.city_first && city.is_none() {
         return Ok(Started::ChooseAgain);
     }
-    let kind_id = k.id.get_ref().as_str();
+    let kind_id = k.id();
     // Starting a kind with a draft of it reopens the last saved one (in the
     // chosen city, where the city comes first); its notice offers a new one
     // ("new=1"). A kind of one draft at a time is reopened by create_draft.
@@ -878,7 +869,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     // Contacts default from the profile (seed 002), the city from the first step.
     let mut values = BTreeMap::new();
     for f in form_fields(tenant, k, acc) {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         let v = match id {
             "email" => acc.email.clone(),
             "phone" => acc.phone.clone(),
@@ -937,11 +928,7 @@ pub async fn attach_upload(
     stored: &crate::document::Stored,
 ) -> Result<Result<Attached, UploadRefused>, sqlx::Error> {
     use crate::document::{self, FileType};
-    let accepted: Vec<_> = f
-        .accept
-        .iter()
-        .filter_map(|a| FileType::from_name(a.get_ref()))
-        .collect();
+    let accepted: Vec<_> = f.accepted().filter_map(FileType::from_name).collect();
     let Some(found) = FileType::sniff(&stored.head).filter(|t| document::accepts(&accepted, *t))
     else {
         document::forget_upload(db, files, stored).await;
@@ -953,7 +940,7 @@ pub async fn attach_upload(
         &tenant.slug,
         a.id,
         Some(&a.status),
-        f.id.get_ref().as_str(),
+        f.id(),
         f.doc_type.as_deref(),
         &name,
         stored,
@@ -998,7 +985,7 @@ pub fn read_form(
     let values: BTreeMap<String, String> = fields
         .iter()
         .map(|f| {
-            let id = f.id.get_ref().as_str();
+            let id = f.id();
             let v = form.get(id).map(|v| v.trim().to_string());
             (id.to_string(), v.unwrap_or_default())
         })
@@ -1012,7 +999,7 @@ pub fn read_form(
     }
     let mut errors = crate::account::FieldErrors::new();
     for f in fields {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         if let Some(e) = values.get(id).and_then(|v| crate::account::too_long(f, v)) {
             errors.insert(id.to_string(), e);
         }

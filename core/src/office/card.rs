@@ -368,11 +368,7 @@ async fn prepare(
     Ok(match action {
         CardAction::Status => {
             let target = text(form, "to").unwrap_or_default();
-            let needs_note = tenant
-                .config
-                .workflow
-                .status(&target)
-                .is_some_and(|d| d.requires_note);
+            let needs_note = tenant.status(&target).is_some_and(|d| d.requires_note);
             if needs_note && text(form, "note").is_none() {
                 Prepared::NoteMissing
             } else {

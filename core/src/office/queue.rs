@@ -170,7 +170,7 @@ fn conditions(tenant: &Tenant, f: &QueueFilter, dialect: Dialect) -> (String, Ve
             .statuses
             .iter()
             .filter(|s| s.is_final)
-            .map(|s| s.id.get_ref().to_string())
+            .map(|s| s.id().to_string())
             .collect();
         let mut sql = String::from("a.due_on < ? AND a.clock_stopped_on IS NULL");
         let mut vals = vec![tenant.today().to_string()];

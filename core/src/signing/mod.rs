@@ -287,12 +287,8 @@ fn profile_id<'a>(tenant: &Tenant, acc: &'a Account, validators: &[&str]) -> Opt
     let t = acc.applicant_type.get()?;
     tenant
         .fields_for(t)
-        .filter(|f| {
-            f.validate
-                .as_ref()
-                .is_some_and(|v| validators.contains(&v.get_ref().as_str()))
-        })
-        .find_map(|f| acc.profile.get(f.id.get_ref().as_str()))
+        .filter(|f| f.validate().is_some_and(|v| validators.contains(&v)))
+        .find_map(|f| acc.profile.get(f.id()))
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
 }
@@ -749,8 +745,8 @@ pub async fn sign_with_cms(
         .await
         .map_err(SignError::Refused)?;
     let id = checked.verdict.signer.clone().unwrap_or_default();
-    if let (Signer::Staff(_), Some(want)) = (s.signer, &tenant.config.signature.utility_id) {
-        let want = digits(want.get_ref());
+    if let (Signer::Staff(_), Some(want)) = (s.signer, tenant.config.signature.utility_id()) {
+        let want = digits(want);
         let theirs = [&id.inn_le, &id.inn, &id.bin]
             .into_iter()
             .flatten()
@@ -954,7 +950,7 @@ pub(crate) async fn record_in(
             Some(_) => true,
             None => false,
         };
-    let then = step.and_then(|s| s.then.as_ref()).map(|t| t.get_ref());
+    let then = step.and_then(|s| s.then());
     match (completes, then) {
         (true, Some(to)) => {
             workflow::change(&mut *tx, tenant, a, to, Actor::System, None, recipient)

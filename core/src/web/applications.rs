@@ -112,13 +112,13 @@ fn filter_choices(tenant: &Tenant) -> (Vec<minijinja::Value>, Vec<minijinja::Val
             .workflow
             .statuses
             .iter()
-            .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title }),
+            .map(|s| context! { id => s.id(), title => &s.title }),
     );
     let kinds: Vec<_> = tenant
         .config
         .application_kinds
         .iter()
-        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
+        .map(|k| context! { id => k.id(), title => &k.title })
         .collect();
     (statuses, kinds)
 }
@@ -202,7 +202,7 @@ fn supply_types(tenant: &Tenant) -> Vec<String> {
             .config
             .application_kinds
             .iter()
-            .any(|k| k.fields.iter().any(|f| f.get_ref() == field))
+            .any(|k| k.asks(field))
     });
     match tenant.list("supply_types") {
         Some(l) if asked => l.to_vec(),
@@ -234,15 +234,14 @@ async fn start_page(
         .and_then(|k| ctx.tenant.application_kind(k))
         && (!city_first || city.is_some())
     {
-        let drafts =
-            app::drafts_of_kind(&st.db, ctx.slug(), acc.id, k.id.get_ref().as_str()).await?;
+        let drafts = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, k.id()).await?;
         if let Some(d) = drafts.into_iter().find(|d| !city_first || d.city == city) {
             return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
         }
     }
     let kinds: Vec<_> = app::kinds_for(&ctx.tenant, &acc)
         .into_iter()
-        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description })
+        .map(|k| context! { id => k.id(), title => &k.title, description => &k.description })
         .collect();
     ctx.render(
         "portal/application_new.html",
@@ -528,7 +527,7 @@ fn value_and_file_views(
     let slots: Vec<&str> = defs
         .iter()
         .filter(|f| f.kind == FieldKind::File)
-        .map(|f| f.id.get_ref().as_str())
+        .map(|f| f.id())
         .collect();
     let fields = shown_fields(defs.iter().copied(), &a.values)
         .into_iter()
@@ -542,7 +541,7 @@ fn value_and_file_views(
             }
             let mine: Vec<_> = files
                 .iter()
-                .filter(|f| f.slot == def.id.get_ref().as_str())
+                .filter(|f| f.slot == def.id())
                 .map(file_view)
                 .collect();
             context! { files => mine, file_slot => true, ..v }
@@ -566,13 +565,13 @@ fn slot_views(
     all.iter()
         .filter(|f| f.kind == FieldKind::File)
         .map(|f| {
-            let id = f.id.get_ref().as_str();
+            let id = f.id();
             let mine: Vec<_> = files
                 .iter()
                 .filter(|x| x.slot == id)
                 .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
                 .collect();
-            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
+            let accept: Vec<&str> = f.accepted().collect();
             context! {
                 id => id,
                 label => &f.label,
@@ -643,7 +642,7 @@ async fn render_form(
             a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number, name => display_name(&ctx.tenant, a) },
             // The price before sending, from what is saved so far.
             fee => fee_view(st, ctx.slug(), app::plugin_view(a, acc, values)).await,
-            kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
+            kind => context! { id => k.id(), title => &k.title, description => &k.description },
             fields => fields,
             slots => slots,
             max_mb => ctx.tenant.config.applications.max_upload_mb,
@@ -948,7 +947,7 @@ async fn form_refused(
         let named: Vec<String> = fields
             .iter()
             .filter_map(|f| {
-                let e = errors.get(f.id.get_ref().as_str())?;
+                let e = errors.get(f.id())?;
                 Some(format!("«{}»: {}", f.label, e.to_lowercase()))
             })
             .collect();
@@ -1192,13 +1191,10 @@ async fn upload(
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let k = ctx
+    let f = ctx
         .tenant
-        .application_kind(&a.kind)
-        .ok_or(WebError::NotFound)?;
-    let f = app::form_fields(&ctx.tenant, k, &acc)
-        .into_iter()
-        .find(|f| f.kind == FieldKind::File && f.id.get_ref().as_str() == slot)
+        .form_fields(&a.kind, acc.applicant_type.get())
+        .find(|f| f.kind == FieldKind::File && f.id() == slot)
         .ok_or(WebError::NotFound)?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
     let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
@@ -1270,10 +1266,7 @@ async fn download_zip(
         "_applicant" => "От заявителя".to_string(),
         _ => ctx
             .tenant
-            .config
-            .application_fields
-            .iter()
-            .find(|f| f.id.get_ref().as_str() == slot)
+            .application_field(slot)
             .map(|f| f.doc_type.clone().unwrap_or(f.label.clone()))
             .unwrap_or(slot.to_string()),
     };

@@ -262,9 +262,9 @@ fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
         // The name and the identifiers are shown already, from the badge.
         .filter(|f| f.header.is_none())
         .filter_map(|f| {
-            let v = r.profile.get(f.id.get_ref().as_str())?;
+            let v = r.profile.get(f.id())?;
             (!v.is_empty()).then(|| {
-                context! { id => f.id.get_ref().as_str(), label => &f.label, value => account::shown_value(f, v) }
+                context! { id => f.id(), label => &f.label, value => account::shown_value(f, v) }
             })
         })
         .collect();
@@ -388,7 +388,7 @@ async fn queue_page(
                 q => &f.search, sort => f.sort.id(),
             },
             statuses => statuses(&ctx),
-            kinds => ctx.tenant.config.application_kinds.iter().map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title }).collect::<Vec<_>>(),
+            kinds => ctx.tenant.config.application_kinds.iter().map(|k| context! { id => k.id(), title => &k.title }).collect::<Vec<_>>(),
             cities => ctx.tenant.list("cities").unwrap_or(&[]),
             supplies => ctx.tenant.list("supply_types").unwrap_or(&[]),
             team => team.iter().map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
@@ -444,7 +444,7 @@ fn statuses(ctx: &Ctx) -> Vec<minijinja::Value> {
         .workflow
         .statuses
         .iter()
-        .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title })
+        .map(|s| context! { id => s.id(), title => &s.title })
         .collect()
 }
 
@@ -608,21 +608,9 @@ fn card_fields<'t>(
     a: &app::Application,
 ) -> Vec<&'t crate::tenant::config::FieldDef> {
     tenant
-        .application_kind(&a.kind)
-        .map(|k| {
-            k.fields
-                .iter()
-                .filter_map(|id| {
-                    tenant
-                        .config
-                        .application_fields
-                        .iter()
-                        .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
-                })
-                .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
-                .collect()
-        })
-        .unwrap_or_default()
+        .form_fields(&a.kind, None)
+        .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
+        .collect()
 }
 
 /// The card's history: every event but the applicant's draft saves, with
