@@ -147,7 +147,7 @@ pub async fn save_profile(
     let mut profile = acc.profile.clone();
     profile.extend(values);
     let mut tx = db.pool.begin().await?;
-    super::save_profile(&mut *tx, &tenant.slug, acc.id, &profile).await?;
+    super::save_profile(&mut tx, &tenant.slug, acc.id, &profile).await?;
     super::event(
         &mut *tx,
         &tenant.slug,

@@ -7,7 +7,6 @@ pub mod word;
 
 use crate::store::{Author, Db, now_ts};
 use serde::Serialize;
-use sqlx::Any;
 use std::collections::BTreeMap;
 
 pub const DRAFT: &str = "draft";
@@ -94,55 +93,34 @@ pub enum AppError {
 /// preparing several connections, not for filling the disk.
 pub const MAX_DRAFTS: i64 = 20;
 
-type Row = (
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An `applications` row as [`COLUMNS`] (or [`COLUMNS_A`]) selects it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    id: i64,
+    tenant_id: String,
+    account_id: i64,
+    kind: String,
+    status: String,
+    number: Option<String>,
+    city: Option<String>,
+    field_values: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    submitted_at: Option<String>,
+    due_on: Option<String>,
+    supply_type: Option<String>,
+    custom_status: Option<String>,
+}
 
 const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
                        created_at, updated_at, submitted_at, due_on, supply_type, custom_status";
 
-/// The same columns prefixed by the alias `a`, for joins.
+/// The same columns prefixed by the alias `a`, for joins: a join's own
+/// columns must not take these names (rows are read by column name).
 pub const COLUMNS_A: &str = "a.id, a.tenant_id, a.account_id, a.kind, a.status, a.number, a.city, a.field_values, \
                              a.version, a.created_at, a.updated_at, a.submitted_at, a.due_on, a.supply_type, \
                              a.custom_status";
-/// How many columns [`COLUMNS_A`] has: a join's own columns follow.
-pub const COLUMNS_A_LEN: usize = 15;
-
-/// An application from the first columns of a row selected with [`COLUMNS_A`].
-pub fn from_any_row(row: &sqlx::any::AnyRow) -> Result<Application, sqlx::Error> {
-    use sqlx::Row as _;
-    Ok(from_row((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
-        row.try_get(5)?,
-        row.try_get(6)?,
-        row.try_get(7)?,
-        row.try_get(8)?,
-        row.try_get(9)?,
-        row.try_get(10)?,
-        row.try_get(11)?,
-        row.try_get(12)?,
-        row.try_get(13)?,
-        row.try_get(14)?,
-    )))
-}
 
 /// Any application of the tenant, for staff.
 pub async fn get_in_tenant(
@@ -156,26 +134,28 @@ pub async fn get_in_tenant(
         .bind(tenant)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(Application::from))
 }
 
-fn from_row(r: Row) -> Application {
-    Application {
-        id: r.0,
-        tenant_id: r.1,
-        account_id: r.2,
-        kind: r.3,
-        status: r.4,
-        number: r.5,
-        city: r.6,
-        values: serde_json::from_str(&r.7).unwrap_or_default(),
-        version: r.8,
-        created_at: r.9,
-        updated_at: r.10,
-        submitted_at: r.11,
-        due_on: r.12,
-        supply_type: r.13,
-        custom_status: r.14,
+impl From<Row> for Application {
+    fn from(r: Row) -> Application {
+        Application {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            account_id: r.account_id,
+            kind: r.kind,
+            status: r.status,
+            number: r.number,
+            city: r.city,
+            values: serde_json::from_str(&r.field_values).unwrap_or_default(),
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            submitted_at: r.submitted_at,
+            due_on: r.due_on,
+            supply_type: r.supply_type,
+            custom_status: r.custom_status,
+        }
     }
 }
 
@@ -251,8 +231,8 @@ impl EventKind {
     }
 }
 
-pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn event(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     app: i64,
     kind: EventKind,
@@ -275,7 +255,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     .bind(actor.to_string())
     .bind(data)
     .bind(now_ts())
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -335,7 +315,7 @@ pub async fn create_draft(
     .fetch_one(&mut *tx)
     .await?;
     event(
-        &mut *tx,
+        &mut tx,
         tenant,
         id,
         EventKind::Created,
@@ -364,7 +344,7 @@ pub async fn get_own(
         .bind(account)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(Application::from))
 }
 
 /// What "my applications" can be narrowed by.
@@ -441,7 +421,7 @@ pub async fn list_filtered(
         q = q.bind(b);
     }
     let rows = q.fetch_all(&db.pool).await?;
-    Ok((rows.into_iter().map(from_row).collect(), total))
+    Ok((rows.into_iter().map(Application::from).collect(), total))
 }
 
 /// The account's drafts of one kind, newest first.
@@ -491,7 +471,7 @@ pub async fn save_draft(
         return Err(stale_or_not_draft(&mut tx, app).await);
     }
     event(
-        &mut *tx,
+        &mut tx,
         &app.tenant_id,
         app.id,
         EventKind::Saved,
@@ -637,8 +617,15 @@ pub async fn submit(
 
 /// Whether another application of the tenant has `number`.
 pub async fn number_taken(db: &Db, tenant: &str, id: i64, number: &str) -> Result<bool, AppError> {
-    let mut conn = db.pool.acquire().await?;
-    Ok(crate::office::queue::number_taken(&mut conn, tenant, id, number).await?)
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM applications WHERE tenant_id = $1 AND number = $2 AND id <> $3",
+    )
+    .bind(tenant)
+    .bind(number)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Delete one of the account's drafts; submitted applications stay.

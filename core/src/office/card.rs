@@ -217,7 +217,7 @@ pub async fn act(
                 Some(t) if t.chars().count() <= 200 => {
                     queue::set_custom_status(&mut tx, slug, a.id, Some(&t)).await?;
                     app::event(
-                        &mut *tx,
+                        &mut tx,
                         slug,
                         a.id,
                         app::EventKind::CustomStatus,
@@ -259,7 +259,7 @@ pub async fn act(
                         _ => n.clone(),
                     };
                     app::event(
-                        &mut *tx,
+                        &mut tx,
                         slug,
                         a.id,
                         app::EventKind::Number,
@@ -286,7 +286,7 @@ pub async fn act(
             }
             queue::assign(&mut tx, slug, a.id, who).await?;
             app::event(
-                &mut *tx,
+                &mut tx,
                 slug,
                 a.id,
                 app::EventKind::Assigned,
