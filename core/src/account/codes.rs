@@ -3,7 +3,6 @@
 //! codes also allow only a few attempts and a resend after a cooldown.
 
 use crate::store::{Db, now, now_ts, parse_ts, sha256_hex, ts};
-use sqlx::{Any, Executor};
 
 pub const LINK_LIFETIME: time::Duration = time::Duration::hours(24);
 /// How long after an emailed link another one is not sent: the first is
@@ -56,8 +55,8 @@ pub async fn issue_link(
 }
 
 /// Spend every unused link of `purpose` the account has.
-pub async fn kill_links<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn kill_links(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     account: i64,
     purpose: &str,
@@ -69,7 +68,7 @@ pub async fn kill_links<'c, E: Executor<'c, Database = Any>>(
     .bind(tenant)
     .bind(account)
     .bind(purpose)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -106,8 +105,8 @@ pub enum LinkState {
 }
 
 /// Spend a link token atomically.
-pub async fn use_link<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn use_link(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     purpose: &str,
     token: &str,
@@ -121,7 +120,7 @@ pub async fn use_link<'c, E: Executor<'c, Database = Any>>(
     .bind(tenant)
     .bind(purpose)
     .bind(sha256_hex(token))
-    .fetch_optional(ex)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(match row {
         Some((a, p)) => LinkState::Valid(a, p),

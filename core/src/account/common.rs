@@ -33,7 +33,7 @@ pub async fn check_with_plugin<'a>(
         applicant_type: applicant_type.id().to_string(),
         fields: fields
             .map(|f| {
-                let id = f.id.get_ref().as_str().to_string();
+                let id = f.id().to_string();
                 let v = values.get(&id).cloned().unwrap_or_default();
                 (id, v)
             })
@@ -147,7 +147,7 @@ pub async fn save_profile(
     let mut profile = acc.profile.clone();
     profile.extend(values);
     let mut tx = db.begin().await?;
-    super::save_profile(&mut *tx, &tenant.slug, acc.id, &profile).await?;
+    super::save_profile(&mut tx, &tenant.slug, acc.id, &profile).await?;
     super::event(
         &mut *tx,
         &tenant.slug,

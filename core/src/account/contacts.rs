@@ -109,7 +109,7 @@ pub async fn change_phone(
     let mut tx = db.begin().await?;
     let code = codes::issue_code(&mut tx, slug, acc.id, purpose::CHANGE_PHONE, &new).await?;
     notify::sms(
-        &mut *tx,
+        &mut tx,
         tenant,
         &new,
         "phone_code",
@@ -158,7 +158,7 @@ pub async fn change_password(
     )
     .await?;
     if let Some(email) = &acc.email {
-        notify::email(&mut *tx, tenant, email, "password_changed", context! {}).await?;
+        notify::email(&mut tx, tenant, email, "password_changed", context! {}).await?;
     }
     tx.commit().await?;
     // Other browsers logged in with the old password are logged out.
@@ -251,7 +251,7 @@ pub async fn confirm_email(
     let slug = tenant.slug.as_str();
     let mut tx = db.begin().await?;
     let codes::LinkState::Valid(id, Some(new)) =
-        codes::use_link(&mut *tx, slug, purpose::CHANGE_EMAIL, token).await?
+        codes::use_link(&mut tx, slug, purpose::CHANGE_EMAIL, token).await?
     else {
         return Ok(EmailLink::Invalid);
     };
@@ -262,7 +262,7 @@ pub async fn confirm_email(
     let old = super::get_on(&mut *tx, slug, id)
         .await?
         .and_then(|a| a.email);
-    super::set_email_confirmed(&mut *tx, slug, id, &new).await?;
+    super::set_email_confirmed(&mut tx, slug, id, &new).await?;
     super::event(
         &mut *tx,
         slug,
@@ -275,7 +275,7 @@ pub async fn confirm_email(
     .await?;
     if let Some(old) = &old {
         notify::email(
-            &mut *tx,
+            &mut tx,
             tenant,
             old,
             "email_changed",
@@ -319,7 +319,7 @@ pub async fn confirm_phone(
         return Ok(PhoneCode::Taken);
     }
     let mut tx = db.begin().await?;
-    super::set_phone_confirmed(&mut *tx, slug, acc.id, &phone).await?;
+    super::set_phone_confirmed(&mut tx, slug, acc.id, &phone).await?;
     super::event(
         &mut *tx,
         slug,

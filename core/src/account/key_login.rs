@@ -282,7 +282,7 @@ fn holder(tenant: &Tenant, id: &Identity) -> Result<Holder, Refused> {
         ),
         _ => return Err(Refused::NoIdentity),
     };
-    if !tenant.config.applicants.types.get_ref().contains(&kind) {
+    if !tenant.applicant_types().contains(&kind) {
         return Err(Refused::TypeNotServed);
     }
     // The profile as far as the certificate tells it, into the tenant's own
@@ -291,8 +291,8 @@ fn holder(tenant: &Tenant, id: &Identity) -> Result<Holder, Refused> {
     let mut profile = BTreeMap::new();
     let mut number_field = None;
     for f in tenant.fields_for(kind) {
-        let id = f.id.get_ref().as_str();
-        let value = if f.validate.as_ref().map(|v| v.get_ref().as_str()) == Some(number.0) {
+        let id = f.id();
+        let value = if f.validate() == Some(number.0) {
             number_field = Some((id.to_string(), number.1.clone()));
             number.1.clone()
         } else if f.header == Some(HeaderRole::Name) {

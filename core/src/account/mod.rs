@@ -51,36 +51,38 @@ impl ApplicantTypeId {
     }
 }
 
-type Row = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-);
+/// An `accounts` row as [`COLUMNS`] selects it.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    tenant_id: String,
+    applicant_type: String,
+    email: Option<String>,
+    login: Option<String>,
+    phone: Option<String>,
+    password_hash: String,
+    profile: String,
+    email_confirmed_at: Option<String>,
+    phone_confirmed_at: Option<String>,
+    created_at: String,
+}
 
 const COLUMNS: &str = "id, tenant_id, applicant_type, email, login, phone, password_hash, profile, \
                        email_confirmed_at, phone_confirmed_at, created_at";
 
 fn from_row(r: Row) -> Account {
     Account {
-        id: r.0,
-        tenant_id: r.1,
-        applicant_type: ApplicantTypeId(r.2),
-        email: r.3,
-        login: r.4,
-        phone: r.5,
-        password_hash: r.6,
-        profile: serde_json::from_str(&r.7).unwrap_or_default(),
-        email_confirmed: r.8.is_some(),
-        phone_confirmed: r.9.is_some(),
-        created_at: r.10,
+        id: r.id,
+        tenant_id: r.tenant_id,
+        applicant_type: ApplicantTypeId(r.applicant_type),
+        email: r.email,
+        login: r.login,
+        phone: r.phone,
+        password_hash: r.password_hash,
+        profile: serde_json::from_str(&r.profile).unwrap_or_default(),
+        email_confirmed: r.email_confirmed_at.is_some(),
+        phone_confirmed: r.phone_confirmed_at.is_some(),
+        created_at: r.created_at,
     }
 }
 
@@ -182,10 +184,7 @@ pub struct NewAccount<'a> {
     pub profile: &'a BTreeMap<String, String>,
 }
 
-pub async fn insert<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
-    a: &NewAccount<'_>,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert(tx: &mut sqlx::AnyConnection, a: &NewAccount<'_>) -> Result<i64, sqlx::Error> {
     let now = now_ts();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO accounts (tenant_id, applicant_type, email, login, phone, password_hash, \
@@ -199,13 +198,13 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     .bind(a.password_hash)
     .bind(serde_json::to_string(a.profile).unwrap_or_else(|_| "{}".into()))
     .bind(&now)
-    .fetch_one(ex)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(id)
 }
 
-pub async fn save_profile<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn save_profile(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
     profile: &BTreeMap<String, String>,
@@ -217,7 +216,7 @@ pub async fn save_profile<'c, E: Executor<'c, Database = Any>>(
     .bind(now_ts())
     .bind(tenant)
     .bind(id)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -244,8 +243,8 @@ pub async fn set_password(
 }
 
 /// Set a confirmed email address (after a followed link).
-pub async fn set_email_confirmed<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn set_email_confirmed(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
     email: &str,
@@ -259,14 +258,14 @@ pub async fn set_email_confirmed<'c, E: Executor<'c, Database = Any>>(
     .bind(&now)
     .bind(tenant)
     .bind(id)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Set a confirmed phone (after a correct SMS code).
-pub async fn set_phone_confirmed<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn set_phone_confirmed(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     id: i64,
     phone: &str,
@@ -280,7 +279,7 @@ pub async fn set_phone_confirmed<'c, E: Executor<'c, Database = Any>>(
     .bind(&now)
     .bind(tenant)
     .bind(id)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -449,11 +448,7 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
             .map(|_| raw.replace(',', "."))
             .ok_or_else(|| "Введите число".into()),
         FieldKind::Select => {
-            let list = f
-                .options
-                .as_ref()
-                .and_then(|o| tenant.list(o.get_ref()))
-                .unwrap_or(&[]);
+            let list = f.options().and_then(|o| tenant.list(o)).unwrap_or(&[]);
             if list.iter().any(|v| v == raw) {
                 Ok(raw.to_string())
             } else {
@@ -463,8 +458,8 @@ pub fn check_field(tenant: &Tenant, f: &FieldDef, raw: Option<&str>) -> Result<S
         // Files are attached separately; a slot carries no text value.
         FieldKind::File => Ok(String::new()),
         FieldKind::Text | FieldKind::Textarea => {
-            if let Some(v) = &f.validate
-                && let Some(kind) = tapline_ids::IdKind::from_name(v.get_ref())
+            if let Some(v) = f.validate()
+                && let Some(kind) = tapline_ids::IdKind::from_name(v)
             {
                 return tapline_ids::validate(kind, raw).map_err(|e| e.to_string());
             }
@@ -483,7 +478,7 @@ pub fn check_fields<'a>(
     errors: &mut FieldErrors,
 ) {
     for f in fields {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         match check_field(tenant, f, form.get(id).map(String::as_str)) {
             Ok(v) => {
                 values.insert(id.to_string(), v);
@@ -505,7 +500,7 @@ pub fn missing_profile_fields(tenant: &Tenant, a: &Account) -> Vec<String> {
     let mut missing: Vec<String> = tenant
         .fields_for(t)
         .filter(|f| {
-            let v = a.profile.get(f.id.get_ref().as_str()).map(String::as_str);
+            let v = a.profile.get(f.id()).map(String::as_str);
             (f.required && v.unwrap_or("").is_empty())
                 || (v.is_some_and(|v| !v.is_empty()) && check_field(tenant, f, v).is_err())
         })
@@ -546,10 +541,7 @@ pub fn badge_of(
     let mut ids = Vec::new();
     if let Some(t) = t {
         for f in tenant.fields_for(t) {
-            let v = profile
-                .get(f.id.get_ref().as_str())
-                .cloned()
-                .unwrap_or_default();
+            let v = profile.get(f.id()).cloned().unwrap_or_default();
             if v.is_empty() {
                 continue;
             }

@@ -88,7 +88,7 @@ fn profile_name(tenant: &Tenant, t: ApplicantType, profile: &BTreeMap<String, St
     tenant
         .fields_for(t)
         .filter(|f| f.header == Some(HeaderRole::Name))
-        .filter_map(|f| profile.get(f.id.get_ref().as_str()))
+        .filter_map(|f| profile.get(f.id()))
         .filter(|v| !v.is_empty())
         .cloned()
         .collect::<Vec<_>>()
@@ -286,7 +286,7 @@ pub async fn register(
     };
     let mut tx = db.begin().await?;
     let id = match super::insert(
-        &mut *tx,
+        &mut tx,
         &NewAccount {
             tenant: slug,
             applicant_type: t,
@@ -323,7 +323,7 @@ pub async fn register(
     .await?;
     if send_sms && let Some(p) = &phone {
         let code = codes::issue_code(&mut tx, slug, id, purpose::CONFIRM_PHONE, p).await?;
-        notify::sms(&mut *tx, tenant, p, "phone_code", context! { code => code }).await?;
+        notify::sms(&mut tx, tenant, p, "phone_code", context! { code => code }).await?;
     }
     let email_addr = email.clone().unwrap_or_default();
     if acc.confirm_email {
@@ -339,21 +339,17 @@ pub async fn register(
         )
         .await?;
     }
-    for to in &acc.notify_on_registration {
+    for to in acc.registration_watchers() {
         let badge_name = profile_name(tenant, t, &profile);
         let ids: Vec<(String, String)> = tenant
             .registration_fields(t)
             .filter(|f| f.validate.is_some())
-            .filter_map(|f| {
-                profile
-                    .get(f.id.get_ref().as_str())
-                    .map(|v| (f.label.clone(), v.clone()))
-            })
+            .filter_map(|f| profile.get(f.id()).map(|v| (f.label.clone(), v.clone())))
             .collect();
         notify::email(
-            &mut *tx,
+            &mut tx,
             tenant,
-            to.get_ref(),
+            to,
             "new_registration",
             context! { type_title => tenant.type_title(t), name => badge_name, email => &email_addr, phone => &phone, ids => ids },
         )
@@ -390,7 +386,7 @@ pub async fn confirm_email(
 ) -> Result<EmailConfirm, sqlx::Error> {
     let mut tx = db.begin().await?;
     let codes::LinkState::Valid(id, Some(email)) =
-        codes::use_link(&mut *tx, tenant, purpose::CONFIRM_EMAIL, token).await?
+        codes::use_link(&mut tx, tenant, purpose::CONFIRM_EMAIL, token).await?
     else {
         return Ok(EmailConfirm::Invalid);
     };
@@ -398,7 +394,7 @@ pub async fn confirm_email(
         return Ok(EmailConfirm::NoAccount);
     };
     let done = if acc.email.as_deref() == Some(email.as_str()) {
-        super::set_email_confirmed(&mut *tx, tenant, id, &email).await?;
+        super::set_email_confirmed(&mut tx, tenant, id, &email).await?;
         super::event(
             &mut *tx,
             tenant,
@@ -446,7 +442,7 @@ pub async fn confirm_phone(
         }
     };
     let mut tx = db.begin().await?;
-    super::set_phone_confirmed(&mut *tx, tenant, acc.id, &phone).await?;
+    super::set_phone_confirmed(&mut tx, tenant, acc.id, &phone).await?;
     super::event(
         &mut *tx,
         tenant,

@@ -14,7 +14,7 @@ pub const ACCEPTED: &str = "accepted";
 pub const PROCESSING: &str = "processing";
 pub const ANSWERED: &str = "answered";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Appeal {
     pub id: i64,
     pub account_id: i64,
@@ -48,39 +48,8 @@ pub fn status_title(tenant: &Tenant, status: &str) -> String {
     }
 }
 
-type Row = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
 const COLUMNS: &str = "id, account_id, topic, body, status, file_name, file_sha256, file_type, answer, \
                        answered_at, created_at, sent_at";
-
-fn from_row(r: Row) -> Appeal {
-    Appeal {
-        id: r.0,
-        account_id: r.1,
-        topic: r.2,
-        body: r.3,
-        status: r.4,
-        file_name: r.5,
-        file_sha256: r.6,
-        file_type: r.7,
-        answer: r.8,
-        answered_at: r.9,
-        created_at: r.10,
-        sent_at: r.11,
-    }
-}
 
 /// Create an appeal draft, or with `only_one` return the draft the account
 /// already has: `(id, created)`. Two requests at once make one draft.
@@ -132,13 +101,13 @@ pub async fn get_own(
     let sql = format!(
         "SELECT {COLUMNS} FROM appeals WHERE id = $1 AND tenant_id = $2 AND account_id = $3"
     );
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<Appeal> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(tenant)
         .bind(account)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row)
 }
 
 /// Any sent appeal of the tenant, for staff.
@@ -146,12 +115,12 @@ pub async fn get_sent(db: &Db, tenant: &str, id: i64) -> Result<Option<Appeal>, 
     let sql = format!(
         "SELECT {COLUMNS} FROM appeals WHERE id = $1 AND tenant_id = $2 AND status <> 'draft'"
     );
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<Appeal> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(tenant)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row)
 }
 
 /// The account's appeals, newest first.
@@ -159,12 +128,12 @@ pub async fn list_own(db: &Db, tenant: &str, account: i64) -> Result<Vec<Appeal>
     let sql = format!(
         "SELECT {COLUMNS} FROM appeals WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT 500"
     );
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<Appeal> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(account)
         .fetch_all(&db.pool)
         .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows)
 }
 
 /// The tenant's sent appeals in a status (all when `None`), oldest unanswered first.
@@ -177,12 +146,12 @@ pub async fn list_sent(
         "SELECT {COLUMNS} FROM appeals WHERE tenant_id = $1 AND status <> 'draft' AND ($2 = '' OR status = $2) \
          ORDER BY CASE WHEN status = 'answered' THEN 1 ELSE 0 END, sent_at LIMIT 500"
     );
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<Appeal> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(status.unwrap_or(""))
         .fetch_all(&db.pool)
         .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows)
 }
 
 /// Who sent each of `appeals`, by account id: applicant type, profile and
@@ -528,7 +497,7 @@ pub async fn handle(
                 && let Some(email) = &acc.email
             {
                 crate::notify::email(
-                    &mut *tx,
+                    &mut tx,
                     tenant,
                     email,
                     "appeal_answer",

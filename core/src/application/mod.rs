@@ -7,7 +7,6 @@ pub mod word;
 
 use crate::store::{Author, Db, now_ts};
 use serde::Serialize;
-use sqlx::Any;
 use std::collections::BTreeMap;
 
 pub const DRAFT: &str = "draft";
@@ -90,55 +89,34 @@ pub enum AppError {
     NotAllowed,
 }
 
-type Row = (
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An `applications` row as [`COLUMNS`] (or [`COLUMNS_A`]) selects it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    id: i64,
+    tenant_id: String,
+    account_id: i64,
+    kind: String,
+    status: String,
+    number: Option<String>,
+    city: Option<String>,
+    field_values: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    submitted_at: Option<String>,
+    due_on: Option<String>,
+    supply_type: Option<String>,
+    custom_status: Option<String>,
+}
 
 const COLUMNS: &str = "id, tenant_id, account_id, kind, status, number, city, field_values, version, \
                        created_at, updated_at, submitted_at, due_on, supply_type, custom_status";
 
-/// The same columns prefixed by the alias `a`, for joins.
+/// The same columns prefixed by the alias `a`, for joins: a join's own
+/// columns must not take these names (rows are read by column name).
 pub const COLUMNS_A: &str = "a.id, a.tenant_id, a.account_id, a.kind, a.status, a.number, a.city, a.field_values, \
                              a.version, a.created_at, a.updated_at, a.submitted_at, a.due_on, a.supply_type, \
                              a.custom_status";
-/// How many columns [`COLUMNS_A`] has: a join's own columns follow.
-pub const COLUMNS_A_LEN: usize = 15;
-
-/// An application from the first columns of a row selected with [`COLUMNS_A`].
-pub fn from_any_row(row: &sqlx::any::AnyRow) -> Result<Application, sqlx::Error> {
-    use sqlx::Row as _;
-    Ok(from_row((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
-        row.try_get(5)?,
-        row.try_get(6)?,
-        row.try_get(7)?,
-        row.try_get(8)?,
-        row.try_get(9)?,
-        row.try_get(10)?,
-        row.try_get(11)?,
-        row.try_get(12)?,
-        row.try_get(13)?,
-        row.try_get(14)?,
-    )))
-}
 
 /// Any application of the tenant, for staff.
 pub async fn get_in_tenant(
@@ -152,26 +130,28 @@ pub async fn get_in_tenant(
         .bind(tenant)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(Application::from))
 }
 
-fn from_row(r: Row) -> Application {
-    Application {
-        id: r.0,
-        tenant_id: r.1,
-        account_id: r.2,
-        kind: r.3,
-        status: r.4,
-        number: r.5,
-        city: r.6,
-        values: serde_json::from_str(&r.7).unwrap_or_default(),
-        version: r.8,
-        created_at: r.9,
-        updated_at: r.10,
-        submitted_at: r.11,
-        due_on: r.12,
-        supply_type: r.13,
-        custom_status: r.14,
+impl From<Row> for Application {
+    fn from(r: Row) -> Application {
+        Application {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            account_id: r.account_id,
+            kind: r.kind,
+            status: r.status,
+            number: r.number,
+            city: r.city,
+            values: serde_json::from_str(&r.field_values).unwrap_or_default(),
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            submitted_at: r.submitted_at,
+            due_on: r.due_on,
+            supply_type: r.supply_type,
+            custom_status: r.custom_status,
+        }
     }
 }
 
@@ -247,8 +227,8 @@ impl EventKind {
     }
 }
 
-pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn event(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     app: i64,
     kind: EventKind,
@@ -271,7 +251,7 @@ pub async fn event<'c, E: sqlx::Executor<'c, Database = Any>>(
     .bind(actor.to_string())
     .bind(data)
     .bind(now_ts())
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -331,7 +311,7 @@ pub async fn create_draft(
     .fetch_one(&mut *tx)
     .await?;
     event(
-        &mut *tx,
+        &mut tx,
         tenant,
         id,
         EventKind::Created,
@@ -360,7 +340,7 @@ pub async fn get_own(
         .bind(account)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(Application::from))
 }
 
 /// What "my applications" can be narrowed by.
@@ -437,7 +417,7 @@ pub async fn list_filtered(
         q = q.bind(b);
     }
     let rows = q.fetch_all(&db.pool).await?;
-    Ok((rows.into_iter().map(from_row).collect(), total))
+    Ok((rows.into_iter().map(Application::from).collect(), total))
 }
 
 /// The account's drafts of one kind, newest first.
@@ -487,7 +467,7 @@ pub async fn save_draft(
         return Err(stale_or_not_draft(&mut tx, app).await);
     }
     event(
-        &mut *tx,
+        &mut tx,
         &app.tenant_id,
         app.id,
         EventKind::Saved,
@@ -523,7 +503,7 @@ pub async fn draft_problems(
         .iter()
         .filter(|f| f.kind == FieldKind::Checkbox)
     {
-        if let Some(v) = view.values.get_mut(f.id.get_ref().as_str()) {
+        if let Some(v) = view.values.get_mut(f.id()) {
             *v = crate::account::checkbox_value(v).to_string();
         }
     }
@@ -632,9 +612,21 @@ pub async fn submit(
 }
 
 /// Whether another application of the tenant has `number`.
-pub async fn number_taken(db: &Db, tenant: &str, id: i64, number: &str) -> Result<bool, AppError> {
-    let mut conn = db.pool.acquire().await?;
-    Ok(crate::office::queue::number_taken(&mut conn, tenant, id, number).await?)
+pub async fn number_taken<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    ex: E,
+    tenant: &str,
+    id: i64,
+    number: &str,
+) -> Result<bool, AppError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM applications WHERE tenant_id = $1 AND number = $2 AND id <> $3",
+    )
+    .bind(tenant)
+    .bind(number)
+    .bind(id)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Delete one of the account's drafts; submitted applications stay.
@@ -754,8 +746,8 @@ pub fn with_filter_columns<'a>(
             .config
             .application_fields
             .iter()
-            .filter(|f| f.options.as_ref().is_some_and(|o| o.get_ref() == "cities"))
-            .find_map(|f| filled(f.id.get_ref().as_str()))
+            .filter(|f| f.options() == Some("cities"))
+            .find_map(|f| filled(f.id()))
             .filter(|c| {
                 tenant
                     .list("cities")
@@ -779,24 +771,29 @@ pub fn kinds_for<'t>(
 }
 
 /// The fields of a kind's form this applicant sees, in form order.
-/// The fields of a kind's form for this account's applicant type.
 pub fn form_fields<'t>(
     tenant: &'t crate::tenant::Tenant,
     k: &crate::tenant::config::ApplicationKind,
     acc: &crate::account::Account,
 ) -> Vec<&'t crate::tenant::config::FieldDef> {
-    let t = acc.applicant_type.get();
-    k.fields
-        .iter()
-        .filter_map(|id| {
-            tenant
-                .config
-                .application_fields
-                .iter()
-                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
-        })
-        .filter(|f| t.is_none_or(|t| f.applies_to(t)))
+    tenant
+        .form_fields(k.id(), acc.applicant_type.get())
         .collect()
+}
+
+/// [`form_fields`] parted into the fields that hold values and the
+/// document slots that hold files.
+pub fn form_parts<'t>(
+    tenant: &'t crate::tenant::Tenant,
+    k: &crate::tenant::config::ApplicationKind,
+    acc: &crate::account::Account,
+) -> (
+    Vec<&'t crate::tenant::config::FieldDef>,
+    Vec<&'t crate::tenant::config::FieldDef>,
+) {
+    form_fields(tenant, k, acc)
+        .into_iter()
+        .partition(|f| f.kind != crate::tenant::config::FieldKind::File)
 }
 
 /// Starting an application as the "new application" page asked.
@@ -833,7 +830,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     let Some(k) = tenant.application_kind(kind) else {
         return Ok(Started::ChooseAgain);
     };
-    if !kinds_for(tenant, acc).iter().any(|x| x.id == k.id) {
+    if !kinds_for(tenant, acc).iter().any(|x| x.id() == k.id()) {
         return Err(AppError::NotAllowed);
     }
     let cities = tenant.list("cities").unwrap_or(&[]);
@@ -843,7 +840,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     if tenant.config.applications.city_first && city.is_none() {
         return Ok(Started::ChooseAgain);
     }
-    let kind_id = k.id.get_ref().as_str();
+    let kind_id = k.id();
     // Starting a kind with a draft of it reopens the last saved one (in the
     // chosen city, where the city comes first); its notice offers a new one
     // ("new=1"). A kind of one draft at a time is reopened by create_draft.
@@ -860,7 +857,7 @@ pub async fn start(db: &Db, s: Start<'_>) -> Result<Started, AppError> {
     // Contacts default from the profile (seed 002), the city from the first step.
     let mut values = BTreeMap::new();
     for f in form_fields(tenant, k, acc) {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         let v = match id {
             "email" => acc.email.clone(),
             "phone" => acc.phone.clone(),
@@ -919,11 +916,7 @@ pub async fn attach_upload(
     stored: &crate::document::Stored,
 ) -> Result<Result<Attached, UploadRefused>, sqlx::Error> {
     use crate::document::{self, FileType};
-    let accepted: Vec<_> = f
-        .accept
-        .iter()
-        .filter_map(|a| FileType::from_name(a.get_ref()))
-        .collect();
+    let accepted: Vec<_> = f.accepted().filter_map(FileType::from_name).collect();
     let Some(found) = FileType::sniff(&stored.head).filter(|t| document::accepts(&accepted, *t))
     else {
         document::forget_upload(db, files, stored).await;
@@ -935,7 +928,7 @@ pub async fn attach_upload(
         &tenant.slug,
         a.id,
         Some(&a.status),
-        f.id.get_ref().as_str(),
+        f.id(),
         f.doc_type.as_deref(),
         &name,
         stored,
@@ -980,7 +973,7 @@ pub fn read_form(
     let values: BTreeMap<String, String> = fields
         .iter()
         .map(|f| {
-            let id = f.id.get_ref().as_str();
+            let id = f.id();
             let v = form.get(id).map(|v| v.trim().to_string());
             (id.to_string(), v.unwrap_or_default())
         })
@@ -994,7 +987,7 @@ pub fn read_form(
     }
     let mut errors = crate::account::FieldErrors::new();
     for f in fields {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         if let Some(e) = values.get(id).and_then(|v| crate::account::too_long(f, v)) {
             errors.insert(id.to_string(), e);
         }
@@ -1042,7 +1035,7 @@ pub async fn free_number_on(
     for _ in 0..50 {
         let n = crate::plugin::next_on(&mut *conn, tenant, "applications").await?;
         let n = format!("{n:06}");
-        if !crate::office::queue::number_taken(&mut *conn, tenant, id, &n).await? {
+        if !number_taken(&mut *conn, tenant, id, &n).await? {
             return Ok(Some(n));
         }
         tracing::warn!(application = id, number = %n, "registration number already given by hand; taking the next");

@@ -52,7 +52,7 @@ pub fn shown_fields<'a>(
     fields
         .into_iter()
         .map(|f| {
-            let id = f.id.get_ref().as_str();
+            let id = f.id();
             let value = values
                 .get(id)
                 .map(|v| account::shown_value(f, v))
@@ -150,11 +150,11 @@ pub async fn render(
         files => files.iter().map(|f| context! { name => &f.file_name, slot => &f.slot, doc_type => &f.doc_type, sha256 => &f.sha256 }).collect::<Vec<_>>(),
     };
     let own = match which {
-        Which::Application => tenant.config.applications.docx.as_ref(),
-        Which::Contract => tenant.config.signature.contract.as_ref(),
+        Which::Application => tenant.config.applications.docx(),
+        Which::Contract => tenant.config.signature.contract(),
     };
     let template = match own {
-        Some(p) => tokio::fs::read(tenant.dir.join(p.get_ref()))
+        Some(p) => tokio::fs::read(tenant.dir.join(p))
             .await
             .map_err(WordError::Template)?,
         None => match which {

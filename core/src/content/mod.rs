@@ -248,7 +248,7 @@ mod page_cache_tests {
 
 // ------------------------------------------------------- normative documents
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct NormativeDocument {
     pub id: i64,
     pub city: Option<String>,
@@ -260,31 +260,8 @@ pub struct NormativeDocument {
     pub created_at: String,
 }
 
-type DocRow = (
-    i64,
-    Option<String>,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-);
 const DOC_COLUMNS: &str =
     "id, city, title, file_name, file_sha256, file_size, file_type, created_at";
-
-fn doc_of(r: DocRow) -> NormativeDocument {
-    NormativeDocument {
-        id: r.0,
-        city: r.1,
-        title: r.2,
-        file_name: r.3,
-        file_sha256: r.4,
-        file_size: r.5,
-        file_type: r.6,
-        created_at: r.7,
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 async fn add_document(
@@ -325,12 +302,12 @@ pub async fn documents(
         "SELECT {DOC_COLUMNS} FROM normative_documents WHERE tenant_id = $1 \
          AND ($2 = '' OR city IS NULL OR city = $2) ORDER BY city, title, id"
     );
-    let rows: Vec<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<NormativeDocument> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(city.unwrap_or(""))
         .fetch_all(&db.pool)
         .await?;
-    Ok(rows.into_iter().map(doc_of).collect())
+    Ok(rows)
 }
 
 pub async fn document(
@@ -340,12 +317,12 @@ pub async fn document(
 ) -> Result<Option<NormativeDocument>, sqlx::Error> {
     let sql =
         format!("SELECT {DOC_COLUMNS} FROM normative_documents WHERE tenant_id = $1 AND id = $2");
-    let row: Option<DocRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<NormativeDocument> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(doc_of))
+    Ok(row)
 }
 
 /// Remove a document; its file's hash, for the store to forget if unused.

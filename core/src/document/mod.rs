@@ -302,8 +302,8 @@ pub struct Attached {
 /// Name stored bytes as a file of an application (correspondence: it may
 /// arrive in any status).
 #[allow(clippy::too_many_arguments)]
-pub async fn attach<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
-    ex: E,
+pub async fn attach(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     application: i64,
     slot: &str,
@@ -313,7 +313,7 @@ pub async fn attach<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     content_type: &str,
 ) -> Result<i64, sqlx::Error> {
     attach_if(
-        ex,
+        &mut *tx,
         tenant,
         application,
         None,

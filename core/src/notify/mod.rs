@@ -11,7 +11,6 @@ pub mod worker;
 
 use crate::store::now_ts;
 use crate::tenant::Tenant;
-use sqlx::{Any, Executor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -39,8 +38,8 @@ fn render(tenant: &Tenant, name: &str, ctx: &minijinja::Value) -> Result<String,
 }
 
 /// Queue an email rendered from `templates/email/<template>/{subject,body}.txt`.
-pub async fn email<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn email(
+    tx: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     to: &str,
     template: &str,
@@ -49,7 +48,7 @@ pub async fn email<'c, E: Executor<'c, Database = Any>>(
     let subject = render(tenant, &format!("email/{template}/subject.txt"), &ctx)?;
     let body = render(tenant, &format!("email/{template}/body.txt"), &ctx)?;
     insert(
-        ex,
+        &mut *tx,
         &tenant.slug,
         "email",
         template,
@@ -61,15 +60,15 @@ pub async fn email<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Queue an SMS rendered from `templates/sms/<template>.txt`.
-pub async fn sms<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn sms(
+    tx: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     to: &str,
     template: &str,
     ctx: minijinja::Value,
 ) -> Result<(), NotifyError> {
     let body = render(tenant, &format!("sms/{template}.txt"), &ctx)?;
-    insert(ex, &tenant.slug, "sms", template, to, None, &body).await
+    insert(&mut *tx, &tenant.slug, "sms", template, to, None, &body).await
 }
 
 /// An SMS's text from `templates/sms/<template>.txt`, for a caller that
@@ -84,18 +83,18 @@ pub fn render_sms(
 }
 
 /// Queue an SMS already rendered by [`render_sms`].
-pub async fn sms_text<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+pub async fn sms_text(
+    tx: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     to: &str,
     template: &str,
     body: &str,
 ) -> Result<(), NotifyError> {
-    insert(ex, &tenant.slug, "sms", template, to, None, body).await
+    insert(&mut *tx, &tenant.slug, "sms", template, to, None, body).await
 }
 
-async fn insert<'c, E: Executor<'c, Database = Any>>(
-    ex: E,
+async fn insert(
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     channel: &str,
     template: &str,
@@ -115,7 +114,7 @@ async fn insert<'c, E: Executor<'c, Database = Any>>(
     .bind(subject)
     .bind(body)
     .bind(&now)
-    .execute(ex)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -217,7 +217,7 @@ pub async fn act(
                 Some(t) if t.chars().count() <= 200 => {
                     queue::set_custom_status(&mut tx, slug, a.id, Some(&t)).await?;
                     app::event(
-                        &mut *tx,
+                        &mut tx,
                         slug,
                         a.id,
                         app::EventKind::CustomStatus,
@@ -259,7 +259,7 @@ pub async fn act(
                         _ => n.clone(),
                     };
                     app::event(
-                        &mut *tx,
+                        &mut tx,
                         slug,
                         a.id,
                         app::EventKind::Number,
@@ -286,7 +286,7 @@ pub async fn act(
             }
             queue::assign(&mut tx, slug, a.id, who).await?;
             app::event(
-                &mut *tx,
+                &mut tx,
                 slug,
                 a.id,
                 app::EventKind::Assigned,
@@ -368,11 +368,7 @@ async fn prepare(
     Ok(match action {
         CardAction::Status => {
             let target = text(form, "to").unwrap_or_default();
-            let needs_note = tenant
-                .config
-                .workflow
-                .status(&target)
-                .is_some_and(|d| d.requires_note);
+            let needs_note = tenant.status(&target).is_some_and(|d| d.requires_note);
             if needs_note && text(form, "note").is_none() {
                 Prepared::NoteMissing
             } else {
@@ -449,7 +445,7 @@ pub async fn number(
         )
     };
     if let Some(n) = typed.filter(|_| !generate) {
-        if app::number_taken(db, slug, a.id, &n).await? {
+        if app::number_taken(&db.pool, slug, a.id, &n).await? {
             return Ok(Err("Этот номер уже присвоен другой заявке".into()));
         }
         return Ok(match &a.number {
@@ -473,7 +469,7 @@ pub async fn number(
             Ok(Some(HookOutput::Number(Some(n)))) => n,
             _ => app::default_number(db, slug).await?,
         };
-        if !app::number_taken(db, slug, a.id, &n).await? {
+        if !app::number_taken(&db.pool, slug, a.id, &n).await? {
             return Ok(Ok(n));
         }
     }

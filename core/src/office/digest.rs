@@ -57,7 +57,7 @@ pub async fn run(db: &Db, tenant: &Tenant, public_url: &str) -> Result<usize, su
         }
         let n = items.len();
         crate::notify::email(
-            &mut *tx,
+            &mut tx,
             tenant,
             &s.email,
             "overdue_digest",

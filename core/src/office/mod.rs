@@ -110,47 +110,58 @@ pub enum OfficeError {
     Notify(#[from] crate::notify::NotifyError),
 }
 
-type StaffRow = (i64, String, String, String, String, Option<String>, i64);
+/// A `staff` row as [`STAFF_COLUMNS`] selects it.
+#[derive(sqlx::FromRow)]
+struct StaffRow {
+    id: i64,
+    tenant_id: String,
+    email: String,
+    name: String,
+    role: String,
+    totp_secret: Option<String>,
+    active: i64,
+}
+
 /// A staff row followed by its password hash.
-type SignInRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    String,
-);
-type AuditRow = (
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-);
-type MessageRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<i64>,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct SignInRow {
+    #[sqlx(flatten)]
+    staff: StaffRow,
+    password_hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    created_at: String,
+    name: Option<String>,
+    action: String,
+    target: Option<String>,
+    detail: String,
+    ip: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    side: String,
+    kind: String,
+    author: String,
+    title: Option<String>,
+    body: String,
+    file_id: Option<i64>,
+    created_at: String,
+}
 const STAFF_COLUMNS: &str = "id, tenant_id, email, name, role, totp_secret, active";
 
 fn staff_of(r: StaffRow) -> Staff {
     Staff {
-        id: r.0,
-        tenant_id: r.1,
-        email: r.2,
-        name: r.3,
-        role: StaffRole::parse(&r.4).unwrap_or(StaffRole::Operator),
-        totp_secret: r.5,
-        active: r.6 != 0,
+        id: r.id,
+        tenant_id: r.tenant_id,
+        email: r.email,
+        name: r.name,
+        role: StaffRole::parse(&r.role).unwrap_or(StaffRole::Operator),
+        totp_secret: r.totp_secret,
+        active: r.active != 0,
     }
 }
 
@@ -280,14 +291,12 @@ pub async fn sign_in(
         .bind(tenant)
         .fetch_optional(&db.pool)
         .await?;
-    let hash = row.as_ref().map(|r| r.7.clone());
+    let hash = row.as_ref().map(|r| r.password_hash.clone());
     let ok = crate::account::password::verify(hash, password.to_string()).await;
     match row.filter(|_| ok) {
         Some(r) => {
             crate::security::release(db, attempt).await?;
-            Ok(StaffSignIn::Ok(staff_of((
-                r.0, r.1, r.2, r.3, r.4, r.5, r.6,
-            ))))
+            Ok(StaffSignIn::Ok(staff_of(r.staff)))
         }
         None => Ok(StaffSignIn::Wrong),
     }
@@ -715,8 +724,8 @@ pub async fn audit_log(
     .fetch_all(&db.pool)
     .await?;
     let mut ids: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for (_, _, _, target, _, _) in &rows {
-        if let Some((kind, id)) = target.as_deref().and_then(|t| t.split_once(':'))
+    for r in &rows {
+        if let Some((kind, id)) = r.target.as_deref().and_then(|t| t.split_once(':'))
             && let Ok(id) = id.parse::<i64>()
         {
             ids.entry(kind).or_default().push(id);
@@ -724,15 +733,15 @@ pub async fn audit_log(
     }
     let about = audit_targets(db, tenant, &ids).await?;
     Ok(rows
-        .iter()
-        .map(|(at, who, action, target, detail, ip)| AuditEntry {
-            at: at.clone(),
-            who: who.clone(),
-            action: action.clone(),
-            about: target.as_ref().and_then(|t| about.get(t).cloned()),
-            target: target.clone(),
-            detail: detail.clone(),
-            ip: ip.clone(),
+        .into_iter()
+        .map(|r| AuditEntry {
+            about: r.target.as_ref().and_then(|t| about.get(t).cloned()),
+            at: r.created_at,
+            who: r.name,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            ip: r.ip,
         })
         .collect())
 }
@@ -862,14 +871,14 @@ pub async fn messages(
     Ok(rows
         .into_iter()
         .map(|r| Message {
-            id: r.0,
-            side: r.1,
-            kind: r.2,
-            author: Author::parse(&r.3),
-            title: r.4,
-            body: r.5,
-            file_id: r.6,
-            created_at: r.7,
+            id: r.id,
+            side: r.side,
+            kind: r.kind,
+            author: Author::parse(&r.author),
+            title: r.title,
+            body: r.body,
+            file_id: r.file_id,
+            created_at: r.created_at,
         })
         .collect())
 }

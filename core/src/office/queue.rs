@@ -2,11 +2,10 @@
 //! searched, sorted and paged in SQL, with counts per status. Drafts are
 //! the applicant's own and never shown to staff.
 
-use crate::application::{self as app, Application, COLUMNS_A, COLUMNS_A_LEN};
+use crate::application::{self as app, Application, COLUMNS_A};
 use crate::store::{Db, Dialect};
 use crate::tenant::Tenant;
 use serde::Serialize;
-use sqlx::Row as _;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Sort {
@@ -170,7 +169,7 @@ fn conditions(tenant: &Tenant, f: &QueueFilter, dialect: Dialect) -> (String, Ve
             .statuses
             .iter()
             .filter(|s| s.is_final)
-            .map(|s| s.id.get_ref().to_string())
+            .map(|s| s.id().to_string())
             .collect();
         let mut sql = String::from("a.due_on < ? AND a.clock_stopped_on IS NULL");
         let mut vals = vec![tenant.today().to_string()];
@@ -242,7 +241,8 @@ pub async fn count(db: &Db, tenant: &Tenant, f: &QueueFilter) -> Result<i64, sql
 
 fn select_sql(f: &QueueFilter, cond: &str, limit: i64) -> String {
     format!(
-        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
+        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, \
+         s.name AS assignee, \
          a.clock_stopped_on {FROM} WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
         f.sort.sql(),
         f.page.clamp(0, 100_000) * limit
@@ -262,16 +262,13 @@ pub async fn queue(
     } else {
         f.limit.min(EXPORT_MAX)
     };
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(select_sql(f, &cond, limit))).bind(&tenant.slug);
+    let mut q = sqlx::query_as::<_, Joined>(sqlx::AssertSqlSafe(select_sql(f, &cond, limit)))
+        .bind(&tenant.slug);
     for b in &binds {
         q = q.bind(b);
     }
     let rows = q.fetch_all(&db.pool).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(row_of(r)?);
-    }
-    Ok((out, total))
+    Ok((rows.into_iter().map(QueueRow::from).collect(), total))
 }
 
 /// Every row of the filtered queue (up to [`EXPORT_MAX`], from the first
@@ -290,15 +287,15 @@ pub async fn each_row(
         ..f.clone()
     };
     let (cond, binds) = where_of(tenant, &f, db.dialect);
-    let mut q =
-        sqlx::query(sqlx::AssertSqlSafe(select_sql(&f, &cond, EXPORT_MAX))).bind(&tenant.slug);
+    let mut q = sqlx::query_as::<_, Joined>(sqlx::AssertSqlSafe(select_sql(&f, &cond, EXPORT_MAX)))
+        .bind(&tenant.slug);
     for b in &binds {
         q = q.bind(b);
     }
     let mut rows = q.fetch(&db.pool);
     let mut sent = 0;
     while let Some(r) = rows.try_next().await? {
-        if to.send(row_of(&r)?).await.is_err() {
+        if to.send(r.into()).await.is_err() {
             break;
         }
         sent += 1;
@@ -306,37 +303,51 @@ pub async fn each_row(
     Ok(sent)
 }
 
-/// A queue row from [`COLUMNS_A`] and the applicant, assignee and clock
-/// columns the queue selects after them.
-fn row_of(r: &sqlx::any::AnyRow) -> Result<QueueRow, sqlx::Error> {
-    let at = |i: usize| COLUMNS_A_LEN + i;
-    let app = app::from_any_row(r)?;
-    let profile: String = r.try_get(at(1))?;
-    Ok(QueueRow {
-        custom_status: app.custom_status.clone(),
-        app,
-        applicant_type: r.try_get(at(0))?,
-        profile: serde_json::from_str(&profile).unwrap_or_default(),
-        email: r.try_get(at(2))?,
-        phone: r.try_get(at(3))?,
-        assignee_id: r.try_get(at(4))?,
-        assignee: r.try_get(at(5))?,
-        clock_stopped_on: r.try_get(at(6))?,
-    })
+/// A queue row as selected: [`COLUMNS_A`] and the applicant, assignee
+/// and clock columns after them.
+#[derive(sqlx::FromRow)]
+struct Joined {
+    #[sqlx(flatten)]
+    app: app::Row,
+    applicant_type: String,
+    profile: String,
+    email: Option<String>,
+    phone: Option<String>,
+    assignee_id: Option<i64>,
+    assignee: Option<String>,
+    clock_stopped_on: Option<String>,
+}
+
+impl From<Joined> for QueueRow {
+    fn from(r: Joined) -> QueueRow {
+        let app = Application::from(r.app);
+        QueueRow {
+            custom_status: app.custom_status.clone(),
+            app,
+            applicant_type: r.applicant_type,
+            profile: serde_json::from_str(&r.profile).unwrap_or_default(),
+            email: r.email,
+            phone: r.phone,
+            assignee_id: r.assignee_id,
+            assignee: r.assignee,
+            clock_stopped_on: r.clock_stopped_on,
+        }
+    }
 }
 
 /// One application of the tenant with its applicant, as the card shows it.
 pub async fn card(db: &Db, tenant: &Tenant, id: i64) -> Result<Option<QueueRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, s.name, \
+        "SELECT {COLUMNS_A}, acc.applicant_type, acc.profile, acc.email, acc.phone, a.assignee_id, \
+         s.name AS assignee, \
          a.clock_stopped_on {FROM} WHERE a.tenant_id = $1 AND a.id = $2 AND a.status <> 'draft'"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row: Option<Joined> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&tenant.slug)
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    row.as_ref().map(row_of).transpose()
+    Ok(row.map(QueueRow::from))
 }
 
 /// How many submitted applications the tenant has in each status.
@@ -382,24 +393,6 @@ pub async fn set_custom_status(
         .execute(&mut *tx)
         .await?;
     Ok(())
-}
-
-/// Whether another application of the tenant has `number`.
-pub async fn number_taken(
-    tx: &mut sqlx::AnyConnection,
-    tenant: &str,
-    application: i64,
-    number: &str,
-) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM applications WHERE tenant_id = $1 AND number = $2 AND id <> $3",
-    )
-    .bind(tenant)
-    .bind(number)
-    .bind(application)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.is_some())
 }
 
 /// Set the registration number.

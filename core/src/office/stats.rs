@@ -104,7 +104,7 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
         .statuses
         .iter()
         .filter_map(|s| {
-            let id = s.id.get_ref().as_str();
+            let id = s.id();
             let mut v = per_status.remove(id)?;
             let n = v.len() as i64;
             Some((s.title.clone(), (median(&mut v) * 10.0).round() / 10.0, n))
@@ -115,7 +115,7 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
         .statuses
         .iter()
         .filter(|s| s.is_final)
-        .map(|s| s.id.get_ref().as_str())
+        .map(|s| s.id())
         .collect();
     let open_rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT status, due_on, clock_stopped_on FROM applications WHERE tenant_id = $1 AND status <> 'draft'",

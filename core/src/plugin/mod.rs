@@ -839,6 +839,7 @@ pub fn load_all(
     let mut plugins = Plugins::default();
     let mut problems = Vec::new();
     for t in tenants.all() {
+        // Spanned: a bad plugin is reported on its line of tenant.toml.
         let Some(file) = &t.config.tenant.plugin else {
             continue;
         };
@@ -853,16 +854,8 @@ pub fn load_all(
                     .collect(),
             ),
             sequences: sequences.clone(),
-            timeout: cfg
-                .timeout_ms
-                .as_ref()
-                .map(|m| Duration::from_millis(*m.get_ref()))
-                .unwrap_or(DEFAULT_TIMEOUT),
-            memory: cfg
-                .memory_mb
-                .as_ref()
-                .map(|m| m.get_ref() << 20)
-                .unwrap_or(DEFAULT_MEMORY),
+            timeout: cfg.timeout().unwrap_or(DEFAULT_TIMEOUT),
+            memory: cfg.memory_bytes().unwrap_or(DEFAULT_MEMORY),
             clock: None,
         };
         let toml = t.dir.join("tenant.toml");

@@ -527,11 +527,11 @@ fn plugin_run(cmd: PluginCmd) -> ExitCode {
         for (k, v) in &parsed.plugin.settings {
             map.insert(k.clone(), v.to_string());
         }
-        if let Some(ms) = &parsed.plugin.timeout_ms {
-            timeout = std::time::Duration::from_millis(*ms.get_ref());
+        if let Some(t) = parsed.plugin.timeout() {
+            timeout = t;
         }
-        if let Some(mb) = &parsed.plugin.memory_mb {
-            memory = mb.get_ref() << 20;
+        if let Some(m) = parsed.plugin.memory_bytes() {
+            memory = m;
         }
     }
     for s in settings {

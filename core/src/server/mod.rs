@@ -126,12 +126,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         }
         // A demo tenant ships no roots (a utility adds its CAs' to trust/);
         // until then every CryptoPro or NCALayer signature is refused.
-        let sig = &t.config.signature;
-        let certificate_schemes = [&sig.individual, &sig.legal, &sig.entrepreneur, &sig.office]
-            .into_iter()
-            .flatten()
-            .any(|s| s.get_ref().is_certificate());
-        if certificate_schemes && t.trust.anchors.is_empty() {
+        if t.config.signature.any_certificate_scheme() && t.trust.anchors.is_empty() {
             tracing::warn!(tenant = %t.slug, "signatures by certificate are configured but no trust anchor is: put the CAs' root certificates in trust/; until then every such signature is refused");
         }
     }
@@ -191,12 +186,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         .all()
         .iter()
         .map(|t| {
-            let from = t
-                .config
-                .notify
-                .email_from
-                .as_ref()
-                .and_then(|f| f.get_ref().parse().ok());
+            let from = t.config.notify.email_from().and_then(|f| f.parse().ok());
             (t.slug.clone(), (from, t.config.notify.sms_sender.clone()))
         })
         .collect();

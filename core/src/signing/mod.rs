@@ -287,12 +287,8 @@ fn profile_id<'a>(tenant: &Tenant, acc: &'a Account, validators: &[&str]) -> Opt
     let t = acc.applicant_type.get()?;
     tenant
         .fields_for(t)
-        .filter(|f| {
-            f.validate
-                .as_ref()
-                .is_some_and(|v| validators.contains(&v.get_ref().as_str()))
-        })
-        .find_map(|f| acc.profile.get(f.id.get_ref().as_str()))
+        .filter(|f| f.validate().is_some_and(|v| validators.contains(&v)))
+        .find_map(|f| acc.profile.get(f.id()))
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
 }
@@ -358,33 +354,34 @@ pub struct Document {
 const DOC_COLUMNS: &str = "id, application_id, slot, file_name, size, sha256, content_type, signing, created_at, \
      signing_entry, doc_type";
 
-type DocRow = (
-    i64,
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<i64>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct DocRow {
+    id: i64,
+    application_id: i64,
+    slot: String,
+    file_name: String,
+    size: i64,
+    sha256: String,
+    content_type: String,
+    signing: Option<String>,
+    created_at: String,
+    signing_entry: Option<i64>,
+    doc_type: Option<String>,
+}
 
 fn doc_of(r: DocRow) -> Document {
     Document {
-        id: r.0,
-        application_id: r.1,
-        slot: r.2,
-        file_name: r.3,
-        size: r.4,
-        sha256: r.5,
-        content_type: r.6,
-        asked: r.7.as_deref().and_then(Asked::from_id),
-        created_at: r.8,
-        entry: r.9,
-        doc_type: r.10,
+        id: r.id,
+        application_id: r.application_id,
+        slot: r.slot,
+        file_name: r.file_name,
+        size: r.size,
+        sha256: r.sha256,
+        content_type: r.content_type,
+        asked: r.signing.as_deref().and_then(Asked::from_id),
+        created_at: r.created_at,
+        entry: r.signing_entry,
+        doc_type: r.doc_type,
     }
 }
 
@@ -467,36 +464,47 @@ pub struct Signature {
 const SIG_COLUMNS: &str = "id, file_id, sha256, side, scheme, signer_name, signer_ids, cert_serial, \
      cert_issuer, valid, reason, created_at";
 
-type SigRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<String>,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct SigRow {
+    id: i64,
+    file_id: i64,
+    sha256: String,
+    side: String,
+    scheme: String,
+    signer_name: String,
+    signer_ids: String,
+    cert_serial: Option<String>,
+    cert_issuer: Option<String>,
+    valid: i64,
+    reason: Option<String>,
+    created_at: String,
+}
 
 fn sig_of(r: SigRow) -> Signature {
     Signature {
-        id: r.0,
-        file_id: r.1,
-        sha256: r.2,
-        side: r.3,
-        scheme: r.4,
-        signer_name: r.5,
-        signer_ids: serde_json::from_str(&r.6).unwrap_or_default(),
-        cert_serial: r.7,
-        cert_issuer: r.8,
-        valid: r.9 != 0,
-        reason: r.10,
-        created_at: r.11,
+        id: r.id,
+        file_id: r.file_id,
+        sha256: r.sha256,
+        side: r.side,
+        scheme: r.scheme,
+        signer_name: r.signer_name,
+        signer_ids: serde_json::from_str(&r.signer_ids).unwrap_or_default(),
+        cert_serial: r.cert_serial,
+        cert_issuer: r.cert_issuer,
+        valid: r.valid != 0,
+        reason: r.reason,
+        created_at: r.created_at,
     }
+}
+
+/// [`SIG_COLUMNS`] and what the signature was judged on.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    #[sqlx(flatten)]
+    base: SigRow,
+    cms: Option<String>,
+    verdict: String,
+    evidence: Option<String>,
 }
 
 /// Every signature received on the application's documents, oldest first.
@@ -535,33 +543,17 @@ pub async fn stored(
         "SELECT {SIG_COLUMNS}, cms, verdict, evidence FROM signatures \
          WHERE tenant_id = $1 AND application_id = $2 AND id = $3"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row: Option<StoredRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(application)
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    let Some(r) = row else { return Ok(None) };
-    use sqlx::Row;
-    let base: SigRow = (
-        r.try_get(0)?,
-        r.try_get(1)?,
-        r.try_get(2)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        r.try_get(5)?,
-        r.try_get(6)?,
-        r.try_get(7)?,
-        r.try_get(8)?,
-        r.try_get(9)?,
-        r.try_get(10)?,
-        r.try_get(11)?,
-    );
-    Ok(Some(Stored {
-        signature: sig_of(base),
-        cms: r.try_get(12)?,
-        verdict: r.try_get(13)?,
-        evidence: r.try_get(14)?,
+    Ok(row.map(|r| Stored {
+        signature: sig_of(r.base),
+        cms: r.cms,
+        verdict: r.verdict,
+        evidence: r.evidence,
     }))
 }
 
@@ -749,8 +741,8 @@ pub async fn sign_with_cms(
         .await
         .map_err(SignError::Refused)?;
     let id = checked.verdict.signer.clone().unwrap_or_default();
-    if let (Signer::Staff(_), Some(want)) = (s.signer, &tenant.config.signature.utility_id) {
-        let want = digits(want.get_ref());
+    if let (Signer::Staff(_), Some(want)) = (s.signer, tenant.config.signature.utility_id()) {
+        let want = digits(want);
         let theirs = [&id.inn_le, &id.inn, &id.bin]
             .into_iter()
             .flatten()
@@ -954,7 +946,7 @@ pub(crate) async fn record_in(
             Some(_) => true,
             None => false,
         };
-    let then = step.and_then(|s| s.then.as_ref()).map(|t| t.get_ref());
+    let then = step.and_then(|s| s.then());
     match (completes, then) {
         (true, Some(to)) => {
             workflow::change(&mut *tx, tenant, a, to, Actor::System, None, recipient)
@@ -1157,7 +1149,7 @@ pub async fn step_document(
         .execute(&mut *tx)
         .await?;
         app::event(
-            &mut *tx,
+            &mut tx,
             &tenant.slug,
             a.id,
             app::EventKind::SigningAsked,
@@ -1209,7 +1201,7 @@ pub async fn ask(
         };
     }
     app::event(
-        &mut *tx,
+        &mut tx,
         &tenant.slug,
         a.id,
         app::EventKind::SigningAsked,

@@ -260,7 +260,7 @@ pub async fn send(db: &Db, s: Asking<'_>) -> Result<(), PepError> {
     .bind(ts(now() + CODE_LIFETIME))
     .execute(&mut *tx)
     .await?;
-    crate::notify::sms_text(&mut *tx, s.tenant, &phone, "sign_code", &message).await?;
+    crate::notify::sms_text(&mut tx, s.tenant, &phone, "sign_code", &message).await?;
     tx.commit().await?;
     tracing::info!(tenant = %slug, application = s.application.id, file = doc.id, "signing code sent");
     Ok(())

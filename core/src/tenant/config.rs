@@ -5,10 +5,77 @@
 //! file refer to keep their source span (`Spanned`) so that the cross-checks
 //! in [`super::load`] can name the line of the reference that dangles.
 
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Deref;
 use toml::Spanned;
+
+/// An item other parts of the config and the code find by its id.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+/// A list of the tenant file, in file order, with an index by id built
+/// once as the file is read: requests find a kind, a field or a status
+/// without walking the list. An id written twice is the checker's error;
+/// until then the first one is found, as a walk would.
+#[derive(Debug, Clone)]
+pub struct ById<T> {
+    items: Vec<T>,
+    index: HashMap<String, usize>,
+}
+
+impl<T: Keyed> ById<T> {
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.position(id).map(|i| &self.items[i])
+    }
+
+    /// Where the item of `id` stands in file order.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+}
+
+impl<T: Keyed> From<Vec<T>> for ById<T> {
+    fn from(items: Vec<T>) -> Self {
+        let mut index = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            index.entry(item.key().to_string()).or_insert(i);
+        }
+        ById { items, index }
+    }
+}
+
+impl<T> Default for ById<T> {
+    fn default() -> Self {
+        ById {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Deref for ById<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<'a, T> IntoIterator for &'a ById<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Keyed> Deserialize<'de> for ById<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(ById::from)
+    }
+}
 
 /// A short identifier used in URLs, form names and references:
 /// lowercase ASCII letters, digits and `_`/`-`, starting with a letter.
@@ -105,9 +172,9 @@ pub struct TenantFile {
     pub applications: ApplicationsSection,
     /// Fields of application forms; kinds pick from them by id.
     #[serde(default, rename = "application_field")]
-    pub application_fields: Vec<FieldDef>,
+    pub application_fields: ById<FieldDef>,
     #[serde(default, rename = "application_kind")]
-    pub application_kinds: Vec<ApplicationKind>,
+    pub application_kinds: ById<ApplicationKind>,
     #[serde(default)]
     pub workflow: Workflow,
     #[serde(default)]
@@ -180,7 +247,7 @@ pub struct SignatureSection {
     /// Statuses in which the applicant signs the application or the
     /// contract, and where a verified signature moves it.
     #[serde(default, rename = "step")]
-    pub steps: Vec<SignStep>,
+    pub steps: ById<SignStep>,
     /// The tenant's Word template of the contract (relative to the tenant
     /// folder); the built-in one when absent.
     pub contract: Option<Spanned<String>>,
@@ -234,6 +301,24 @@ pub struct SignStep {
     pub utility_first: bool,
 }
 
+impl SignStep {
+    /// The status the applicant signs in.
+    pub fn status(&self) -> &str {
+        self.status.get_ref()
+    }
+
+    /// Where a verified signature moves the application.
+    pub fn then(&self) -> Option<&str> {
+        self.then.as_ref().map(|t| t.get_ref().as_str())
+    }
+}
+
+impl Keyed for SignStep {
+    fn key(&self) -> &str {
+        self.status()
+    }
+}
+
 /// What a step's applicant signs: the application as sent, or the contract
 /// made from the contract template.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -257,7 +342,35 @@ impl SignatureSection {
 
     /// The step of `status`, if the applicant signs in it.
     pub fn step(&self, status: &str) -> Option<&SignStep> {
-        self.steps.iter().find(|s| s.status.get_ref() == status)
+        self.steps.get(status)
+    }
+
+    /// How the utility's staff sign, if they do.
+    pub fn office_scheme(&self) -> Option<Scheme> {
+        self.office.as_ref().map(|s| *s.get_ref())
+    }
+
+    /// Whether anyone signs with a certificate (and so needs trust anchors).
+    pub fn any_certificate_scheme(&self) -> bool {
+        [
+            &self.individual,
+            &self.legal,
+            &self.entrepreneur,
+            &self.office,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| s.get_ref().is_certificate())
+    }
+
+    /// The utility's INN or BIN its staff's keys must be issued to.
+    pub fn utility_id(&self) -> Option<&str> {
+        self.utility_id.as_ref().map(|u| u.get_ref().as_str())
+    }
+
+    /// The tenant's contract template, relative to its folder.
+    pub fn contract(&self) -> Option<&str> {
+        self.contract.as_ref().map(|c| c.get_ref().as_str())
     }
 }
 
@@ -317,7 +430,7 @@ impl Default for SignatureSection {
             login: None,
             sign_on_send: false,
             pep_agreement: default_pep_agreement(),
-            steps: Vec::new(),
+            steps: ById::default(),
             contract: None,
         }
     }
@@ -425,6 +538,13 @@ impl Default for ApplicationsSection {
     }
 }
 
+impl ApplicationsSection {
+    /// The tenant's Word template of an application, relative to its folder.
+    pub fn docx(&self) -> Option<&str> {
+        self.docx.as_ref().map(|d| d.get_ref().as_str())
+    }
+}
+
 fn default_upload_mb() -> u64 {
     50
 }
@@ -444,6 +564,28 @@ pub struct ApplicationKind {
     /// Several drafts at once, or one at a time (seed 003).
     #[serde(default)]
     pub drafts: DraftPolicy,
+}
+
+impl ApplicationKind {
+    pub fn id(&self) -> &str {
+        self.id.get_ref().as_str()
+    }
+
+    /// Its form's field ids, in form order.
+    pub fn field_ids(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|f| f.get_ref().as_str())
+    }
+
+    /// Whether its form has the field `id`.
+    pub fn asks(&self, id: &str) -> bool {
+        self.field_ids().any(|f| f == id)
+    }
+}
+
+impl Keyed for ApplicationKind {
+    fn key(&self) -> &str {
+        self.id()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -475,7 +617,7 @@ pub struct Workflow {
     #[serde(default)]
     pub custom_status: bool,
     #[serde(default, rename = "status")]
-    pub statuses: Vec<StatusDef>,
+    pub statuses: ById<StatusDef>,
     #[serde(default, rename = "transition")]
     pub transitions: Vec<TransitionDef>,
 }
@@ -487,7 +629,7 @@ impl Default for Workflow {
             submitted_edo: None,
             calendar: CalendarId::default(),
             custom_status: false,
-            statuses: vec![StatusDef {
+            statuses: ById::from(vec![StatusDef {
                 id: Spanned::new(0..0, Ident("submitted".into())),
                 title: "Подана".into(),
                 notify: vec![Channel::Email],
@@ -495,7 +637,7 @@ impl Default for Workflow {
                 is_final: false,
                 applicant_edits: false,
                 requires_note: false,
-            }],
+            }]),
             transitions: Vec::new(),
         }
     }
@@ -503,7 +645,17 @@ impl Default for Workflow {
 
 impl Workflow {
     pub fn status(&self, id: &str) -> Option<&StatusDef> {
-        self.statuses.iter().find(|s| s.id.get_ref().as_str() == id)
+        self.statuses.get(id)
+    }
+
+    /// The status a submitted application takes.
+    pub fn submitted(&self) -> &str {
+        self.submitted.get_ref()
+    }
+
+    /// Where an application filed through EDO starts instead.
+    pub fn submitted_edo(&self) -> Option<&str> {
+        self.submitted_edo.as_ref().map(|s| s.get_ref().as_str())
     }
 }
 
@@ -536,6 +688,18 @@ pub struct StatusDef {
     /// Staff must say why when setting it (a rejection, a return).
     #[serde(default)]
     pub requires_note: bool,
+}
+
+impl StatusDef {
+    pub fn id(&self) -> &str {
+        self.id.get_ref().as_str()
+    }
+}
+
+impl Keyed for StatusDef {
+    fn key(&self) -> &str {
+        self.id()
+    }
 }
 
 /// Who may make a status change.
@@ -582,6 +746,22 @@ pub struct TransitionDef {
     pub kinds: Vec<Spanned<String>>,
 }
 
+impl TransitionDef {
+    pub fn to(&self) -> &str {
+        self.to.get_ref()
+    }
+
+    /// The statuses it leaves, `*` for any non-final one.
+    pub fn from_ids(&self) -> impl Iterator<Item = &str> {
+        self.from.iter().map(|f| f.get_ref().as_str())
+    }
+
+    /// Whether it applies to applications of `kind`.
+    pub fn for_kind(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k.get_ref() == kind)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
@@ -600,6 +780,20 @@ pub struct PluginSection {
     /// Values the plugin reads with `host::setting(key)`.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingValue>,
+}
+
+impl PluginSection {
+    /// The budget of one hook call, if the tenant sets one.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout_ms
+            .as_ref()
+            .map(|m| std::time::Duration::from_millis(*m.get_ref()))
+    }
+
+    /// The memory cap of one call in bytes, if the tenant sets one.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory_mb.as_ref().map(|m| m.get_ref() << 20)
+    }
 }
 
 /// A plugin setting: written in TOML as text, number or boolean, handed to
@@ -738,6 +932,15 @@ impl Default for Accounts {
     }
 }
 
+impl Accounts {
+    /// The utility's addresses told about each new registration.
+    pub fn registration_watchers(&self) -> impl Iterator<Item = &str> {
+        self.notify_on_registration
+            .iter()
+            .map(|a| a.get_ref().as_str())
+    }
+}
+
 fn default_login_by() -> Spanned<Vec<LoginBy>> {
     Spanned::new(0..0, vec![LoginBy::Email])
 }
@@ -826,8 +1029,33 @@ pub struct FieldDef {
 }
 
 impl FieldDef {
+    pub fn id(&self) -> &str {
+        self.id.get_ref().as_str()
+    }
+
+    /// The identifier check's name (inn, snils, …), if any.
+    pub fn validate(&self) -> Option<&str> {
+        self.validate.as_ref().map(|v| v.get_ref().as_str())
+    }
+
+    /// The `[lists]` entry a select picks from.
+    pub fn options(&self) -> Option<&str> {
+        self.options.as_ref().map(|o| o.get_ref().as_str())
+    }
+
+    /// A file slot's accepted types, as written.
+    pub fn accepted(&self) -> impl Iterator<Item = &str> {
+        self.accept.iter().map(|a| a.get_ref().as_str())
+    }
+
     pub fn applies_to(&self, t: ApplicantType) -> bool {
         self.types.is_empty() || self.types.contains(&t)
+    }
+}
+
+impl Keyed for FieldDef {
+    fn key(&self) -> &str {
+        self.id()
     }
 }
 
@@ -841,6 +1069,12 @@ pub struct Notify {
     /// SMS sends per tenant per day, a cost guard against abuse.
     #[serde(default = "default_sms_daily")]
     pub sms_daily_limit: u32,
+}
+
+impl Notify {
+    pub fn email_from(&self) -> Option<&str> {
+        self.email_from.as_ref().map(|f| f.get_ref().as_str())
+    }
 }
 
 fn default_sms_daily() -> u32 {

@@ -9,7 +9,10 @@ pub mod config;
 pub mod templates;
 pub mod trust;
 
-use config::{ApplicantType, FieldDef, FieldKind, FieldStep, LoginBy, Need, TenantFile};
+use config::{
+    ApplicantType, ApplicationKind, FieldDef, FieldKind, FieldStep, LoginBy, Need, StatusDef,
+    TenantFile,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
@@ -56,6 +59,44 @@ pub struct Tenant {
     pub offset: time::UtcOffset,
     /// Anchors, CRL files and revocation policy for signatures.
     pub trust: trust::Trust,
+    /// Each application kind's form, by the kind's place in the config:
+    /// positions in `application_fields`, in form order, for each
+    /// [`type_slot`]. Resolved once at load, not on every request.
+    forms: Vec<[Vec<usize>; 4]>,
+}
+
+/// Where an applicant type's form stands in [`Tenant::forms`]; the first
+/// is every field (an account of no known type, or staff reading a card).
+fn type_slot(t: Option<ApplicantType>) -> usize {
+    match t {
+        None => 0,
+        Some(ApplicantType::Individual) => 1,
+        Some(ApplicantType::Legal) => 2,
+        Some(ApplicantType::Entrepreneur) => 3,
+    }
+}
+
+/// Every kind's form resolved from the ids it lists (see [`Tenant::forms`]).
+fn resolve_forms(c: &TenantFile) -> Vec<[Vec<usize>; 4]> {
+    let fields = &c.application_fields;
+    c.application_kinds
+        .iter()
+        .map(|k| {
+            let all: Vec<usize> = k.field_ids().filter_map(|id| fields.position(id)).collect();
+            let of = |t: ApplicantType| -> Vec<usize> {
+                all.iter()
+                    .copied()
+                    .filter(|&i| fields[i].applies_to(t))
+                    .collect()
+            };
+            [
+                all.clone(),
+                of(ApplicantType::Individual),
+                of(ApplicantType::Legal),
+                of(ApplicantType::Entrepreneur),
+            ]
+        })
+        .collect()
 }
 
 impl fmt::Debug for Tenant {
@@ -134,11 +175,33 @@ impl Tenant {
         self.login_by().contains(&LoginBy::Login)
     }
 
-    pub fn application_kind(&self, id: &str) -> Option<&config::ApplicationKind> {
-        self.config
+    pub fn application_kind(&self, id: &str) -> Option<&ApplicationKind> {
+        self.config.application_kinds.get(id)
+    }
+
+    pub fn application_field(&self, id: &str) -> Option<&FieldDef> {
+        self.config.application_fields.get(id)
+    }
+
+    /// A status of the workflow's vocabulary (not `draft`, not a custom one).
+    pub fn status(&self, id: &str) -> Option<&StatusDef> {
+        self.config.workflow.status(id)
+    }
+
+    /// The fields of the form of `kind` an applicant of type `t` sees, in
+    /// form order; every field of the form for no type. Nothing for a kind
+    /// no longer configured.
+    pub fn form_fields(
+        &self,
+        kind: &str,
+        t: Option<ApplicantType>,
+    ) -> impl Iterator<Item = &FieldDef> + '_ {
+        let form = self
+            .config
             .application_kinds
-            .iter()
-            .find(|k| k.id.get_ref().as_str() == id)
+            .position(kind)
+            .map_or(&[][..], |k| &self.forms[k][type_slot(t)]);
+        form.iter().map(|&i| &self.config.application_fields[i])
     }
 
     /// A kind's title for people; the id itself for a kind no longer configured.
@@ -422,6 +485,7 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
 
     let slug = config.tenant.slug.get_ref().to_string();
     let offset = offset_of(&config);
+    let forms = resolve_forms(&config);
     let templates = match templates::environment(dir, offset) {
         Ok(env) => env,
         Err(mut p) => {
@@ -439,6 +503,7 @@ pub fn load_tenant(dir: &Path) -> Result<Tenant, Vec<Problem>> {
         templates,
         offset,
         trust,
+        forms,
     })
 }
 
@@ -1235,6 +1300,57 @@ mod tests {
         for bad in ["Asia/Almaty", "03:00", "+15:00", "+03:60", "+", ""] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
+    }
+
+    /// The indexes built at load find what a walk of the config finds:
+    /// every kind, application field, status and signing step by its id,
+    /// and each kind's form in form order with the fields an applicant
+    /// type does not see left out, for every demo tenant.
+    #[test]
+    fn the_indexes_agree_with_the_config() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants");
+        let reg = Registry::load(&dir).expect("the demo tenants load");
+        let mut filtered = 0;
+        for t in reg.all() {
+            let c = &t.config;
+            for k in c.application_kinds.iter() {
+                assert!(std::ptr::eq(t.application_kind(k.id()).unwrap(), k));
+                let walk = |ty: Option<ApplicantType>| -> Vec<&str> {
+                    k.fields
+                        .iter()
+                        .filter_map(|id| {
+                            c.application_fields
+                                .iter()
+                                .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
+                        })
+                        .filter(|f| ty.is_none_or(|ty| f.applies_to(ty)))
+                        .map(|f| f.id())
+                        .collect()
+                };
+                let all: Vec<&str> = k.field_ids().collect();
+                assert_eq!(walk(None), all, "{}: {}", t.slug, k.id());
+                for ty in [None].into_iter().chain(ApplicantType::ALL.map(Some)) {
+                    let indexed: Vec<&str> = t.form_fields(k.id(), ty).map(|f| f.id()).collect();
+                    assert_eq!(indexed, walk(ty), "{}: {} for {ty:?}", t.slug, k.id());
+                    filtered += all.len() - indexed.len();
+                }
+            }
+            for f in c.application_fields.iter() {
+                assert!(std::ptr::eq(t.application_field(f.id()).unwrap(), f));
+            }
+            for s in c.workflow.statuses.iter() {
+                assert!(std::ptr::eq(t.status(s.id()).unwrap(), s));
+            }
+            for step in c.signature.steps.iter() {
+                assert!(std::ptr::eq(c.signature.step(step.status()).unwrap(), step));
+            }
+            assert!(t.application_kind("no-such-kind").is_none());
+            assert!(t.application_field("no-such-field").is_none());
+            assert!(t.status("draft").is_none(), "draft is built in");
+            assert_eq!(t.form_fields("no-such-kind", None).count(), 0);
+        }
+        // almatyenergosbyt asks one field of legal entities only.
+        assert!(filtered > 0, "no demo form leaves a field out for a type");
     }
 
     /// 20:30 UTC on the 22nd is already the 23rd in Almaty (+05:00) and

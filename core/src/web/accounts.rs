@@ -497,7 +497,7 @@ async fn resend_phone_code(
     let code =
         codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &phone).await?;
     notify::sms(
-        &mut *tx,
+        &mut tx,
         &ctx.tenant,
         &phone,
         "phone_code",
@@ -633,7 +633,7 @@ async fn reset(
     let hash = password::hash(pw).await;
     let mut tx = st.db.begin().await?;
     let LinkState::Valid(id, email) =
-        codes::use_link(&mut *tx, ctx.slug(), purpose::RESET_PASSWORD, &token).await?
+        codes::use_link(&mut tx, ctx.slug(), purpose::RESET_PASSWORD, &token).await?
     else {
         drop(tx);
         return invalid_link(&ctx);

@@ -112,13 +112,13 @@ fn filter_choices(tenant: &Tenant) -> (Vec<minijinja::Value>, Vec<minijinja::Val
             .workflow
             .statuses
             .iter()
-            .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title }),
+            .map(|s| context! { id => s.id(), title => &s.title }),
     );
     let kinds: Vec<_> = tenant
         .config
         .application_kinds
         .iter()
-        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title })
+        .map(|k| context! { id => k.id(), title => &k.title })
         .collect();
     (statuses, kinds)
 }
@@ -202,7 +202,7 @@ fn supply_types(tenant: &Tenant) -> Vec<String> {
             .config
             .application_kinds
             .iter()
-            .any(|k| k.fields.iter().any(|f| f.get_ref() == field))
+            .any(|k| k.asks(field))
     });
     match tenant.list("supply_types") {
         Some(l) if asked => l.to_vec(),
@@ -234,15 +234,14 @@ async fn start_page(
         .and_then(|k| ctx.tenant.application_kind(k))
         && (!city_first || city.is_some())
     {
-        let drafts =
-            app::drafts_of_kind(&st.db, ctx.slug(), acc.id, k.id.get_ref().as_str()).await?;
+        let drafts = app::drafts_of_kind(&st.db, ctx.slug(), acc.id, k.id()).await?;
         if let Some(d) = drafts.into_iter().find(|d| !city_first || d.city == city) {
             return Ok(ctx.redirect(&format!("/applications/{}?reopened=1", d.id)));
         }
     }
     let kinds: Vec<_> = app::kinds_for(&ctx.tenant, &acc)
         .into_iter()
-        .map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description })
+        .map(|k| context! { id => k.id(), title => &k.title, description => &k.description })
         .collect();
     ctx.render(
         "portal/application_new.html",
@@ -456,37 +455,7 @@ async fn render_view(
     // A status in which the applicant signs makes its document on first sight.
     super::shared::freeze_step_document(st, ctx, acc, a).await;
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
-    // A document slot shows its own files where the form's values are
-    // listed; files of no slot (sent later with a message) come below.
-    let slots: Vec<&str> = defs
-        .iter()
-        .filter(|f| f.kind == FieldKind::File)
-        .map(|f| f.id.get_ref().as_str())
-        .collect();
-    let fields: Vec<minijinja::Value> = shown_fields(defs.iter().copied(), &a.values)
-        .into_iter()
-        .zip(defs.iter())
-        .map(|(v, def)| {
-            if def.kind == FieldKind::Phone {
-                return context! { phone => true, ..v };
-            }
-            if def.kind != FieldKind::File {
-                return v;
-            }
-            let mine: Vec<_> = files
-                .iter()
-                .filter(|f| f.slot == def.id.get_ref().as_str())
-                .map(file_view)
-                .collect();
-            context! { files => mine, file_slot => true, ..v }
-        })
-        .collect();
-    let other_files: Vec<_> = files
-        .iter()
-        .filter(|f| !slots.contains(&f.slot.as_str()))
-        .map(file_view)
-        .collect();
+    let (fields, other_files) = value_and_file_views(&defs, a, &files);
     let fee = fee_view(st, ctx.slug(), app::plugin_view(a, acc, &a.values)).await;
     let history = applicant_history(ctx, app::history(&st.db, a).await?);
     // While the utility waits for the applicant's answer the deadline stands still.
@@ -498,16 +467,7 @@ async fn render_view(
         "portal/application_view.html",
         Some(acc),
         context! {
-            a => context! {
-                id => a.id,
-                number => a.number,
-                status => status_title(&ctx.tenant, &a.status),
-                kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
-                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
-                due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
-                overdue => paused.is_none() && workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
-                paused_on => paused.as_deref().map(crate::tenant::ru_date),
-            },
+            a => head_view(ctx, a, k, paused.as_deref()),
             steps => workflow::next_steps(&ctx.tenant.config.workflow, &a.kind, &a.status, Role::Applicant),
             messages => super::shared::message_views(st, ctx, a.id, &BTreeMap::new()).await?,
             can_reply => workflow::answerable(&ctx.tenant, a),
@@ -537,6 +497,64 @@ async fn render_view(
     )
 }
 
+/// The application's number, kind, status and dates as its page heads them.
+fn head_view(
+    ctx: &Ctx,
+    a: &Application,
+    k: Option<&crate::tenant::config::ApplicationKind>,
+    paused: Option<&str>,
+) -> minijinja::Value {
+    context! {
+        id => a.id,
+        number => a.number,
+        status => status_title(&ctx.tenant, &a.status),
+        kind => k.map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
+        submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+        due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
+        overdue => paused.is_none() && workflow::is_overdue(&ctx.tenant, &a.status, a.due_on.as_deref(), ctx.tenant.today()),
+        paused_on => paused.map(crate::tenant::ru_date),
+    }
+}
+
+/// The form's values as sent, each document slot with its own files, and
+/// the files of no slot (sent later with a message) to list below.
+fn value_and_file_views(
+    defs: &[&FieldDef],
+    a: &Application,
+    files: &[crate::document::Attached],
+) -> (Vec<minijinja::Value>, Vec<minijinja::Value>) {
+    let file_view = |f: &crate::document::Attached| context! { id => f.id, name => &f.file_name, doc_type => &f.doc_type, size => super::human_size(f.size) };
+    let slots: Vec<&str> = defs
+        .iter()
+        .filter(|f| f.kind == FieldKind::File)
+        .map(|f| f.id())
+        .collect();
+    let fields = shown_fields(defs.iter().copied(), &a.values)
+        .into_iter()
+        .zip(defs.iter())
+        .map(|(v, def)| {
+            if def.kind == FieldKind::Phone {
+                return context! { phone => true, ..v };
+            }
+            if def.kind != FieldKind::File {
+                return v;
+            }
+            let mine: Vec<_> = files
+                .iter()
+                .filter(|f| f.slot == def.id())
+                .map(file_view)
+                .collect();
+            context! { files => mine, file_slot => true, ..v }
+        })
+        .collect();
+    let other_files = files
+        .iter()
+        .filter(|f| !slots.contains(&f.slot.as_str()))
+        .map(file_view)
+        .collect();
+    (fields, other_files)
+}
+
 #[allow(clippy::too_many_arguments)]
 /// The form's document slots, each with the files it holds.
 fn slot_views(
@@ -547,13 +565,13 @@ fn slot_views(
     all.iter()
         .filter(|f| f.kind == FieldKind::File)
         .map(|f| {
-            let id = f.id.get_ref().as_str();
+            let id = f.id();
             let mine: Vec<_> = files
                 .iter()
                 .filter(|x| x.slot == id)
                 .map(|x| context! { id => x.id, name => &x.file_name, size => super::human_size(x.size), kind => &x.content_type })
                 .collect();
-            let accept: Vec<&str> = f.accept.iter().map(|a| a.get_ref().as_str()).collect();
+            let accept: Vec<&str> = f.accepted().collect();
             context! {
                 id => id,
                 label => &f.label,
@@ -624,7 +642,7 @@ async fn render_form(
             a => context! { id => a.id, version => a.version, city => &a.city, draft => a.is_draft(), number => &a.number, name => display_name(&ctx.tenant, a) },
             // The price before sending, from what is saved so far.
             fee => fee_view(st, ctx.slug(), app::plugin_view(a, acc, values)).await,
-            kind => context! { id => k.id.get_ref().as_str(), title => &k.title, description => &k.description },
+            kind => context! { id => k.id(), title => &k.title, description => &k.description },
             fields => fields,
             slots => slots,
             max_mb => ctx.tenant.config.applications.max_upload_mb,
@@ -668,42 +686,20 @@ async fn save(
     State(st): State<AppState>,
     FormBy(OwnApplication(acc, a), form): FormBy<OwnApplication>,
 ) -> Result<Response, WebError> {
-    let autosave = form.get("action").map(String::as_str) == Some("autosave");
+    let action = form.get("action").map(String::as_str);
+    let autosave = action == Some("autosave");
     if !workflow::editable(&ctx.tenant, &a) {
-        if autosave {
-            return Ok(autosave_reply(
-                Err(AppError::NotDraft),
-                &a,
-                &ctx.tenant,
-                &FieldErrors::new(),
-            ));
-        }
-        // A second click on "submit" lands here: the application exists
-        // once, and the click is told it was sent.
-        let sent = form.get("action").is_some_and(|v| v == "submit") && a.submitted_at.is_some();
-        return Ok(ctx.redirect(&format!(
-            "/applications/{}{}",
-            a.id,
-            if sent { "?submitted=1" } else { "" }
-        )));
+        return Ok(not_editable(&ctx, &a, action));
     }
     let k = ctx
         .tenant
         .application_kind(&a.kind)
         .ok_or(WebError::NotFound)?;
-    let fields = app::form_fields(&ctx.tenant, k, &acc);
+    let (fields, slots) = app::form_parts(&ctx.tenant, k, &acc);
     let version: i64 = form
         .get("version")
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1);
-    let fields: Vec<&FieldDef> = fields
-        .into_iter()
-        .filter(|f| f.kind != FieldKind::File)
-        .collect();
-    let slots: Vec<&FieldDef> = app::form_fields(&ctx.tenant, k, &acc)
-        .into_iter()
-        .filter(|f| f.kind == FieldKind::File)
-        .collect();
     let (values, problem) = app::read_form(&fields, &form);
     if let Some(problem) = problem {
         return form_refused(&st, &ctx, &acc, &a, &fields, &values, problem, autosave).await;
@@ -713,7 +709,7 @@ async fn save(
             app::keep_draft(&st.db, &st.plugins, &ctx.tenant, &acc, &a, version, &values).await;
         return Ok(autosave_reply(res, &a, &ctx.tenant, &problems));
     }
-    if form.get("action").map(String::as_str) != Some("submit") {
+    if action != Some("submit") {
         return save_draft_page(&st, &ctx, &acc, a, version, &values).await;
     }
     let signature = form.get("signature").map(String::as_str);
@@ -728,6 +724,21 @@ async fn save(
         signature,
     )
     .await
+}
+
+/// A save of an application that can no longer be edited: autosave is told
+/// so; a second click on "submit" is told it was sent (the application
+/// exists once); anything else goes back to the application's page.
+fn not_editable(ctx: &Ctx, a: &Application, action: Option<&str>) -> Response {
+    if action == Some("autosave") {
+        return autosave_reply(Err(AppError::NotDraft), a, &ctx.tenant, &FieldErrors::new());
+    }
+    let sent = action == Some("submit") && a.submitted_at.is_some();
+    ctx.redirect(&format!(
+        "/applications/{}{}",
+        a.id,
+        if sent { "?submitted=1" } else { "" }
+    ))
 }
 
 /// A draft kept by a click on «Сохранить»: the plugin's remarks on it,
@@ -784,7 +795,7 @@ async fn send_page(
         signature,
         files: &st.files,
     };
-    use workflow::submit::{SendError, Why};
+    use workflow::submit::SendError;
     match workflow::submit::send(&st.db, &st.plugins, sending).await {
         Ok(_) => {
             st.outbox_wake.notify_one();
@@ -792,17 +803,7 @@ async fn send_page(
         }
         Err(SendError::Refused(r)) => {
             let r = *r;
-            let mut errors = r.errors;
-            let text = match r.why {
-                Why::Fields => None,
-                Why::NotAllowed => Some(step_message("not_allowed")),
-                Why::Transition(e) => Some(refusal_text(e)),
-                Why::Stale => Some(stale_message()),
-                Why::NoNumber => Some(step_message("failed")),
-            };
-            if let Some(text) = text {
-                errors.insert(FORM_ERROR.to_string(), text);
-            }
+            let errors = refusal_errors(r.why, r.errors);
             render_form(
                 st,
                 ctx,
@@ -826,6 +827,23 @@ async fn send_page(
         Err(SendError::Workflow(e)) => Err(workflow_error(e)),
         Err(SendError::Internal(e)) => Err(WebError::Internal(e)),
     }
+}
+
+/// The errors a refused sending shows: those beside the fields, and the
+/// form's own message where the refusal is not about the fields.
+fn refusal_errors(why: workflow::submit::Why, mut errors: FieldErrors) -> FieldErrors {
+    use workflow::submit::Why;
+    let text = match why {
+        Why::Fields => None,
+        Why::NotAllowed => Some(step_message("not_allowed")),
+        Why::Transition(e) => Some(refusal_text(e)),
+        Why::Stale => Some(stale_message()),
+        Why::NoNumber => Some(step_message("failed")),
+    };
+    if let Some(text) = text {
+        errors.insert(FORM_ERROR.to_string(), text);
+    }
+    errors
 }
 
 fn letter_error(e: correspondence::LetterError) -> WebError {
@@ -929,7 +947,7 @@ async fn form_refused(
         let named: Vec<String> = fields
             .iter()
             .filter_map(|f| {
-                let e = errors.get(f.id.get_ref().as_str())?;
+                let e = errors.get(f.id())?;
                 Some(format!("«{}»: {}", f.label, e.to_lowercase()))
             })
             .collect();
@@ -1173,13 +1191,10 @@ async fn upload(
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let k = ctx
+    let f = ctx
         .tenant
-        .application_kind(&a.kind)
-        .ok_or(WebError::NotFound)?;
-    let f = app::form_fields(&ctx.tenant, k, &acc)
-        .into_iter()
-        .find(|f| f.kind == FieldKind::File && f.id.get_ref().as_str() == slot)
+        .form_fields(&a.kind, acc.applicant_type.get())
+        .find(|f| f.kind == FieldKind::File && f.id() == slot)
         .ok_or(WebError::NotFound)?;
     let max_mb = ctx.tenant.config.applications.max_upload_mb;
     let reply = |res| Ok(upload_reply(&ctx, json, a.id, &slot, res, max_mb));
@@ -1251,10 +1266,7 @@ async fn download_zip(
         "_applicant" => "От заявителя".to_string(),
         _ => ctx
             .tenant
-            .config
-            .application_fields
-            .iter()
-            .find(|f| f.id.get_ref().as_str() == slot)
+            .application_field(slot)
             .map(|f| f.doc_type.clone().unwrap_or(f.label.clone()))
             .unwrap_or(slot.to_string()),
     };

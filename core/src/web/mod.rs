@@ -391,6 +391,44 @@ fn client_ip(st: &AppState, req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The tenant a request is for, by its path (`/t/{slug}/…`) or else its
+/// host, with the base its links take and the path within the portal; or
+/// the answer to a request that names no portal.
+fn route_tenant(
+    st: &AppState,
+    req: &Request,
+) -> Result<(Arc<Tenant>, String, String), Box<Response>> {
+    let path = req.uri().path();
+    if let Some(after) = path.strip_prefix("/t/") {
+        let (slug, rest) = after
+            .split_once('/')
+            .map(|(s, r)| (s, format!("/{r}")))
+            .unwrap_or((after, String::new()));
+        let Some(t) = st.tenants.by_slug(slug) else {
+            return Err(Box::new(
+                (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
+            ));
+        };
+        if rest.is_empty() {
+            return Err(Box::new(
+                Redirect::permanent(&format!("/t/{slug}/")).into_response(),
+            ));
+        }
+        return Ok((t.clone(), format!("/t/{slug}"), rest));
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match st.tenants.by_host(host) {
+        Some(t) => Ok((t.clone(), String::new(), path.to_string())),
+        None => Err(Box::new(
+            (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
+        )),
+    }
+}
+
 async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -399,29 +437,9 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_string)
         .unwrap_or_else(|| crate::security::random_token()[..12].to_string());
-    let path = req.uri().path().to_string();
-    let (tenant, base, rest) = if let Some(after) = path.strip_prefix("/t/") {
-        let (slug, rest) = after
-            .split_once('/')
-            .map(|(s, r)| (s, format!("/{r}")))
-            .unwrap_or((after, String::new()));
-        let Some(t) = st.tenants.by_slug(slug) else {
-            return (StatusCode::NOT_FOUND, "Нет такого портала").into_response();
-        };
-        if rest.is_empty() {
-            return Redirect::permanent(&format!("/t/{slug}/")).into_response();
-        }
-        (t.clone(), format!("/t/{slug}"), rest)
-    } else {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        match st.tenants.by_host(host) {
-            Some(t) => (t.clone(), String::new(), path.clone()),
-            None => return (StatusCode::NOT_FOUND, "Нет такого портала").into_response(),
-        }
+    let (tenant, base, rest) = match route_tenant(&st, &req) {
+        Ok(found) => found,
+        Err(answer) => return *answer,
     };
     let new_uri = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),

@@ -262,9 +262,9 @@ fn applicant_view(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
         // The name and the identifiers are shown already, from the badge.
         .filter(|f| f.header.is_none())
         .filter_map(|f| {
-            let v = r.profile.get(f.id.get_ref().as_str())?;
+            let v = r.profile.get(f.id())?;
             (!v.is_empty()).then(|| {
-                context! { id => f.id.get_ref().as_str(), label => &f.label, value => account::shown_value(f, v) }
+                context! { id => f.id(), label => &f.label, value => account::shown_value(f, v) }
             })
         })
         .collect();
@@ -388,7 +388,7 @@ async fn queue_page(
                 q => &f.search, sort => f.sort.id(),
             },
             statuses => statuses(&ctx),
-            kinds => ctx.tenant.config.application_kinds.iter().map(|k| context! { id => k.id.get_ref().as_str(), title => &k.title }).collect::<Vec<_>>(),
+            kinds => ctx.tenant.config.application_kinds.iter().map(|k| context! { id => k.id(), title => &k.title }).collect::<Vec<_>>(),
             cities => ctx.tenant.list("cities").unwrap_or(&[]),
             supplies => ctx.tenant.list("supply_types").unwrap_or(&[]),
             team => team.iter().map(|t| context! { id => t.id, name => &t.name }).collect::<Vec<_>>(),
@@ -444,7 +444,7 @@ fn statuses(ctx: &Ctx) -> Vec<minijinja::Value> {
         .workflow
         .statuses
         .iter()
-        .map(|s| context! { id => s.id.get_ref().as_str(), title => &s.title })
+        .map(|s| context! { id => s.id(), title => &s.title })
         .collect()
 }
 
@@ -540,24 +540,7 @@ async fn render_card(
         .await
         .map_err(internal)?;
     let names = staff_names(&team);
-    let fields: Vec<_> = ctx
-        .tenant
-        .application_kind(&a.kind)
-        .map(|k| {
-            k.fields
-                .iter()
-                .filter_map(|id| {
-                    ctx.tenant
-                        .config
-                        .application_fields
-                        .iter()
-                        .find(|f| f.id.get_ref().as_str() == id.get_ref().as_str())
-                })
-                .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let fields = super::shared::shown_fields(fields, &a.values);
+    let fields = super::shared::shown_fields(card_fields(&ctx.tenant, a), &a.values);
     if ctx.tenant.config.signature.step(&a.status).is_some()
         && let Some(acc) = crate::account::get(&st.db, ctx.slug(), a.account_id).await?
     {
@@ -565,19 +548,7 @@ async fn render_card(
         super::shared::freeze_step_document(st, ctx, &acc, a).await;
     }
     let files = crate::document::files_of(&st.db, ctx.slug(), a.id).await?;
-    let history: Vec<_> = app::history(&st.db, a)
-        .await?
-        .into_iter()
-        .filter(|e| app::EventKind::from_id(&e.kind) != Some(app::EventKind::Saved))
-        .map(|e| {
-            context! {
-                what => event_text(ctx, &e),
-                who => actor_name(&names, e.actor),
-                note => e.note,
-                when => ctx.tenant.local_time(&e.created_at),
-            }
-        })
-        .collect();
+    let history = card_history(ctx, app::history(&st.db, a).await?, &names);
     let messages = message_views(st, ctx, a.id, &names).await?;
     let fee = fee_view(st, ctx, r).await;
     let wf = &ctx.tenant.config.workflow;
@@ -589,20 +560,7 @@ async fn render_card(
         "office/card.html",
         Some(s),
         context! {
-            a => context! {
-                id => a.id,
-                number => &a.number,
-                kind => ctx.tenant.kind_title(&a.kind),
-                city => &a.city,
-                status => row_status(ctx, r),
-                status_id => &a.status,
-                submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
-                due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
-                mark => due_mark(ctx, r),
-                clock_stopped_on => r.clock_stopped_on.as_deref().map(crate::tenant::ru_date),
-                assignee_id => r.assignee_id,
-                assignee => &r.assignee,
-            },
+            a => card_head(ctx, r),
             applicant => applicant_view(ctx, r),
             fields => fields,
             fee => fee,
@@ -621,6 +579,59 @@ async fn render_card(
         },
     )?;
     Ok(super::with_errors(r2, errors))
+}
+
+/// The application's number, kind, status, dates and assignee as the card
+/// heads them.
+fn card_head(ctx: &Ctx, r: &queue::QueueRow) -> minijinja::Value {
+    let a = &r.app;
+    context! {
+        id => a.id,
+        number => &a.number,
+        kind => ctx.tenant.kind_title(&a.kind),
+        city => &a.city,
+        status => row_status(ctx, r),
+        status_id => &a.status,
+        submitted_at => a.submitted_at.as_deref().map(|t| ctx.tenant.local_time(t)),
+        due_on => a.due_on.as_deref().map(crate::tenant::ru_date),
+        mark => due_mark(ctx, r),
+        clock_stopped_on => r.clock_stopped_on.as_deref().map(crate::tenant::ru_date),
+        assignee_id => r.assignee_id,
+        assignee => &r.assignee,
+    }
+}
+
+/// The fields of the application's kind that hold values (every applicant
+/// type's: staff see what any form asked).
+fn card_fields<'t>(
+    tenant: &'t crate::tenant::Tenant,
+    a: &app::Application,
+) -> Vec<&'t crate::tenant::config::FieldDef> {
+    tenant
+        .form_fields(&a.kind, None)
+        .filter(|f| f.kind != crate::tenant::config::FieldKind::File)
+        .collect()
+}
+
+/// The card's history: every event but the applicant's draft saves, with
+/// who did it.
+fn card_history(
+    ctx: &Ctx,
+    events: Vec<app::Event>,
+    names: &BTreeMap<i64, String>,
+) -> Vec<minijinja::Value> {
+    events
+        .into_iter()
+        .filter(|e| app::EventKind::from_id(&e.kind) != Some(app::EventKind::Saved))
+        .map(|e| {
+            context! {
+                what => event_text(ctx, &e),
+                who => actor_name(names, e.actor),
+                note => e.note,
+                when => ctx.tenant.local_time(&e.created_at),
+            }
+        })
+        .collect()
 }
 
 /// Staff names by id, for the history's authors.

@@ -110,7 +110,7 @@ async fn read_into(
 ) -> Result<(), PostedError> {
     let mut csrf_ok = false;
     loop {
-        let mut field = match multipart.next_field().await {
+        let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -127,26 +127,7 @@ async fn read_into(
                 // One file per form.
                 return Err(PostedError::Failed);
             }
-            let file_name = crate::document::safe_name(field.file_name().unwrap_or("file"));
-            if file_name.is_empty() || field.file_name().is_none_or(str::is_empty) {
-                // An empty file input sends a part with no name and no bytes.
-                while let Ok(Some(_)) = field.chunk().await {}
-                continue;
-            }
-            let stored = match st.files.put(&st.db, field, max_mb << 20).await {
-                Ok(s) => s,
-                Err(PutError::TooLarge(_)) => return Err(PostedError::TooLarge),
-                Err(PutError::Empty) => return Err(PostedError::Empty),
-                Err(e) => {
-                    tracing::warn!(error = %e, "form upload failed");
-                    return Err(PostedError::Failed);
-                }
-            };
-            let Some(t) = FileType::sniff(&stored.head) else {
-                crate::document::forget_upload(&st.db, &st.files, &stored).await;
-                return Err(PostedError::Type);
-            };
-            *file = Some((t.name_file(&file_name), stored, t));
+            *file = file_part(st, field, max_mb).await?;
             continue;
         }
         // The forms carry a handful of fields: a body of endless small
@@ -169,6 +150,35 @@ async fn read_into(
         return Err(PostedError::Csrf);
     }
     Ok(())
+}
+
+/// The form's file part stored, its name made safe and ending in the type
+/// its bytes show; None for an empty file input (a part with no name and
+/// no bytes).
+async fn file_part(
+    st: &AppState,
+    mut field: axum::extract::multipart::Field<'_>,
+    max_mb: u64,
+) -> Result<Option<(String, Stored, FileType)>, PostedError> {
+    let file_name = crate::document::safe_name(field.file_name().unwrap_or("file"));
+    if file_name.is_empty() || field.file_name().is_none_or(str::is_empty) {
+        while let Ok(Some(_)) = field.chunk().await {}
+        return Ok(None);
+    }
+    let stored = match st.files.put(&st.db, field, max_mb << 20).await {
+        Ok(s) => s,
+        Err(PutError::TooLarge(_)) => return Err(PostedError::TooLarge),
+        Err(PutError::Empty) => return Err(PostedError::Empty),
+        Err(e) => {
+            tracing::warn!(error = %e, "form upload failed");
+            return Err(PostedError::Failed);
+        }
+    };
+    let Some(t) = FileType::sniff(&stored.head) else {
+        crate::document::forget_upload(&st.db, &st.files, &stored).await;
+        return Err(PostedError::Type);
+    };
+    Ok(Some((t.name_file(&file_name), stored, t)))
 }
 
 /// Why a slot upload stored nothing: forged (a file before a valid token),

@@ -67,9 +67,8 @@ pub(super) fn event_text(ctx: &Ctx, e: &app::Event) -> String {
                 .tenant
                 .config
                 .workflow
-                .submitted_edo
-                .as_ref()
-                .is_some_and(|s| Some(s.get_ref().as_str()) == e.status.as_deref()) =>
+                .submitted_edo()
+                .is_some_and(|s| Some(s) == e.status.as_deref()) =>
         {
             format!("Заявка отправлена: {}", status())
         }
@@ -186,12 +185,8 @@ pub(super) fn field_views<'a>(
 ) -> Vec<Value> {
     fields
         .map(|f| {
-            let id = f.id.get_ref().as_str();
-            let options = f
-                .options
-                .as_ref()
-                .and_then(|o| tenant.list(o.get_ref()))
-                .unwrap_or(&[]);
+            let id = f.id();
+            let options = f.options().and_then(|o| tenant.list(o)).unwrap_or(&[]);
             context! {
                 id => id,
                 label => &f.label,

@@ -527,13 +527,7 @@ async fn render_office(
 ) -> Result<Response, WebError> {
     let sigs = signing::signatures_of(&st.db, ctx.slug(), a.id).await?;
     let turn = signing::turn_now(&st.db, &ctx.tenant, a, d, Side::Utility, &sigs).await?;
-    let scheme = ctx
-        .tenant
-        .config
-        .signature
-        .office
-        .as_ref()
-        .map(|s| *s.get_ref());
+    let scheme = ctx.tenant.config.signature.office_scheme();
     let base = format!("{}/office/applications/{}", ctx.base, a.id);
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -614,9 +608,7 @@ async fn office_sign(
         .tenant
         .config
         .signature
-        .office
-        .as_ref()
-        .map(|s| *s.get_ref())
+        .office_scheme()
         .ok_or(WebError::NotFound)?;
     match sign_cms(&st, &ctx, &acc, &a, &d, Signer::Staff(&s), scheme, &form).await {
         Ok(()) => Ok(office_doc(&ctx, &a, d.id, "?signed=1")),

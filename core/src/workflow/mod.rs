@@ -97,11 +97,11 @@ pub fn is_final(wf: &Workflow, status: &str) -> bool {
 /// status and the applicant nothing; with them, only what they list.
 pub fn next_steps(wf: &Workflow, kind: &str, from: &str, role: Role) -> Vec<Step> {
     let step = |s: &StatusDef, label: Option<&String>| Step {
-        to: s.id.get_ref().to_string(),
+        to: s.id().to_string(),
         label: label.cloned().unwrap_or_else(|| s.title.clone()),
     };
     if from == DRAFT {
-        return match (role, wf.status(wf.submitted.get_ref())) {
+        return match (role, wf.status(wf.submitted())) {
             (Role::Applicant, Some(s)) => vec![step(s, None)],
             _ => Vec::new(),
         };
@@ -110,7 +110,7 @@ pub fn next_steps(wf: &Workflow, kind: &str, from: &str, role: Role) -> Vec<Step
     if wf.transitions.is_empty() {
         if role == Role::Applicant {
             // Sending a returned application back is the one applicant step.
-            return match (editable, wf.status(wf.submitted.get_ref())) {
+            return match (editable, wf.status(wf.submitted())) {
                 (true, Some(s)) => vec![step(s, None)],
                 _ => Vec::new(),
             };
@@ -124,24 +124,22 @@ pub fn next_steps(wf: &Workflow, kind: &str, from: &str, role: Role) -> Vec<Step
         return wf
             .statuses
             .iter()
-            .filter(|s| s.id.get_ref().as_str() != from)
+            .filter(|s| s.id() != from)
             .filter(|s| role != Role::Operator || !(s.is_final && s.requires_note))
             .map(|s| step(s, None))
             .collect();
     }
     let mut out: Vec<Step> = Vec::new();
     for t in &wf.transitions {
-        let matches_from = t.from.iter().any(|f| {
-            let f = f.get_ref().as_str();
-            f == from || (f == "*" && !is_final(wf, from))
-        });
-        let for_kind = t.kinds.is_empty() || t.kinds.iter().any(|k| k.get_ref() == kind);
+        let matches_from = t
+            .from_ids()
+            .any(|f| f == from || (f == "*" && !is_final(wf, from)));
         if matches_from
-            && for_kind
+            && t.for_kind(kind)
             && t.by.contains(&role)
-            && t.to.get_ref() != from
-            && !out.iter().any(|s| &s.to == t.to.get_ref())
-            && let Some(s) = wf.status(t.to.get_ref())
+            && t.to() != from
+            && !out.iter().any(|s| s.to == t.to())
+            && let Some(s) = wf.status(t.to())
         {
             out.push(step(s, t.label.as_ref()));
         }
@@ -157,9 +155,9 @@ pub fn may(wf: &Workflow, kind: &str, from: &str, to: &str, role: Role) -> bool 
 /// `submitted_edo` for the types that file through EDO, else `submitted`.
 pub fn first_status(tenant: &Tenant, t: Option<ApplicantType>) -> &str {
     let wf = &tenant.config.workflow;
-    match (&wf.submitted_edo, t) {
-        (Some(edo), Some(t)) if tenant.config.applications.edo_for.contains(&t) => edo.get_ref(),
-        _ => wf.submitted.get_ref(),
+    match (wf.submitted_edo(), t) {
+        (Some(edo), Some(t)) if tenant.config.applications.edo_for.contains(&t) => edo,
+        _ => wf.submitted(),
     }
 }
 
@@ -176,8 +174,6 @@ pub fn status_title(tenant: &Tenant, status: &str) -> String {
         return "Черновик".into();
     }
     tenant
-        .config
-        .workflow
         .status(status)
         .map(|s| s.title.clone())
         .unwrap_or_else(|| status.to_string())
@@ -261,8 +257,6 @@ pub async fn notify_status(
     to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
     let channels = tenant
-        .config
-        .workflow
         .status(status)
         .map(|s| s.notify.clone())
         .unwrap_or_default();
@@ -315,8 +309,6 @@ async fn notify_beside_status(
     to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
     let sms = tenant
-        .config
-        .workflow
         .status(&a.status)
         .is_some_and(|s| s.notify.contains(&Channel::Sms));
     let channels: &[Channel] = if sms {
@@ -372,12 +364,7 @@ pub fn is_overdue(tenant: &Tenant, status: &str, due: Option<&str>, today: Date)
 /// Whether the applicant edits the application in its form: a draft, or a
 /// status the tenant returns for rework.
 pub fn editable(tenant: &Tenant, a: &Application) -> bool {
-    a.is_draft()
-        || tenant
-            .config
-            .workflow
-            .status(&a.status)
-            .is_some_and(|s| s.applicant_edits)
+    a.is_draft() || tenant.status(&a.status).is_some_and(|s| s.applicant_edits)
 }
 
 /// Whether the applicant may write to the utility about the application:

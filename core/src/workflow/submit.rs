@@ -147,7 +147,7 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         .await
         .map_err(AppError::from)?;
     for f in slots.iter().filter(|f| f.required) {
-        let id = f.id.get_ref().as_str();
+        let id = f.id();
         if !attached.iter().any(|x| x.slot == id) {
             errors.insert(id.to_string(), "Приложите этот документ".into());
         }
