@@ -277,6 +277,11 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     );
     assert!(lines[0].contains("Номер;Вид заявки"));
     assert!(lines[1].contains("ООО «Тепло»") && lines[1].contains("7707083893"));
+    assert!(
+        lines[1].contains("Баумана") && lines[1].contains("Сотрудник op@kazenergo.ru"),
+        "the object's address from the form and who works it: {}",
+        lines[1]
+    );
     let xlsx = b.get("/office/export.xlsx").await;
     assert_eq!(xlsx.status, 200);
     assert!(xlsx.body.starts_with("PK"), "an XLSX file");

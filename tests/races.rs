@@ -523,3 +523,127 @@ async fn ten_staff_replacing_one_number_never_replace_the_same_one_twice() {
     assert_eq!(olds.len(), unique.len(), "{olds:?}");
     app.stop().await;
 }
+
+/// The bench tenant's form (tests/load/tenants/bench), as the load scripts
+/// fill it.
+const BENCH_FIELDS: [(&str, &str); 20] = [
+    ("city", "Казань"),
+    ("object_address", "г. Казань, ул. Баумана, д. 1"),
+    ("cadastral_number", "16:50:011105:57"),
+    ("supply_type", "Теплоснабжение"),
+    ("purpose", "Жилой дом"),
+    ("floors", "9"),
+    ("area_m2", "5400,5"),
+    ("load_gcal_h", "0,85"),
+    ("load_max_gcal_h", "1,1"),
+    ("commissioning_date", "2027-06-30"),
+    ("owner", "ООО «Строитель»"),
+    ("owner_document", "Выписка из ЕГРН № 99/2026/123456"),
+    ("designer", "ООО «Проект»"),
+    ("contractor", "ООО «Монтаж»"),
+    ("contact_name", "Иванов Иван Иванович"),
+    ("phone", "+79001234567"),
+    ("email", "load@example.ru"),
+    ("agree_terms", "on"),
+    ("description", "Многоквартирный жилой дом."),
+    ("comment", "Прошу рассмотреть."),
+];
+
+/// A draft of the bench tenant's one kind: its id and version.
+async fn bench_draft(b: &mut Browser) -> (String, String) {
+    let r = b
+        .post("/applications/new", &[("kind", "connection"), ("new", "1")])
+        .await;
+    let id = tapline_e2e::id_of(r.location.as_deref().unwrap());
+    let v = b.follow(&r).await.hidden("version").unwrap();
+    (id, v)
+}
+
+async fn bench_numbers(app: &TestApp) -> Vec<String> {
+    sqlx::query_as::<_, (String,)>(
+        "SELECT number FROM applications WHERE tenant_id = 'bench' AND number IS NOT NULL ORDER BY number",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(n,)| n)
+    .collect()
+}
+
+/// A tenant whose plugin gives no numbers (the bench tenant has none) draws
+/// its own in each sending's transaction: forty drafts sent at once get
+/// the forty numbers in a row, none twice and none skipped, and a number
+/// staff typed by hand is stepped over.
+#[tokio::test]
+async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
+    let app = TestApp::spawn_with(Setup {
+        tenants: tapline_e2e::repo().join("tests/load/tenants"),
+        ..Setup::default()
+    })
+    .await;
+    let mut b = app.browser("bench");
+    b.get("/register?type=individual").await;
+    let r = b
+        .post(
+            "/register",
+            &[
+                ("type", "individual"),
+                ("password", "Parol-12345"),
+                ("password2", "Parol-12345"),
+                ("consent", "on"),
+                ("full_name", "Нагрузкин Иван"),
+                ("email", "bench@example.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    b.refresh_csrf().await;
+    let mut drafts = Vec::new();
+    for _ in 0..40 {
+        drafts.push(bench_draft(&mut b).await);
+    }
+    let sends: Vec<_> = drafts
+        .into_iter()
+        .map(|(id, v)| {
+            let mut tab = b.clone();
+            tokio::spawn(async move {
+                let mut fields = vec![("action", "submit"), ("version", v.as_str())];
+                fields.extend(BENCH_FIELDS);
+                tab.post(&format!("/applications/{id}"), &fields).await
+            })
+        })
+        .collect();
+    for s in sends {
+        let r = s.await.unwrap();
+        assert!(
+            r.location
+                .as_deref()
+                .is_some_and(|l| l.ends_with("?submitted=1")),
+            "{} {:?}",
+            r.status,
+            r.location
+        );
+    }
+    let expected: Vec<String> = (1..=40).map(|n| format!("{n:06}")).collect();
+    assert_eq!(bench_numbers(&app).await, expected);
+
+    // Staff give one of them the next number by hand.
+    sqlx::query(
+        "UPDATE applications SET number = '000041' WHERE tenant_id = 'bench' AND number = '000040'",
+    )
+    .execute(&app.db().pool)
+    .await
+    .unwrap();
+    let (id, v) = bench_draft(&mut b).await;
+    let mut fields = vec![("action", "submit"), ("version", v.as_str())];
+    fields.extend(BENCH_FIELDS);
+    let r = b.post(&format!("/applications/{id}"), &fields).await;
+    assert!(r.location.as_deref().unwrap().ends_with("?submitted=1"));
+    let numbers = bench_numbers(&app).await;
+    assert!(
+        numbers.contains(&"000042".to_string()) && numbers.len() == 41,
+        "the hand-typed 000041 is skipped: {numbers:?}"
+    );
+    app.stop().await;
+}

@@ -1,10 +1,9 @@
 //! The queue as a spreadsheet: CSV (UTF-8 with a BOM, so Excel reads the
 //! Cyrillic right) and XLSX, with the same columns.
 //!
-//! An export is written while it is sent. The rows come from the database
-//! in batches ([`queue::each_row`], only the columns the cells show) into a
-//! bounded channel; a task on the
-//! blocking pool turns each into cells and writes it (CSV straight into the
+//! An export is written while it is sent. A task on the blocking pool
+//! reads the rows ([`queue::export_rows`], only the columns the cells
+//! show), turns each into cells and writes it (CSV straight into the
 //! response, XLSX into a constant-memory sheet that rust_xlsxwriter keeps
 //! in a temporary file and zips into the response at the end). No worker
 //! of the runtime formats ten thousand rows, and no export holds its table
@@ -64,11 +63,7 @@ impl Format {
 /// Exports written at once: each holds a thread of the blocking pool while
 /// its client reads.
 static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-/// Batches of rows read ahead of the writer, and chunks written ahead of
-/// the client: enough that an export of a few thousand rows leaves the
-/// database at once even for a slow client, few enough to stay a megabyte
-/// or two.
-const BATCH_QUEUE: usize = 4;
+/// Chunks written ahead of the client: a megabyte or so.
 const BODY_QUEUE: usize = 16;
 
 /// How one queue row reads in the export.
@@ -87,7 +82,7 @@ pub fn cells(tenant: &Tenant, r: &ExportRow, today: time::Date) -> Vec<String> {
         r.number.clone().unwrap_or_default(),
         tenant.kind_title(&r.kind),
         r.city.clone().unwrap_or_default(),
-        r.object_address.clone().unwrap_or_default(),
+        r.object_address(),
         b.name,
         b.type_title,
         b.ids
@@ -130,30 +125,37 @@ pub async fn stream(
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<Vec<ExportRow>>(BATCH_QUEUE);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let reader_tenant = tenant.clone();
-    tokio::spawn(async move {
-        let res = queue::each_row(&db, &reader_tenant, &filter, &rows_tx).await;
-        drop(rows_tx);
-        let _ = done_tx.send(res);
-    });
     let (mut out, body) = crate::document::pipe(BODY_QUEUE);
     tokio::task::spawn_blocking(move || {
+        use futures_util::TryStreamExt;
         let _permit = permit;
         let today = tenant.today();
-        let rows = std::iter::from_fn(|| rows_rx.blocking_recv())
-            .flatten()
+        // The rows are read on this thread: the database's worker wakes it
+        // directly, where a task of the runtime would queue behind every
+        // request at each handful of rows, and a busy server would make a
+        // second-long export of a quarter-second one.
+        let rt = tokio::runtime::Handle::current();
+        let mut rows = queue::export_rows(&db, &tenant, &filter);
+        let mut failed = None;
+        let written = {
+            let cells = std::iter::from_fn(|| match rt.block_on(rows.try_next()) {
+                Ok(row) => row,
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            })
             .map(|r| cells(&tenant, &r, today));
-        let written = match format {
-            Format::Csv => write_csv(&mut out, rows),
-            Format::Xlsx => write_xlsx(&mut out, rows),
+            match format {
+                Format::Csv => write_csv(&mut out, cells),
+                Format::Xlsx => write_xlsx(&mut out, cells),
+            }
         };
+        drop(rows);
         // The rows ended: because the database sent them all, or failed.
-        let res = written.and_then(|_| match done_rx.blocking_recv() {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(std::io::Error::other(e)),
-            Err(_) => Err(std::io::Error::other("the export's reader stopped")),
+        let res = written.and_then(|_| match failed {
+            None => Ok(()),
+            Some(e) => Err(std::io::Error::other(e)),
         });
         out.finish(res, "an export");
     });

@@ -271,15 +271,14 @@ pub async fn queue(
     Ok((rows.into_iter().map(QueueRow::from).collect(), total))
 }
 
-/// A queue row as the export shows it: only the columns of its cells, the
-/// object's address taken from the values by the database, so that ten
-/// thousand rows do not each decode a whole form.
+/// A queue row as the export shows it: only the columns of its cells.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ExportRow {
     pub number: Option<String>,
     pub kind: String,
     pub city: Option<String>,
-    pub object_address: Option<String>,
+    /// The form's values, of which the export shows the object's address.
+    pub field_values: String,
     pub applicant_type: String,
     pub profile: String,
     pub email: Option<String>,
@@ -292,57 +291,42 @@ pub struct ExportRow {
     pub assignee: Option<String>,
 }
 
-/// Rows the export's reader hands over at a time: one wake of the writer
-/// per batch, not per row.
-pub const EXPORT_BATCH: usize = 256;
+impl ExportRow {
+    /// The object's address from the values, read without building the
+    /// whole form (the other fields are skipped, not decoded); empty when
+    /// the values do not read.
+    pub fn object_address(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Address {
+            object_address: Option<String>,
+        }
+        serde_json::from_str::<Address>(&self.field_values)
+            .ok()
+            .and_then(|a| a.object_address)
+            .unwrap_or_default()
+    }
+}
 
-/// Every row of the filtered queue (up to [`EXPORT_MAX`], from the first
-/// page), sent into `to` in batches of [`EXPORT_BATCH`] as the database
-/// yields them: an export holds a batch, not the whole table. Stops early,
-/// returning the rows sent so far, when the receiver is gone (the client
-/// left).
-pub async fn each_row(
-    db: &Db,
+/// The rows of the filtered queue the export shows (up to
+/// [`EXPORT_MAX`], from the first), as the database yields them: an export
+/// holds a row, not the whole table.
+pub fn export_rows<'a>(
+    db: &'a Db,
     tenant: &Tenant,
     f: &QueueFilter,
-    to: &tokio::sync::mpsc::Sender<Vec<ExportRow>>,
-) -> Result<usize, sqlx::Error> {
-    use futures_util::TryStreamExt;
+) -> futures_util::stream::BoxStream<'a, Result<ExportRow, sqlx::Error>> {
     let (cond, binds) = where_of(tenant, f, db.dialect);
-    let address = match db.dialect {
-        Dialect::Sqlite => "json_extract(a.field_values, '$.object_address')",
-        Dialect::Postgres => "(a.field_values::json ->> 'object_address')",
-    };
     let sql = format!(
-        "SELECT a.number, a.kind, a.city, {address} AS object_address, acc.applicant_type, acc.profile, \
+        "SELECT a.number, a.kind, a.city, a.field_values, acc.applicant_type, acc.profile, \
          acc.email, acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, a.clock_stopped_on, \
          s.name AS assignee {FROM} WHERE {cond} ORDER BY {} LIMIT {EXPORT_MAX}",
         f.sort.sql()
     );
-    let mut q = sqlx::query_as::<_, ExportRow>(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
-    for b in &binds {
+    let mut q = sqlx::query_as::<_, ExportRow>(sqlx::AssertSqlSafe(sql)).bind(tenant.slug.clone());
+    for b in binds {
         q = q.bind(b);
     }
-    let mut rows = q.fetch(&db.pool);
-    let mut sent = 0;
-    let mut batch = Vec::with_capacity(EXPORT_BATCH);
-    while let Some(r) = rows.try_next().await? {
-        batch.push(r);
-        if batch.len() == EXPORT_BATCH {
-            sent += batch.len();
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));
-            if to.send(full).await.is_err() {
-                return Ok(sent - EXPORT_BATCH);
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let n = batch.len();
-        if to.send(batch).await.is_ok() {
-            sent += n;
-        }
-    }
-    Ok(sent)
+    q.fetch(&db.pool)
 }
 
 /// A queue row as selected: [`COLUMNS_A`] and the applicant, assignee

@@ -239,6 +239,8 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                         application = a.id,
                         "no free registration number after 50 draws"
                     );
+                    // The draws are kept: the next sending starts past them.
+                    tx.commit().await.map_err(AppError::from)?;
                     return Err(refused(Why::NoNumber, FieldErrors::new(), values, a));
                 }
             },
