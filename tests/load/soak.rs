@@ -5,7 +5,9 @@
 //! - applicants (each its own address and browser) create a draft, open it,
 //!   upload a PDF into its document slot, submit it with 20 fields, open
 //!   "my applications" and the application, and download its ZIP; every
-//!   tenth round they log out and in again (an Argon2 check);
+//!   tenth round, at most once a minute, they log out and in again (an
+//!   Argon2 check; the server lets an address log in 50 times in 15
+//!   minutes, and a faster loop would run into that limit);
 //! - operators open the queue, open the newest application, set it to
 //!   "in work", and every fifth round export the queue as CSV, then XLSX.
 //!
@@ -286,6 +288,7 @@ async fn applicant(
         return;
     }
     let mut round: u64 = 0;
+    let mut last_login = Instant::now();
     while Instant::now() < deadline {
         round += 1;
         let Some(r) = c
@@ -303,6 +306,8 @@ async fn applicant(
             .map(|l| l.split('?').next().unwrap_or_default().to_string())
         else {
             c.unexpected(format!("create: {} without a draft", r.status));
+            // No spinning on a refusal.
+            tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
         let Some(draft) = c.follow("open", &r).await else {
@@ -350,7 +355,8 @@ async fn applicant(
         {
             c.unexpected(format!("zip: {}", z.status));
         }
-        if round.is_multiple_of(10) {
+        if round.is_multiple_of(10) && last_login.elapsed() >= Duration::from_secs(60) {
+            last_login = Instant::now();
             c.post("logout", "/logout", &[]).await;
             c.csrf = None;
             let r = c

@@ -43,20 +43,13 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
-    /// SQLite's one write turn, taken in order by [`Db::begin`]: SQLite lets
-    /// one writer in at a time, and writers that meet in the database wait
-    /// in its busy handler, which sleeps 1, 2, 5 … 100 ms between tries and
-    /// lets a late arrival overtake. Queueing here instead hands the turn
-    /// over the moment the last writer commits. None on PostgreSQL.
-    writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
-/// A transaction of [`Db::begin`]: the connection it runs on (`&mut *tx`
-/// where a function takes `&mut AnyConnection`) and, on SQLite, the write
-/// turn, given back when it commits, rolls back or is dropped.
+/// A transaction of [`Db::begin`]: derefs to the connection it runs on
+/// (`&mut *tx` where a function takes `&mut AnyConnection`); rolled back
+/// when dropped uncommitted.
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::ops::Deref for Tx {
@@ -145,12 +138,7 @@ impl Db {
             opts
         };
         let pool = opts.connect(&url).await?;
-        let writer = (dialect == Dialect::Sqlite).then(Default::default);
-        let db = Db {
-            pool,
-            dialect,
-            writer,
-        };
+        let db = Db { pool, dialect };
         db.migrate().await?;
         Ok(db)
     }
@@ -181,25 +169,16 @@ impl Db {
         Ok(())
     }
 
-    /// A transaction. On SQLite it first waits for the write turn, then
-    /// begins IMMEDIATE, so it holds the database's write lock from its
-    /// first statement: a transaction that read first and wrote later could
-    /// otherwise find another writer's commit in between and fail.
+    /// A transaction. On SQLite it begins IMMEDIATE, taking the write lock
+    /// at once (waiting in the busy handler like any writer): a transaction
+    /// that read first and wrote later could otherwise find another
+    /// writer's commit in between and fail at once, without waiting.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match &self.writer {
-            Some(turn) => {
-                let turn = turn.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx {
-                    tx,
-                    _turn: Some(turn),
-                })
-            }
-            None => Ok(Tx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            }),
-        }
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { tx })
     }
 
     pub async fn ping(&self) -> bool {
