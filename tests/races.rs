@@ -524,30 +524,8 @@ async fn ten_staff_replacing_one_number_never_replace_the_same_one_twice() {
     app.stop().await;
 }
 
-/// The bench tenant's form (tests/load/tenants/bench), as the load scripts
-/// fill it.
-const BENCH_FIELDS: [(&str, &str); 20] = [
-    ("city", "Казань"),
-    ("object_address", "г. Казань, ул. Баумана, д. 1"),
-    ("cadastral_number", "16:50:011105:57"),
-    ("supply_type", "Теплоснабжение"),
-    ("purpose", "Жилой дом"),
-    ("floors", "9"),
-    ("area_m2", "5400,5"),
-    ("load_gcal_h", "0,85"),
-    ("load_max_gcal_h", "1,1"),
-    ("commissioning_date", "2027-06-30"),
-    ("owner", "ООО «Строитель»"),
-    ("owner_document", "Выписка из ЕГРН № 99/2026/123456"),
-    ("designer", "ООО «Проект»"),
-    ("contractor", "ООО «Монтаж»"),
-    ("contact_name", "Иванов Иван Иванович"),
-    ("phone", "+79001234567"),
-    ("email", "load@example.ru"),
-    ("agree_terms", "on"),
-    ("description", "Многоквартирный жилой дом."),
-    ("comment", "Прошу рассмотреть."),
-];
+#[path = "load/bench_form.rs"]
+mod bench_form;
 
 /// A draft of the bench tenant's one kind: its id and version.
 async fn bench_draft(b: &mut Browser) -> (String, String) {
@@ -609,7 +587,7 @@ async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
             let mut tab = b.clone();
             tokio::spawn(async move {
                 let mut fields = vec![("action", "submit"), ("version", v.as_str())];
-                fields.extend(BENCH_FIELDS);
+                fields.extend(bench_form::FIELDS);
                 tab.post(&format!("/applications/{id}"), &fields).await
             })
         })
@@ -637,7 +615,7 @@ async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
     .unwrap();
     let (id, v) = bench_draft(&mut b).await;
     let mut fields = vec![("action", "submit"), ("version", v.as_str())];
-    fields.extend(BENCH_FIELDS);
+    fields.extend(bench_form::FIELDS);
     let r = b.post(&format!("/applications/{id}"), &fields).await;
     assert!(r.location.as_deref().unwrap().ends_with("?submitted=1"));
     let numbers = bench_numbers(&app).await;
