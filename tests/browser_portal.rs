@@ -118,6 +118,21 @@ async fn a_chosen_file_uploads_at_once_and_sending_waits_for_it() {
          return true;",
     )
     .await;
+    // And a background save is on its way at the press, its answer slow: the
+    // press waits for the version that answer gives, or the server would
+    // take it for another tab's save of the draft.
+    js(
+        &c,
+        "var f = window.fetch; window.autosaves = 0; \
+         window.fetch = function (u, o) { var p = f.apply(this, arguments); \
+           if (!(o && o.body && String(o.body).includes('action=autosave'))) return p; \
+           window.autosaves++; \
+           return p.then(function (r) { return new Promise(function (ok) { setTimeout(function () { ok(r); }, 4000); }); }); }; \
+         return true;",
+    )
+    .await;
+    fill(&c, "f-comment", "Подключить до холодов").await;
+    until(&c, "return window.autosaves > 0", "a background save").await;
     c.find(Locator::Id("u-ownership_doc"))
         .await
         .unwrap()
@@ -139,6 +154,11 @@ async fn a_chosen_file_uploads_at_once_and_sending_waits_for_it() {
     assert!(own.as_str().unwrap().contains("егрн.pdf"), "{own}");
     let plan = js(&c, &slot("site_plan")).await;
     assert!(plan.as_str().unwrap().contains("план.pdf"), "{plan}");
+    let comment = js(&c, &slot("comment")).await;
+    assert!(
+        comment.as_str().unwrap().contains("Подключить до холодов"),
+        "{comment}"
+    );
     screenshot("portal-upload-sent.png", c.screenshot().await.unwrap());
     c.close().await.unwrap();
     app.stop().await;

@@ -18,6 +18,10 @@
   var version = form.querySelector("input[name=version]");
   var status = form.querySelector(".autosave-status");
   var timer = null, retry = null, sending = false, dirty = false, stopped = false;
+  // A press of a form button made while a background save is on its way:
+  // the press goes out when the save has answered, with the version it
+  // gave, or the server would take the press for another tab's.
+  var held = null;
   var CONTROL = { csrf_token: 1, version: 1, action: 1 };
 
   function say(text) { if (status) status.textContent = text; }
@@ -51,7 +55,9 @@
   }
   function save() {
     if (stopped || !dirty) return;
-    if (sending) { schedule(500); return; }
+    // upload.js holds a press of «Отправить» until the chosen files are up;
+    // a save started now would change the version under the press.
+    if (sending || form.dataset.holding) { schedule(500); return; }
     sending = true;
     dirty = false;
     var data = new URLSearchParams(new FormData(form));
@@ -68,6 +74,13 @@
         function () { return { ok: false, status: r.status }; });
     }).then(function (r) {
       sending = false;
+      if (held) {
+        var press = held;
+        held = null;
+        if (r.ok) version.value = r.version;
+        submit(press.by);
+        return;
+      }
       if (r.ok) {
         version.value = r.version;
         if (dirty) { keep(); schedule(1000); }
@@ -98,6 +111,7 @@
       }
     }, function () {
       sending = false;
+      if (held) { var press = held; held = null; submit(press.by); return; }
       offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
     });
   }
@@ -164,8 +178,17 @@
   }
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
-  form.addEventListener("submit", function () {
+  function submit(by) {
+    if (form.requestSubmit) form.requestSubmit(by || undefined); else form.submit();
+  }
+  form.addEventListener("submit", function (ev) {
     clearTimeout(timer);
+    if (sending) {
+      ev.preventDefault();
+      held = { by: ev.submitter || null };
+      say("Дожидаемся автосохранения, затем форма отправится.");
+      return;
+    }
     stopped = true;
     keep({ submitted: true });
   });

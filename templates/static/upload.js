@@ -119,7 +119,10 @@
     var submitter = ev.submitter;
     var say = main.querySelector(".autosave-status");
     if (say) say.textContent = "Дожидаемся загрузки выбранных файлов, затем форма отправится.";
+    // draft.js starts no background save while the press is held.
+    main.dataset.holding = "1";
     afterUploads.push(function () {
+      delete main.dataset.holding;
       var left = forms.filter(function (f) { return f.querySelector("input[type=file]").files.length; });
       if (left.length) {
         if (say) say.textContent = "Не все выбранные файлы загрузились — форма не отправлена. Посмотрите сообщения у документов.";
