@@ -70,6 +70,10 @@ struct Row {
 const COLUMNS: &str = "id, tenant_id, applicant_type, email, login, phone, password_hash, profile, \
                        email_confirmed_at, phone_confirmed_at, created_at";
 
+/// [`COLUMNS`] of the table named `a` in a join.
+const COLUMNS_OF_A: &str = "a.id, a.tenant_id, a.applicant_type, a.email, a.login, a.phone, \
+                            a.password_hash, a.profile, a.email_confirmed_at, a.phone_confirmed_at, a.created_at";
+
 fn from_row(r: Row) -> Account {
     Account {
         id: r.id,
@@ -594,5 +598,13 @@ pub fn text_problem(text: &str, max: usize) -> Option<TextProblem> {
         Some(TextProblem::TooLong)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_joined_columns_are_the_columns() {
+        assert_eq!(super::COLUMNS_OF_A.replace("a.", ""), super::COLUMNS);
     }
 }

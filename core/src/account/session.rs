@@ -47,17 +47,25 @@ pub async fn create_on<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     Ok(token)
 }
 
-/// The account of a live session of this tenant.
-pub async fn account_of(db: &Db, tenant: &str, token: &str) -> Result<Option<i64>, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT account_id FROM sessions WHERE tenant_id = $1 AND token_hash = $2 AND expires_at > $3",
-    )
-    .bind(tenant)
-    .bind(sha256_hex(token))
-    .bind(now_ts())
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.map(|r| r.0))
+/// The account of a live session of this tenant, in one statement: every
+/// signed-in page asks it first.
+pub async fn account(
+    db: &Db,
+    tenant: &str,
+    token: &str,
+) -> Result<Option<super::Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM sessions s JOIN accounts a ON a.id = s.account_id AND a.tenant_id = s.tenant_id \
+         WHERE s.tenant_id = $1 AND s.token_hash = $2 AND s.expires_at > $3",
+        super::COLUMNS_OF_A
+    );
+    let row: Option<super::Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(sha256_hex(token))
+        .bind(now_ts())
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(super::from_row))
 }
 
 pub async fn delete(db: &Db, tenant: &str, token: &str) -> Result<(), sqlx::Error> {

@@ -89,6 +89,14 @@ pub enum AppError {
     NotAllowed,
 }
 
+/// A [`Row`] with how many rows the query found in all.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    #[sqlx(flatten)]
+    row: Row,
+    total: i64,
+}
+
 /// An `applications` row as [`COLUMNS`] (or [`COLUMNS_A`]) selects it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
@@ -397,27 +405,40 @@ pub async fn list_filtered(
     if let Some((_, end)) = day(&f.to) {
         add("created_at < ?", end);
     }
-    let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
-    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
-        .bind(tenant)
-        .bind(account);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let (total,) = q.fetch_one(&db.pool).await?;
     let limit = if f.limit <= 0 { 200 } else { f.limit.min(200) };
+    let offset = f.page.clamp(0, 100_000) * limit;
+    // The page and how many match in one statement: a list is a signed-in
+    // page's second statement, after the session's. The count is a
+    // subquery the database runs once (a window's count would read every
+    // matching row past the page); both take the same numbered values.
     let sql = format!(
-        "SELECT {COLUMNS} FROM applications WHERE {cond} ORDER BY updated_at DESC, id DESC LIMIT {limit} OFFSET {}",
-        f.page.clamp(0, 100_000) * limit
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM applications WHERE {cond}) AS total \
+         FROM applications WHERE {cond} ORDER BY updated_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
     );
-    let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+    let mut q = sqlx::query_as::<_, Counted>(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(account);
     for b in &binds {
         q = q.bind(b);
     }
     let rows = q.fetch_all(&db.pool).await?;
-    Ok((rows.into_iter().map(Application::from).collect(), total))
+    let total = match rows.first() {
+        Some(r) => r.total,
+        // A page past the end counts apart.
+        None if offset > 0 => {
+            let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
+            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
+                .bind(tenant)
+                .bind(account);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_one(&db.pool).await?.0
+        }
+        None => 0,
+    };
+    let rows = rows.into_iter().map(|r| r.row);
+    Ok((rows.map(Application::from).collect(), total))
 }
 
 /// The account's drafts of one kind, newest first.

@@ -133,10 +133,7 @@ impl Ctx {
         let Some(token) = &self.session else {
             return Ok(None);
         };
-        let Some(id) = account::session::account_of(&st.db, self.slug(), token).await? else {
-            return Ok(None);
-        };
-        Ok(account::get(&st.db, self.slug(), id).await?)
+        Ok(account::session::account(&st.db, self.slug(), token).await?)
     }
 
     pub async fn require_user(&self, st: &AppState) -> Result<Account, WebError> {
