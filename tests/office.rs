@@ -1853,3 +1853,74 @@ async fn the_audit_names_drafts_by_date_and_staff_by_name() {
     assert!(!audit.has(&format!("заявка {draft}")) && !audit.has(&format!("сотрудник {adm_id}")));
     app.stop().await;
 }
+
+/// An export reads the queue a chunk of rows at a time: across the chunks
+/// it keeps the queue's order under every sort and holds each application
+/// once. 1,101 applications (one sent, the rest copied with their own
+/// numbers, dates and deadlines) make three chunks.
+#[tokio::test]
+async fn an_export_keeps_the_queues_order_across_its_chunks() {
+    use office::queue::{EXPORT_CHUNK, QueueFilter, Sort};
+    let app = TestApp::spawn().await;
+    let tenant = app.state().tenants.by_slug("kazenergo").unwrap().clone();
+    staff(&app, "kazenergo", "op@kazenergo.ru", StaffRole::Operator).await;
+    let mut a = kazenergo_legal(&app, "many@example.ru", "+79003000081").await;
+    let (id, _) = kazenergo_submit(&mut a, "many@example.ru", "+79003000081").await;
+    let copies = 2 * EXPORT_CHUNK + 100;
+    let mut tx = app.db().pool.begin().await.unwrap();
+    for i in 0..copies {
+        // Scrambled, so no sort is the order of insertion; a deadline left
+        // empty now and then, and ties on the day, as the queue has them.
+        let k = (i * 7919) % copies;
+        sqlx::query(
+            "INSERT INTO applications (tenant_id, account_id, kind, status, number, city, field_values, \
+             version, created_at, updated_at, submitted_at, due_on) \
+             SELECT tenant_id, account_id, kind, status, $1, city, field_values, 1, created_at, $2, $3, $4 \
+             FROM applications WHERE id = $5",
+        )
+        .bind(format!("К-{k:05}"))
+        .bind(format!("2026-03-{:02}T10:{:02}:00.000000Z", 1 + k % 28, k % 60))
+        .bind(format!("2026-02-{:02}T09:{:02}:00.000000Z", 1 + (k * 3) % 28, k % 60))
+        .bind((!k.is_multiple_of(9)).then(|| format!("2026-04-{:02}", 1 + k % 20)))
+        .bind(id.parse::<i64>().unwrap())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut op = sign_in(&app, "kazenergo", "op@kazenergo.ru").await;
+    for sort in ["submitted", "due", "updated", "number"] {
+        let filter = QueueFilter {
+            sort: Sort::parse(sort),
+            limit: office::queue::EXPORT_MAX,
+            ..QueueFilter::default()
+        };
+        let (queue, total) = office::queue::queue(app.db(), &tenant, &filter)
+            .await
+            .unwrap();
+        assert_eq!(total as usize, copies + 1);
+        let expected: Vec<String> = queue
+            .iter()
+            .map(|r| r.app.number.clone().unwrap_or_default())
+            .collect();
+        let csv = op.get(&format!("/office/export.csv?sort={sort}")).await;
+        assert_eq!(csv.status, 200);
+        let numbers: Vec<String> = csv
+            .body
+            .lines()
+            .skip(1)
+            .map(|l| l.split(';').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            numbers.len(),
+            copies + 1,
+            "every application, sorted by {sort}"
+        );
+        assert!(
+            numbers == expected,
+            "the export's order is the queue's, sorted by {sort}: first difference at row {:?}",
+            numbers.iter().zip(&expected).position(|(a, b)| a != b)
+        );
+    }
+    app.stop().await;
+}

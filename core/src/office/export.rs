@@ -2,12 +2,12 @@
 //! Cyrillic right) and XLSX, with the same columns.
 //!
 //! An export is written while it is sent. A task on the blocking pool
-//! reads the rows ([`queue::export_rows`], only the columns the cells
-//! show), turns each into cells and writes it (CSV straight into the
-//! response, XLSX into a constant-memory sheet that rust_xlsxwriter keeps
-//! in a temporary file and zips into the response at the end). No worker
-//! of the runtime formats ten thousand rows, and no export holds its table
-//! in memory.
+//! reads the rows ([`queue::export_ids`], then [`queue::export_chunk`]
+//! at a time, only the columns the cells show), turns each into cells and
+//! writes it (CSV straight into the response, XLSX into a constant-memory
+//! sheet that rust_xlsxwriter keeps in a temporary file and zips into the
+//! response at the end). No worker of the runtime formats ten thousand
+//! rows, and no export holds more than a chunk of its table in memory.
 
 use super::queue::{self, ExportRow, QueueFilter};
 use crate::store::Db;
@@ -127,31 +127,43 @@ pub async fn stream(
         .expect("the semaphore is never closed");
     let (mut out, body) = crate::document::pipe(BODY_QUEUE);
     tokio::task::spawn_blocking(move || {
-        use futures_util::TryStreamExt;
         let _permit = permit;
         let today = tenant.today();
-        // The rows are read on this thread: the database's worker wakes it
-        // directly, where a task of the runtime would queue behind every
-        // request at each handful of rows, and a busy server would make a
-        // second-long export of a quarter-second one.
+        // Read on this thread, a chunk at a time: the database's worker
+        // wakes it directly, where a task of the runtime would queue behind
+        // every request.
         let rt = tokio::runtime::Handle::current();
-        let mut rows = queue::export_rows(&db, &tenant, &filter);
         let mut failed = None;
-        let written = {
-            let cells = std::iter::from_fn(|| match rt.block_on(rows.try_next()) {
-                Ok(row) => row,
-                Err(e) => {
-                    failed = Some(e);
-                    None
+        // One connection for the whole export: under load, each chunk
+        // queueing anew for one of the pool's would make a second of it.
+        let ids = rt.block_on(async {
+            let mut conn = db.pool.acquire().await?;
+            let ids = queue::export_ids(&mut conn, db.dialect, &tenant, &filter).await?;
+            Ok::<_, sqlx::Error>((conn, ids))
+        });
+        let written = match ids {
+            Err(e) => Err(std::io::Error::other(e)),
+            Ok((mut conn, ids)) => {
+                let mut chunks = ids.chunks(queue::EXPORT_CHUNK);
+                let cells = std::iter::from_fn(|| {
+                    let chunk = chunks.next()?;
+                    let rows = queue::export_chunk(&mut conn, db.dialect, &tenant, chunk);
+                    match rt.block_on(rows) {
+                        Ok(rows) => Some(rows),
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    }
+                })
+                .flatten()
+                .map(|r| cells(&tenant, &r, today));
+                match format {
+                    Format::Csv => write_csv(&mut out, cells),
+                    Format::Xlsx => write_xlsx(&mut out, cells),
                 }
-            })
-            .map(|r| cells(&tenant, &r, today));
-            match format {
-                Format::Csv => write_csv(&mut out, cells),
-                Format::Xlsx => write_xlsx(&mut out, cells),
             }
         };
-        drop(rows);
         // The rows ended: because the database sent them all, or failed.
         let res = written.and_then(|_| match failed {
             None => Ok(()),

@@ -271,9 +271,11 @@ pub async fn queue(
     Ok((rows.into_iter().map(QueueRow::from).collect(), total))
 }
 
-/// A queue row as the export shows it: only the columns of its cells.
-#[derive(Debug, sqlx::FromRow)]
+/// A queue row as the export shows it: only the columns of its cells, in
+/// the order [`export_chunk`] selects them (a JSON array per row).
+#[derive(Debug, serde::Deserialize)]
 pub struct ExportRow {
+    pub id: i64,
     pub number: Option<String>,
     pub kind: String,
     pub city: Option<String>,
@@ -307,26 +309,87 @@ impl ExportRow {
     }
 }
 
-/// The rows of the filtered queue the export shows (up to
-/// [`EXPORT_MAX`], from the first), as the database yields them: an export
-/// holds a row, not the whole table.
-pub fn export_rows<'a>(
-    db: &'a Db,
+/// Rows an export reads in one statement.
+pub const EXPORT_CHUNK: usize = 500;
+
+/// The applications of the filtered queue the export shows (up to
+/// [`EXPORT_MAX`], from the first), in the queue's order.
+///
+/// The ids come in one row, and [`export_chunk`] reads their rows a chunk
+/// at a time, each chunk in one row too: row by row, every row crossed
+/// from SQLite's thread to the export's with a wake-up of each, which was
+/// most of an export's time, and one statement held its read snapshot for
+/// the whole export, so under steady writes the WAL never restarted. An
+/// export shows the rows that matched when it began, each as its chunk
+/// reads it.
+pub async fn export_ids(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
     tenant: &Tenant,
     f: &QueueFilter,
-) -> futures_util::stream::BoxStream<'a, Result<ExportRow, sqlx::Error>> {
-    let (cond, binds) = where_of(tenant, f, db.dialect);
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (cond, binds) = where_of(tenant, f, dialect);
+    let ids = match dialect {
+        Dialect::Sqlite => "group_concat(id, ',' ORDER BY n)",
+        Dialect::Postgres => "string_agg(CAST(id AS TEXT), ',' ORDER BY n)",
+    };
     let sql = format!(
-        "SELECT a.number, a.kind, a.city, a.field_values, acc.applicant_type, acc.profile, \
-         acc.email, acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, a.clock_stopped_on, \
-         s.name AS assignee {FROM} WHERE {cond} ORDER BY {} LIMIT {EXPORT_MAX}",
-        f.sort.sql()
+        "SELECT {ids} AS ids FROM (SELECT a.id, ROW_NUMBER() OVER (ORDER BY {sort}) AS n {FROM} \
+         WHERE {cond} ORDER BY {sort} LIMIT {EXPORT_MAX}) picked",
+        sort = f.sort.sql()
     );
-    let mut q = sqlx::query_as::<_, ExportRow>(sqlx::AssertSqlSafe(sql)).bind(tenant.slug.clone());
-    for b in binds {
+    let mut q = sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
+    for b in &binds {
         q = q.bind(b);
     }
-    q.fetch(&db.pool)
+    let (ids,) = q.fetch_one(&mut *conn).await?;
+    Ok(ids
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.parse().ok())
+        .collect())
+}
+
+/// The export's rows of these applications of the tenant, in the order of
+/// `ids`; an id no longer found is left out.
+pub async fn export_chunk(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    tenant: &Tenant,
+    ids: &[i64],
+) -> Result<Vec<ExportRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    const COLUMNS: &str = "a.id, a.number, a.kind, a.city, a.field_values, acc.applicant_type, \
+        acc.profile, acc.email, acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, \
+        a.clock_stopped_on, s.name";
+    let rows = match dialect {
+        Dialect::Sqlite => format!("json_group_array(json_array({COLUMNS}))"),
+        Dialect::Postgres => format!("CAST(json_agg(json_build_array({COLUMNS})) AS TEXT)"),
+    };
+    // The ids are integers read back from the database, written as numbers.
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // SQLite would rather walk the tenant's index and test each row against
+    // the list; `+` keeps it to the rows of the list.
+    let tenant_is = match dialect {
+        Dialect::Sqlite => "+a.tenant_id = $1",
+        Dialect::Postgres => "a.tenant_id = $1",
+    };
+    let sql = format!("SELECT {rows} {FROM} WHERE {tenant_is} AND a.id IN ({list})");
+    let (json,): (Option<String>,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&tenant.slug)
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut rows: Vec<ExportRow> = match json {
+        Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        None => Vec::new(),
+    };
+    let place: std::collections::HashMap<i64, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| place.get(&r.id).copied().unwrap_or(usize::MAX));
+    Ok(rows)
 }
 
 /// A queue row as selected: [`COLUMNS_A`] and the applicant, assignee
