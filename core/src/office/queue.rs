@@ -333,9 +333,13 @@ pub async fn export_ids(
         Dialect::Sqlite => "group_concat(id, ',' ORDER BY n)",
         Dialect::Postgres => "string_agg(CAST(id AS TEXT), ',' ORDER BY n)",
     };
+    // The innermost query picks the first rows as the queue sorts them (a
+    // top-N, helped by the indexes); the window numbers only those, under
+    // the same sort on the same names, so the list keeps their order.
     let sql = format!(
-        "SELECT {ids} AS ids FROM (SELECT a.id, ROW_NUMBER() OVER (ORDER BY {sort}) AS n {FROM} \
-         WHERE {cond} ORDER BY {sort} LIMIT {EXPORT_MAX}) picked",
+        "SELECT {ids} AS ids FROM (SELECT a.id, ROW_NUMBER() OVER (ORDER BY {sort}) AS n FROM \
+         (SELECT a.id, a.submitted_at, a.due_on, a.updated_at, a.number {FROM} \
+         WHERE {cond} ORDER BY {sort} LIMIT {EXPORT_MAX}) a) picked",
         sort = f.sort.sql()
     );
     let mut q = sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(sql)).bind(&tenant.slug);
