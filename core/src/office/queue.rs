@@ -298,14 +298,7 @@ impl ExportRow {
     /// whole form (the other fields are skipped, not decoded); empty when
     /// the values do not read.
     pub fn object_address(&self) -> String {
-        #[derive(serde::Deserialize)]
-        struct Address {
-            object_address: Option<String>,
-        }
-        serde_json::from_str::<Address>(&self.field_values)
-            .ok()
-            .and_then(|a| a.object_address)
-            .unwrap_or_default()
+        app::object_address(&self.field_values)
     }
 }
 

@@ -59,9 +59,13 @@ impl From<AppError> for WebError {
 /// it has one, the draft's start time, never the platform-wide row id
 /// (which would pass for a registration number and tell the volume).
 pub(super) fn display_name(tenant: &Tenant, a: &Application) -> String {
-    match &a.number {
+    name_of(tenant, a.number.as_deref(), &a.created_at)
+}
+
+fn name_of(tenant: &Tenant, number: Option<&str>, created_at: &str) -> String {
+    match number {
         Some(n) => format!("№ {n}"),
-        None => format!("Черновик от {}", tenant.local_time(&a.created_at)),
+        None => format!("Черновик от {}", tenant.local_time(created_at)),
     }
 }
 
@@ -81,16 +85,16 @@ struct ListQuery {
 const PAGE: i64 = 20;
 
 /// The rows of "my applications" as the page shows them.
-fn list_rows(ctx: &Ctx, found: Vec<Application>) -> Vec<minijinja::Value> {
+fn list_rows(ctx: &Ctx, found: Vec<app::Listed>) -> Vec<minijinja::Value> {
     found
         .into_iter()
         .map(|a| {
             context! {
                 id => a.id,
-                name => display_name(&ctx.tenant, &a),
+                name => name_of(&ctx.tenant, a.number.as_deref(), &a.created_at),
                 number => a.number,
                 kind => ctx.tenant.application_kind(&a.kind).map(|k| k.title.clone()).unwrap_or(a.kind.clone()),
-                address => a.values.get("object_address").cloned().unwrap_or_default(),
+                address => a.address.0,
                 city => a.city,
                 status => a.custom_status.clone().unwrap_or_else(|| status_title(&ctx.tenant, &a.status)),
                 draft => a.status == app::DRAFT,
