@@ -118,16 +118,16 @@ async fn a_chosen_file_uploads_at_once_and_sending_waits_for_it() {
          return true;",
     )
     .await;
-    // And a background save is on its way at the press, its answer slow: the
-    // press waits for the version that answer gives, or the server would
-    // take it for another tab's save of the draft.
+    // And a background save is on its way at the press, its answer slow (6 s,
+    // well after the upload's 1.5 s): the press waits for the version that
+    // answer gives, or the server would take it for another tab's save.
     js(
         &c,
         "var f = window.fetch; window.autosaves = 0; \
          window.fetch = function (u, o) { var p = f.apply(this, arguments); \
            if (!(o && o.body && String(o.body).includes('action=autosave'))) return p; \
            window.autosaves++; \
-           return p.then(function (r) { return new Promise(function (ok) { setTimeout(function () { ok(r); }, 4000); }); }); }; \
+           return p.then(function (r) { return new Promise(function (ok) { setTimeout(function () { ok(r); }, 6000); }); }); }; \
          return true;",
     )
     .await;

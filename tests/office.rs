@@ -1922,5 +1922,30 @@ async fn an_export_keeps_the_queues_order_across_its_chunks() {
             numbers.iter().zip(&expected).position(|(a, b)| a != b)
         );
     }
+    // The sent application's row, cell by cell where cells of one kind
+    // could trade places.
+    let (number, kind, status): (String, String, String) =
+        sqlx::query_as("SELECT number, kind, status FROM applications WHERE id = $1")
+            .bind(id.parse::<i64>().unwrap())
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    let csv = op.get("/office/export.csv?sort=number").await;
+    let line = csv
+        .body
+        .lines()
+        .find(|l| l.starts_with(&format!("{number};")))
+        .expect("the sent application's row");
+    let cells: Vec<&str> = line.split(';').collect();
+    assert_eq!(cells.len(), office::export::HEADERS.len(), "{line}");
+    assert_eq!(cells[1], tenant.kind_title(&kind), "{line}");
+    assert!(cells[3].contains("Баумана"), "the object's address: {line}");
+    assert_eq!(cells[7], "many@example.ru", "{line}");
+    assert!(cells[8].contains("9003000081"), "the phone: {line}");
+    assert_eq!(
+        cells[9],
+        tapline::workflow::status_title(&tenant, &status),
+        "{line}"
+    );
     app.stop().await;
 }

@@ -20,8 +20,9 @@
   var timer = null, retry = null, sending = false, dirty = false, stopped = false;
   // A press of a form button made while a background save is on its way:
   // the press goes out when the save has answered, with the version it
-  // gave, or the server would take the press for another tab's.
-  var held = null;
+  // gave, or the server would take the press for another tab's. A save
+  // that does not answer in 10 s lets the press go as it is.
+  var held = null, holdTimer = null, passing = false;
   var CONTROL = { csrf_token: 1, version: 1, action: 1 };
 
   function say(text) { if (status) status.textContent = text; }
@@ -75,10 +76,8 @@
     }).then(function (r) {
       sending = false;
       if (held) {
-        var press = held;
-        held = null;
         if (r.ok) version.value = r.version;
-        submit(press.by);
+        release();
         return;
       }
       if (r.ok) {
@@ -111,7 +110,7 @@
       }
     }, function () {
       sending = false;
-      if (held) { var press = held; held = null; submit(press.by); return; }
+      if (held) { release(); return; }
       offline("Нет связи с сервером. Введённое сохранено в этом браузере и будет отправлено, когда связь восстановится.");
     });
   }
@@ -178,17 +177,30 @@
   }
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
-  function submit(by) {
-    if (form.requestSubmit) form.requestSubmit(by || undefined); else form.submit();
+  function release() {
+    if (!held) return;
+    var by = held.by;
+    held = null;
+    clearTimeout(holdTimer);
+    passing = true;
+    // The pressed button goes with the form: «Отправить» and «Сохранить»
+    // differ only in it. A browser without requestSubmit clicks it again.
+    if (form.requestSubmit) form.requestSubmit(by || undefined);
+    else if (by) by.click();
+    else form.submit();
   }
   form.addEventListener("submit", function (ev) {
     clearTimeout(timer);
-    if (sending) {
+    if (sending && !passing) {
       ev.preventDefault();
-      held = { by: ev.submitter || null };
-      say("Дожидаемся автосохранения, затем форма отправится.");
+      if (!held) {
+        held = { by: ev.submitter || null };
+        holdTimer = setTimeout(release, 10000);
+        say("Дожидаемся автосохранения, затем форма отправится.");
+      }
       return;
     }
+    passing = false;
     stopped = true;
     keep({ submitted: true });
   });

@@ -243,6 +243,9 @@
     say(form, '.sign-error', '');
     say(form, '.sign-status', 'Подключаемся к NCALayer…');
     if (button) button.disabled = true;
+    // No background save of draft.js starts while the key is asked for: it
+    // would change the version the signed form goes out with.
+    form.dataset.holding = '1';
     saveFirst(form)
       .then(function () { return content(form); })
       .then(function (data) {
@@ -273,6 +276,7 @@
         say(form, '.sign-status', '');
         say(form, '.sign-error', message(form, f), f.kind === 'not_running' ? (form.dataset.install || INSTALL) : null);
         if (button) button.disabled = false;
+        delete form.dataset.holding;
       });
   }
 

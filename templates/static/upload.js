@@ -129,7 +129,11 @@
         left[0].querySelector("input[type=file]").focus();
         return;
       }
-      if (main.requestSubmit) main.requestSubmit(submitter); else main.submit();
+      // The pressed button goes with the form; without requestSubmit it is
+      // clicked again.
+      if (main.requestSubmit) main.requestSubmit(submitter);
+      else if (submitter) submitter.click();
+      else main.submit();
     });
     // Each chosen form is either running already or starts here, so the
     // queue above runs when the last one ends.
