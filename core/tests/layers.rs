@@ -309,3 +309,21 @@ fn the_checker_sees_an_import() {
     rust_files(&src(), &mut files);
     assert!(files.len() > 30, "read {} files", files.len());
 }
+
+/// A handler parses, calls and renders: the use case it calls owns the
+/// transaction, so no web file opens one (`Db::begin`, or the pool's).
+#[test]
+fn no_handler_opens_a_transaction() {
+    let mut files = Vec::new();
+    rust_files(&src().join("web"), &mut files);
+    assert!(files.len() > 5, "the web files are read");
+    let opening: Vec<String> = files
+        .iter()
+        .filter(|p| code(p).contains(".begin()"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        opening.is_empty(),
+        "web files opening a transaction: {opening:?}"
+    );
+}

@@ -264,3 +264,86 @@ pub async fn request_reset(
     tx.commit().await?;
     Ok(Reset::Handled { queued: true })
 }
+
+/// Sets the password a reset link was sent for, spending the link, in one
+/// transaction: following the emailed link also proves the mailbox. Every
+/// session of the account then ends. `false`: the link is used, expired or
+/// was never issued, and nothing changed.
+pub async fn reset_password(
+    db: &Db,
+    tenant: &str,
+    token: &str,
+    hash: &str,
+    ip: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let codes::LinkState::Valid(id, email) =
+        codes::use_link(&mut tx, tenant, codes::purpose::RESET_PASSWORD, token).await?
+    else {
+        return Ok(false);
+    };
+    super::set_password(&mut tx, tenant, id, hash).await?;
+    if let Some(e) = &email {
+        sqlx::query("UPDATE accounts SET email_confirmed_at = $1 WHERE tenant_id = $2 AND id = $3 AND email = $4 AND email_confirmed_at IS NULL")
+            .bind(crate::store::now_ts())
+            .bind(tenant)
+            .bind(id)
+            .bind(e)
+            .execute(&mut *tx)
+            .await?;
+    }
+    super::event(
+        &mut *tx,
+        tenant,
+        Some(id),
+        "password_reset",
+        serde_json::json!({}),
+        Author::Applicant,
+        Some(ip),
+    )
+    .await?;
+    tx.commit().await?;
+    super::session::delete_others(db, tenant, id, None).await?;
+    Ok(true)
+}
+
+/// Whether a new code went to the account's phone, and if not, why.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PhoneCodeSent {
+    Sent,
+    /// The last code is too fresh: seconds until the next may go.
+    Wait(i64),
+    /// The hourly SMS budget of this address or number is spent.
+    TooMany,
+}
+
+/// Sends a new code confirming the account's `phone`, within the code's
+/// cooldown and the SMS budgets; the code and its SMS in one transaction.
+pub async fn resend_phone_code(
+    db: &Db,
+    tenant: &Tenant,
+    account: i64,
+    phone: &str,
+    ip: &str,
+) -> Result<PhoneCodeSent, LinkError> {
+    let slug = tenant.slug.as_str();
+    let purpose = codes::purpose::CONFIRM_PHONE;
+    if let Some(wait) = codes::cooldown_left(db, slug, account, purpose).await? {
+        return Ok(PhoneCodeSent::Wait(wait));
+    }
+    if !sms_allowed(db, tenant, ip, phone).await? {
+        return Ok(PhoneCodeSent::TooMany);
+    }
+    let mut tx = db.begin().await?;
+    let code = codes::issue_code(&mut tx, slug, account, purpose, phone).await?;
+    notify::sms(
+        &mut tx,
+        tenant,
+        phone,
+        "phone_code",
+        context! { code => code },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PhoneCodeSent::Sent)
+}

@@ -5,11 +5,9 @@ use super::shared::field_views;
 use super::{
     AppState, Applicant, CsrfForm, Ctx, FormBy, WebError, form_map, set_cookie, with_status,
 };
-use crate::account::codes::{self, LinkState, purpose};
+use crate::account::codes::{self, purpose};
 use crate::account::{self, FieldErrors, Key, password, session};
-use crate::notify;
 use crate::security::{self, captcha};
-use crate::store::Author;
 use crate::tenant::Tenant;
 use crate::tenant::config::{ApplicantType, LoginBy, Need};
 use axum::extract::{Path, Query, State};
@@ -471,40 +469,20 @@ async fn resend_phone_code(
     if acc.phone_confirmed {
         return Ok(ctx.redirect("/confirm-phone"));
     }
-    if let Some(wait) =
-        codes::cooldown_left(&st.db, ctx.slug(), acc.id, purpose::CONFIRM_PHONE).await?
-    {
-        return render_confirm_phone(
-            &ctx,
-            &st,
-            &acc,
-            Some(format!("Новый код можно запросить через {wait} с.")),
-            None,
-        )
-        .await;
+    use account::common::PhoneCodeSent;
+    let refused =
+        match account::common::resend_phone_code(&st.db, &ctx.tenant, acc.id, &phone, &ctx.ip)
+            .await?
+        {
+            PhoneCodeSent::Sent => None,
+            PhoneCodeSent::Wait(wait) => Some(format!("Новый код можно запросить через {wait} с.")),
+            PhoneCodeSent::TooMany => {
+                Some("Слишком много SMS за последний час. Попробуйте позже.".into())
+            }
+        };
+    if let Some(said) = refused {
+        return render_confirm_phone(&ctx, &st, &acc, Some(said), None).await;
     }
-    if !account::common::sms_allowed(&st.db, &ctx.tenant, &ctx.ip, &phone).await? {
-        return render_confirm_phone(
-            &ctx,
-            &st,
-            &acc,
-            Some("Слишком много SMS за последний час. Попробуйте позже.".into()),
-            None,
-        )
-        .await;
-    }
-    let mut tx = st.db.begin().await?;
-    let code =
-        codes::issue_code(&mut tx, ctx.slug(), acc.id, purpose::CONFIRM_PHONE, &phone).await?;
-    notify::sms(
-        &mut tx,
-        &ctx.tenant,
-        &phone,
-        "phone_code",
-        context! { code => code },
-    )
-    .await?;
-    tx.commit().await?;
     st.outbox_wake.notify_one();
     Ok(ctx.redirect("/confirm-phone?sent=1"))
 }
@@ -631,36 +609,9 @@ async fn reset(
         return Ok(with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let hash = password::hash(pw).await;
-    let mut tx = st.db.begin().await?;
-    let LinkState::Valid(id, email) =
-        codes::use_link(&mut tx, ctx.slug(), purpose::RESET_PASSWORD, &token).await?
-    else {
-        drop(tx);
+    if !account::common::reset_password(&st.db, ctx.slug(), &token, &hash, &ctx.ip).await? {
         return invalid_link(&ctx);
-    };
-    account::set_password(&mut tx, ctx.slug(), id, &hash).await?;
-    // Following the emailed link proves the mailbox.
-    if let Some(e) = &email {
-        sqlx::query("UPDATE accounts SET email_confirmed_at = $1 WHERE tenant_id = $2 AND id = $3 AND email = $4 AND email_confirmed_at IS NULL")
-            .bind(crate::store::now_ts())
-            .bind(ctx.slug())
-            .bind(id)
-            .bind(e)
-            .execute(&mut *tx)
-            .await?;
     }
-    account::event(
-        &mut *tx,
-        ctx.slug(),
-        Some(id),
-        "password_reset",
-        serde_json::json!({}),
-        Author::Applicant,
-        Some(&ctx.ip),
-    )
-    .await?;
-    tx.commit().await?;
-    session::delete_others(&st.db, ctx.slug(), id, None).await?;
     Ok(ctx.redirect("/login?reset=1"))
 }
 
