@@ -106,7 +106,6 @@ pub struct Listed {
     pub supply_type: Option<String>,
     pub custom_status: Option<String>,
     /// How many rows the query found in all.
-    #[sqlx(rename = "total")]
     total: i64,
 }
 
