@@ -549,17 +549,8 @@ async fn bench_numbers(app: &TestApp) -> Vec<String> {
     .collect()
 }
 
-/// A tenant whose plugin gives no numbers (the bench tenant has none) draws
-/// its own in each sending's transaction: forty drafts sent at once get
-/// the forty numbers in a row, none twice and none skipped, and a number
-/// staff typed by hand is stepped over.
-#[tokio::test]
-async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
-    let app = TestApp::spawn_with(Setup {
-        tenants: tapline_e2e::repo().join("tests/load/tenants"),
-        ..Setup::default()
-    })
-    .await;
+/// The bench tenant (no plugin), and an applicant signed in to it.
+async fn bench_applicant(app: &TestApp) -> Browser {
     let mut b = app.browser("bench");
     b.get("/register?type=individual").await;
     let r = b
@@ -577,6 +568,135 @@ async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     b.refresh_csrf().await;
+    b
+}
+
+async fn bench_app() -> TestApp {
+    TestApp::spawn_with(Setup {
+        tenants: tapline_e2e::repo().join("tests/load/tenants"),
+        ..Setup::default()
+    })
+    .await
+}
+
+/// The kinds of an application's history, oldest first.
+async fn history_kinds(app: &TestApp, id: &str) -> Vec<String> {
+    sqlx::query_as::<_, (String,)>(
+        "SELECT kind FROM application_events WHERE application_id = $1 ORDER BY id",
+    )
+    .bind(id.parse::<i64>().unwrap())
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(k,)| k)
+    .collect()
+}
+
+/// Without a plugin the sending is one write transaction, and its own
+/// version-checked update is the claim: ten tabs sending one draft at once
+/// still send it once, draw one number, and every tab is told it was sent.
+#[tokio::test]
+async fn ten_tabs_sending_one_draft_without_a_plugin_send_it_once() {
+    let app = bench_app().await;
+    let mut b = bench_applicant(&app).await;
+    let (id, v) = bench_draft(&mut b).await;
+    let path = format!("/applications/{id}");
+    let tabs: Vec<_> = (0..10)
+        .map(|_| {
+            let mut tab = b.clone();
+            let (path, v) = (path.clone(), v.clone());
+            tokio::spawn(async move {
+                let mut fields = vec![("action", "submit"), ("version", v.as_str())];
+                fields.extend(bench_form::FIELDS);
+                tab.post(&path, &fields).await
+            })
+        })
+        .collect();
+    for t in tabs {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(
+            r.location.as_deref(),
+            Some(format!("/t/bench{path}?submitted=1").as_str()),
+            "every tab is told it was sent"
+        );
+    }
+    assert_eq!(
+        history_kinds(&app, &id).await,
+        ["created", "saved", "submitted"],
+        "one sending, its values kept with it"
+    );
+    assert_eq!(bench_numbers(&app).await, ["000001"]);
+    let (drawn,): (i64,) = sqlx::query_as(
+        "SELECT value FROM sequences WHERE tenant_id = 'bench' AND name = 'applications'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(drawn, 1, "the tabs that lost drew nothing that stayed");
+    app.stop().await;
+}
+
+/// Without a plugin nothing is saved before the checks, so a refused
+/// sending saves what was typed itself: the error sits beside its field,
+/// the values are stored at a new version, and the form comes back at that
+/// version, so sending it again goes through.
+#[tokio::test]
+async fn a_refused_sending_without_a_plugin_keeps_what_was_typed() {
+    let app = bench_app().await;
+    let mut b = bench_applicant(&app).await;
+    let (id, v) = bench_draft(&mut b).await;
+    let path = format!("/applications/{id}");
+    let mut fields = vec![("action", "submit"), ("version", v.as_str())];
+    fields.extend(
+        bench_form::FIELDS
+            .iter()
+            .map(|&(k, val)| (k, if k == "object_address" { "" } else { val })),
+    );
+    let r = b.post(&path, &fields).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.field_error("object_address").is_some(), "{}", r.body);
+    let (stored, version): (String, i64) =
+        sqlx::query_as("SELECT field_values, version FROM applications WHERE id = $1")
+            .bind(id.parse::<i64>().unwrap())
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    assert!(stored.contains("Выписка из ЕГРН"), "{stored}");
+    assert_eq!(version, v.parse::<i64>().unwrap() + 1);
+    assert_eq!(r.hidden("version"), Some(version.to_string()));
+    assert_eq!(history_kinds(&app, &id).await, ["created", "saved"]);
+    assert!(bench_numbers(&app).await.is_empty(), "nothing sent");
+
+    let again = version.to_string();
+    let mut fields = vec![("action", "submit"), ("version", again.as_str())];
+    fields.extend(bench_form::FIELDS);
+    let r = b.post(&path, &fields).await;
+    assert!(
+        r.location
+            .as_deref()
+            .unwrap_or("")
+            .ends_with("?submitted=1"),
+        "{} {}",
+        r.status,
+        r.body
+    );
+    assert_eq!(
+        history_kinds(&app, &id).await,
+        ["created", "saved", "saved", "submitted"]
+    );
+    app.stop().await;
+}
+
+/// A tenant whose plugin gives no numbers (the bench tenant has none) draws
+/// its own in each sending's transaction: forty drafts sent at once get
+/// the forty numbers in a row, none twice and none skipped, and a number
+/// staff typed by hand is stepped over.
+#[tokio::test]
+async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
+    let app = bench_app().await;
+    let mut b = bench_applicant(&app).await;
     let mut drafts = Vec::new();
     for _ in 0..40 {
         drafts.push(bench_draft(&mut b).await);

@@ -366,16 +366,21 @@ pub fn normalize_login(s: &str) -> Result<String, &'static str> {
 
 /// Hold the account's row until the transaction ends, so that a
 /// check-then-insert for this account (one draft at a time) runs alone: a
-/// write first makes PostgreSQL lock the row and SQLite take its write lock.
+/// write first makes PostgreSQL lock the row. A SQLite transaction of
+/// [`crate::store::Db::begin`] holds the database's one write lock from its
+/// BEGIN, so there the write would only cost a round trip.
 pub async fn lock(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut crate::store::Tx,
     tenant: &str,
     account: i64,
 ) -> Result<(), sqlx::Error> {
+    if tx.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
     sqlx::query("UPDATE accounts SET id = id WHERE id = $1 AND tenant_id = $2")
         .bind(account)
         .bind(tenant)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }

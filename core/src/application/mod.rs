@@ -49,6 +49,10 @@ pub struct Submission<'a> {
     pub status: &'a str,
     pub number: &'a str,
     pub due_on: Option<&'a str>,
+    /// The sending also keeps the values (no save of the draft came
+    /// first): its history has the save before the sending, as if there
+    /// had been one.
+    pub saved: bool,
 }
 
 impl Application {
@@ -271,6 +275,36 @@ impl EventKind {
     }
 }
 
+/// Several events of one application by one author, in this order, in one
+/// statement (one round trip while the write lock is held).
+pub async fn events(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    app: i64,
+    rows: &[(EventKind, Option<&str>)],
+    actor: Author,
+) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
+    let mut sql = String::from(
+        "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let k = 5 + 2 * i;
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}($1, $2, ${k}, ${}, $3, '{{}}', $4)", k + 1);
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(app)
+        .bind(actor.to_string())
+        .bind(now_ts());
+    for (kind, status) in rows {
+        q = q.bind(kind.id()).bind(*status);
+    }
+    q.execute(&mut *tx).await?;
+    Ok(())
+}
+
 pub async fn event(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
@@ -331,19 +365,13 @@ pub async fn create_draft(
             return Ok((id, false));
         }
     }
-    let (drafts,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft'",
-    )
-    .bind(tenant)
-    .bind(account)
-    .fetch_one(&mut *tx)
-    .await?;
-    if drafts >= i64::from(max_drafts) {
-        return Err(AppError::TooManyDrafts(max_drafts));
-    }
-    let (id,): (i64,) = sqlx::query_as(
+    // The count of drafts and the insert are one statement: no row
+    // inserted is the limit reached.
+    let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
-         VALUES ($1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7) RETURNING id",
+         SELECT $1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7 \
+         WHERE (SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft') < $8 \
+         RETURNING id",
     )
     .bind(tenant)
     .bind(account)
@@ -352,8 +380,12 @@ pub async fn create_draft(
     .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
     .bind(&now)
     .bind(v.supply)
-    .fetch_one(&mut *tx)
+    .bind(i64::from(max_drafts))
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some((id,)) = inserted else {
+        return Err(AppError::TooManyDrafts(max_drafts));
+    };
     event(
         &mut tx,
         tenant,
@@ -651,20 +683,18 @@ pub async fn submit(
     if done == 0 {
         return Err(stale_or_not_draft(tx, app).await);
     }
-    event(
-        &mut *tx,
-        &app.tenant_id,
-        app.id,
-        if app.is_draft() {
-            EventKind::Submitted
-        } else {
-            EventKind::Resubmitted
-        },
-        Some(s.status),
-        Author::Applicant,
-        None,
-    )
-    .await?;
+    let sent = if app.is_draft() {
+        EventKind::Submitted
+    } else {
+        EventKind::Resubmitted
+    };
+    let saved = (EventKind::Saved, Some(app.status.as_str()));
+    let rows: &[(EventKind, Option<&str>)] = if s.saved {
+        &[saved, (sent, Some(s.status))]
+    } else {
+        &[(sent, Some(s.status))]
+    };
+    events(&mut *tx, &app.tenant_id, app.id, rows, Author::Applicant).await?;
     Ok(())
 }
 
@@ -1089,10 +1119,29 @@ pub async fn free_number_on(
     tenant: &str,
     id: i64,
 ) -> anyhow::Result<Option<String>> {
+    // The draw and the look for the number drawn are one statement: one
+    // round trip while the write lock is held. The number is formatted as
+    // `{n:06}` formats it, in each dialect.
+    let formatted = if conn.backend_name() == "PostgreSQL" {
+        "CASE WHEN sequences.value < 1000000 THEN lpad(sequences.value::text, 6, '0') \
+         ELSE sequences.value::text END"
+    } else {
+        "printf('%06d', sequences.value)"
+    };
+    let sql = format!(
+        "INSERT INTO sequences (tenant_id, name, value) VALUES ($1, 'applications', 1) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = sequences.value + 1 \
+         RETURNING value, (SELECT COUNT(*) FROM applications \
+         WHERE tenant_id = $1 AND number = {formatted} AND id <> $2)"
+    );
     for _ in 0..50 {
-        let n = crate::plugin::next_on(&mut *conn, tenant, "applications").await?;
+        let (n, taken): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(tenant)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
         let n = format!("{n:06}");
-        if !number_taken(&mut *conn, tenant, id, &n).await? {
+        if taken == 0 {
             return Ok(Some(n));
         }
         tracing::warn!(application = id, number = %n, "registration number already given by hand; taking the next");

@@ -102,35 +102,42 @@ fn refused(
 }
 
 /// Sends the application; the registration number it was given.
+///
+/// Where the tenant's plugin may spend a number of its own sequence, or a
+/// signed copy is made from the stored values, the values are saved as a
+/// draft first, and that save is also the claim: of several tabs sending
+/// the same copy at once, one saves and goes on, the others wait for its
+/// outcome. Without either, nothing before the write transaction costs
+/// anything, so the sending's own version-checked update is the claim and
+/// the sending is one write transaction, not two; the values are still
+/// kept whenever the sending is refused.
 pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, SendError> {
     let Sending {
         tenant,
         account: acc,
-        application: a,
+        application: mut a,
         mut values,
         fields,
         slots,
-        version,
+        mut version,
         link,
         signature,
         files,
     } = s;
-    // The save is also the claim: of several tabs sending the same copy at
-    // once, one saves and goes on; the others wait for its outcome.
-    let version =
-        match app::save_draft(db, &a, version, app::with_filter_columns(tenant, &values)).await {
-            Ok(v) => v,
-            Err(AppError::Stale) => {
-                if sent_by_twin(db, tenant, acc, &a, &values).await? {
-                    return Err(SendError::SentByTwin);
-                }
-                return Err(refused(Why::Stale, FieldErrors::new(), values, a));
-            }
-            Err(AppError::NotDraft) => return Err(SendError::Moved),
-            Err(e) => return Err(e.into()),
-        };
-    let a = Application { version, ..a };
+    let kept = plugins.get(&tenant.slug).is_some() || signs_on_send(tenant, acc);
+    if kept {
+        version = keep(db, tenant, acc, &a, version, &values).await?;
+        a.version = version;
+    }
+    let mut sent = Sent {
+        db,
+        tenant,
+        acc,
+        kept,
+        version,
+    };
     if !account::missing_profile_fields(tenant, acc).is_empty() {
+        sent.keep_once(&a, &values).await?;
         return Err(SendError::ProfileIncomplete);
     }
     let mut errors = FieldErrors::new();
@@ -142,14 +149,18 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         &mut checked,
         &mut errors,
     );
-    values = checked;
-    let attached = crate::document::files_of(db, &tenant.slug, a.id)
-        .await
-        .map_err(AppError::from)?;
-    for f in slots.iter().filter(|f| f.required) {
-        let id = f.id();
-        if !attached.iter().any(|x| x.slot == id) {
-            errors.insert(id.to_string(), "Приложите этот документ".into());
+    // What the form sent is what a refusal keeps; what passed the checks
+    // is what is sent.
+    let typed = std::mem::replace(&mut values, checked);
+    if slots.iter().any(|f| f.required) {
+        let attached = crate::document::files_of(db, &tenant.slug, a.id)
+            .await
+            .map_err(AppError::from)?;
+        for f in slots.iter().filter(|f| f.required) {
+            let id = f.id();
+            if !attached.iter().any(|x| x.slot == id) {
+                errors.insert(id.to_string(), "Приложите этот документ".into());
+            }
         }
     }
     let plugin_app = app::plugin_view(&a, acc, &values);
@@ -177,7 +188,11 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
             .find(|step| !super::is_final(wf, &step.to))
         {
             Some(step) => step.to.clone(),
-            None => return Err(refused(Why::NotAllowed, errors, values, a)),
+            None => {
+                return Err(sent
+                    .refuse(Why::NotAllowed, errors, values, a, &typed)
+                    .await);
+            }
         }
     };
     if errors.is_empty()
@@ -191,16 +206,18 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         )
         .await
     {
-        return Err(refused(Why::Transition(e), errors, values, a));
+        return Err(sent
+            .refuse(Why::Transition(e), errors, values, a, &typed)
+            .await);
     }
     if !errors.is_empty() {
-        return Err(refused(Why::Fields, errors, values, a));
+        return Err(sent.refuse(Why::Fields, errors, values, a, &typed).await);
     }
     let signed = match signed_copy(db, plugins, files, tenant, acc, a.id, signature).await {
         Ok(s) => s,
         Err(Unsigned::Refused(text)) => {
             errors.insert(FORM_ERROR.into(), text);
-            return Err(refused(Why::Fields, errors, values, a));
+            return Err(sent.refuse(Why::Fields, errors, values, a, &typed).await);
         }
         Err(Unsigned::Failed(e)) => return Err(SendError::Internal(e)),
     };
@@ -221,9 +238,8 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                 Ok(Some(HookOutput::Number(Some(n)))) => Some(n),
                 Ok(_) => None,
                 Err(e) => {
-                    let mut errors = FieldErrors::new();
-                    errors.insert(FORM_ERROR.into(), e.user_message().into());
-                    return Err(refused(Why::Fields, errors, values, a));
+                    let errors = FieldErrors::from([(FORM_ERROR.into(), e.user_message().into())]);
+                    return Err(sent.refuse(Why::Fields, errors, values, a, &typed).await);
                 }
             },
         };
@@ -241,15 +257,17 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                     );
                     // The draws are kept: the next sending starts past them.
                     tx.commit().await.map_err(AppError::from)?;
-                    return Err(refused(Why::NoNumber, FieldErrors::new(), values, a));
+                    let errors = FieldErrors::new();
+                    return Err(sent.refuse(Why::NoNumber, errors, values, a, &typed).await);
                 }
             },
         };
         let submission = app::Submission {
-            version,
+            version: sent.version,
             status: &status,
             number: &number,
             due_on: due.as_deref(),
+            saved: !kept,
         };
         match app::submit(
             &mut tx,
@@ -265,10 +283,19 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
             }
             Err(AppError::NumberTaken) => {
                 tracing::error!(application = a.id, number = %number, "no free registration number after 50 attempts");
-                return Err(refused(Why::NoNumber, FieldErrors::new(), values, a));
+                drop(tx);
+                let errors = FieldErrors::new();
+                return Err(sent.refuse(Why::NoNumber, errors, values, a, &typed).await);
             }
             Err(AppError::NotDraft) => return Err(SendError::Moved),
-            Err(AppError::Stale) => return Err(refused(Why::Stale, FieldErrors::new(), values, a)),
+            Err(AppError::Stale) => {
+                // The lock goes before waiting for a twin's outcome.
+                drop(tx);
+                if !kept && sent_by_twin(db, tenant, acc, &a, &typed).await? {
+                    return Err(SendError::SentByTwin);
+                }
+                return Err(refused(Why::Stale, FieldErrors::new(), values, a));
+            }
             Err(e) => return Err(e.into()),
         }
     };
@@ -302,6 +329,94 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
     }
     tracing::info!(application = submitted.id, number = %number, "application submitted");
     Ok(number)
+}
+
+/// Whether the tenant has the application signed as it is sent.
+fn signs_on_send(tenant: &Tenant, acc: &Account) -> bool {
+    let sig = &tenant.config.signature;
+    sig.sign_on_send
+        && acc
+            .applicant_type
+            .get()
+            .and_then(|t| sig.scheme_for(t))
+            .is_some_and(|s| s.is_certificate())
+}
+
+/// Saves the form's values as a draft at `version`: the new version. A
+/// save that finds the draft saved since is another tab's; where that tab
+/// was sending these very values, this request waits for its outcome.
+async fn keep(
+    db: &Db,
+    tenant: &Tenant,
+    acc: &Account,
+    a: &Application,
+    version: i64,
+    values: &BTreeMap<String, String>,
+) -> Result<i64, SendError> {
+    match app::save_draft(db, a, version, app::with_filter_columns(tenant, values)).await {
+        Ok(v) => Ok(v),
+        Err(AppError::Stale) => {
+            if sent_by_twin(db, tenant, acc, a, values).await? {
+                return Err(SendError::SentByTwin);
+            }
+            Err(refused(
+                Why::Stale,
+                FieldErrors::new(),
+                values.clone(),
+                a.clone(),
+            ))
+        }
+        Err(AppError::NotDraft) => Err(SendError::Moved),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A sending under way: whether its values are kept yet, and at which
+/// version of the draft.
+struct Sent<'a> {
+    db: &'a Db,
+    tenant: &'a Tenant,
+    acc: &'a Account,
+    kept: bool,
+    version: i64,
+}
+
+impl Sent<'_> {
+    /// The values kept as a draft, if they are not yet.
+    async fn keep_once(
+        &mut self,
+        a: &Application,
+        typed: &BTreeMap<String, String>,
+    ) -> Result<(), SendError> {
+        if !self.kept {
+            self.version = keep(self.db, self.tenant, self.acc, a, self.version, typed).await?;
+            self.kept = true;
+        }
+        Ok(())
+    }
+
+    /// The refusal, with the form's values kept first.
+    async fn refuse(
+        &mut self,
+        why: Why,
+        errors: FieldErrors,
+        values: BTreeMap<String, String>,
+        a: Application,
+        typed: &BTreeMap<String, String>,
+    ) -> SendError {
+        match self.keep_once(&a, typed).await {
+            Ok(()) => refused(
+                why,
+                errors,
+                values,
+                Application {
+                    version: self.version,
+                    ..a
+                },
+            ),
+            Err(e) => e,
+        }
+    }
 }
 
 /// Whether another request sending these very values (a second tab, a
