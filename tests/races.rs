@@ -581,16 +581,27 @@ async fn bench_app() -> TestApp {
 
 /// The kinds of an application's history, oldest first.
 async fn history_kinds(app: &TestApp, id: &str) -> Vec<String> {
-    sqlx::query_as::<_, (String,)>(
-        "SELECT kind FROM application_events WHERE application_id = $1 ORDER BY id",
+    history(app, id).await.into_iter().map(|(k, _)| k).collect()
+}
+
+async fn history(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT kind, created_at FROM application_events WHERE application_id = $1 ORDER BY id",
     )
     .bind(id.parse::<i64>().unwrap())
     .fetch_all(&app.db().pool)
     .await
     .unwrap()
-    .into_iter()
-    .map(|(k,)| k)
-    .collect()
+}
+
+/// Whether the last save and the sending were written by one statement
+/// (one timestamp, to the microsecond), not by a save before the sending.
+async fn saved_with_the_sending(app: &TestApp, id: &str) -> bool {
+    let h = history(app, id).await;
+    match h.as_slice() {
+        [.., (saved, a), (sent, b)] => saved == "saved" && sent == "submitted" && a == b,
+        _ => false,
+    }
 }
 
 /// Without a plugin the sending is one write transaction, and its own
@@ -627,6 +638,7 @@ async fn ten_tabs_sending_one_draft_without_a_plugin_send_it_once() {
         ["created", "saved", "submitted"],
         "one sending, its values kept with it"
     );
+    assert!(saved_with_the_sending(&app, &id).await, "one transaction");
     assert_eq!(bench_numbers(&app).await, ["000001"]);
     let (drawn,): (i64,) = sqlx::query_as(
         "SELECT value FROM sequences WHERE tenant_id = 'bench' AND name = 'applications'",
@@ -686,6 +698,7 @@ async fn a_refused_sending_without_a_plugin_keeps_what_was_typed() {
         history_kinds(&app, &id).await,
         ["created", "saved", "saved", "submitted"]
     );
+    assert!(saved_with_the_sending(&app, &id).await, "one transaction");
     app.stop().await;
 }
 

@@ -336,8 +336,9 @@ pub async fn event(
 
 /// Create a draft, or with `only_one` (a kind of one draft at a time)
 /// return the draft of that kind the account already has: `(id, created)`.
-/// The account's row is locked first, so two requests at once cannot both
-/// find no draft and both create one, nor both pass `max_drafts`.
+/// The account's row is locked first (on SQLite the transaction's write
+/// lock does it), so two requests at once cannot both find no draft and
+/// both create one, nor both pass `max_drafts`.
 pub async fn create_draft(
     db: &Db,
     tenant: &str,
@@ -1140,6 +1141,7 @@ pub async fn free_number_on(
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
+        let n = u64::try_from(n)?;
         let n = format!("{n:06}");
         if taken == 0 {
             return Ok(Some(n));

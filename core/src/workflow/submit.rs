@@ -1,9 +1,9 @@
 //! Sending an application: a draft into the tenant's first status, or a
-//! returned application back on its way. The values are kept as a draft
-//! first, whatever comes next; the plugin's hooks (checks, transition,
-//! number) run before the write transaction opens, and that transaction
-//! takes the status, the number, the deadline and the notifications at
-//! once.
+//! returned application back on its way. The values are kept whatever
+//! comes of it: saved with the sending, or as a draft where it is refused
+//! or fails. The plugin's hooks (checks, transition, number) run before the
+//! write transaction opens, and that transaction takes the status, the
+//! number, the deadline and the notifications at once.
 
 use super::{Actor, Recipient, WorkflowError};
 use crate::account::{self, Account, FORM_ERROR, FieldErrors};
@@ -112,6 +112,31 @@ fn refused(
 /// the sending is one write transaction, not two; the values are still
 /// kept whenever the sending is refused.
 pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, SendError> {
+    let kept = plugins.get(&s.tenant.slug).is_some() || signs_on_send(s.tenant, s.account);
+    // Where nothing is saved first, a failure (the database busy past its
+    // timeout, say) still keeps what was typed, as the save first would
+    // have.
+    let fallback = (!kept).then(|| (s.tenant, s.application.clone(), s.version, s.values.clone()));
+    let sent = sending(db, plugins, s, kept).await;
+    if let (Err(SendError::App(_) | SendError::Internal(_) | SendError::Workflow(_)), Some(f)) =
+        (&sent, fallback)
+    {
+        let (tenant, a, version, typed) = f;
+        if let Err(e) =
+            app::save_draft(db, &a, version, app::with_filter_columns(tenant, &typed)).await
+        {
+            tracing::warn!(application = a.id, error = %e, "the failed sending's values were not kept");
+        }
+    }
+    sent
+}
+
+async fn sending(
+    db: &Db,
+    plugins: &Plugins,
+    s: Sending<'_>,
+    kept: bool,
+) -> Result<String, SendError> {
     let Sending {
         tenant,
         account: acc,
@@ -124,7 +149,6 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
         signature,
         files,
     } = s;
-    let kept = plugins.get(&tenant.slug).is_some() || signs_on_send(tenant, acc);
     if kept {
         version = keep(db, tenant, acc, &a, version, &values).await?;
         a.version = version;
@@ -294,7 +318,7 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
                 if !kept && sent_by_twin(db, tenant, acc, &a, &typed).await? {
                     return Err(SendError::SentByTwin);
                 }
-                return Err(refused(Why::Stale, FieldErrors::new(), values, a));
+                return Err(refused(Why::Stale, FieldErrors::new(), typed, a));
             }
             Err(e) => return Err(e.into()),
         }
