@@ -327,3 +327,63 @@ fn no_handler_opens_a_transaction() {
         "web files opening a transaction: {opening:?}"
     );
 }
+
+/// The functions of a file's code, each with its length in lines: from
+/// the `fn` line to the closing brace at the same indentation.
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let head = line.trim_start();
+        let head = head.strip_prefix("pub ").unwrap_or(head);
+        let head = head.strip_prefix("pub(crate) ").unwrap_or(head);
+        let head = head.strip_prefix("async ").unwrap_or(head);
+        if let Some(rest) = head.strip_prefix("fn ") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let end = format!("{indent}}}");
+            // A declaration without a body (a trait's) ends at its `;`.
+            let Some(len) = lines[i..]
+                .iter()
+                .position(|l| *l == end || (l.ends_with(';') && !l.contains('{') && *l == line))
+            else {
+                break;
+            };
+            out.push((name, len + 1));
+            i += len;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Handlers parse, call and render: no function of a web file is longer
+/// than 60 lines (comments not counted).
+#[test]
+fn no_web_function_is_longer_than_sixty_lines() {
+    let sample =
+        "fn a() {\n    x();\n}\n    async fn b(\n        y: u8,\n    ) {\n        z();\n    }\n";
+    assert_eq!(
+        function_lengths(sample),
+        [("a".to_string(), 3), ("b".to_string(), 5)]
+    );
+    let mut files = Vec::new();
+    rust_files(&src().join("web"), &mut files);
+    let mut long = Vec::new();
+    let mut seen = 0;
+    for p in &files {
+        for (name, len) in function_lengths(&code(p)) {
+            seen += 1;
+            if len > 60 {
+                long.push(format!("{}::{name}: {len} lines", p.display()));
+            }
+        }
+    }
+    assert!(seen > 100, "the web files' functions are read ({seen})");
+    assert!(long.is_empty(), "too long: {long:?}");
+}

@@ -426,14 +426,19 @@ fn route_tenant(
     }
 }
 
-async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
+/// The request's id: the caller's `X-Request-Id` where it is a short safe
+/// token, else a fresh one.
+fn request_id(req: &Request) -> String {
+    req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_string)
-        .unwrap_or_else(|| crate::security::random_token()[..12].to_string());
+        .unwrap_or_else(|| crate::security::random_token()[..12].to_string())
+}
+
+async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = request_id(&req);
     let (tenant, base, rest) = match route_tenant(&st, &req) {
         Ok(found) => found,
         Err(answer) => return *answer,
@@ -468,34 +473,43 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         staff_session: cookie(req.headers(), office::STAFF_COOKIE),
         pages: st.pages.get(&st.db, &tenant.slug).await,
         csrf_token: String::new(),
-        csrf_cookie: csrf_cookie.clone(),
+        csrf_cookie,
         path: rest,
     };
-    ctx.csrf_token = st.csrf.token_for(ctx.slug(), &csrf_cookie, &ctx.sessions());
+    ctx.csrf_token = st
+        .csrf
+        .token_for(ctx.slug(), &ctx.csrf_cookie, &ctx.sessions());
     req.extensions_mut().insert(ctx.clone());
     let span = tracing::info_span!("request", tenant = %tenant.slug, request_id = %request_id, method = %req.method(), path = %ctx.path);
     async move {
-        let mut resp = next.run(req).await;
-        if let Some(err) = resp.extensions_mut().remove::<error::ErrorInfo>() {
-            resp = error::page(&ctx, err);
-        }
-        if fresh_csrf {
-            let c = if st.cfg.secure_cookies {
-                host_cookie(csrf_name, &csrf_cookie)
-            } else {
-                set_cookie(&ctx, &st, csrf_name, &csrf_cookie, None)
-            };
-            resp.headers_mut().append(header::SET_COOKIE, c);
-        }
-        resp.headers_mut().insert(
-            "x-request-id",
-            HeaderValue::from_str(&ctx.request_id).unwrap_or(HeaderValue::from_static("-")),
-        );
-        tracing::debug!(status = resp.status().as_u16(), "done");
-        resp
+        let resp = next.run(req).await;
+        finish(&st, &ctx, resp, fresh_csrf.then_some(csrf_name))
     }
     .instrument(span)
     .await
+}
+
+/// The answer as it leaves: an error's page in the tenant's layout, the
+/// CSRF cookie where a fresh one was made (`fresh`, by this name), the
+/// request's id.
+fn finish(st: &AppState, ctx: &Ctx, mut resp: Response, fresh: Option<&str>) -> Response {
+    if let Some(err) = resp.extensions_mut().remove::<error::ErrorInfo>() {
+        resp = error::page(ctx, err);
+    }
+    if let Some(name) = fresh {
+        let c = if st.cfg.secure_cookies {
+            host_cookie(name, &ctx.csrf_cookie)
+        } else {
+            set_cookie(ctx, st, name, &ctx.csrf_cookie, None)
+        };
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp.headers_mut().insert(
+        "x-request-id",
+        HeaderValue::from_str(&ctx.request_id).unwrap_or(HeaderValue::from_static("-")),
+    );
+    tracing::debug!(status = resp.status().as_u16(), "done");
+    resp
 }
 
 async fn theme_css(ctx: Ctx) -> Response {
