@@ -337,10 +337,20 @@ fn function_lengths(code: &str) -> Vec<(String, usize)> {
     while i < lines.len() {
         let line = lines[i];
         let indent = &line[..line.len() - line.trim_start().len()];
-        let head = line.trim_start();
-        let head = head.strip_prefix("pub ").unwrap_or(head);
-        let head = head.strip_prefix("pub(crate) ").unwrap_or(head);
-        let head = head.strip_prefix("async ").unwrap_or(head);
+        let mut head = line.trim_start();
+        // Visibility (`pub`, `pub(crate)`, `pub(super)`…) and qualifiers.
+        loop {
+            let before = head;
+            if let Some(r) = head.strip_prefix("pub(") {
+                head = r.split_once(") ").map_or(r, |(_, rest)| rest);
+            }
+            for q in ["pub ", "const ", "async ", "unsafe ", "extern \"C\" "] {
+                head = head.strip_prefix(q).unwrap_or(head);
+            }
+            if head == before {
+                break;
+            }
+        }
         if let Some(rest) = head.strip_prefix("fn ") {
             let name: String = rest
                 .chars()
@@ -348,12 +358,10 @@ fn function_lengths(code: &str) -> Vec<(String, usize)> {
                 .collect();
             let end = format!("{indent}}}");
             // A declaration without a body (a trait's) ends at its `;`.
-            let Some(len) = lines[i..]
+            let len = lines[i..]
                 .iter()
                 .position(|l| *l == end || (l.ends_with(';') && !l.contains('{') && *l == line))
-            else {
-                break;
-            };
+                .unwrap_or_else(|| panic!("no end found for `fn {name}`"));
             out.push((name, len + 1));
             i += len;
         }
@@ -366,11 +374,15 @@ fn function_lengths(code: &str) -> Vec<(String, usize)> {
 /// than 60 lines (comments not counted).
 #[test]
 fn no_web_function_is_longer_than_sixty_lines() {
-    let sample =
-        "fn a() {\n    x();\n}\n    async fn b(\n        y: u8,\n    ) {\n        z();\n    }\n";
+    let sample = "fn a() {\n    x();\n}\n    async fn b(\n        y: u8,\n    ) {\n        z();\n    }\n\
+                  pub(super) async fn c() {\n}\n";
     assert_eq!(
         function_lengths(sample),
-        [("a".to_string(), 3), ("b".to_string(), 5)]
+        [
+            ("a".to_string(), 3),
+            ("b".to_string(), 5),
+            ("c".to_string(), 2)
+        ]
     );
     let mut files = Vec::new();
     rust_files(&src().join("web"), &mut files);

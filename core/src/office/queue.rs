@@ -229,16 +229,13 @@ fn where_of(tenant: &Tenant, f: &QueueFilter, dialect: Dialect) -> (String, Vec<
 /// How many submitted applications match the filter.
 pub async fn count(db: &Db, tenant: &Tenant, f: &QueueFilter) -> Result<i64, sqlx::Error> {
     let (cond, binds) = where_of(tenant, f, db.dialect);
-    // Only a search reads the applicant's row; every application has its
-    // account (a foreign key that cascades), so without one the count is
-    // the applications' own, read from an index instead of a lookup of
-    // the account for each application sent.
-    let searched = f.search.as_deref().is_some_and(|q| !q.trim().is_empty());
-    let from = if searched {
-        FROM
-    } else {
-        "FROM applications a"
-    };
+    // Where no condition reads the applicant's or the assignee's row (only
+    // a search does), the count is the applications' own, read from an
+    // index instead of a lookup of the account for each application sent:
+    // every application has its account (a foreign key that cascades) and
+    // the assignee's join adds no rows.
+    let joined = cond.contains("acc.") || cond.contains(" s.") || cond.contains("(s.");
+    let from = if joined { FROM } else { "FROM applications a" };
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) {from} WHERE {cond}"
     )))

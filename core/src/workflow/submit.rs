@@ -116,16 +116,28 @@ pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, 
     // Where nothing is saved first, a failure (the database busy past its
     // timeout, say) still keeps what was typed, as the save first would
     // have.
-    let fallback = (!kept).then(|| (s.tenant, s.application.clone(), s.version, s.values.clone()));
+    // Nothing new to keep where the form sent what is stored.
+    let fallback = (!kept && s.values != s.application.values)
+        .then(|| (s.tenant, s.application.clone(), s.version, s.values.clone()));
     let sent = sending(db, plugins, s, kept).await;
     if let (Err(SendError::App(_) | SendError::Internal(_) | SendError::Workflow(_)), Some(f)) =
         (&sent, fallback)
     {
         let (tenant, a, version, typed) = f;
-        if let Err(e) =
-            app::save_draft(db, &a, version, app::with_filter_columns(tenant, &typed)).await
-        {
-            tracing::warn!(application = a.id, error = %e, "the failed sending's values were not kept");
+        // Briefly: the failure may be the database busy, and the answer
+        // should not wait twice for it.
+        let save = app::save_draft(db, &a, version, app::with_filter_columns(tenant, &typed));
+        match tokio::time::timeout(std::time::Duration::from_secs(1), save).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(application = a.id, error = %e, "the failed sending's values were not kept")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    application = a.id,
+                    "the failed sending's values were not kept in time"
+                )
+            }
         }
     }
     sent
