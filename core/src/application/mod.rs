@@ -276,27 +276,34 @@ impl EventKind {
 }
 
 /// Several events of one application by one author, in this order, in one
-/// statement (one round trip while the write lock is held).
+/// statement (one round trip while the write lock is held), each with
+/// `note` where one is given.
 pub async fn events(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     app: i64,
     rows: &[(EventKind, Option<&str>)],
     actor: Author,
+    note: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     use std::fmt::Write;
+    let data = match note {
+        Some(n) => serde_json::json!({ "note": n }).to_string(),
+        None => "{}".into(),
+    };
     let mut sql = String::from(
         "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) VALUES ",
     );
     for i in 0..rows.len() {
-        let k = 5 + 2 * i;
+        let k = 6 + 2 * i;
         let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}($1, $2, ${k}, ${}, $3, '{{}}', $4)", k + 1);
+        let _ = write!(sql, "{sep}($1, $2, ${k}, ${}, $3, $4, $5)", k + 1);
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant)
         .bind(app)
         .bind(actor.to_string())
+        .bind(data)
         .bind(now_ts());
     for (kind, status) in rows {
         q = q.bind(kind.id()).bind(*status);
@@ -314,24 +321,7 @@ pub async fn event(
     actor: Author,
     note: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let data = match note {
-        Some(n) => serde_json::json!({ "note": n }).to_string(),
-        None => "{}".into(),
-    };
-    sqlx::query(
-        "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(tenant)
-    .bind(app)
-    .bind(kind.id())
-    .bind(status)
-    .bind(actor.to_string())
-    .bind(data)
-    .bind(now_ts())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    events(tx, tenant, app, &[(kind, status)], actor, note).await
 }
 
 /// Create a draft, or with `only_one` (a kind of one draft at a time)
@@ -695,7 +685,15 @@ pub async fn submit(
     } else {
         &[(sent, Some(s.status))]
     };
-    events(&mut *tx, &app.tenant_id, app.id, rows, Author::Applicant).await?;
+    events(
+        &mut *tx,
+        &app.tenant_id,
+        app.id,
+        rows,
+        Author::Applicant,
+        None,
+    )
+    .await?;
     Ok(())
 }
 

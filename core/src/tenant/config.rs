@@ -340,6 +340,13 @@ impl SignatureSection {
         .map(|s| *s.get_ref())
     }
 
+    /// The certificate scheme an applicant of type `t` signs the
+    /// application with as it is sent, where the tenant asks for that.
+    pub fn scheme_on_send(&self, t: Option<ApplicantType>) -> Option<Scheme> {
+        t.and_then(|t| self.scheme_for(t))
+            .filter(|s| self.sign_on_send && s.is_certificate())
+    }
+
     /// The step of `status`, if the applicant signs in it.
     pub fn step(&self, status: &str) -> Option<&SignStep> {
         self.steps.get(status)

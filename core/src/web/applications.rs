@@ -671,11 +671,7 @@ async fn render_form(
 /// listens. None where sending asks for no signature.
 fn send_widget(ctx: &Ctx, acc: &Account, a: &Application) -> Option<minijinja::Value> {
     let sig = &ctx.tenant.config.signature;
-    let scheme = acc
-        .applicant_type
-        .get()
-        .and_then(|t| sig.scheme_for(t))
-        .filter(|s| sig.sign_on_send && s.is_certificate())?;
+    let scheme = sig.scheme_on_send(acc.applicant_type.get())?;
     Some(context! {
         scheme => scheme.id(),
         content_url => ctx.url(&format!("/applications/{}/application.docx", a.id)),

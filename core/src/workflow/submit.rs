@@ -112,11 +112,13 @@ fn refused(
 /// the sending is one write transaction, not two; the values are still
 /// kept whenever the sending is refused.
 pub async fn send(db: &Db, plugins: &Plugins, s: Sending<'_>) -> Result<String, SendError> {
-    let kept = plugins.get(&s.tenant.slug).is_some() || signs_on_send(s.tenant, s.account);
+    let kept = plugins.get(&s.tenant.slug).is_some()
+        || (s.tenant.config.signature)
+            .scheme_on_send(s.account.applicant_type.get())
+            .is_some();
     // Where nothing is saved first, a failure (the database busy past its
     // timeout, say) still keeps what was typed, as the save first would
-    // have.
-    // Nothing new to keep where the form sent what is stored.
+    // have; unless the form sent what is stored.
     let fallback = (!kept && s.values != s.application.values)
         .then(|| (s.tenant, s.application.clone(), s.version, s.values.clone()));
     let sent = sending(db, plugins, s, kept).await;
@@ -367,17 +369,6 @@ async fn sending(
     Ok(number)
 }
 
-/// Whether the tenant has the application signed as it is sent.
-fn signs_on_send(tenant: &Tenant, acc: &Account) -> bool {
-    let sig = &tenant.config.signature;
-    sig.sign_on_send
-        && acc
-            .applicant_type
-            .get()
-            .and_then(|t| sig.scheme_for(t))
-            .is_some_and(|s| s.is_certificate())
-}
-
 /// Saves the form's values as a draft at `version`: the new version. A
 /// save that finds the draft saved since is another tab's; where that tab
 /// was sending these very values, this request waits for its outcome.
@@ -509,13 +500,7 @@ async fn signed_copy(
     id: i64,
     signature: Option<&str>,
 ) -> Result<Option<SignedCopy>, Unsigned> {
-    let sig = &tenant.config.signature;
-    let Some(scheme) = acc
-        .applicant_type
-        .get()
-        .and_then(|t| sig.scheme_for(t))
-        .filter(|s| sig.sign_on_send && s.is_certificate())
-    else {
+    let Some(scheme) = (tenant.config.signature).scheme_on_send(acc.applicant_type.get()) else {
         return Ok(None);
     };
     let cms = signature.map(str::trim).unwrap_or("");
