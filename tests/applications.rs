@@ -1080,6 +1080,22 @@ async fn my_applications_filter_by_kind_status_period_and_page() {
         .field_error("to")
         .expect("the reversed period is named");
     assert!(said.contains("с 01.01.2000 по 01.01.2100"), "{said}");
+    // The unfiltered count is the account's own, kept by the database: a
+    // deleted draft leaves it, and a filter still counts the rows.
+    let id: i64 = sqlx::query_scalar(
+        "SELECT MAX(id) FROM applications WHERE tenant_id = 'kazenergo' AND kind = 'connection'",
+    )
+    .fetch_one(&app.db().pool)
+    .await
+    .unwrap();
+    let r = b.post(&format!("/applications/{id}/delete"), &[]).await;
+    assert_eq!(r.status, 303);
+    assert!(b.get("/applications").await.has("Найдено: 22"));
+    assert!(
+        b.get("/applications?kind=connection")
+            .await
+            .has("Найдено: 1")
+    );
     // Another applicant's list is their own.
     let mut other = applicant(&app, "kazenergo", "list2@example.ru", "+79002000021", &[]).await;
     assert!(other.get("/applications").await.has("Найдено: 0"));

@@ -647,7 +647,28 @@ async fn ten_tabs_sending_one_draft_without_a_plugin_send_it_once() {
     .await
     .unwrap();
     assert_eq!(drawn, 1, "the tabs that lost drew nothing that stayed");
+    // The message was rendered before the number was drawn: it carries
+    // the number, once, and nothing of the placeholder.
+    let sent = status_messages(&app).await;
+    assert_eq!(sent.len(), 1, "one notice for one sending: {sent:?}");
+    let (subject, body) = &sent[0];
+    assert!(
+        subject.contains("000001") && body.contains("000001"),
+        "{sent:?}"
+    );
+    assert!(!format!("{subject}{body}").contains('\u{E000}'), "{sent:?}");
     app.stop().await;
+}
+
+/// The status notices queued on the bench tenant: subject and text.
+async fn status_messages(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT subject, body_text FROM outbox WHERE tenant_id = 'bench' \
+         AND template = 'application_status' ORDER BY id",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap()
 }
 
 /// Without a plugin nothing is saved before the checks, so a refused
@@ -738,6 +759,14 @@ async fn the_hosts_own_numbers_are_drawn_once_each_in_the_sending() {
     }
     let expected: Vec<String> = (1..=40).map(|n| format!("{n:06}")).collect();
     assert_eq!(bench_numbers(&app).await, expected);
+    // Each notice names its own application's number.
+    let mut noticed: Vec<String> = status_messages(&app)
+        .await
+        .into_iter()
+        .map(|(subject, _)| subject.chars().filter(char::is_ascii_digit).collect())
+        .collect();
+    noticed.sort();
+    assert_eq!(noticed, expected);
 
     // Staff give one of them the next number by hand.
     sqlx::query(

@@ -286,6 +286,23 @@ pub async fn events(
     actor: Author,
     note: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let mut b = crate::store::Batch::new();
+    push_events(&mut b, tenant, app, rows, actor, note, None);
+    b.run(tx).await?;
+    Ok(())
+}
+
+/// [`events`] as a statement of `batch`; inserted only `when` holds,
+/// where that is given.
+fn push_events(
+    batch: &mut crate::store::Batch,
+    tenant: &str,
+    app: i64,
+    rows: &[(EventKind, Option<&str>)],
+    actor: Author,
+    note: Option<&str>,
+    when: Option<Condition<'_>>,
+) {
     use std::fmt::Write;
     let data = match note {
         Some(n) => serde_json::json!({ "note": n }).to_string(),
@@ -294,22 +311,27 @@ pub async fn events(
     let mut sql = String::from(
         "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) VALUES ",
     );
-    for i in 0..rows.len() {
+    let mut params = vec![
+        tenant.into(),
+        app.into(),
+        actor.to_string().into(),
+        data.into(),
+        now_ts().into(),
+    ];
+    for (i, (kind, status)) in rows.iter().enumerate() {
         let k = 6 + 2 * i;
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(sql, "{sep}($1, $2, ${k}, ${}, $3, $4, $5)", k + 1);
+        params.extend([kind.id().into(), (*status).into()]);
     }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
-        .bind(app)
-        .bind(actor.to_string())
-        .bind(data)
-        .bind(now_ts());
-    for (kind, status) in rows {
-        q = q.bind(kind.id()).bind(*status);
+    if let Some(when) = when {
+        let (cond, more) = when(params.len() + 1);
+        sql = sql.replacen(" VALUES ", " SELECT * FROM (VALUES ", 1);
+        sql.push_str(") AS v WHERE ");
+        sql.push_str(&cond);
+        params.extend(more);
     }
-    q.execute(&mut *tx).await?;
-    Ok(())
+    batch.push(sql, params);
 }
 
 pub async fn event(
@@ -339,6 +361,48 @@ pub async fn create_draft(
     (only_one, max_drafts): (bool, u32),
 ) -> Result<(i64, bool), AppError> {
     let now = now_ts();
+    // The count of drafts and the insert are one statement: no row
+    // inserted is the limit reached.
+    const INSERT: &str = "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
+         SELECT $1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7 \
+         WHERE (SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft') < $8 \
+         RETURNING id";
+    let values = serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into());
+    if db.dialect == crate::store::Dialect::Sqlite && !only_one {
+        // One command, the write lock held only while SQLite runs it: the
+        // limit's count, the draft and its first event. (The transaction's
+        // write lock stands for the account's.)
+        let mut b = crate::store::Batch::new();
+        b.push(
+            INSERT,
+            vec![
+                tenant.into(),
+                account.into(),
+                kind.into(),
+                city.into(),
+                values.into(),
+                (&now).into(),
+                v.supply.into(),
+                i64::from(max_drafts).into(),
+            ],
+        );
+        b.push(
+            "INSERT INTO application_events (tenant_id, application_id, kind, status, actor, data, created_at) \
+             SELECT $1, last_insert_rowid(), $2, $3, $4, '{}', $5 WHERE changes() = 1",
+            vec![
+                tenant.into(),
+                EventKind::Created.id().into(),
+                DRAFT.into(),
+                Author::Applicant.to_string().into(),
+                now.into(),
+            ],
+        );
+        let done = db.write_once(b).await?;
+        return match done.rows.first() {
+            Some(row) => Ok((sqlx::Row::try_get::<i64, _>(row, 0)?, true)),
+            None => Err(AppError::TooManyDrafts(max_drafts)),
+        };
+    }
     let mut tx = db.begin().await?;
     crate::account::lock(&mut tx, tenant, account).await?;
     if only_one {
@@ -356,24 +420,17 @@ pub async fn create_draft(
             return Ok((id, false));
         }
     }
-    // The count of drafts and the insert are one statement: no row
-    // inserted is the limit reached.
-    let inserted: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO applications (tenant_id, account_id, kind, status, city, field_values, version, created_at, updated_at, supply_type) \
-         SELECT $1, $2, $3, 'draft', $4, $5, 1, $6, $6, $7 \
-         WHERE (SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND account_id = $2 AND status = 'draft') < $8 \
-         RETURNING id",
-    )
-    .bind(tenant)
-    .bind(account)
-    .bind(kind)
-    .bind(city)
-    .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
-    .bind(&now)
-    .bind(v.supply)
-    .bind(i64::from(max_drafts))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let inserted: Option<(i64,)> = sqlx::query_as(INSERT)
+        .bind(tenant)
+        .bind(account)
+        .bind(kind)
+        .bind(city)
+        .bind(values)
+        .bind(&now)
+        .bind(v.supply)
+        .bind(i64::from(max_drafts))
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((id,)) = inserted else {
         return Err(AppError::TooManyDrafts(max_drafts));
     };
@@ -470,9 +527,16 @@ pub async fn list_filtered(
     // page's second statement, after the session's. The count is a
     // subquery the database runs once (a window's count would read every
     // matching row past the page); both take the same numbered values.
+    // Unfiltered, it is the account's own count, which triggers keep
+    // (migration 0015): counting read the account's whole index.
+    let count = if binds.is_empty() {
+        "SELECT applications_count FROM accounts WHERE id = $2 AND tenant_id = $1".to_string()
+    } else {
+        format!("SELECT COUNT(*) FROM applications WHERE {cond}")
+    };
     let sql = format!(
         "SELECT id, kind, status, number, city, field_values, created_at, updated_at, submitted_at, \
-         supply_type, custom_status, (SELECT COUNT(*) FROM applications WHERE {cond}) AS total \
+         supply_type, custom_status, ({count}) AS total \
          FROM applications WHERE {cond} ORDER BY updated_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
     );
     let mut q = sqlx::query_as::<_, Listed>(sqlx::AssertSqlSafe(sql))
@@ -486,8 +550,7 @@ pub async fn list_filtered(
         Some(r) => r.total,
         // A page past the end counts apart.
         None if offset > 0 => {
-            let count_sql = format!("SELECT COUNT(*) FROM applications WHERE {cond}");
-            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql))
+            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count))
                 .bind(tenant)
                 .bind(account);
             for b in &binds {
@@ -644,36 +707,194 @@ pub async fn submit(
     app: &Application,
     v: Values<'_>,
     s: Submission<'_>,
+    then: crate::store::Batch,
 ) -> Result<(), AppError> {
-    let now = now_ts();
-    let done = sqlx::query(
-        "UPDATE applications SET field_values = $1, status = $2, number = COALESCE(number, $3), \
-         submitted_at = COALESCE(submitted_at, $4), updated_at = $4, version = version + 1, due_on = $9, \
-         supply_type = $10, custom_status = NULL, clock_stopped_on = NULL, city = COALESCE($12, city) \
-         WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = $11 AND version = $8",
-    )
-    .bind(serde_json::to_string(v.values).unwrap_or_else(|_| "{}".into()))
-    .bind(s.status)
-    .bind(s.number)
-    .bind(&now)
-    .bind(app.id)
-    .bind(&app.tenant_id)
-    .bind(app.account_id)
-    .bind(s.version)
-    .bind(s.due_on)
-    .bind(v.supply)
-    .bind(&app.status)
-    .bind(v.city)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => AppError::NumberTaken,
-        e => AppError::Db(e),
-    })?
-    .rows_affected();
-    if done == 0 {
+    use crate::store::{Batch, Dialect};
+    let mut b = Batch::new();
+    push_update(&mut b, app, v, &s, Number::Given);
+    let mut rest = Batch::new();
+    if Dialect::of(tx) == Dialect::Sqlite {
+        // The update, its history and what the caller adds are one command:
+        // one round trip under the write lock. The history, right after the
+        // update, follows only where it took (a draft deleted meanwhile has
+        // none to hang it on); the rest the caller rolls back with its
+        // transaction when this fails.
+        push_history(&mut b, app, &s, Some(&|_| ("changes() = 1".into(), vec![])));
+        b.append(then);
+    } else {
+        // A statement is a round trip here anyway: the update first.
+        push_history(&mut rest, app, &s, None);
+        rest.append(then);
+    }
+    let done = b.run(&mut *tx).await.map_err(taken_or_db)?;
+    if done.changed.first() == Some(&0) {
         return Err(stale_or_not_draft(tx, app).await);
     }
+    rest.run(&mut *tx).await?;
+    Ok(())
+}
+
+fn taken_or_db(e: sqlx::Error) -> AppError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => AppError::NumberTaken,
+        e => AppError::Db(e),
+    }
+}
+
+/// A placeholder for the registration number in messages rendered before
+/// it is drawn ([`submit_at_once`]): a private-use character, which no
+/// template writes.
+pub const NUMBER_TO_DRAW: &str = "\u{E000}";
+
+/// SQLite, a draft without a number, no plugin: [`submit`] with the
+/// number's draw, the history and `messages` as one write transaction in
+/// one command ([`Db::write_once`]), so the write lock is held only while
+/// SQLite runs it, not across round trips. `messages` were rendered with
+/// [`NUMBER_TO_DRAW`] for the number. The number drawn, or why not:
+/// [`AppError::Stale`], [`AppError::NotDraft`], or
+/// [`AppError::NumberTaken`] where staff typed the drawn number by hand
+/// (nothing is written then; the caller's general path skips such numbers).
+pub async fn submit_at_once(
+    db: &Db,
+    app: &Application,
+    v: Values<'_>,
+    s: Submission<'_>,
+    messages: &[crate::notify::Message],
+) -> Result<String, AppError> {
+    use crate::store::Batch;
+    let tenant = app.tenant_id.as_str();
+    let mut b = Batch::new();
+    b.push(
+        "INSERT INTO sequences (tenant_id, name, value) VALUES ($1, 'applications', 1) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = sequences.value + 1",
+        vec![tenant.into()],
+    );
+    // Whether the update took: the application is at the next version
+    // with the number just drawn, which no other request can have given it
+    // (numbers are unique, and the draw is this transaction's). Its values
+    // are parameters, numbered after a statement's own: the text stays the
+    // same from one sending to the next, and so does its prepared form.
+    let applied = |first: usize| -> (String, Vec<crate::store::Param>) {
+        (
+            format!(
+                "EXISTS (SELECT 1 FROM applications WHERE id = ${first} AND version = ${} \
+                 AND number = {DRAWN})",
+                first + 1
+            ),
+            vec![app.id.into(), (s.version + 1).into()],
+        )
+    };
+    push_update(&mut b, app, v, &s, Number::Drawn);
+    push_history(&mut b, app, &s, Some(&applied));
+    crate::notify::queue_numbered(
+        &mut b,
+        tenant,
+        messages,
+        NUMBER_TO_DRAW,
+        "(SELECT number FROM applications WHERE id = $1)",
+        app.id,
+        &applied,
+    );
+    let (took, params) = applied(1);
+    b.push(
+        format!("SELECT number FROM applications WHERE id = $1 AND {took}"),
+        params,
+    );
+    // A sending that did not take gives its draw back.
+    let (took, mut params) = applied(2);
+    params.insert(0, tenant.into());
+    b.push(
+        format!(
+            "UPDATE sequences SET value = value - 1 \
+             WHERE tenant_id = $1 AND name = 'applications' AND NOT {took}"
+        ),
+        params,
+    );
+    if db.dialect != crate::store::Dialect::Sqlite {
+        return Err(AppError::Db(sqlx::Error::Protocol(
+            "submit_at_once is SQLite's".into(),
+        )));
+    }
+    let done = db.write_once(b).await.map_err(taken_or_db)?;
+    match done.rows.first() {
+        Some(row) => Ok(sqlx::Row::try_get::<String, _>(row, 0)?),
+        None => {
+            let mut conn = db.pool.acquire().await?;
+            Err(stale_or_not_draft(&mut conn, app).await)
+        }
+    }
+}
+
+/// An SQL condition and its values, numbered from the given first.
+type Condition<'a> = &'a dyn Fn(usize) -> (String, Vec<crate::store::Param>);
+
+/// The number just drawn from the tenant's sequence by the statement
+/// before, formatted as `{n:06}` formats it (SQLite); none where the
+/// sequence is not positive.
+const DRAWN: &str = "(SELECT printf('%06d', s.value) FROM sequences s \
+                     WHERE s.tenant_id = applications.tenant_id AND s.name = 'applications' AND s.value > 0)";
+
+/// Where a sending's number comes from.
+enum Number {
+    /// `Submission::number`, for an application without one.
+    Given,
+    /// [`DRAWN`] (SQLite), for a draft without one: the update takes only
+    /// then, so that it took exactly where the number drawn is the
+    /// application's.
+    Drawn,
+}
+
+/// The update of a sending, as a statement of `b`.
+fn push_update(
+    b: &mut crate::store::Batch,
+    app: &Application,
+    v: Values<'_>,
+    s: &Submission<'_>,
+    number: Number,
+) {
+    // $3, the number given, is bound either way (unread when drawn).
+    let (number, given, only) = match number {
+        Number::Given => ("$3", Some(s.number), String::new()),
+        Number::Drawn => (
+            DRAWN,
+            None,
+            format!(" AND number IS NULL AND {DRAWN} IS NOT NULL"),
+        ),
+    };
+    b.push(
+        format!(
+            "UPDATE applications SET field_values = $1, status = $2, number = COALESCE(number, {number}), \
+             submitted_at = COALESCE(submitted_at, $4), updated_at = $4, version = version + 1, due_on = $9, \
+             supply_type = $10, custom_status = NULL, clock_stopped_on = NULL, city = COALESCE($12, city) \
+             WHERE id = $5 AND tenant_id = $6 AND account_id = $7 AND status = $11 AND version = $8{only}"
+        ),
+        vec![
+            serde_json::to_string(v.values)
+                .unwrap_or_else(|_| "{}".into())
+                .into(),
+            s.status.into(),
+            given.into(),
+            now_ts().into(),
+            app.id.into(),
+            (&app.tenant_id).into(),
+            app.account_id.into(),
+            s.version.into(),
+            s.due_on.into(),
+            v.supply.into(),
+            (&app.status).into(),
+            v.city.into(),
+        ],
+    );
+}
+
+/// A sending's history, as a statement of `b`; only `when` holds, where
+/// that is given.
+fn push_history(
+    b: &mut crate::store::Batch,
+    app: &Application,
+    s: &Submission<'_>,
+    when: Option<Condition<'_>>,
+) {
     let sent = if app.is_draft() {
         EventKind::Submitted
     } else {
@@ -685,16 +906,15 @@ pub async fn submit(
     } else {
         &[(sent, Some(s.status))]
     };
-    events(
-        &mut *tx,
+    push_events(
+        b,
         &app.tenant_id,
         app.id,
         rows,
         Author::Applicant,
         None,
-    )
-    .await?;
-    Ok(())
+        when,
+    );
 }
 
 /// Whether another application of the tenant has `number`.

@@ -37,6 +37,64 @@ fn render(tenant: &Tenant, name: &str, ctx: &minijinja::Value) -> Result<String,
         })
 }
 
+/// A message rendered from the tenant's templates, not queued yet: for a
+/// caller that queues it with other statements in one command
+/// ([`queue`]).
+#[derive(Debug, Clone)]
+pub struct Message {
+    channel: &'static str,
+    template: String,
+    to: String,
+    subject: Option<String>,
+    body: String,
+}
+
+impl Message {
+    /// An email from `templates/email/<template>/{subject,body}.txt`.
+    pub fn email(
+        tenant: &Tenant,
+        to: &str,
+        template: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<Message, NotifyError> {
+        Ok(Message {
+            channel: "email",
+            template: template.to_string(),
+            to: to.to_string(),
+            subject: Some(render(
+                tenant,
+                &format!("email/{template}/subject.txt"),
+                ctx,
+            )?),
+            body: render(tenant, &format!("email/{template}/body.txt"), ctx)?,
+        })
+    }
+
+    /// An SMS from `templates/sms/<template>.txt`.
+    pub fn sms(
+        tenant: &Tenant,
+        to: &str,
+        template: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<Message, NotifyError> {
+        Ok(Message::sms_text(
+            to,
+            template,
+            render(tenant, &format!("sms/{template}.txt"), ctx)?,
+        ))
+    }
+
+    fn sms_text(to: &str, template: &str, body: String) -> Message {
+        Message {
+            channel: "sms",
+            template: template.to_string(),
+            to: to.to_string(),
+            subject: None,
+            body,
+        }
+    }
+}
+
 /// Queue an email rendered from `templates/email/<template>/{subject,body}.txt`.
 pub async fn email(
     tx: &mut sqlx::AnyConnection,
@@ -45,18 +103,8 @@ pub async fn email(
     template: &str,
     ctx: minijinja::Value,
 ) -> Result<(), NotifyError> {
-    let subject = render(tenant, &format!("email/{template}/subject.txt"), &ctx)?;
-    let body = render(tenant, &format!("email/{template}/body.txt"), &ctx)?;
-    insert(
-        &mut *tx,
-        &tenant.slug,
-        "email",
-        template,
-        to,
-        Some(&subject),
-        &body,
-    )
-    .await
+    let m = Message::email(tenant, to, template, &ctx)?;
+    enqueue(&mut *tx, &tenant.slug, &[m]).await
 }
 
 /// Queue an SMS rendered from `templates/sms/<template>.txt`.
@@ -67,8 +115,8 @@ pub async fn sms(
     template: &str,
     ctx: minijinja::Value,
 ) -> Result<(), NotifyError> {
-    let body = render(tenant, &format!("sms/{template}.txt"), &ctx)?;
-    insert(&mut *tx, &tenant.slug, "sms", template, to, None, &body).await
+    let m = Message::sms(tenant, to, template, &ctx)?;
+    enqueue(&mut *tx, &tenant.slug, &[m]).await
 }
 
 /// An SMS's text from `templates/sms/<template>.txt`, for a caller that
@@ -90,32 +138,93 @@ pub async fn sms_text(
     template: &str,
     body: &str,
 ) -> Result<(), NotifyError> {
-    insert(&mut *tx, &tenant.slug, "sms", template, to, None, body).await
+    let m = Message::sms_text(to, template, body.to_string());
+    enqueue(&mut *tx, &tenant.slug, &[m]).await
 }
 
-async fn insert(
+/// Queues `messages` (in this order) as one statement of `batch`.
+pub fn queue(batch: &mut crate::store::Batch, tenant: &str, messages: &[Message]) {
+    use std::fmt::Write;
+    if messages.is_empty() {
+        return;
+    }
+    let mut sql = String::from(
+        "INSERT INTO outbox (tenant_id, channel, template, recipient, subject, body_text, status, \
+         attempts, next_attempt_at, created_at) VALUES ",
+    );
+    let mut params = vec![tenant.into(), now_ts().into()];
+    for (i, m) in messages.iter().enumerate() {
+        let k = 3 + 5 * i;
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(
+            sql,
+            "{sep}($1, ${k}, ${}, ${}, ${}, ${}, 'pending', 0, $2, $2)",
+            k + 1,
+            k + 2,
+            k + 3,
+            k + 4
+        );
+        params.extend([
+            m.channel.into(),
+            (&m.template).into(),
+            (&m.to).into(),
+            m.subject.as_deref().into(),
+            (&m.body).into(),
+        ]);
+    }
+    batch.push(sql, params);
+}
+
+/// [`queue`] for messages rendered before a value they show was known:
+/// `placeholder` in their subject and text becomes `value` (an SQL
+/// expression of one parameter, `$1`, bound to `arg`) as they are inserted,
+/// and they are inserted only where `when` holds (an SQL condition and its
+/// values, numbered from the first it is given). SQLite only (its
+/// `replace`); a statement each.
+pub fn queue_numbered(
+    batch: &mut crate::store::Batch,
+    tenant: &str,
+    messages: &[Message],
+    placeholder: &str,
+    value: &str,
+    arg: i64,
+    when: &dyn Fn(usize) -> (String, Vec<crate::store::Param>),
+) {
+    for m in messages {
+        let (cond, more) = when(10);
+        let mut params = vec![
+            arg.into(),
+            tenant.into(),
+            m.channel.into(),
+            (&m.template).into(),
+            (&m.to).into(),
+            m.subject.as_deref().into(),
+            (&m.body).into(),
+            placeholder.into(),
+            now_ts().into(),
+        ];
+        params.extend(more);
+        batch.push(
+            format!(
+                "INSERT INTO outbox (tenant_id, channel, template, recipient, subject, body_text, status, \
+                 attempts, next_attempt_at, created_at) \
+                 SELECT $2, $3, $4, $5, replace($6, $8, v.n), replace($7, $8, v.n), 'pending', 0, $9, $9 \
+                 FROM (SELECT {value} AS n) v WHERE {cond}"
+            ),
+            params,
+        );
+    }
+}
+
+/// Queues `messages` (in this order) in one statement.
+pub async fn enqueue(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
-    channel: &str,
-    template: &str,
-    to: &str,
-    subject: Option<&str>,
-    body: &str,
+    messages: &[Message],
 ) -> Result<(), NotifyError> {
-    let now = now_ts();
-    sqlx::query(
-        "INSERT INTO outbox (tenant_id, channel, template, recipient, subject, body_text, status, \
-         attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-    )
-    .bind(tenant)
-    .bind(channel)
-    .bind(template)
-    .bind(to)
-    .bind(subject)
-    .bind(body)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await?;
+    let mut b = crate::store::Batch::new();
+    queue(&mut b, tenant, messages);
+    b.run(tx).await?;
     Ok(())
 }
 

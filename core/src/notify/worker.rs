@@ -3,11 +3,11 @@
 //! exponential backoff.
 
 use super::sms::{SmsError, SmsGateway, SmsOutcome};
-use crate::store::{Db, now, now_ts, ts};
+use crate::store::{Batch, Db, now, now_ts, ts};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 /// After this many failed attempts a message is marked `failed`.
@@ -37,6 +37,12 @@ enum Outcome {
     Retry(String),
     Fail(String),
 }
+
+/// The longest a delivery's outcome waits to be written with the next ones.
+const FLUSH: Duration = Duration::from_millis(200);
+/// A delivery that took this long went to a remote server: its outcome is
+/// written at once.
+const SLOW: Duration = Duration::from_millis(20);
 
 /// How long a wake waits for the messages queued right after it.
 const GATHER: Duration = Duration::from_millis(50);
@@ -99,8 +105,18 @@ pub async fn tick(db: &Db, d: &Delivery, owner: &str) -> Result<usize, sqlx::Err
     .fetch_all(&db.pool)
     .await?;
     let n = rows.len();
+    // Quick deliveries' outcomes are written together, at most FLUSH after
+    // the first of them: a write each cost a round trip under SQLite's
+    // write lock per message. A crash in between sends those messages
+    // again, as a crash between a delivery and its write always could. A
+    // slow delivery (a remote server) is written at once, as is whatever
+    // waits with it.
+    let mut marks = Batch::new();
+    let mut first = None;
     for (id, tenant, channel, to, subject, body, attempts) in rows {
+        let started = Instant::now();
         let outcome = deliver(d, &tenant, &channel, &to, subject.as_deref(), &body).await;
+        let slow = started.elapsed() >= SLOW;
         let attempts = attempts + 1;
         let now_s = now_ts();
         let (status, next, err) = match outcome {
@@ -124,22 +140,42 @@ pub async fn tick(db: &Db, d: &Delivery, owner: &str) -> Result<usize, sqlx::Err
                 tracing::info!(tenant = %tenant, outbox_id = id, channel = %channel, to = %mask(&to), status, "delivered")
             }
         }
-        sqlx::query(
+        marks.push(
             "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
              sent_at = CASE WHEN $1 IN ('sent', 'dev') THEN $5 ELSE NULL END, \
              lease_owner = NULL, lease_until = NULL WHERE id = $6 AND lease_owner = $7",
-        )
-        .bind(status)
-        .bind(attempts)
-        .bind(&next)
-        .bind(err)
-        .bind(&now_s)
-        .bind(id)
-        .bind(owner)
-        .execute(&db.pool)
-        .await?;
+            vec![
+                status.into(),
+                attempts.into(),
+                next.into(),
+                err.into(),
+                now_s.into(),
+                id.into(),
+                owner.into(),
+            ],
+        );
+        if slow || first.get_or_insert(started).elapsed() >= FLUSH {
+            write_outcomes(db, std::mem::take(&mut marks)).await?;
+            first = None;
+        }
     }
+    write_outcomes(db, marks).await?;
     Ok(n)
+}
+
+/// Writes delivery outcomes, trying once more where the write fails (the
+/// database busy past its timeout, say): an outcome not written sends its
+/// message again when the lease runs out.
+async fn write_outcomes(db: &Db, marks: Batch) -> Result<(), sqlx::Error> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = db.write(marks.clone()).await {
+        tracing::warn!(error = %e, "delivery outcomes not written; trying again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        db.write(marks).await?;
+    }
+    Ok(())
 }
 
 async fn deliver(

@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
+mod batch;
+pub use batch::{Batch, Done, Param};
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
@@ -36,6 +39,17 @@ pub enum StoreError {
 pub enum Dialect {
     Sqlite,
     Postgres,
+}
+
+impl Dialect {
+    /// The dialect a connection speaks.
+    pub fn of(conn: &sqlx::AnyConnection) -> Dialect {
+        if conn.backend_name() == "PostgreSQL" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
 }
 
 /// The database handle shared by the whole process.
@@ -181,12 +195,73 @@ impl Db {
         Ok(Tx { tx })
     }
 
+    /// `batch` as one write transaction: on SQLite in one command
+    /// ([`Db::write_once`]), elsewhere statement by statement.
+    pub async fn write(&self, batch: Batch) -> Result<Done, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.write_once(batch).await,
+            Dialect::Postgres => {
+                let mut tx = self.begin().await?;
+                let done = batch.run(&mut tx).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+        }
+    }
+
+    /// SQLite only: `batch` as a whole write transaction in one command to
+    /// a connection's thread (`BEGIN IMMEDIATE`, the statements, `COMMIT`),
+    /// so the write lock is held while SQLite runs them and never across a
+    /// round trip (see [`batch`]). Run on a task of its own: a request
+    /// dropped halfway must not hand its connection back to the pool with
+    /// the transaction open, and SQLite's thread stops at the first answer
+    /// nobody reads. A statement that fails rolls the whole back.
+    pub async fn write_once(&self, batch: Batch) -> Result<Done, sqlx::Error> {
+        use tracing::Instrument;
+        if self.dialect != Dialect::Sqlite {
+            return Err(sqlx::Error::Protocol("write_once is SQLite's".into()));
+        }
+        let pool = self.pool.clone();
+        let (sql, args) = batch.joined(Some(("BEGIN IMMEDIATE", "COMMIT")));
+        let task = tokio::spawn(once(pool, sql, args).instrument(tracing::Span::current()));
+        task.await
+            .map_err(|e| sqlx::Error::Protocol(format!("batch task: {e}")))?
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
 
 use sqlx::SqlSafeStr;
+
+/// [`Db::write_once`]'s task.
+async fn once(
+    pool: AnyPool,
+    sql: String,
+    args: sqlx::any::AnyArguments,
+) -> Result<Done, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let done = batch::run_joined(&mut conn, sql, args).await;
+    if done.is_err() {
+        // The statements after the failed one (the COMMIT among them) did
+        // not run. No transaction open (BEGIN itself failed, say) is the
+        // one error expected of the rollback.
+        if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await
+            && !e.to_string().contains("no transaction is active")
+        {
+            tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
+            conn.close_on_drop();
+        }
+    }
+    let mut done = done?;
+    // BEGIN's and COMMIT's own counts.
+    if done.changed.len() >= 2 {
+        done.changed.remove(0);
+        done.changed.pop();
+    }
+    Ok(done)
+}
 
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url

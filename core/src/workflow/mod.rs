@@ -256,20 +256,9 @@ pub async fn notify_status(
     status: &str,
     to: &Recipient<'_>,
 ) -> Result<(), WorkflowError> {
-    let channels = tenant
-        .status(status)
-        .map(|s| s.notify.clone())
-        .unwrap_or_default();
-    send(
-        tx,
-        tenant,
-        a,
-        &status_title(tenant, status),
-        None,
-        to,
-        &channels,
-    )
-    .await
+    let messages = status_messages(tenant, a, status, to)?;
+    notify::enqueue(tx, &tenant.slug, &messages).await?;
+    Ok(())
 }
 
 /// Tell the applicant about something other than a status (a message, a
@@ -330,24 +319,70 @@ async fn send(
     to: &Recipient<'_>,
     channels: &[Channel],
 ) -> Result<(), WorkflowError> {
+    let messages = messages(tenant, a, text, message, to, channels)?;
+    notify::enqueue(tx, &tenant.slug, &messages).await?;
+    Ok(())
+}
+
+/// The messages saying `a` is now in `status`, rendered for a caller that
+/// queues them with its own statements.
+pub fn status_messages(
+    tenant: &Tenant,
+    a: &Application,
+    status: &str,
+    to: &Recipient<'_>,
+) -> Result<Vec<notify::Message>, WorkflowError> {
+    let channels = tenant
+        .status(status)
+        .map(|s| s.notify.clone())
+        .unwrap_or_default();
+    messages(
+        tenant,
+        a,
+        &status_title(tenant, status),
+        None,
+        to,
+        &channels,
+    )
+}
+
+fn messages(
+    tenant: &Tenant,
+    a: &Application,
+    text: &str,
+    message: Option<&str>,
+    to: &Recipient<'_>,
+    channels: &[Channel],
+) -> Result<Vec<notify::Message>, WorkflowError> {
     let ctx = context! {
         number => &a.number,
         status => text,
         link => &to.link,
         kind => tenant.kind_title(&a.kind),
     };
+    let mut out = Vec::new();
     if channels.contains(&Channel::Email)
         && let Some(email) = to.email
     {
         let with_message = context! { message => message, ..ctx.clone() };
-        notify::email(&mut *tx, tenant, email, "application_status", with_message).await?;
+        out.push(notify::Message::email(
+            tenant,
+            email,
+            "application_status",
+            &with_message,
+        )?);
     }
     if channels.contains(&Channel::Sms)
         && let Some(phone) = to.phone
     {
-        notify::sms(&mut *tx, tenant, phone, "application_status", ctx).await?;
+        out.push(notify::Message::sms(
+            tenant,
+            phone,
+            "application_status",
+            &ctx,
+        )?);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Whether an application in `status` due on `due` is late on `today`.

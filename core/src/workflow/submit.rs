@@ -12,7 +12,7 @@ use crate::document::FileStore;
 use crate::plugin::Plugins;
 use crate::plugin::types::{Hook, HookOutput};
 use crate::signing;
-use crate::store::Db;
+use crate::store::{Db, Dialect};
 use crate::tenant::Tenant;
 use crate::tenant::config::{FieldDef, Role};
 use std::collections::BTreeMap;
@@ -251,6 +251,7 @@ async fn sending(
     if !errors.is_empty() {
         return Err(sent.refuse(Why::Fields, errors, values, a, &typed).await);
     }
+    let a_id = a.id;
     let signed = match signed_copy(db, plugins, files, tenant, acc, a.id, signature).await {
         Ok(s) => s,
         Err(Unsigned::Refused(text)) => {
@@ -260,6 +261,41 @@ async fn sending(
         Err(Unsigned::Failed(e)) => return Err(SendError::Internal(e)),
     };
     let due = super::due_on(tenant, &status, tenant.today()).map(|d| d.to_string());
+    if !kept
+        && signed.is_none()
+        && a.is_draft()
+        && a.number.is_none()
+        && db.dialect == Dialect::Sqlite
+    {
+        // The tenant's own sequence, nothing to record first: the whole
+        // sending is one command to SQLite, its messages rendered before
+        // the number is drawn.
+        let pending = Application {
+            number: Some(app::NUMBER_TO_DRAW.into()),
+            values: values.clone(),
+            ..a.clone()
+        };
+        let to = Recipient::of(acc, &pending, link.clone());
+        let messages = super::status_messages(tenant, &pending, &status, &to)?;
+        let submission = app::Submission {
+            version: sent.version,
+            status: &status,
+            number: "",
+            due_on: due.as_deref(),
+            saved: true,
+        };
+        let values = app::with_filter_columns(tenant, &values);
+        match app::submit_at_once(db, &a, values, submission, &messages).await {
+            Ok(number) => {
+                tracing::info!(application = a_id, number = %number, "application submitted");
+                return Ok(number);
+            }
+            // Staff typed the number drawn by hand: the general path below
+            // skips such numbers.
+            Err(AppError::NumberTaken) => {}
+            Err(e) => return Err(sent.not_sent(e, a, typed).await),
+        }
+    }
     // A number staff typed by hand may be the one the sequence gives next:
     // then the next one is taken, never a unique-index error.
     let mut attempts = 0;
@@ -307,11 +343,25 @@ async fn sending(
             due_on: due.as_deref(),
             saved: !kept,
         };
+        // Without a signature to record first, the notifications go in the
+        // update's own command.
+        let mut then = crate::store::Batch::new();
+        if signed.is_none() {
+            let submitted = Application {
+                number: Some(number.clone()),
+                values: values.clone(),
+                ..a.clone()
+            };
+            let to = Recipient::of(acc, &submitted, link.clone());
+            let messages = super::status_messages(tenant, &submitted, &status, &to)?;
+            crate::notify::queue(&mut then, &tenant.slug, &messages);
+        }
         match app::submit(
             &mut tx,
             &a,
             app::with_filter_columns(tenant, &values),
             submission,
+            then,
         )
         .await
         {
@@ -325,16 +375,11 @@ async fn sending(
                 let errors = FieldErrors::new();
                 return Err(sent.refuse(Why::NoNumber, errors, values, a, &typed).await);
             }
-            Err(AppError::NotDraft) => return Err(SendError::Moved),
-            Err(AppError::Stale) => {
+            Err(e) => {
                 // The lock goes before waiting for a twin's outcome.
                 drop(tx);
-                if !kept && sent_by_twin(db, tenant, acc, &a, &typed).await? {
-                    return Err(SendError::SentByTwin);
-                }
-                return Err(refused(Why::Stale, FieldErrors::new(), typed, a));
+                return Err(sent.not_sent(e, a, typed).await);
             }
-            Err(e) => return Err(e.into()),
         }
     };
     if let Some(c) = &signed {
@@ -347,25 +392,25 @@ async fn sending(
             &Recipient::of(acc, &a, link.clone()),
         )
         .await?;
+        let submitted = Application {
+            number: Some(number.clone()),
+            values,
+            ..a
+        };
+        super::notify_status(
+            &mut tx,
+            tenant,
+            &submitted,
+            &status,
+            &Recipient::of(acc, &submitted, link),
+        )
+        .await?;
     }
-    let submitted = Application {
-        number: Some(number.clone()),
-        values,
-        ..a
-    };
-    super::notify_status(
-        &mut tx,
-        tenant,
-        &submitted,
-        &status,
-        &Recipient::of(acc, &submitted, link),
-    )
-    .await?;
     tx.commit().await.map_err(AppError::from)?;
     if let Some(c) = &signed {
         crate::document::release(db, &c.stored).await;
     }
-    tracing::info!(application = submitted.id, number = %number, "application submitted");
+    tracing::info!(application = a_id, number = %number, "application submitted");
     Ok(number)
 }
 
@@ -420,6 +465,29 @@ impl Sent<'_> {
             self.kept = true;
         }
         Ok(())
+    }
+
+    /// The answer to a sending that did not take: moved on, sent by a
+    /// twin request (where no save came first to tell them apart), stale,
+    /// or failed.
+    async fn not_sent(
+        &self,
+        e: AppError,
+        a: Application,
+        typed: BTreeMap<String, String>,
+    ) -> SendError {
+        match e {
+            AppError::NotDraft => SendError::Moved,
+            AppError::Stale if !self.kept => {
+                match sent_by_twin(self.db, self.tenant, self.acc, &a, &typed).await {
+                    Ok(true) => SendError::SentByTwin,
+                    Ok(false) => refused(Why::Stale, FieldErrors::new(), typed, a),
+                    Err(e) => e.into(),
+                }
+            }
+            AppError::Stale => refused(Why::Stale, FieldErrors::new(), typed, a),
+            e => e.into(),
+        }
     }
 
     /// The refusal, with the form's values kept first.

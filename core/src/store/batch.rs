@@ -1,0 +1,360 @@
+//! Several statements sent to the database as one command where it can take
+//! them.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, and every
+//! statement is a round trip between that thread and the async side: two
+//! thread switches, and under load a wait in the runtime's queue before the
+//! caller's next statement goes out. Inside a write transaction that wait
+//! is spent holding SQLite's one write lock, so what bounds the sendings a
+//! second is the number of round trips made under the lock, not the work
+//! of the statements (issue 13). A [`Batch`] is sent to SQLite as one
+//! multi-statement command, which its thread runs to the end before it
+//! answers. PostgreSQL's extended protocol takes one statement per command,
+//! so there the statements go one by one, as before.
+//!
+//! sqlx calls a SQLite query of several statements with parameters a
+//! behaviour it may drop (launchbadge/sqlx#3108); the tests below run one,
+//! so an upgrade that drops it fails them rather than the sendings.
+
+use super::Dialect;
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::{Arguments, Either};
+
+/// A value bound to a statement of a [`Batch`].
+#[derive(Debug, Clone)]
+pub enum Param {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Param {
+        Param::Text(Some(v.to_string()))
+    }
+}
+
+impl From<&String> for Param {
+    fn from(v: &String) -> Param {
+        Param::Text(Some(v.clone()))
+    }
+}
+
+impl From<String> for Param {
+    fn from(v: String) -> Param {
+        Param::Text(Some(v))
+    }
+}
+
+impl From<Option<&str>> for Param {
+    fn from(v: Option<&str>) -> Param {
+        Param::Text(v.map(str::to_string))
+    }
+}
+
+impl From<Option<String>> for Param {
+    fn from(v: Option<String>) -> Param {
+        Param::Text(v)
+    }
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Param {
+        Param::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Param {
+    fn from(v: Option<i64>) -> Param {
+        Param::Int(v)
+    }
+}
+
+/// Statements, each with its parameters numbered from `$1`, run in order.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    statements: Vec<(String, Vec<Param>)>,
+}
+
+/// What each statement of a batch did, in order.
+#[derive(Default)]
+pub struct Done {
+    /// The rows each statement changed, as the driver tells them: right
+    /// for an INSERT, UPDATE or DELETE; on SQLite, what the write before
+    /// changed for any other statement.
+    pub changed: Vec<u64>,
+    /// Rows the statements returned, all together.
+    pub rows: Vec<AnyRow>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Appends a statement; `params` are its `$1`, `$2`, ….
+    pub fn push(&mut self, sql: impl Into<String>, params: Vec<Param>) -> &mut Batch {
+        let sql = sql.into();
+        debug_assert!(
+            !dollar_in_a_literal(&sql),
+            "a `$` in a literal would be renumbered: {sql}"
+        );
+        self.statements.push((sql, params));
+        self
+    }
+
+    /// Appends the statements of `other`, after these.
+    pub fn append(&mut self, other: Batch) -> &mut Batch {
+        self.statements.extend(other.statements);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// Runs the statements on `conn` (a transaction's, where they must
+    /// hold together): on SQLite as one command, elsewhere one by one. The
+    /// first statement that fails ends the batch with its error.
+    pub async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<Done, sqlx::Error> {
+        match Dialect::of(conn) {
+            Dialect::Sqlite => {
+                let (sql, args) = self.joined(None);
+                run_joined(conn, sql, args).await
+            }
+            Dialect::Postgres => {
+                let mut done = Done::default();
+                for (sql, params) in self.statements {
+                    let one = run_joined(&mut *conn, sql, arguments(params)).await?;
+                    done.changed.extend(one.changed);
+                    done.rows.extend(one.rows);
+                }
+                Ok(done)
+            }
+        }
+    }
+
+    /// The statements as one text, parameters renumbered to follow each
+    /// other, wrapped in `frame` (text before, text after) where given.
+    pub(super) fn joined(self, frame: Option<(&str, &str)>) -> (String, AnyArguments) {
+        let mut sql = String::new();
+        let mut all = Vec::new();
+        if let Some((before, _)) = frame {
+            sql.push_str(before);
+            sql.push_str(";\n");
+        }
+        for (i, (text, params)) in self.statements.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(";\n");
+            }
+            renumber(&mut sql, &text, all.len());
+            all.extend(params);
+        }
+        if let Some((_, after)) = frame {
+            sql.push_str(";\n");
+            sql.push_str(after);
+        }
+        (sql, arguments(all))
+    }
+}
+
+/// Whether a `'…'` literal of `sql` holds a `$`.
+fn dollar_in_a_literal(sql: &str) -> bool {
+    sql.split('\'')
+        .skip(1)
+        .step_by(2)
+        .any(|lit| lit.contains('$'))
+}
+
+/// Copies `text` onto `out` with every `$n` made `$(n + offset)`. Our SQL
+/// has no `$` but in placeholders (no dollar-quoted strings, no `$` in a
+/// literal: [`Batch::push`] asserts it in debug builds, which the tests
+/// run).
+fn renumber(out: &mut String, text: &str, offset: usize) {
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        match rest[at + 1..at + 1 + digits].parse::<usize>() {
+            Ok(n) => {
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            Err(_) => out.push('$'),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+}
+
+fn arguments(params: Vec<Param>) -> AnyArguments {
+    let mut args = AnyArguments::default();
+    for p in params {
+        // Adding a plain string or integer cannot fail to encode.
+        let _ = match p {
+            Param::Text(v) => args.add(v),
+            Param::Int(v) => args.add(v),
+        };
+    }
+    args
+}
+
+pub(super) async fn run_joined(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+    args: AnyArguments,
+) -> Result<Done, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let mut done = Done::default();
+    // Every statement's result is read: SQLite's thread stops running the
+    // statements left once nobody reads their answers.
+    let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
+    let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
+    while let Some(r) = results.try_next().await? {
+        match r {
+            Either::Left(AnyQueryResult { rows_affected, .. }) => done.changed.push(rows_affected),
+            Either::Right(row) => done.rows.push(row),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_renumbered_to_follow_the_statements_before() {
+        let mut b = Batch::new();
+        b.push(
+            "UPDATE t SET a = $1 WHERE id = $2",
+            vec![1.into(), 2.into()],
+        );
+        b.push(
+            "INSERT INTO u (x, y) VALUES ($2, $1), ($1, $10)",
+            vec!["a".into(), "b".into()],
+        );
+        let (sql, args) = b.joined(Some(("BEGIN", "COMMIT")));
+        assert_eq!(
+            sql,
+            "BEGIN;\nUPDATE t SET a = $1 WHERE id = $2;\nINSERT INTO u (x, y) VALUES ($4, $3), ($3, $12);\nCOMMIT"
+        );
+        assert_eq!(args.len(), 4);
+    }
+
+    async fn one_connection() -> (crate::store::Db, std::path::PathBuf) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-batch-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            crate::store::now().unix_timestamp_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One connection: the one a failed batch hands back is the next
+        // batch's.
+        let db =
+            crate::store::Db::connect_with(&format!("sqlite://{}/t.db", dir.display()), Some(1))
+                .await
+                .unwrap();
+        sqlx::raw_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
+    async fn values(db: &crate::store::Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT v FROM t ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_one_transaction_that_commits_whole_or_not_at_all() {
+        let (db, dir) = one_connection().await;
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["a".into()]);
+        b.push(
+            "INSERT INTO t (v) SELECT $1 || $2 WHERE changes() = 1 RETURNING v",
+            vec!["b".into(), "c".into()],
+        );
+        b.push("UPDATE t SET v = v || '!' WHERE v = $1", vec!["zzz".into()]);
+        let done = db.write_once(b).await.unwrap();
+        assert_eq!(done.changed, [1, 1, 0]);
+        assert_eq!(done.rows.len(), 1);
+        assert_eq!(values(&db).await, ["a", "bc"]);
+
+        // The second statement breaks the unique index: the first one's
+        // row goes too, and the connection is back outside a transaction.
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["d".into()]);
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["a".into()]);
+        let e = db.write_once(b).await.err().expect("a duplicate fails");
+        assert!(
+            matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation()),
+            "{e}"
+        );
+        assert_eq!(values(&db).await, ["a", "bc"]);
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["e".into()]);
+        db.write(b)
+            .await
+            .expect("the connection took a new transaction");
+        assert_eq!(values(&db).await, ["a", "bc", "e"]);
+
+        // Run inside a caller's transaction, a batch is part of it.
+        let mut tx = db.begin().await.unwrap();
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["f".into()]);
+        b.push("DELETE FROM t WHERE v = $1", vec!["a".into()]);
+        assert_eq!(b.run(&mut tx).await.unwrap().changed, [1, 1]);
+        tx.rollback().await.unwrap();
+        assert_eq!(values(&db).await, ["a", "bc", "e"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A request dropped while its batch runs (the client went away) does
+    /// not leave the connection inside the batch's transaction: the batch
+    /// still ends, committed.
+    #[tokio::test]
+    async fn a_batch_dropped_halfway_still_ends_its_transaction() {
+        let (db, dir) = one_connection().await;
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["x".into()]);
+        // Long enough for the request to be dropped while it runs.
+        b.push(
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < $1) \
+             SELECT COUNT(*) FROM c",
+            vec![3_000_000i64.into()],
+        );
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["y".into()]);
+        let dropped =
+            tokio::time::timeout(std::time::Duration::from_millis(50), db.write_once(b)).await;
+        assert!(dropped.is_err(), "the batch was still running when dropped");
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["last".into()]);
+        tokio::time::timeout(std::time::Duration::from_secs(30), db.write(b))
+            .await
+            .expect("the connection is free")
+            .expect("and outside a transaction");
+        assert_eq!(values(&db).await, ["x", "y", "last"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_dollar_without_digits_is_left_alone() {
+        let mut out = String::new();
+        renumber(&mut out, "SELECT 'x' || $1, $", 5);
+        assert_eq!(out, "SELECT 'x' || $6, $");
+    }
+
+    #[test]
+    fn a_dollar_in_a_literal_is_found() {
+        assert!(dollar_in_a_literal("SELECT 'a$1' || $2"));
+        assert!(!dollar_in_a_literal("SELECT 'a', $1, 'b''c'"));
+        assert!(!dollar_in_a_literal("SELECT $1"));
+    }
+}
