@@ -57,6 +57,9 @@ impl Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// SQLite: the connection [`Db::write_once`] runs on, taken out of
+    /// the pool (none until first used, or after it failed).
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
 
 /// A transaction of [`Db::begin`]: derefs to the connection it runs on
@@ -152,7 +155,11 @@ impl Db {
             opts
         };
         let pool = opts.connect(&url).await?;
-        let db = Db { pool, dialect };
+        let db = Db {
+            pool,
+            dialect,
+            writer: Default::default(),
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -221,9 +228,9 @@ impl Db {
         if self.dialect != Dialect::Sqlite {
             return Err(sqlx::Error::Protocol("write_once is SQLite's".into()));
         }
-        let pool = self.pool.clone();
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
         let (sql, args) = batch.joined(Some(("BEGIN IMMEDIATE", "COMMIT")));
-        let task = tokio::spawn(once(pool, sql, args).instrument(tracing::Span::current()));
+        let task = tokio::spawn(once(pool, writer, sql, args).instrument(tracing::Span::current()));
         task.await
             .map_err(|e| sqlx::Error::Protocol(format!("batch task: {e}")))?
     }
@@ -235,14 +242,23 @@ impl Db {
 
 use sqlx::SqlSafeStr;
 
-/// [`Db::write_once`]'s task.
+/// [`Db::write_once`]'s task. The batches run one after another on a
+/// connection of their own, kept out of the pool: a pool's connection is
+/// pinged each time it goes back (sqlx), a second round trip to its thread
+/// for each batch; and the batches queue here, in order, rather than in
+/// SQLite's busy handler, which polls.
 async fn once(
     pool: AnyPool,
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
     sql: String,
     args: sqlx::any::AnyArguments,
 ) -> Result<Done, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let done = batch::run_joined(&mut conn, sql, args).await;
+    let mut writer = writer.lock().await;
+    let conn = match &mut *writer {
+        Some(conn) => conn,
+        None => writer.insert(pool.acquire().await?.detach()),
+    };
+    let done = batch::run_joined(conn, sql, args).await;
     if done.is_err() {
         // The statements after the failed one (the COMMIT among them) did
         // not run. No transaction open (BEGIN itself failed, say) is the
@@ -251,7 +267,9 @@ async fn once(
             && !e.to_string().contains("no transaction is active")
         {
             tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
-            conn.close_on_drop();
+            if let Some(conn) = writer.take() {
+                let _ = sqlx::Connection::close_hard(conn).await;
+            }
         }
     }
     let mut done = done?;
