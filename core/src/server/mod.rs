@@ -110,6 +110,7 @@ impl Running {
             server.abort();
         }
         let _ = self.worker.await;
+        self.state.db.release_writer().await;
     }
 }
 

@@ -252,8 +252,8 @@ mod tests {
             crate::store::now().unix_timestamp_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        // One connection: the one a failed batch hands back is the next
-        // batch's.
+        // A pool of one beside the batches' own connection: a failed
+        // batch's connection is the next batch's.
         let db =
             crate::store::Db::connect_with(&format!("sqlite://{}/t.db", dir.display()), Some(1))
                 .await
@@ -341,6 +341,42 @@ mod tests {
             .expect("the connection is free")
             .expect("and outside a transaction");
         assert_eq!(values(&db).await, ["x", "y", "last"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A batch queued behind a transaction of the pool waits for its
+    /// commit, and a batch after the batches' connection was closed takes
+    /// a new one.
+    #[tokio::test]
+    async fn batches_wait_for_the_pools_writers_and_outlive_their_connection() {
+        let (db, dir) = one_connection().await;
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES ('tx')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let queued = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut b = Batch::new();
+                b.push("INSERT INTO t (v) VALUES ($1)", vec!["batch".into()]);
+                db.write_once(b).await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!queued.is_finished(), "the batch waits for the write lock");
+        tx.commit().await.unwrap();
+        queued
+            .await
+            .unwrap()
+            .expect("the batch ran after the commit");
+        assert_eq!(values(&db).await, ["tx", "batch"]);
+
+        db.release_writer().await;
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["again".into()]);
+        db.write_once(b).await.expect("a new connection");
+        assert_eq!(values(&db).await, ["tx", "batch", "again"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 

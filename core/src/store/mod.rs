@@ -58,7 +58,8 @@ pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
     /// SQLite: the connection [`Db::write_once`] runs on, taken out of
-    /// the pool (none until first used, or after it failed).
+    /// the pool; none until first used, after a batch whose rollback
+    /// failed, or after [`Db::release_writer`].
     writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
 
@@ -101,6 +102,7 @@ impl Db {
     /// [`Db::connect`] with a pool of `max_connections` instead of the
     /// dialect's default. Tests run with one: any request that waits for a
     /// second connection while its transaction holds the first then hangs.
+    /// (On SQLite [`Db::write_once`]'s connection comes on top.)
     pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Db, StoreError> {
         install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
@@ -219,10 +221,13 @@ impl Db {
     /// SQLite only: `batch` as a whole write transaction in one command to
     /// a connection's thread (`BEGIN IMMEDIATE`, the statements, `COMMIT`),
     /// so the write lock is held while SQLite runs them and never across a
-    /// round trip (see [`batch`]). Run on a task of its own: a request
-    /// dropped halfway must not hand its connection back to the pool with
-    /// the transaction open, and SQLite's thread stops at the first answer
-    /// nobody reads. A statement that fails rolls the whole back.
+    /// round trip (see [`batch`]). The batches run one after another on one
+    /// connection kept out of the pool, each on a task of its own: SQLite's
+    /// thread stops at the first answer nobody reads, and a request dropped
+    /// halfway must not leave that connection inside its transaction. A
+    /// statement that fails rolls the whole back. Not to be called while
+    /// holding a pool connection or a [`Tx`]: on SQLite that would wait for
+    /// itself.
     pub async fn write_once(&self, batch: Batch) -> Result<Done, sqlx::Error> {
         use tracing::Instrument;
         if self.dialect != Dialect::Sqlite {
@@ -235,6 +240,16 @@ impl Db {
             .map_err(|e| sqlx::Error::Protocol(format!("batch task: {e}")))?
     }
 
+    /// Closes [`Db::write_once`]'s connection, as a server stops; a batch
+    /// after it takes a new one from the pool.
+    pub async fn release_writer(&self) {
+        if let Some(conn) = self.writer.lock().await.take()
+            && let Err(e) = sqlx::Connection::close(conn).await
+        {
+            tracing::warn!(error = %e, "closing the batches' connection");
+        }
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
@@ -245,32 +260,39 @@ use sqlx::SqlSafeStr;
 /// [`Db::write_once`]'s task. The batches run one after another on a
 /// connection of their own, kept out of the pool: a pool's connection is
 /// pinged each time it goes back (sqlx), a second round trip to its thread
-/// for each batch; and the batches queue here, in order, rather than in
-/// SQLite's busy handler, which polls.
+/// for each batch; and batches queue here in order, where among
+/// themselves they would poll in SQLite's busy handler.
 async fn once(
     pool: AnyPool,
     writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
     sql: String,
     args: sqlx::any::AnyArguments,
 ) -> Result<Done, sqlx::Error> {
-    let mut writer = writer.lock().await;
-    let conn = match &mut *writer {
+    // As long as a pool's wait for a connection: a queue that long means
+    // the database is stuck, and a request should hear so.
+    let mut slot = tokio::time::timeout(WRITER_WAIT, writer.lock())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?;
+    // Out of its slot while the batch runs: were this task dropped halfway
+    // (the runtime stopping), the connection goes with it, and closing it
+    // rolls its transaction back.
+    let mut conn = match slot.take() {
         Some(conn) => conn,
-        None => writer.insert(pool.acquire().await?.detach()),
+        None => pool.acquire().await?.detach(),
     };
-    let done = batch::run_joined(conn, sql, args).await;
-    if done.is_err() {
+    let done = batch::run_joined(&mut conn, sql, args).await;
+    match &done {
+        Ok(_) => *slot = Some(conn),
         // The statements after the failed one (the COMMIT among them) did
         // not run. No transaction open (BEGIN itself failed, say) is the
         // one error expected of the rollback.
-        if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await
-            && !e.to_string().contains("no transaction is active")
-        {
-            tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
-            if let Some(conn) = writer.take() {
+        Err(_) => match sqlx::raw_sql("ROLLBACK").execute(&mut conn).await {
+            Err(e) if !e.to_string().contains("no transaction is active") => {
+                tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
                 let _ = sqlx::Connection::close_hard(conn).await;
             }
-        }
+            _ => *slot = Some(conn),
+        },
     }
     let mut done = done?;
     // BEGIN's and COMMIT's own counts.
@@ -280,6 +302,9 @@ async fn once(
     }
     Ok(done)
 }
+
+/// How long a batch waits for the ones before it.
+const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
