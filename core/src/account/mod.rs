@@ -374,7 +374,7 @@ pub async fn lock(
     tenant: &str,
     account: i64,
 ) -> Result<(), sqlx::Error> {
-    if tx.backend_name() != "PostgreSQL" {
+    if crate::store::Dialect::of(tx) != crate::store::Dialect::Postgres {
         return Ok(());
     }
     sqlx::query("UPDATE accounts SET id = id WHERE id = $1 AND tenant_id = $2")

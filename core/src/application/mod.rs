@@ -1341,7 +1341,7 @@ pub async fn free_number_on(
     // The draw and the look for the number drawn are one statement: one
     // round trip while the write lock is held. The number is formatted as
     // `{n:06}` formats it, in each dialect.
-    let formatted = if conn.backend_name() == "PostgreSQL" {
+    let formatted = if crate::store::Dialect::of(conn) == crate::store::Dialect::Postgres {
         "CASE WHEN sequences.value < 1000000 THEN lpad(sequences.value::text, 6, '0') \
          ELSE sequences.value::text END"
     } else {

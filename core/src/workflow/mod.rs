@@ -305,20 +305,6 @@ async fn notify_beside_status(
     } else {
         &[Channel::Email]
     };
-    send(tx, tenant, a, text, message, to, channels).await
-}
-
-/// Queue the "application_status" message saying `text` on `channels`;
-/// `message`, when given, goes into the email only.
-async fn send(
-    tx: &mut sqlx::AnyConnection,
-    tenant: &Tenant,
-    a: &Application,
-    text: &str,
-    message: Option<&str>,
-    to: &Recipient<'_>,
-    channels: &[Channel],
-) -> Result<(), WorkflowError> {
     let messages = messages(tenant, a, text, message, to, channels)?;
     notify::enqueue(tx, &tenant.slug, &messages).await?;
     Ok(())
@@ -346,6 +332,8 @@ pub fn status_messages(
     )
 }
 
+/// The "application_status" message saying `text` on `channels`;
+/// `message`, when given, goes into the email only.
 fn messages(
     tenant: &Tenant,
     a: &Application,

@@ -261,6 +261,20 @@ async fn sending(
         Err(Unsigned::Failed(e)) => return Err(SendError::Internal(e)),
     };
     let due = super::due_on(tenant, &status, tenant.today()).map(|d| d.to_string());
+    // The notices of the application as sent with `number`.
+    let notices = |number: &str| {
+        let sent = Application {
+            number: Some(number.to_string()),
+            values: values.clone(),
+            ..a.clone()
+        };
+        super::status_messages(
+            tenant,
+            &sent,
+            &status,
+            &Recipient::of(acc, &sent, link.clone()),
+        )
+    };
     if !kept
         && signed.is_none()
         && a.is_draft()
@@ -270,13 +284,7 @@ async fn sending(
         // The tenant's own sequence, nothing to record first: the whole
         // sending is one command to SQLite, its messages rendered before
         // the number is drawn.
-        let pending = Application {
-            number: Some(app::NUMBER_TO_DRAW.into()),
-            values: values.clone(),
-            ..a.clone()
-        };
-        let to = Recipient::of(acc, &pending, link.clone());
-        let messages = super::status_messages(tenant, &pending, &status, &to)?;
+        let messages = notices(app::NUMBER_TO_DRAW)?;
         let submission = app::Submission {
             version: sent.version,
             status: &status,
@@ -347,14 +355,7 @@ async fn sending(
         // update's own command.
         let mut then = crate::store::Batch::new();
         if signed.is_none() {
-            let submitted = Application {
-                number: Some(number.clone()),
-                values: values.clone(),
-                ..a.clone()
-            };
-            let to = Recipient::of(acc, &submitted, link.clone());
-            let messages = super::status_messages(tenant, &submitted, &status, &to)?;
-            crate::notify::queue(&mut then, &tenant.slug, &messages);
+            crate::notify::queue(&mut then, &tenant.slug, &notices(&number)?);
         }
         match app::submit(
             &mut tx,
@@ -392,19 +393,9 @@ async fn sending(
             &Recipient::of(acc, &a, link.clone()),
         )
         .await?;
-        let submitted = Application {
-            number: Some(number.clone()),
-            values,
-            ..a
-        };
-        super::notify_status(
-            &mut tx,
-            tenant,
-            &submitted,
-            &status,
-            &Recipient::of(acc, &submitted, link),
-        )
-        .await?;
+        crate::notify::enqueue(&mut tx, &tenant.slug, &notices(&number)?)
+            .await
+            .map_err(WorkflowError::from)?;
     }
     tx.commit().await.map_err(AppError::from)?;
     if let Some(c) = &signed {
