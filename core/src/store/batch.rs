@@ -112,6 +112,27 @@ impl Batch {
         self.statements.is_empty()
     }
 
+    /// How many statements.
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// How many parameters, all statements together.
+    pub(super) fn params(&self) -> usize {
+        self.statements.iter().map(|(_, p)| p.len()).sum()
+    }
+
+    /// Whether `other` is made of the same statements with as many values
+    /// each (the values themselves aside).
+    pub(super) fn same_statements(&self, other: &Batch) -> bool {
+        self.statements.len() == other.statements.len()
+            && self
+                .statements
+                .iter()
+                .zip(&other.statements)
+                .all(|((a, pa), (b, pb))| a == b && pa.len() == pb.len())
+    }
+
     /// Runs the statements on `conn` (a transaction's, where they must
     /// hold together): on SQLite as one command, elsewhere one by one. The
     /// first statement that fails ends the batch with its error.
@@ -200,24 +221,38 @@ fn arguments(params: Vec<Param>) -> AnyArguments {
     args
 }
 
-pub(super) async fn run_joined(
+async fn run_joined(
     conn: &mut sqlx::AnyConnection,
     sql: String,
     args: AnyArguments,
 ) -> Result<Done, sqlx::Error> {
+    Ok(run_counted(conn, sql, args).await?.0)
+}
+
+/// [`run_joined`], and the statement (counted from 0) each row came from.
+pub(super) async fn run_counted(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+    args: AnyArguments,
+) -> Result<(Done, Vec<usize>), sqlx::Error> {
     use futures_util::TryStreamExt;
     let mut done = Done::default();
+    let mut of_rows = Vec::new();
     // Every statement's result is read: SQLite's thread stops running the
-    // statements left once nobody reads their answers.
+    // statements left once nobody reads their answers. Each statement ends
+    // with its result, after its rows.
     let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
     let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
     while let Some(r) = results.try_next().await? {
         match r {
             Either::Left(AnyQueryResult { rows_affected, .. }) => done.changed.push(rows_affected),
-            Either::Right(row) => done.rows.push(row),
+            Either::Right(row) => {
+                of_rows.push(done.changed.len());
+                done.rows.push(row);
+            }
         }
     }
-    Ok(done)
+    Ok((done, of_rows))
 }
 
 #[cfg(test)]
@@ -377,6 +412,81 @@ mod tests {
         b.push("INSERT INTO t (v) VALUES ($1)", vec!["again".into()]);
         db.write_once(b).await.expect("a new connection");
         assert_eq!(values(&db).await, ["tx", "batch", "again"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Forty batches queued at once go as a few transactions, and each
+    /// caller still gets its own batch's outcome: its rows, its counts,
+    /// and its error where its statement broke the unique index (the
+    /// others of its group are not lost with it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forty_batches_at_once_share_transactions_and_keep_their_own_outcomes() {
+        let (db, dir) = one_connection().await;
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec!["first".into()]);
+        db.write_once(b).await.unwrap();
+        let before = db
+            .writer
+            .commands
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // A pool transaction holds the write lock while all forty queue.
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES ('v7')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut b = Batch::new();
+                    b.push(
+                        "INSERT INTO t (v) VALUES ($1) RETURNING id, v",
+                        vec![format!("v{i}").into()],
+                    );
+                    b.push(
+                        "UPDATE t SET v = v || $1 WHERE id = last_insert_rowid() RETURNING v",
+                        vec!["+".into()],
+                    );
+                    db.write_once(b).await
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.commit().await.unwrap();
+        for (i, task) in tasks.into_iter().enumerate() {
+            match task.await.unwrap() {
+                Ok(done) if i != 7 => {
+                    assert_eq!(done.changed, [1, 1], "batch {i}");
+                    let got: Vec<String> = done
+                        .rows
+                        .iter()
+                        .map(|r| sqlx::Row::get::<String, _>(r, "v"))
+                        .collect();
+                    assert_eq!(got, [format!("v{i}"), format!("v{i}+")], "batch {i}");
+                }
+                Err(sqlx::Error::Database(e)) if i == 7 => assert!(e.is_unique_violation()),
+                other => panic!("batch {i}: {:?}", other.map(|d| d.changed)),
+            }
+        }
+        let mut all = values(&db).await;
+        assert_eq!(all.len(), 41, "{all:?}");
+        all.sort();
+        let mut want: Vec<String> = (0..40)
+            .filter(|i| *i != 7)
+            .map(|i| format!("v{i}+"))
+            .chain(["first".into(), "v7".into()])
+            .collect();
+        want.sort();
+        assert_eq!(all, want);
+        // Alone, forty batches would be forty commands; grouped, with the
+        // failed group's batches run again alone, far fewer.
+        let commands = db
+            .writer
+            .commands
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - before;
+        assert!(commands < 30, "{commands} commands for 40 batches");
         let _ = std::fs::remove_dir_all(dir);
     }
 

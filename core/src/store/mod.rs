@@ -7,7 +7,7 @@
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, AssertSqlSafe};
+use sqlx::{AnyPool, AssertSqlSafe, SqlSafeStr};
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use time::macros::format_description;
 
 mod batch;
 pub use batch::{Batch, Done, Param};
+mod writer;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -57,10 +58,9 @@ impl Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
-    /// SQLite: the connection [`Db::write_once`] runs on, taken out of
-    /// the pool; none until first used, after a batch whose rollback
-    /// failed, or after [`Db::release_writer`].
-    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
+    /// SQLite: the queue of [`Db::write_once`]'s batches to the task that
+    /// runs them on a connection of its own.
+    writer: writer::Writer,
 }
 
 /// A transaction of [`Db::begin`]: derefs to the connection it runs on
@@ -221,90 +221,31 @@ impl Db {
     /// SQLite only: `batch` as a whole write transaction in one command to
     /// a connection's thread (`BEGIN IMMEDIATE`, the statements, `COMMIT`),
     /// so the write lock is held while SQLite runs them and never across a
-    /// round trip (see [`batch`]). The batches run one after another on one
-    /// connection kept out of the pool, each on a task of its own: SQLite's
-    /// thread stops at the first answer nobody reads, and a request dropped
-    /// halfway must not leave that connection inside its transaction. A
-    /// statement that fails rolls the whole back. Not to be called while
-    /// holding a pool connection or a [`Tx`]: on SQLite that would wait for
-    /// itself.
+    /// round trip (see [`batch`]). The batches run in order on one
+    /// connection kept out of the pool, by a task of their own, and those
+    /// that queued together share a transaction where they can (see
+    /// [`writer`]). A statement that fails rolls its batch back. A batch
+    /// once called runs to its end even if the caller stops waiting. Not to
+    /// be called while holding a pool connection or a [`Tx`]: on SQLite
+    /// that would wait for itself.
     pub async fn write_once(&self, batch: Batch) -> Result<Done, sqlx::Error> {
-        use tracing::Instrument;
         if self.dialect != Dialect::Sqlite {
             return Err(sqlx::Error::Protocol("write_once is SQLite's".into()));
         }
-        let (pool, writer) = (self.pool.clone(), self.writer.clone());
-        let (sql, args) = batch.joined(Some(("BEGIN IMMEDIATE", "COMMIT")));
-        let task = tokio::spawn(once(pool, writer, sql, args).instrument(tracing::Span::current()));
-        task.await
-            .map_err(|e| sqlx::Error::Protocol(format!("batch task: {e}")))?
+        self.writer.write(&self.pool, batch).await
     }
 
-    /// Closes [`Db::write_once`]'s connection, as a server stops; a batch
-    /// after it takes a new one from the pool.
+    /// Closes [`Db::write_once`]'s connection once the batches before have
+    /// run, as a server stops; a batch after it takes a new one from the
+    /// pool.
     pub async fn release_writer(&self) {
-        if let Some(conn) = self.writer.lock().await.take()
-            && let Err(e) = sqlx::Connection::close(conn).await
-        {
-            tracing::warn!(error = %e, "closing the batches' connection");
-        }
+        self.writer.release().await
     }
 
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
-
-use sqlx::SqlSafeStr;
-
-/// [`Db::write_once`]'s task. The batches run one after another on a
-/// connection of their own, kept out of the pool: a pool's connection is
-/// pinged each time it goes back (sqlx), a second round trip to its thread
-/// for each batch; and batches queue here in order, where among
-/// themselves they would poll in SQLite's busy handler.
-async fn once(
-    pool: AnyPool,
-    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
-    sql: String,
-    args: sqlx::any::AnyArguments,
-) -> Result<Done, sqlx::Error> {
-    // As long as a pool's wait for a connection: a queue that long means
-    // the database is stuck, and a request should hear so.
-    let mut slot = tokio::time::timeout(WRITER_WAIT, writer.lock())
-        .await
-        .map_err(|_| sqlx::Error::PoolTimedOut)?;
-    // Out of its slot while the batch runs: were this task dropped halfway
-    // (the runtime stopping), the connection goes with it, and closing it
-    // rolls its transaction back.
-    let mut conn = match slot.take() {
-        Some(conn) => conn,
-        None => pool.acquire().await?.detach(),
-    };
-    let done = batch::run_joined(&mut conn, sql, args).await;
-    match &done {
-        Ok(_) => *slot = Some(conn),
-        // The statements after the failed one (the COMMIT among them) did
-        // not run. No transaction open (BEGIN itself failed, say) is the
-        // one error expected of the rollback.
-        Err(_) => match sqlx::raw_sql("ROLLBACK").execute(&mut conn).await {
-            Err(e) if !e.to_string().contains("no transaction is active") => {
-                tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
-                let _ = sqlx::Connection::close_hard(conn).await;
-            }
-            _ => *slot = Some(conn),
-        },
-    }
-    let mut done = done?;
-    // BEGIN's and COMMIT's own counts.
-    if done.changed.len() >= 2 {
-        done.changed.remove(0);
-        done.changed.pop();
-    }
-    Ok(done)
-}
-
-/// How long a batch waits for the ones before it.
-const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
