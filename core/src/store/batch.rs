@@ -98,6 +98,12 @@ impl Batch {
             !dollar_in_a_literal(&sql),
             "a `$` in a literal would be renumbered: {sql}"
         );
+        // One statement, one result: the results of a group of batches are
+        // handed back by their count.
+        debug_assert!(
+            !sql.trim().is_empty() && !sql.contains(';'),
+            "one statement, without `;`: {sql}"
+        );
         self.statements.push((sql, params));
         self
     }
@@ -226,33 +232,57 @@ async fn run_joined(
     sql: String,
     args: AnyArguments,
 ) -> Result<Done, sqlx::Error> {
-    Ok(run_counted(conn, sql, args).await?.0)
+    let ran = run_counted(conn, sql, args).await;
+    match ran.error {
+        Some(e) => Err(e),
+        None => Ok(ran.done),
+    }
 }
 
-/// [`run_joined`], and the statement (counted from 0) each row came from.
+/// What a command did, up to where it stopped.
+pub(super) struct Ran {
+    /// The results of the statements that ended, and the rows read.
+    pub done: Done,
+    /// The statement (counted from 0) each row came from.
+    pub of_rows: Vec<usize>,
+    /// Why it stopped before the end: the statement after the last result
+    /// failed, or reading failed.
+    pub error: Option<sqlx::Error>,
+}
+
+/// Runs a command and keeps what it did up to an error.
 pub(super) async fn run_counted(
     conn: &mut sqlx::AnyConnection,
     sql: String,
     args: AnyArguments,
-) -> Result<(Done, Vec<usize>), sqlx::Error> {
-    use futures_util::TryStreamExt;
-    let mut done = Done::default();
-    let mut of_rows = Vec::new();
+) -> Ran {
+    use futures_util::StreamExt;
+    let mut ran = Ran {
+        done: Done::default(),
+        of_rows: Vec::new(),
+        error: None,
+    };
     // Every statement's result is read: SQLite's thread stops running the
     // statements left once nobody reads their answers. Each statement ends
     // with its result, after its rows.
     let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
     let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
-    while let Some(r) = results.try_next().await? {
+    while let Some(r) = results.next().await {
         match r {
-            Either::Left(AnyQueryResult { rows_affected, .. }) => done.changed.push(rows_affected),
-            Either::Right(row) => {
-                of_rows.push(done.changed.len());
-                done.rows.push(row);
+            Ok(Either::Left(AnyQueryResult { rows_affected, .. })) => {
+                ran.done.changed.push(rows_affected)
+            }
+            Ok(Either::Right(row)) => {
+                ran.of_rows.push(ran.done.changed.len());
+                ran.done.rows.push(row);
+            }
+            Err(e) => {
+                ran.error = Some(e);
+                break;
             }
         }
     }
-    Ok((done, of_rows))
+    ran
 }
 
 #[cfg(test)]
@@ -421,20 +451,24 @@ mod tests {
     /// others of its group are not lost with it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn forty_batches_at_once_share_transactions_and_keep_their_own_outcomes() {
+        use crate::store::writer::Counts;
         let (db, dir) = one_connection().await;
         let mut b = Batch::new();
         b.push("INSERT INTO t (v) VALUES ($1)", vec!["first".into()]);
         db.write_once(b).await.unwrap();
-        let before = db
-            .writer
-            .commands
-            .load(std::sync::atomic::Ordering::Relaxed);
-        // A pool transaction holds the write lock while all forty queue.
+        let counts = db.writer.counts.clone();
+        let commands = Counts::get(&counts.commands);
+        // A pool transaction holds the write lock while all forty queue;
+        // it also takes the values four of them will try to insert.
+        let clash = |i: usize| i % 10 == 3;
         let mut tx = db.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES ('v7')")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        for i in (0..40).filter(|i| clash(*i)) {
+            sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                .bind(format!("v{i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
         let tasks: Vec<_> = (0..40)
             .map(|i| {
                 let db = db.clone();
@@ -452,11 +486,13 @@ mod tests {
                 })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        while Counts::get(&counts.queued) < 41 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         tx.commit().await.unwrap();
         for (i, task) in tasks.into_iter().enumerate() {
             match task.await.unwrap() {
-                Ok(done) if i != 7 => {
+                Ok(done) if !clash(i) => {
                     assert_eq!(done.changed, [1, 1], "batch {i}");
                     let got: Vec<String> = done
                         .rows
@@ -465,28 +501,24 @@ mod tests {
                         .collect();
                     assert_eq!(got, [format!("v{i}"), format!("v{i}+")], "batch {i}");
                 }
-                Err(sqlx::Error::Database(e)) if i == 7 => assert!(e.is_unique_violation()),
+                Err(sqlx::Error::Database(e)) if clash(i) => assert!(e.is_unique_violation()),
                 other => panic!("batch {i}: {:?}", other.map(|d| d.changed)),
             }
         }
         let mut all = values(&db).await;
-        assert_eq!(all.len(), 41, "{all:?}");
         all.sort();
         let mut want: Vec<String> = (0..40)
-            .filter(|i| *i != 7)
-            .map(|i| format!("v{i}+"))
-            .chain(["first".into(), "v7".into()])
+            .map(|i| format!("v{i}{}", if clash(i) { "" } else { "+" }))
+            .chain(["first".into()])
             .collect();
         want.sort();
         assert_eq!(all, want);
         // Alone, forty batches would be forty commands; grouped, with the
-        // failed group's batches run again alone, far fewer.
-        let commands = db
-            .writer
-            .commands
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - before;
+        // failed groups split, far fewer. Four clashing batches among
+        // forty cannot all have been alone in groups that small.
+        let commands = Counts::get(&counts.commands) - commands;
         assert!(commands < 30, "{commands} commands for 40 batches");
+        assert!(Counts::get(&counts.splits) >= 1, "no group was split");
         let _ = std::fs::remove_dir_all(dir);
     }
 

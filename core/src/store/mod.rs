@@ -221,13 +221,14 @@ impl Db {
     /// SQLite only: `batch` as a whole write transaction in one command to
     /// a connection's thread (`BEGIN IMMEDIATE`, the statements, `COMMIT`),
     /// so the write lock is held while SQLite runs them and never across a
-    /// round trip (see [`batch`]). The batches run in order on one
-    /// connection kept out of the pool, by a task of their own, and those
-    /// that queued together share a transaction where they can (see
+    /// round trip (see [`batch`]). The batches run one after another on
+    /// one connection kept out of the pool, by a task of their own, and
+    /// those that queued together share a transaction where they can (see
     /// [`writer`]). A statement that fails rolls its batch back. A batch
-    /// once called runs to its end even if the caller stops waiting. Not to
-    /// be called while holding a pool connection or a [`Tx`]: on SQLite
-    /// that would wait for itself.
+    /// once queued runs to its end even if the caller stops waiting, unless
+    /// it waited 10 s for the ones before (then it is not run, and the
+    /// error is `PoolTimedOut`). Not to be called while holding a pool
+    /// connection or a [`Tx`]: on SQLite that would wait for itself.
     pub async fn write_once(&self, batch: Batch) -> Result<Done, sqlx::Error> {
         if self.dialect != Dialect::Sqlite {
             return Err(sqlx::Error::Protocol("write_once is SQLite's".into()));

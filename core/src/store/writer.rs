@@ -1,6 +1,6 @@
 //! SQLite's batches ([`super::Db::write_once`]): a task that owns one
-//! connection, kept out of the pool, and runs the batches queued to it in
-//! order, several in one transaction when they queued together.
+//! connection, kept out of the pool, and runs the batches queued to it,
+//! several in one transaction when they queued together.
 //!
 //! Why a queue and groups: SQLite has one write lock, so the batches run
 //! one after another whatever we do. Run one at a time, each was a round
@@ -13,11 +13,17 @@
 //! one round trip and one commit for all of them. Alone in the queue, a
 //! batch runs as before, so a quiet server waits for nothing.
 //!
+//! Batches that queued together were sent while their callers waited, so
+//! no caller's batch depends on another's: the task may run them in any
+//! order, and runs each use case's together, in the order they came.
+//!
 //! A group is all or nothing, and a batch must not fail because another
-//! one did: when a group fails, it is rolled back and each of its batches
-//! runs again alone, which gives each the outcome it would have had.
-//! Batches that queued together were sent by requests running at once, so
-//! any order among them is one they could have had.
+//! one did. When a statement fails, the group is rolled back and split
+//! where it failed: the batches before run again together, the failing
+//! one alone (to its own error), the rest together. When the group failed
+//! as a whole (the write lock not had within the busy timeout, no
+//! connection, a broken one), every batch of it gets that error: alone,
+//! each would have waited as long to get the same.
 //!
 //! The command of a group is the same text for the same use case and the
 //! same count, so SQLite's prepared statements are reused; the counts are
@@ -29,13 +35,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a batch waits for the ones before it: a queue that long means
-/// the database is stuck, and a request should hear so.
+/// the database is stuck, and a request should hear so. A batch that has
+/// waited longer is answered so and not run.
 const WAIT: Duration = Duration::from_secs(10);
 /// Orders taken from the queue at a time.
 const TAKEN: usize = 64;
 /// Batches in one command at most.
 const GROUP: usize = 16;
-/// Parameters in one command at most (SQLite's limit is 32,766).
+/// Parameters in one command at most; SQLite's limit (32,766) is per
+/// statement, and this keeps a command's arguments modest.
 const PARAMS: usize = 30_000;
 
 enum Order {
@@ -50,6 +58,8 @@ struct Write {
     /// Run only before this.
     by: Instant,
     reply: oneshot::Sender<Result<Done, sqlx::Error>>,
+    /// The caller's, for what the driver logs of a batch run alone.
+    span: tracing::Span,
 }
 
 /// The queue to the task, started on first use. A task ends with its
@@ -57,9 +67,8 @@ struct Write {
 #[derive(Debug, Default, Clone)]
 pub(super) struct Writer {
     queue: std::sync::Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<Order>>>>,
-    /// Commands sent to SQLite, for tests that groups form.
     #[cfg(test)]
-    pub(super) commands: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(super) counts: std::sync::Arc<Counts>,
 }
 
 impl Writer {
@@ -73,7 +82,7 @@ impl Writer {
                     pool: pool.clone(),
                     conn: None,
                     #[cfg(test)]
-                    commands: self.commands.clone(),
+                    counts: self.counts.clone(),
                 };
                 tokio::spawn(task.run(rx));
                 *q = Some(tx.clone());
@@ -91,10 +100,13 @@ impl Writer {
             batch,
             by: Instant::now() + WAIT,
             reply,
+            span: tracing::Span::current(),
         };
         self.queue(pool)
             .send(Order::Write(write))
             .map_err(|_| gone())?;
+        #[cfg(test)]
+        Counts::add(&self.counts.queued);
         outcome.await.map_err(|_| gone())?
     }
 
@@ -114,13 +126,45 @@ fn gone() -> sqlx::Error {
     sqlx::Error::Protocol("the batches' task has stopped".into())
 }
 
+/// What tests read of the task: that groups form and split.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    /// Batches queued.
+    pub queued: std::sync::atomic::AtomicUsize,
+    /// Commands sent to SQLite.
+    pub commands: std::sync::atomic::AtomicUsize,
+    /// Groups split where a statement failed.
+    pub splits: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(test)]
+impl Counts {
+    fn add(n: &std::sync::atomic::AtomicUsize) {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn get(n: &std::sync::atomic::AtomicUsize) -> usize {
+        n.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The task's side: the pool it takes a connection from, and the
 /// connection while it has one.
 struct Task {
     pool: AnyPool,
     conn: Option<sqlx::AnyConnection>,
     #[cfg(test)]
-    commands: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    counts: std::sync::Arc<Counts>,
+}
+
+/// Why a transaction did not commit.
+struct Failed {
+    error: sqlx::Error,
+    /// The statement that failed, counted from `BEGIN` as 0; none where
+    /// the command did not get that far (no connection) or the error is
+    /// not one of a statement.
+    at: Option<usize>,
 }
 
 impl Task {
@@ -149,13 +193,8 @@ impl Task {
     /// Runs `writes`, those of the same statements together, in the order
     /// in which each use case first came.
     async fn run_writes(&mut self, writes: Vec<Write>) {
-        let now = Instant::now();
         let mut groups: Vec<Vec<Write>> = Vec::new();
         for w in writes {
-            if w.by < now {
-                let _ = w.reply.send(Err(sqlx::Error::PoolTimedOut));
-                continue;
-            }
             match groups
                 .iter_mut()
                 .find(|g| g[0].batch.same_statements(&w.batch))
@@ -176,29 +215,77 @@ impl Task {
         }
     }
 
+    /// Runs a group of batches of the same statements, splitting it where
+    /// a statement fails.
     async fn run_group(&mut self, group: Vec<Write>) {
-        if group.len() > 1 {
-            let statements = group[0].batch.len();
-            let mut all = Batch::new();
-            for w in &group {
-                all.append(w.batch.clone());
+        let mut pending = std::collections::VecDeque::from([group]);
+        while let Some(group) = pending.pop_front() {
+            // Batches that waited too long are answered and not run.
+            let now = Instant::now();
+            let (group, late): (Vec<Write>, Vec<Write>) =
+                group.into_iter().partition(|w| w.by >= now);
+            for w in late {
+                let _ = w.reply.send(Err(sqlx::Error::PoolTimedOut));
             }
-            match self.transaction(all).await {
-                Ok((done, of_rows)) => {
-                    let mut each = split(done, &of_rows, statements, group.len()).into_iter();
-                    for w in group {
-                        let _ = w.reply.send(Ok(each.next().unwrap_or_default()));
+            let n = group.len();
+            if n == 0 {
+                continue;
+            }
+            let statements = group[0].batch.len().max(1);
+            let ran = if n == 1 {
+                use tracing::Instrument;
+                let span = group[0].span.clone();
+                self.transaction(group[0].batch.clone())
+                    .instrument(span)
+                    .await
+            } else {
+                let mut all = Batch::new();
+                for w in &group {
+                    all.append(w.batch.clone());
+                }
+                self.transaction(all).await
+            };
+            match ran {
+                Ok((done, of_rows)) if done.changed.len() == statements * n => {
+                    let each = split(done, &of_rows, statements, n);
+                    for (w, done) in group.into_iter().zip(each) {
+                        let _ = w.reply.send(Ok(done));
                     }
-                    return;
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, batches = group.len(), "a group failed; its batches run alone");
+                Ok((done, _)) => {
+                    // Not one result per statement: handing the rows back
+                    // by count would give one caller another's.
+                    tracing::error!(
+                        results = done.changed.len(),
+                        statements = statements * n,
+                        "a batch's results do not match its statements"
+                    );
+                    answer_all(
+                        group,
+                        sqlx::Error::Protocol(
+                            "a batch's results do not match its statements".into(),
+                        ),
+                    );
                 }
+                // A statement of the k-th batch failed: the others go on.
+                Err(Failed {
+                    error: sqlx::Error::Database(_),
+                    at: Some(at),
+                }) if n > 1 && at >= 1 && (at - 1) / statements < n => {
+                    #[cfg(test)]
+                    Counts::add(&self.counts.splits);
+                    let k = (at - 1) / statements;
+                    let mut before = group;
+                    let mut rest = before.split_off(k);
+                    let after = rest.split_off(1);
+                    for part in [after, rest, before] {
+                        if !part.is_empty() {
+                            pending.push_front(part);
+                        }
+                    }
+                }
+                Err(Failed { error, .. }) => answer_all(group, error),
             }
-        }
-        for w in group {
-            let done = self.transaction(w.batch).await.map(|(done, _)| done);
-            let _ = w.reply.send(done);
         }
     }
 
@@ -206,30 +293,39 @@ impl Task {
     /// pool when there is none), in one command; rolled back if a
     /// statement fails. Returns the statements' results without `BEGIN`'s
     /// and `COMMIT`'s, and the statement (counted from 0) of each row.
-    async fn transaction(&mut self, batch: Batch) -> Result<(Done, Vec<usize>), sqlx::Error> {
+    async fn transaction(&mut self, batch: Batch) -> Result<(Done, Vec<usize>), Failed> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.pool.acquire().await?.detach(),
+            None => match self.pool.acquire().await {
+                Ok(c) => c.detach(),
+                Err(error) => return Err(Failed { error, at: None }),
+            },
         };
         #[cfg(test)]
-        self.commands
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counts::add(&self.counts.commands);
         let (sql, args) = batch.joined(Some(("BEGIN IMMEDIATE", "COMMIT")));
-        let outcome = batch::run_counted(&mut conn, sql, args).await;
-        match &outcome {
-            Ok(_) => self.conn = Some(conn),
+        let ran = batch::run_counted(&mut conn, sql, args).await;
+        if let Some(error) = ran.error {
             // The statements after the failed one (the COMMIT among them)
-            // did not run. No transaction open (BEGIN itself failed, say)
-            // is the one error expected of the rollback.
-            Err(_) => match sqlx::raw_sql("ROLLBACK").execute(&mut conn).await {
+            // did not run. No transaction open (BEGIN itself failed, SQLite
+            // rolled back on its own) is the one error expected of the
+            // rollback.
+            match sqlx::raw_sql("ROLLBACK").execute(&mut conn).await {
                 Err(e) if !e.to_string().contains("no transaction is active") => {
                     tracing::error!(error = %e, "a failed batch was not rolled back; its connection is closed");
                     let _ = sqlx::Connection::close_hard(conn).await;
                 }
                 _ => self.conn = Some(conn),
-            },
+            }
+            // A statement's own error comes from SQLite's thread, which
+            // stops there, before the COMMIT. Any other (reading a row
+            // failed) may come after the COMMIT ran: the batches must not
+            // run again.
+            let at = matches!(error, sqlx::Error::Database(_)).then_some(ran.done.changed.len());
+            return Err(Failed { error, at });
         }
-        let (mut done, mut of_rows) = outcome?;
+        self.conn = Some(conn);
+        let (mut done, mut of_rows) = (ran.done, ran.of_rows);
         if done.changed.len() >= 2 {
             done.changed.remove(0);
             done.changed.pop();
@@ -238,6 +334,19 @@ impl Task {
             }
         }
         Ok((done, of_rows))
+    }
+}
+
+/// Every batch of `group` fails with `error` (the first gets it as it is,
+/// the others its text: the driver's errors cannot be copied).
+fn answer_all(group: Vec<Write>, error: sqlx::Error) {
+    let text = error.to_string();
+    let mut error = Some(error);
+    for w in group {
+        let e = error
+            .take()
+            .unwrap_or_else(|| sqlx::Error::Protocol(text.clone()));
+        let _ = w.reply.send(Err(e));
     }
 }
 
@@ -261,14 +370,31 @@ fn split(done: Done, of_rows: &[usize], statements: usize, n: usize) -> Vec<Done
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_groups_results_go_to_the_batch_each_came_from() {
+    /// Results of a group of three batches of two statements, rows where
+    /// the statements gave them (none at the end of the first batch, two
+    /// at the start of the second): each batch gets its own.
+    #[tokio::test]
+    async fn a_groups_results_go_to_the_batch_each_came_from() {
+        use sqlx::Row;
+        let db = crate::store::Db::connect("sqlite::memory:").await.unwrap();
+        let rows = sqlx::query(
+            "SELECT 10 AS x UNION ALL SELECT 20 UNION ALL SELECT 30 UNION ALL SELECT 40",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
         let done = super::Done {
             changed: vec![1, 0, 1, 1, 2, 0],
-            rows: Vec::new(),
+            rows,
         };
-        let each = super::split(done, &[], 2, 3);
+        // Statements 0 (batch 0), 2, 2 (batch 1), 5 (batch 2).
+        let each = super::split(done, &[0, 2, 2, 5], 2, 3);
         let changed: Vec<_> = each.iter().map(|d| d.changed.clone()).collect();
         assert_eq!(changed, [vec![1, 0], vec![1, 1], vec![2, 0]]);
+        let rows: Vec<Vec<i64>> = each
+            .iter()
+            .map(|d| d.rows.iter().map(|r| r.get::<i64, _>("x")).collect())
+            .collect();
+        assert_eq!(rows, [vec![10], vec![20, 30], vec![40]]);
     }
 }
