@@ -286,8 +286,8 @@ pub struct ExportRow {
     pub number: Option<String>,
     pub kind: String,
     pub city: Option<String>,
-    /// The form's values, of which the export shows the object's address.
-    pub field_values: String,
+    /// The form's `object_address` where it is text ([`address_of`]).
+    pub object_address: Option<String>,
     pub applicant_type: String,
     pub profile: String,
     pub email: Option<String>,
@@ -300,12 +300,23 @@ pub struct ExportRow {
     pub assignee: Option<String>,
 }
 
-impl ExportRow {
-    /// The object's address from the values, read without building the
-    /// whole form (the other fields are skipped, not decoded); empty when
-    /// the values do not read.
-    pub fn object_address(&self) -> String {
-        app::object_address(&self.field_values)
+/// The `object_address` of the form's values in `column`, where the
+/// values read as JSON and it is text, as [`app::object_address`] reads it.
+/// Read by the database: the values whole, a kilobyte or two each, would
+/// otherwise be escaped into the chunk's JSON and unescaped again, which
+/// was a fifth of an export's time.
+fn address_of(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        // CASE evaluates its branches lazily: nothing parses invalid JSON.
+        Dialect::Sqlite => format!(
+            "CASE WHEN json_valid({column}) THEN CASE json_type({column}, '$.object_address') \
+             WHEN 'text' THEN json_extract({column}, '$.object_address') END END"
+        ),
+        // The values are always written as JSON (serde_json).
+        Dialect::Postgres => format!(
+            "CASE WHEN jsonb_typeof(CAST({column} AS jsonb) -> 'object_address') = 'string' \
+             THEN CAST({column} AS jsonb) ->> 'object_address' END"
+        ),
     }
 }
 
@@ -365,12 +376,14 @@ pub async fn export_chunk(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    const COLUMNS: &str = "a.id, a.number, a.kind, a.city, a.field_values, acc.applicant_type, \
-        acc.profile, acc.email, acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, \
-        a.clock_stopped_on, s.name";
+    let columns = format!(
+        "a.id, a.number, a.kind, a.city, {}, acc.applicant_type, acc.profile, acc.email, \
+         acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, a.clock_stopped_on, s.name",
+        address_of(dialect, "a.field_values")
+    );
     let rows = match dialect {
-        Dialect::Sqlite => format!("json_group_array(json_array({COLUMNS}))"),
-        Dialect::Postgres => format!("CAST(json_agg(json_build_array({COLUMNS})) AS TEXT)"),
+        Dialect::Sqlite => format!("json_group_array(json_array({columns}))"),
+        Dialect::Postgres => format!("CAST(json_agg(json_build_array({columns})) AS TEXT)"),
     };
     // The ids are integers read back from the database, written as numbers.
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
