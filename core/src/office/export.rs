@@ -82,7 +82,7 @@ pub fn cells(tenant: &Tenant, r: &ExportRow, today: time::Date) -> Vec<String> {
         r.number.clone().unwrap_or_default(),
         tenant.kind_title(&r.kind),
         r.city.clone().unwrap_or_default(),
-        r.object_address.clone().unwrap_or_default(),
+        r.object_address(),
         b.name,
         b.type_title,
         b.ids

@@ -286,8 +286,11 @@ pub struct ExportRow {
     pub number: Option<String>,
     pub kind: String,
     pub city: Option<String>,
-    /// The form's `object_address` where it is text ([`address_of`]).
+    /// SQLite: the form's `object_address` where it is text, read by the
+    /// database ([`address_columns`]).
     pub object_address: Option<String>,
+    /// PostgreSQL: the form's values whole, the address read here.
+    pub field_values: Option<String>,
     pub applicant_type: String,
     pub profile: String,
     pub email: Option<String>,
@@ -300,23 +303,33 @@ pub struct ExportRow {
     pub assignee: Option<String>,
 }
 
-/// The `object_address` of the form's values in `column`, where the
-/// values read as JSON and it is text, as [`app::object_address`] reads it.
-/// Read by the database: the values whole, a kilobyte or two each, would
-/// otherwise be escaped into the chunk's JSON and unescaped again, which
-/// was a fifth of an export's time.
-fn address_of(dialect: Dialect, column: &str) -> String {
+impl ExportRow {
+    /// The object's address as [`app::object_address`] reads it; empty
+    /// where the values have none.
+    pub fn object_address(&self) -> String {
+        match (&self.object_address, &self.field_values) {
+            (Some(address), _) => address.clone(),
+            (None, Some(values)) => app::object_address(values),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The two columns of [`ExportRow::object_address`] for the form's values
+/// in `column`. SQLite reads the address itself, where the values read as
+/// JSON and it is text, as [`app::object_address`] does: the values whole,
+/// a kilobyte or two each, would otherwise be escaped into the chunk's
+/// JSON and unescaped again, a fifth of an export's time. PostgreSQL sends
+/// the values: its `jsonb` refuses a `\u0000` that a form may hold, and
+/// one such application would fail the whole export.
+fn address_columns(dialect: Dialect, column: &str) -> String {
     match dialect {
         // CASE evaluates its branches lazily: nothing parses invalid JSON.
         Dialect::Sqlite => format!(
             "CASE WHEN json_valid({column}) THEN CASE json_type({column}, '$.object_address') \
-             WHEN 'text' THEN json_extract({column}, '$.object_address') END END"
+             WHEN 'text' THEN json_extract({column}, '$.object_address') END END, NULL"
         ),
-        // The values are always written as JSON (serde_json).
-        Dialect::Postgres => format!(
-            "CASE WHEN jsonb_typeof(CAST({column} AS jsonb) -> 'object_address') = 'string' \
-             THEN CAST({column} AS jsonb) ->> 'object_address' END"
-        ),
+        Dialect::Postgres => format!("NULL, {column}"),
     }
 }
 
@@ -379,7 +392,7 @@ pub async fn export_chunk(
     let columns = format!(
         "a.id, a.number, a.kind, a.city, {}, acc.applicant_type, acc.profile, acc.email, \
          acc.phone, a.status, a.custom_status, a.submitted_at, a.due_on, a.clock_stopped_on, s.name",
-        address_of(dialect, "a.field_values")
+        address_columns(dialect, "a.field_values")
     );
     let rows = match dialect {
         Dialect::Sqlite => format!("json_group_array(json_array({columns}))"),

@@ -486,9 +486,7 @@ mod tests {
                 })
             })
             .collect();
-        while Counts::get(&counts.queued) < 41 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        until(|| Counts::get(&counts.queued) >= 41).await;
         tx.commit().await.unwrap();
         for (i, task) in tasks.into_iter().enumerate() {
             match task.await.unwrap() {
@@ -519,6 +517,119 @@ mod tests {
         let commands = Counts::get(&counts.commands) - commands;
         assert!(commands < 30, "{commands} commands for 40 batches");
         assert!(Counts::get(&counts.splits) >= 1, "no group was split");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Waits (at most 30 s) for `done` to hold.
+    async fn until(done: impl Fn() -> bool) {
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while !done() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("waited 30 s");
+    }
+
+    /// Queues a batch that inserts `a` and then `b` (different values,
+    /// so the batches are of the same statements).
+    fn pair(
+        db: &crate::store::Db,
+        a: &str,
+        b: &str,
+    ) -> tokio::task::JoinHandle<Result<Done, sqlx::Error>> {
+        let db = db.clone();
+        let mut batch = Batch::new();
+        batch.push("INSERT INTO t (v) VALUES ($1)", vec![a.into()]);
+        batch.push("INSERT INTO t (v) VALUES ($1)", vec![b.into()]);
+        tokio::spawn(async move { db.write_once(batch).await })
+    }
+
+    /// A pool transaction holding the write lock (taken after `first` was
+    /// written, so the batches' task has its connection), and a batch of
+    /// another use case waiting for the lock in its BEGIN: batches queued
+    /// now are taken together once it ran.
+    async fn behind_a_blocker(
+        first: &str,
+    ) -> (
+        crate::store::Db,
+        std::path::PathBuf,
+        crate::store::Tx,
+        tokio::task::JoinHandle<Result<Done, sqlx::Error>>,
+    ) {
+        use crate::store::writer::Counts;
+        let (db, dir) = one_connection().await;
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (v) VALUES ($1)", vec![first.into()]);
+        db.write_once(b).await.unwrap();
+        let tx = db.begin().await.unwrap();
+        let blocker = {
+            let db = db.clone();
+            let mut b = Batch::new();
+            b.push(
+                "INSERT INTO t (v) VALUES ($1) RETURNING id",
+                vec!["blocker".into()],
+            );
+            tokio::spawn(async move { db.write_once(b).await })
+        };
+        let counts = db.writer.counts.clone();
+        until(|| Counts::get(&counts.commands) >= 2).await;
+        (db, dir, tx, blocker)
+    }
+
+    /// A group of four whose third batch fails at its second statement is
+    /// split there: the two before run again together, the third alone,
+    /// the fourth alone; so four commands of 4, 2, 1 and 1 batches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_is_split_at_the_batch_whose_statement_failed() {
+        use crate::store::writer::Counts;
+        let (db, dir, tx, blocker) = behind_a_blocker("taken").await;
+        let counts = db.writer.counts.clone();
+        let four: Vec<_> = [("a0", "b0"), ("a1", "b1"), ("a2", "taken"), ("a3", "b3")]
+            .iter()
+            .map(|(a, b)| pair(&db, a, b))
+            .collect();
+        until(|| Counts::get(&counts.queued) >= 6).await;
+        tx.commit().await.unwrap();
+        blocker.await.unwrap().unwrap();
+        for (i, task) in four.into_iter().enumerate() {
+            match task.await.unwrap() {
+                Ok(done) if i != 2 => assert_eq!(done.changed, [1, 1], "batch {i}"),
+                Err(sqlx::Error::Database(e)) if i == 2 => assert!(e.is_unique_violation()),
+                other => panic!("batch {i}: {:?}", other.map(|d| d.changed)),
+            }
+        }
+        assert_eq!(counts.sizes.lock().unwrap()[2..], [4, 2, 1, 1]);
+        let mut all = values(&db).await;
+        all.sort();
+        assert_eq!(
+            all,
+            ["a0", "a1", "a3", "b0", "b1", "b3", "blocker", "taken"]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A group that cannot have the write lock within the busy timeout
+    /// fails as a whole, once: each batch hears so, and none is run again
+    /// alone (which would make each wait the timeout again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_that_fails_as_a_whole_answers_each_batch_once() {
+        use crate::store::writer::Counts;
+        let (db, dir, tx, blocker) = behind_a_blocker("first").await;
+        let counts = db.writer.counts.clone();
+        let two = [pair(&db, "a0", "b0"), pair(&db, "a1", "b1")];
+        until(|| Counts::get(&counts.queued) >= 4).await;
+        // The blocker's BEGIN and then the pair's give up after SQLite's
+        // busy timeout (5 s) while the transaction holds the lock.
+        let e = blocker.await.unwrap().err().expect("the lock is held");
+        assert!(e.to_string().contains("locked"), "{e}");
+        for task in two {
+            let e = task.await.unwrap().err().expect("the lock is still held");
+            assert!(e.to_string().contains("locked"), "{e}");
+        }
+        assert_eq!(counts.sizes.lock().unwrap()[1..], [1, 2]);
+        tx.rollback().await.unwrap();
+        assert_eq!(values(&db).await, ["first"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -95,6 +95,9 @@ impl Writer {
     /// even if the caller stops waiting: the task, not the request, holds
     /// the transaction.
     pub(super) async fn write(&self, pool: &AnyPool, batch: Batch) -> Result<Done, sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(Done::default());
+        }
         let (reply, outcome) = oneshot::channel();
         let write = Write {
             batch,
@@ -136,6 +139,8 @@ pub(super) struct Counts {
     pub commands: std::sync::atomic::AtomicUsize,
     /// Groups split where a statement failed.
     pub splits: std::sync::atomic::AtomicUsize,
+    /// The number of batches of each command, in order.
+    pub sizes: std::sync::Mutex<Vec<usize>>,
 }
 
 #[cfg(test)]
@@ -232,6 +237,8 @@ impl Task {
                 continue;
             }
             let statements = group[0].batch.len().max(1);
+            #[cfg(test)]
+            self.counts.sizes.lock().unwrap().push(n);
             let ran = if n == 1 {
                 use tracing::Instrument;
                 let span = group[0].span.clone();
@@ -246,6 +253,12 @@ impl Task {
                 self.transaction(all).await
             };
             match ran {
+                // Alone, a batch's results are its own whatever their count.
+                Ok((done, _)) if n == 1 => {
+                    if let Some(w) = group.into_iter().next() {
+                        let _ = w.reply.send(Ok(done));
+                    }
+                }
                 Ok((done, of_rows)) if done.changed.len() == statements * n => {
                     let each = split(done, &of_rows, statements, n);
                     for (w, done) in group.into_iter().zip(each) {
