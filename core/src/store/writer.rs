@@ -239,26 +239,25 @@ impl Task {
             let statements = group[0].batch.len().max(1);
             #[cfg(test)]
             self.counts.sizes.lock().unwrap().push(n);
-            let ran = if n == 1 {
+            if n == 1 {
+                // Alone, a batch runs as it is (nothing to run again after
+                // a failure), and its results are its own whatever their
+                // count.
                 use tracing::Instrument;
-                let span = group[0].span.clone();
-                self.transaction(group[0].batch.clone())
-                    .instrument(span)
-                    .await
-            } else {
-                let mut all = Batch::new();
-                for w in &group {
-                    all.append(w.batch.clone());
+                if let Some(Write {
+                    batch, reply, span, ..
+                }) = group.into_iter().next()
+                {
+                    let ran = self.transaction(batch).instrument(span).await;
+                    let _ = reply.send(ran.map(|(done, _)| done).map_err(|f| f.error));
                 }
-                self.transaction(all).await
-            };
-            match ran {
-                // Alone, a batch's results are its own whatever their count.
-                Ok((done, _)) if n == 1 => {
-                    if let Some(w) = group.into_iter().next() {
-                        let _ = w.reply.send(Ok(done));
-                    }
-                }
+                continue;
+            }
+            let mut all = Batch::new();
+            for w in &group {
+                all.append(w.batch.clone());
+            }
+            match self.transaction(all).await {
                 Ok((done, of_rows)) if done.changed.len() == statements * n => {
                     let each = split(done, &of_rows, statements, n);
                     for (w, done) in group.into_iter().zip(each) {
@@ -284,7 +283,7 @@ impl Task {
                 Err(Failed {
                     error: sqlx::Error::Database(_),
                     at: Some(at),
-                }) if n > 1 && at >= 1 && (at - 1) / statements < n => {
+                }) if at >= 1 && (at - 1) / statements < n => {
                     #[cfg(test)]
                     Counts::add(&self.counts.splits);
                     let k = (at - 1) / statements;
