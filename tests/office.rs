@@ -2,6 +2,7 @@
 //! queue, every card action reaching the applicant, and isolation between
 //! tenants, staff and applicants.
 
+use calamine::Reader;
 use tapline::office::{self, StaffRole};
 use tapline_e2e::{
     Browser, TestApp, kazenergo_legal, kazenergo_original_received, kazenergo_submit,
@@ -1922,6 +1923,41 @@ async fn an_export_keeps_the_queues_order_across_its_chunks() {
             numbers.iter().zip(&expected).position(|(a, b)| a != b)
         );
     }
+    // The XLSX holds the same rows in the same order, as an independent
+    // reader (calamine) finds them, under a bold header.
+    let xlsx = op
+        .client
+        .get(format!("{}/office/export.xlsx?sort=number", op.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xlsx.status(), 200);
+    let xlsx = xlsx.bytes().await.unwrap().to_vec();
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).expect("an XLSX file");
+    let sheet = book.worksheet_range("Заявки").expect("the sheet «Заявки»");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[0], office::export::HEADERS);
+    let csv = op.get("/office/export.csv?sort=number").await;
+    let csv_numbers: Vec<&str> = csv
+        .body
+        .lines()
+        .skip(1)
+        .map(|l| l.split(';').next().unwrap())
+        .collect();
+    let xlsx_numbers: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(xlsx_numbers.len(), copies + 1);
+    assert!(
+        xlsx_numbers == csv_numbers,
+        "the XLSX's rows are the CSV's: first difference at row {:?}",
+        xlsx_numbers
+            .iter()
+            .zip(&csv_numbers)
+            .position(|(a, b)| a != b)
+    );
     // The sent application's row, cell by cell where cells of one kind
     // could trade places.
     let (number, kind, status): (String, String, String) =

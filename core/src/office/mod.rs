@@ -13,6 +13,7 @@ pub mod export;
 pub mod queue;
 pub mod signin;
 pub mod stats;
+mod xlsx;
 
 use crate::store::{Author, Db, now, now_ts, sha256_hex, ts};
 use crate::tenant::config::Role;
