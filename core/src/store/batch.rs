@@ -585,11 +585,14 @@ mod tests {
         use crate::store::writer::Counts;
         let (db, dir, tx, blocker) = behind_a_blocker("taken").await;
         let counts = db.writer.counts.clone();
-        let four: Vec<_> = [("a0", "b0"), ("a1", "b1"), ("a2", "taken"), ("a3", "b3")]
-            .iter()
-            .map(|(a, b)| pair(&db, a, b))
-            .collect();
-        until(|| Counts::get(&counts.queued) >= 6).await;
+        // Queued one after another: spawned at once, they could queue in any
+        // order, and where the failing batch sits decides the split's sizes.
+        let mut four = Vec::new();
+        for (a, b) in [("a0", "b0"), ("a1", "b1"), ("a2", "taken"), ("a3", "b3")] {
+            four.push(pair(&db, a, b));
+            let queued = 2 + four.len();
+            until(|| Counts::get(&counts.queued) >= queued as _).await;
+        }
         tx.commit().await.unwrap();
         blocker.await.unwrap().unwrap();
         for (i, task) in four.into_iter().enumerate() {
