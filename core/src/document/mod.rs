@@ -692,7 +692,7 @@ fn write_zip(w: &mut PipeWriter, paths: &[(String, PathBuf)]) -> std::io::Result
 }
 
 /// The archive's own error as an I/O error, keeping a broken pipe a broken pipe.
-fn zip_io(e: zip::result::ZipError) -> std::io::Error {
+pub(crate) fn zip_io(e: zip::result::ZipError) -> std::io::Error {
     match e {
         zip::result::ZipError::Io(e) => e,
         e => std::io::Error::other(e),

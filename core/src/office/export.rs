@@ -186,8 +186,9 @@ pub async fn stream(
 
 /// Reads the export's rows a chunk at a time into `to`, a chunk or two
 /// ahead of the writer, then `None` for the end; stops early when the
-/// writer has left (dropped its end). One connection for the whole export: under load, each chunk
-/// queueing anew for one of the pool's would make a second of it.
+/// writer has left (dropped its end). One connection for the whole export:
+/// under load, each chunk queueing anew for one of the pool's would make a
+/// second of it.
 async fn read_chunks(
     db: &Db,
     tenant: &Tenant,

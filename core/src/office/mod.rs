@@ -978,14 +978,17 @@ pub fn html_to_text(html: &str) -> String {
     out
 }
 
-/// Plain text typed into a box, as safe HTML with its line breaks.
-pub fn text_to_html(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
+/// Text escaped for HTML or XML, in an element or a quoted attribute.
+fn escape_markup(s: &str) -> String {
+    s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    escaped
+        .replace('"', "&quot;")
+}
+
+/// Plain text typed into a box, as safe HTML with its line breaks.
+pub fn text_to_html(text: &str) -> String {
+    escape_markup(text)
         .split("\n\n")
         .map(|p| format!("<p>{}</p>", p.trim().replace('\n', "<br>")))
         .collect()

@@ -3,6 +3,7 @@
 //! applications past their deadline; drawn as SVG on the server so the
 //! office needs no charting script.
 
+use super::escape_markup as esc;
 use crate::store::Db;
 use crate::tenant::Tenant;
 use serde::Serialize;
@@ -140,13 +141,6 @@ pub async fn dashboard(db: &Db, tenant: &Tenant) -> Result<Dashboard, sqlx::Erro
         open: open.len() as i64,
         overdue,
     })
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Horizontal bars, one per labelled value; labels are escaped.

@@ -52,7 +52,8 @@ impl<W: Write> Sheet<W> {
             .compression_level(Some(1));
         let mut zip = zip::ZipWriter::new_stream(out);
         let mut part = |path: &str, body: &str| -> io::Result<()> {
-            zip.start_file(path, opts).map_err(io_error)?;
+            zip.start_file(path, opts)
+                .map_err(crate::document::zip_io)?;
             zip.write_all(XML_HEAD.as_bytes())?;
             zip.write_all(body.as_bytes())
         };
@@ -69,7 +70,7 @@ impl<W: Write> Sheet<W> {
             &format!(
                 "<workbook xmlns=\"{MAIN_NS}\" xmlns:r=\"{REL_NS}\"><bookViews><workbookView/></bookViews>\
              <sheets><sheet name=\"{}\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>",
-                escape_attr(name)
+                super::escape_markup(name)
             ),
         )?;
         part(
@@ -82,7 +83,7 @@ impl<W: Write> Sheet<W> {
         )?;
         part("xl/styles.xml", &styles())?;
         zip.start_file("xl/worksheets/sheet1.xml", opts)
-            .map_err(io_error)?;
+            .map_err(crate::document::zip_io)?;
         let mut xml = String::with_capacity(FLUSH_AT + 4096);
         xml.push_str(XML_HEAD);
         xml.push_str(&format!(
@@ -161,16 +162,13 @@ impl<W: Write> Sheet<W> {
              header=\"0.3\" footer=\"0.3\"/></worksheet>",
         );
         self.zip.write_all(self.xml.as_bytes())?;
-        let mut out = self.zip.finish().map_err(io_error)?.into_inner();
+        let mut out = self
+            .zip
+            .finish()
+            .map_err(crate::document::zip_io)?
+            .into_inner();
         out.flush()?;
         Ok(out)
-    }
-}
-
-fn io_error(e: zip::result::ZipError) -> io::Error {
-    match e {
-        zip::result::ZipError::Io(e) => e,
-        e => io::Error::other(e),
     }
 }
 
@@ -222,13 +220,6 @@ fn push_text(xml: &mut String, text: &str) {
 fn looks_escaped(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 6 && b[1] == b'x' && b[2..6].iter().all(u8::is_ascii_hexdigit)
-}
-
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn content_types() -> String {
