@@ -373,6 +373,7 @@ pub fn main() -> ExitCode {
                 ..Options::defaults()
             };
             rt.block_on(async move {
+                let stop = shutdown_signal();
                 let running = match super::start(opts).await {
                     Ok(r) => r,
                     Err(e) => {
@@ -384,7 +385,7 @@ pub fn main() -> ExitCode {
                 for t in running.state.tenants.all() {
                     println!("  {}: http://{}/t/{}/", t.name(), running.addr, t.slug);
                 }
-                shutdown_signal().await;
+                stop.await;
                 tracing::info!("shutting down");
                 running.shutdown().await;
                 tracing::info!("stopped");
@@ -394,22 +395,39 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for SIGINT or SIGTERM. The handlers are installed at the call,
+/// before the server starts: installed when first awaited, after the
+/// server already answered `/readyz`, a SIGTERM in between (an orchestrator
+/// stopping a fresh instance) killed the process without its shutdown.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int) => {},
+                _ = wait(term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
