@@ -24,6 +24,23 @@ mod embedded {
 }
 pub use embedded::TEMPLATES;
 
+/// A PostgreSQL connection older than this is closed when next taken
+/// from the pool, and a new one opened: a server's sessions accumulate
+/// state (plans, memory), and a failover leaves old ones pointed at the
+/// former primary.
+const MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// A PostgreSQL connection idle this long is closed when next taken: a
+/// firewall or the server may have dropped it quietly, and the ping
+/// before use would spend the acquire's time finding out.
+const MAX_IDLE: Duration = Duration::from_secs(10 * 60);
+
+/// Whether a pooled connection should be closed instead of used. Checked
+/// as it is taken, not by sqlx's reaper (see [`Db::connect_with`]), so an
+/// idle server keeps its connections until its next request.
+fn retire(age: Duration, idle_for: Duration) -> bool {
+    age >= MAX_AGE || idle_for >= MAX_IDLE
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -138,7 +155,26 @@ impl Db {
             // A SQLite connection is the file opened in this process: it
             // does not go stale, and pinging it on every acquire would cost
             // a round trip to its worker thread per query.
-            .test_before_acquire(dialect == Dialect::Postgres);
+            .test_before_acquire(dialect == Dialect::Postgres)
+            // No idle timeout and no lifetime: either makes sqlx (0.9.0)
+            // run its reaper task, which can spin without yielding and hold
+            // a runtime worker for minutes (sqlx#3645: `release` counts a
+            // connection idle only after another task may have taken it,
+            // the count wraps, and the reaper's sweep loops over it). A
+            // request woken onto that worker waited with it: 9 requests
+            // over 60 s in an hour's soak, acquires logged at up to 408 s,
+            // and gdb found the worker in the reaper. PostgreSQL's
+            // connections are retired on acquire instead ([`retire`]).
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .min_connections(0);
+        let opts = if dialect == Dialect::Postgres {
+            opts.before_acquire(|_, meta| {
+                Box::pin(async move { Ok(!retire(meta.age, meta.idle_for)) })
+            })
+        } else {
+            opts
+        };
         let opts = if dialect == Dialect::Sqlite {
             opts.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -164,6 +200,16 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The pool's options that decide whether sqlx runs its maintenance
+    /// task, for the test that it does not.
+    #[cfg(test)]
+    fn maintained(&self) -> bool {
+        let o = self.pool.options();
+        o.get_idle_timeout().is_some()
+            || o.get_max_lifetime().is_some()
+            || o.get_min_connections() > 0
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -344,6 +390,32 @@ pub fn sha256_hex(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::Author;
+
+    /// Neither dialect's pool gets sqlx's maintenance task (its reaper can
+    /// hold a runtime worker for minutes; see `Db::connect_with`).
+    #[tokio::test]
+    async fn the_pool_runs_no_maintenance_task() {
+        let db = super::Db::connect("sqlite::memory:").await.unwrap();
+        assert!(!db.maintained());
+        if let Ok(url) = std::env::var("TAPLINE_TEST_PG") {
+            let db = super::Db::connect(&url).await.unwrap();
+            assert!(!db.maintained());
+        }
+    }
+
+    #[test]
+    fn old_or_long_idle_connections_are_retired_as_they_are_taken() {
+        let retire = |age: u64, idle: u64| {
+            super::retire(
+                std::time::Duration::from_secs(age),
+                std::time::Duration::from_secs(idle),
+            )
+        };
+        assert!(!retire(0, 0));
+        assert!(!retire(29 * 60, 9 * 60));
+        assert!(retire(30 * 60, 0), "too old");
+        assert!(retire(60, 10 * 60), "idle too long");
+    }
 
     #[test]
     fn authors_are_stored_as_the_words_old_rows_have() {
