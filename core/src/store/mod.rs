@@ -168,15 +168,11 @@ impl Db {
             .idle_timeout(None)
             .max_lifetime(None)
             .min_connections(0);
-        let opts = if dialect == Dialect::Postgres {
-            opts.before_acquire(|_, meta| {
+        let opts = match dialect {
+            Dialect::Postgres => opts.before_acquire(|_, meta| {
                 Box::pin(async move { Ok(!retire(meta.age, meta.idle_for)) })
-            })
-        } else {
-            opts
-        };
-        let opts = if dialect == Dialect::Sqlite {
-            opts.after_connect(|conn, _| {
+            }),
+            Dialect::Sqlite => opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; the busy
                     // timeout makes writers queue instead of failing.
@@ -188,9 +184,7 @@ impl Db {
                     .await?;
                     Ok(())
                 })
-            })
-        } else {
-            opts
+            }),
         };
         let pool = opts.connect(&url).await?;
         let db = Db {
