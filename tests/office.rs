@@ -286,6 +286,19 @@ async fn the_queue_filters_searches_counts_and_assigns() {
     let xlsx = b.get("/office/export.xlsx").await;
     assert_eq!(xlsx.status, 200);
     assert!(xlsx.body.starts_with("PK"), "an XLSX file");
+    // The watchdog held both streamed answers on its list until their last
+    // byte, and let them go then (given a moment: the client may read the
+    // end before the server's task drops the body).
+    let mut waited = 0;
+    while !app.state().inflight.is_empty() && waited < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        app.state().inflight.len(),
+        0,
+        "a sent export stays in flight"
+    );
 
     // Sorting: by deadline the nearer comes first, by number in order,
     // by submission the newer first.

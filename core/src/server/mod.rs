@@ -215,7 +215,15 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         plugins,
         files,
         pages: crate::content::PageCache::default(),
+        inflight: Arc::default(),
     }));
+    web::inflight::watch(
+        Arc::downgrade(&state.inflight),
+        tokio::runtime::Handle::current(),
+        stop_rx.clone(),
+        web::inflight::SLOW_AFTER,
+    )
+    .context("starting the watchdog thread")?;
     let app = web::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_server = stop_rx.clone();
     let server = tokio::spawn(async move {

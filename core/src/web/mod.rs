@@ -11,6 +11,7 @@ mod appeals;
 mod applications;
 mod content;
 mod error;
+pub mod inflight;
 mod office;
 mod posted;
 mod profile;
@@ -66,6 +67,8 @@ pub struct Inner {
     pub files: crate::document::FileStore,
     /// Pages the tenant admin edited, cached per process.
     pub pages: crate::content::PageCache,
+    /// The requests being answered, for the watchdog.
+    pub inflight: Arc<inflight::InFlight>,
 }
 
 #[derive(Clone)]
@@ -443,6 +446,13 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
         Ok(found) => found,
         Err(answer) => return *answer,
     };
+    // On the list from here, so that a wait for the pages below counts.
+    let flight = st.inflight.enter(inflight::Request {
+        tenant: tenant.slug.clone(),
+        request_id: request_id.clone(),
+        method: req.method().to_string(),
+        path: rest.clone(),
+    });
     let new_uri = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.clone(),
@@ -483,7 +493,8 @@ async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next
     let span = tracing::info_span!("request", tenant = %tenant.slug, request_id = %request_id, method = %req.method(), path = %ctx.path);
     async move {
         let resp = next.run(req).await;
-        finish(&st, &ctx, resp, fresh_csrf.then_some(csrf_name))
+        let resp = finish(&st, &ctx, resp, fresh_csrf.then_some(csrf_name));
+        inflight::until_sent(resp, flight)
     }
     .instrument(span)
     .await
