@@ -395,27 +395,24 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        let start = |list: &Arc<InFlight>| {
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let thread = watch(
+                Arc::downgrade(list),
+                rt.handle().clone(),
+                stop_rx,
+                SLOW_AFTER,
+            )
+            .unwrap();
+            (stop, thread)
+        };
         let list = Arc::new(InFlight::default());
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        let thread = watch(
-            Arc::downgrade(&list),
-            rt.handle().clone(),
-            stop_rx,
-            SLOW_AFTER,
-        )
-        .unwrap();
+        let (_stop, thread) = start(&list);
         drop(list);
         thread.join().unwrap();
 
         let list = Arc::new(InFlight::default());
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let thread = watch(
-            Arc::downgrade(&list),
-            rt.handle().clone(),
-            stop_rx,
-            SLOW_AFTER,
-        )
-        .unwrap();
+        let (stop, thread) = start(&list);
         let last = list.enter(request("/last"));
         stop.send(true).unwrap();
         std::thread::sleep(CHECK_EVERY * 2);
