@@ -30,7 +30,12 @@ pub async fn small_text(
                 }
                 text.extend_from_slice(&chunk);
             }
-            Ok(None) => return Some(String::from_utf8_lossy(&text).into_owned()),
+            Ok(None) => {
+                let mut text = String::from_utf8_lossy(&text).into_owned();
+                // As in urlencoded forms (`form_map`): PostgreSQL refuses NUL.
+                text.retain(|c| c != '\0');
+                return Some(text);
+            }
             Err(_) => return None,
         }
     }
