@@ -29,7 +29,7 @@ while [ "$i" -lt "$operators" ]; do
     --tenant bench --email "op$i@soak.example" --name "Оператор $i" --role operator > /dev/null
   i=$((i + 1))
 done
-NO_COLOR=1 TAPLINE_LOG=warn,tapline::server::memory=info "$bin/tapline" serve --listen "127.0.0.1:$port" --trust-proxy \
+NO_COLOR=1 TAPLINE_LOG=warn,tapline::server::memory=info,tapline::store::writer=info "$bin/tapline" serve --listen "127.0.0.1:$port" --trust-proxy \
   --tenants tests/load/tenants --data-dir "$work" --database-url "$db" \
   > "$work/server.log" 2>&1 &
 server=$!
@@ -48,3 +48,7 @@ echo "tapline serve (pid $server) on 127.0.0.1:$port ($db), $(nproc) cores; $app
 echo "server's memory lines (allocator, caches), the last five:"
 grep ' memory ' "$work/server.log" | tail -5 || true
 grep -E ' (WARN|ERROR) ' "$work/server.log" | tail -5 || true
+if [ -f "$work/tapline.db-wal" ]; then
+  echo "SQLite's WAL: $(stat -c %s "$work/tapline.db-wal") bytes at the end; started over $(grep -c 'WAL was started over' "$work/server.log") times, not $(grep -c 'WAL was not started over' "$work/server.log"); the last:"
+  grep 'WAL was' "$work/server.log" | tail -3 || true
+fi

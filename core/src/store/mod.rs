@@ -29,6 +29,8 @@ pub use embedded::TEMPLATES;
 /// state (plans, memory), and a failover leaves old ones pointed at the
 /// former primary.
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// How long a SQLite statement waits for the write lock before it fails.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// A PostgreSQL connection idle this long is closed when next taken: a
 /// firewall or the server may have dropped it quietly, and the ping
 /// before use would spend the acquire's time finding out.
@@ -176,12 +178,16 @@ impl Db {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; the busy
                     // timeout makes writers queue instead of failing.
-                    sqlx::raw_sql(
+                    // A WAL started over is cut back to 64 MiB on disk.
+                    let pragmas = format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                    )
-                    .execute(conn)
-                    .await?;
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; \
+                         PRAGMA journal_size_limit = {};",
+                        64 << 20
+                    );
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))
+                        .execute(conn)
+                        .await?;
                     Ok(())
                 })
             }),

@@ -28,6 +28,10 @@
 //! The command of a group is the same text for the same use case and the
 //! same count, so SQLite's prepared statements are reused; the counts are
 //! powers of two to keep those few.
+//!
+//! The task also keeps the WAL short ([`Task::tend_wal`]): SQLite starts
+//! the WAL over only at a moment when no reader is in it, and a steady load
+//! with long reads (exports) has no such moment.
 
 use super::batch::{self, Batch, Done};
 use sqlx::AnyPool;
@@ -45,6 +49,29 @@ const GROUP: usize = 16;
 /// Parameters in one command at most; SQLite's limit (32,766) is per
 /// statement, and this keeps a command's arguments modest.
 const PARAMS: usize = 30_000;
+
+/// When the task looks at the WAL, and how long it lets it grow.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WalLimit {
+    /// How often the task counts the WAL's frames (after a run of writes).
+    pub every: Duration,
+    /// Frames past which the WAL is started over: 16,384 pages of 4 KiB
+    /// are 64 MiB.
+    pub frames: i64,
+    /// How long starting over may hold the write lock, waiting for the
+    /// readers of the moment to finish.
+    pub wait_ms: u64,
+}
+
+impl Default for WalLimit {
+    fn default() -> Self {
+        WalLimit {
+            every: Duration::from_secs(5),
+            frames: 16_384,
+            wait_ms: 1_000,
+        }
+    }
+}
 
 enum Order {
     Write(Write),
@@ -67,6 +94,7 @@ struct Write {
 #[derive(Debug, Default, Clone)]
 pub(super) struct Writer {
     queue: std::sync::Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<Order>>>>,
+    pub(super) wal: WalLimit,
     #[cfg(test)]
     pub(super) counts: std::sync::Arc<Counts>,
 }
@@ -81,6 +109,8 @@ impl Writer {
                 let task = Task {
                     pool: pool.clone(),
                     conn: None,
+                    wal: self.wal,
+                    wal_counted: Instant::now(),
                     #[cfg(test)]
                     counts: self.counts.clone(),
                 };
@@ -141,6 +171,8 @@ pub(super) struct Counts {
     pub splits: std::sync::atomic::AtomicUsize,
     /// The number of batches of each command, in order.
     pub sizes: std::sync::Mutex<Vec<usize>>,
+    /// Times the WAL was started over.
+    pub wal_restarts: std::sync::atomic::AtomicUsize,
 }
 
 #[cfg(test)]
@@ -159,6 +191,9 @@ impl Counts {
 struct Task {
     pool: AnyPool,
     conn: Option<sqlx::AnyConnection>,
+    wal: WalLimit,
+    /// When the WAL's frames were last counted.
+    wal_counted: Instant,
     #[cfg(test)]
     counts: std::sync::Arc<Counts>,
 }
@@ -192,6 +227,69 @@ impl Task {
                 }
             }
             self.run_writes(writes).await;
+            self.tend_wal().await;
+        }
+    }
+
+    /// Starts the WAL over once it is longer than [`WalLimit::frames`].
+    /// SQLite's own checkpoints (PASSIVE, every 1,000 pages written) copy
+    /// the WAL's pages into the database, but the WAL starts over, and
+    /// stops growing, only when a writer finds no reader in it; under a
+    /// steady load with long reads there is always one, and an hour's soak
+    /// left a 530 MB WAL (every page read looked up in its index, the disk
+    /// never given back). A TRUNCATE checkpoint takes the write lock and
+    /// waits for the readers in the WAL to finish (readers starting
+    /// meanwhile read the database): batches queue behind it as behind any
+    /// write, at most [`WalLimit::wait_ms`], after which it gives up until
+    /// the next count. Counting is a PASSIVE checkpoint, which waits for
+    /// no one.
+    async fn tend_wal(&mut self) {
+        if self.wal_counted.elapsed() < self.wal.every {
+            return;
+        }
+        self.wal_counted = Instant::now();
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        // (busy, frames in the WAL, frames copied into the database)
+        let counted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *conn)
+            .await;
+        let frames = match counted {
+            Ok((_, frames, _)) if frames > self.wal.frames => frames,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "counting the WAL's frames");
+                return;
+            }
+        };
+        let started = Instant::now();
+        let wait = format!("PRAGMA busy_timeout = {}", self.wal.wait_ms);
+        let back = format!("PRAGMA busy_timeout = {}", super::BUSY_TIMEOUT_MS);
+        let restarted = match sqlx::raw_sql(sqlx::AssertSqlSafe(wait))
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => {
+                let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut *conn)
+                    .await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(back))
+                    .execute(&mut *conn)
+                    .await;
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        match restarted {
+            Ok((0, _, _)) => {
+                #[cfg(test)]
+                Counts::add(&self.counts.wal_restarts);
+                tracing::info!(frames, ms, "the WAL was started over");
+            }
+            Ok(_) => tracing::info!(frames, ms, "the WAL was not started over: readers stayed"),
+            Err(e) => tracing::warn!(error = %e, frames, "starting the WAL over"),
         }
     }
 
@@ -382,6 +480,82 @@ fn split(done: Done, of_rows: &[usize], statements: usize, n: usize) -> Vec<Done
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// Writes while two readers take turns, so that one is always in the
+    /// WAL: SQLite's own checkpoints never start it over then. With a limit
+    /// of 64 frames it stays short; without one (`frames: i64::MAX`) it
+    /// holds every page written.
+    async fn wal_after_writes_among_readers(frames: i64) -> (u64, usize) {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-wal-{}-{frames}-{}",
+            std::process::id(),
+            crate::store::now().unix_timestamp_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let mut db = crate::store::Db::connect_with(&url, Some(4)).await.unwrap();
+        db.writer.wal = super::WalLimit {
+            every: Duration::ZERO,
+            frames,
+            wait_ms: 1_000,
+        };
+        sqlx::raw_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for i in 0..2u64 {
+            let (pool, stop) = (db.pool.clone(), stop.clone());
+            readers.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5 * i)).await;
+                while !stop.load(Ordering::SeqCst) {
+                    let mut tx = pool.begin().await.unwrap();
+                    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for _ in 0..600 {
+            let mut b = super::Batch::new();
+            // Two pages of 4 KiB a row: the WAL grows by them each commit.
+            b.push(
+                "INSERT INTO t (v) VALUES (zeroblob($1))",
+                vec![6000i64.into()],
+            );
+            db.write_once(b).await.unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        for r in readers {
+            r.await.unwrap();
+        }
+        let wal = std::fs::metadata(dir.join("t.db-wal")).map_or(0, |m| m.len());
+        let restarts = super::Counts::get(&db.writer.counts.wal_restarts);
+        db.pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        (wal, restarts)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_though_a_reader_is_always_in_it() {
+        let (wal, restarts) = wal_after_writes_among_readers(64).await;
+        assert!(restarts > 0, "never started over");
+        // 64 frames and the writes of one count, against the 600 rows'
+        // 4.8 MB below.
+        assert!(wal < 1 << 20, "WAL of {wal} bytes");
+        let (wal, restarts) = wal_after_writes_among_readers(i64::MAX).await;
+        assert_eq!(restarts, 0);
+        assert!(wal > 4 << 20, "without a limit, a WAL of only {wal} bytes");
+    }
+
     /// Results of a group of three batches of two statements, rows where
     /// the statements gave them (none at the end of the first batch, two
     /// at the start of the second): each batch gets its own.
