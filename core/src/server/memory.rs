@@ -26,7 +26,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[allow(unsafe_code)]
 #[used]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: Option<&'static u8> = Some(&b"dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0]);
+static MALLOC_CONF: Option<&'static u8> = Some(&b"dirty_decay_ms:1000\0"[0]);
 
 /// The dirty-page decay in force, in milliseconds (-1: never purged).
 pub fn dirty_decay_ms() -> Option<isize> {
@@ -74,7 +74,7 @@ pub fn report(state: &crate::web::AppState) {
         active_mib = mib(u.active),
         resident_mib = mib(u.resident),
         retained_mib = mib(u.retained),
-        dirty_decay_ms = dirty_decay_ms().unwrap_or(-2),
+        dirty_decay_ms = ?dirty_decay_ms(),
         page_cache_entries = state.pages.len(),
         "memory"
     );

@@ -49,6 +49,26 @@ const GROUP: usize = 16;
 /// Parameters in one command at most; SQLite's limit (32,766) is per
 /// statement, and this keeps a command's arguments modest.
 const PARAMS: usize = 30_000;
+/// The longest wait between counts of the WAL after a restart that did
+/// not complete.
+const WAL_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A TRUNCATE checkpoint on `conn` that waits at most `wait_ms` for the
+/// write lock and the readers in the WAL; whether the WAL was started over.
+/// The connection's busy timeout is the pool's again after it, unless this
+/// returns an error.
+async fn truncate_wal(conn: &mut sqlx::AnyConnection, wait_ms: u64) -> Result<bool, sqlx::Error> {
+    let timeout = |ms: u64| sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}"));
+    sqlx::raw_sql(timeout(wait_ms)).execute(&mut *conn).await?;
+    // (blocked, frames in the WAL, frames copied into the database)
+    let done = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await;
+    sqlx::raw_sql(timeout(super::BUSY_TIMEOUT_MS))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done?.0 == 0)
+}
 
 /// When the task looks at the WAL, and how long it lets it grow.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +131,7 @@ impl Writer {
                     conn: None,
                     wal: self.wal,
                     wal_counted: Instant::now(),
+                    wal_every: self.wal.every,
                     #[cfg(test)]
                     counts: self.counts.clone(),
                 };
@@ -192,8 +213,10 @@ struct Task {
     pool: AnyPool,
     conn: Option<sqlx::AnyConnection>,
     wal: WalLimit,
-    /// When the WAL's frames were last counted.
+    /// When the WAL's frames were last counted, and the wait until the
+    /// next count (longer after a restart that did not complete).
     wal_counted: Instant,
+    wal_every: Duration,
     #[cfg(test)]
     counts: std::sync::Arc<Counts>,
 }
@@ -241,10 +264,10 @@ impl Task {
     /// waits for the readers in the WAL to finish (readers starting
     /// meanwhile read the database): batches queue behind it as behind any
     /// write, at most [`WalLimit::wait_ms`], after which it gives up until
-    /// the next count. Counting is a PASSIVE checkpoint, which waits for
-    /// no one.
+    /// the next count, twice as far off each time up to a minute. Counting
+    /// is a PASSIVE checkpoint, which waits for no one.
     async fn tend_wal(&mut self) {
-        if self.wal_counted.elapsed() < self.wal.every {
+        if self.wal_counted.elapsed() < self.wal_every {
             return;
         }
         self.wal_counted = Instant::now();
@@ -264,32 +287,35 @@ impl Task {
             }
         };
         let started = Instant::now();
-        let wait = format!("PRAGMA busy_timeout = {}", self.wal.wait_ms);
-        let back = format!("PRAGMA busy_timeout = {}", super::BUSY_TIMEOUT_MS);
-        let restarted = match sqlx::raw_sql(sqlx::AssertSqlSafe(wait))
-            .execute(&mut *conn)
-            .await
-        {
-            Ok(_) => {
-                let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .fetch_one(&mut *conn)
-                    .await;
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(back))
-                    .execute(&mut *conn)
-                    .await;
-                r
-            }
-            Err(e) => Err(e),
-        };
+        let restarted = truncate_wal(conn, self.wal.wait_ms).await;
         let ms = started.elapsed().as_millis() as u64;
         match restarted {
-            Ok((0, _, _)) => {
+            Ok(true) => {
                 #[cfg(test)]
                 Counts::add(&self.counts.wal_restarts);
                 tracing::info!(frames, ms, "the WAL was started over");
+                self.wal_every = self.wal.every;
             }
-            Ok(_) => tracing::info!(frames, ms, "the WAL was not started over: readers stayed"),
-            Err(e) => tracing::warn!(error = %e, frames, "starting the WAL over"),
+            Ok(false) => {
+                // A reader (or a transaction's writer) longer than the wait:
+                // trying every 5 s would hold the batches a second of each
+                // five for as long as it stays.
+                self.wal_every = (self.wal_every * 2).clamp(self.wal.every, WAL_BACKOFF);
+                tracing::info!(
+                    frames,
+                    ms,
+                    next_in_s = self.wal_every.as_secs(),
+                    "the WAL was not started over: a reader or a writer held it past the wait"
+                );
+            }
+            Err(e) => {
+                // Its busy timeout may be the short one still: the next
+                // batch takes a connection set up afresh.
+                tracing::warn!(error = %e, frames, "starting the WAL over; its connection is closed");
+                if let Some(c) = self.conn.take() {
+                    let _ = sqlx::Connection::close_hard(c).await;
+                }
+            }
         }
     }
 
@@ -524,7 +550,7 @@ mod tests {
             }));
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
-        for _ in 0..600 {
+        for _ in 0..1000 {
             let mut b = super::Batch::new();
             // Two pages of 4 KiB a row: the WAL grows by them each commit.
             b.push(
@@ -548,12 +574,52 @@ mod tests {
     async fn the_wal_starts_over_though_a_reader_is_always_in_it() {
         let (wal, restarts) = wal_after_writes_among_readers(64).await;
         assert!(restarts > 0, "never started over");
-        // 64 frames and the writes of one count, against the 600 rows'
-        // 4.8 MB below.
+        // 64 frames and the writes of one count, against the 1,000 rows'
+        // 8 MB below.
         assert!(wal < 1 << 20, "WAL of {wal} bytes");
-        let (wal, restarts) = wal_after_writes_among_readers(i64::MAX).await;
-        assert_eq!(restarts, 0);
-        assert!(wal > 4 << 20, "without a limit, a WAL of only {wal} bytes");
+        // The same without a limit: the WAL keeps what was written (on its
+        // high-water mark, a chance moment without a reader could halve it).
+        let (wal, _) = wal_after_writes_among_readers(i64::MAX).await;
+        assert!(wal > 3 << 20, "without a limit, a WAL of only {wal} bytes");
+    }
+
+    /// A reader in the WAL past the wait: the checkpoint gives up, and the
+    /// connection waits as long as the pool's again; once the reader has
+    /// gone, the WAL is started over and cut to nothing.
+    #[tokio::test]
+    async fn a_reader_past_the_wait_keeps_the_wal_and_the_timeout_comes_back() {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-wal-wait-{}-{}",
+            std::process::id(),
+            crate::store::now().unix_timestamp_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let db = crate::store::Db::connect_with(&url, Some(3)).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let mut reader = db.pool.begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut *reader)
+            .await
+            .unwrap();
+        let mut conn = db.pool.acquire().await.unwrap().detach();
+        assert!(!super::truncate_wal(&mut conn, 100).await.unwrap());
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(timeout, super::super::BUSY_TIMEOUT_MS as i64);
+        let wal = dir.join("t.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        reader.commit().await.unwrap();
+        assert!(super::truncate_wal(&mut conn, 100).await.unwrap());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        drop(conn);
+        db.pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Results of a group of three batches of two statements, rows where
