@@ -309,20 +309,9 @@ mod tests {
     }
 
     async fn one_connection() -> (crate::store::Db, std::path::PathBuf) {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tapline-batch-{}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            crate::store::now().unix_timestamp_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
         // A pool of one beside the batches' own connection: a failed
         // batch's connection is the next batch's.
-        let db =
-            crate::store::Db::connect_with(&format!("sqlite://{}/t.db", dir.display()), Some(1))
-                .await
-                .unwrap();
+        let (db, dir) = crate::store::scratch_sqlite("batch", 1).await;
         sqlx::raw_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
             .execute(&db.pool)
             .await

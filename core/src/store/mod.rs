@@ -387,6 +387,24 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// A SQLite database in a directory of its own under the system's temp
+/// directory, with a pool of `connections` beside the batches' connection;
+/// the caller removes the directory.
+#[cfg(test)]
+pub(crate) async fn scratch_sqlite(name: &str, connections: u32) -> (Db, std::path::PathBuf) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tapline-{name}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        now().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/t.db", dir.display());
+    let db = Db::connect_with(&url, Some(connections)).await.unwrap();
+    (db, dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Author;

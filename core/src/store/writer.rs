@@ -515,14 +515,7 @@ mod tests {
     /// of 64 frames it stays short; without one (`frames: i64::MAX`) it
     /// holds every page written.
     async fn wal_after_writes_among_readers(frames: i64) -> (u64, usize) {
-        let dir = std::env::temp_dir().join(format!(
-            "tapline-wal-{}-{frames}-{}",
-            std::process::id(),
-            crate::store::now().unix_timestamp_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/t.db", dir.display());
-        let mut db = crate::store::Db::connect_with(&url, Some(4)).await.unwrap();
+        let (mut db, dir) = crate::store::scratch_sqlite("wal", 4).await;
         db.writer.wal = super::WalLimit {
             every: Duration::ZERO,
             frames,
@@ -588,14 +581,7 @@ mod tests {
     /// gone, the WAL is started over and cut to nothing.
     #[tokio::test]
     async fn a_reader_past_the_wait_keeps_the_wal_and_the_timeout_comes_back() {
-        let dir = std::env::temp_dir().join(format!(
-            "tapline-wal-wait-{}-{}",
-            std::process::id(),
-            crate::store::now().unix_timestamp_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/t.db", dir.display());
-        let db = crate::store::Db::connect_with(&url, Some(3)).await.unwrap();
+        let (db, dir) = crate::store::scratch_sqlite("wal-wait", 3).await;
         sqlx::raw_sql("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);")
             .execute(&db.pool)
             .await
