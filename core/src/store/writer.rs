@@ -53,6 +53,21 @@ const PARAMS: usize = 30_000;
 /// not complete.
 const WAL_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The wait until the WAL is counted again after a restart gave up. A
+/// reader (or a transaction's writer) held it past the whole wait: trying
+/// every `every` would hold the batches that long each time for as long
+/// as it stays, so the wait doubles up to [`WAL_BACKOFF`]. Given up at
+/// once: another connection's checkpoint (a commit's automatic one) held
+/// the checkpoint lock, which SQLite does not wait for; it is over in
+/// moments.
+fn next_wal_count(every: Duration, current: Duration, waited: bool) -> Duration {
+    if waited {
+        (current * 2).clamp(every, WAL_BACKOFF)
+    } else {
+        every
+    }
+}
+
 /// A TRUNCATE checkpoint on `conn` that waits at most `wait_ms` for the
 /// write lock and the readers in the WAL; whether the WAL was started over.
 /// The connection's busy timeout is the pool's again after it, unless this
@@ -297,15 +312,18 @@ impl Task {
                 self.wal_every = self.wal.every;
             }
             Ok(false) => {
-                // A reader (or a transaction's writer) longer than the wait:
-                // trying every 5 s would hold the batches a second of each
-                // five for as long as it stays.
-                self.wal_every = (self.wal_every * 2).clamp(self.wal.every, WAL_BACKOFF);
+                let waited = ms >= self.wal.wait_ms;
+                self.wal_every = next_wal_count(self.wal.every, self.wal_every, waited);
+                let why = if waited {
+                    "a reader or a writer held it past the wait"
+                } else {
+                    "another connection was checkpointing"
+                };
                 tracing::info!(
                     frames,
                     ms,
                     next_in_s = self.wal_every.as_secs(),
-                    "the WAL was not started over: a reader or a writer held it past the wait"
+                    "the WAL was not started over: {why}"
                 );
             }
             Err(e) => {
@@ -574,6 +592,21 @@ mod tests {
         // high-water mark, a chance moment without a reader could halve it).
         let (wal, _) = wal_after_writes_among_readers(i64::MAX).await;
         assert!(wal > 3 << 20, "without a limit, a WAL of only {wal} bytes");
+    }
+
+    /// Only a restart that spent the whole wait backs off, doubling up to
+    /// a minute; one given up at once is tried again at the next count.
+    #[test]
+    fn only_a_spent_wait_backs_the_wal_restart_off() {
+        let every = Duration::from_secs(5);
+        let mut next = every;
+        let mut seen = vec![];
+        for _ in 0..6 {
+            next = super::next_wal_count(every, next, true);
+            seen.push(next.as_secs());
+        }
+        assert_eq!(seen, [10, 20, 40, 60, 60, 60]);
+        assert_eq!(super::next_wal_count(every, next, false), every);
     }
 
     /// A reader in the WAL past the wait: the checkpoint gives up, and the
