@@ -8,8 +8,8 @@
 
 use tapline::office::{self, StaffRole};
 use tapline_e2e::{
-    Browser, PASSWORD, Page, TestApp, id_of, kazenergo_legal, kazenergo_submit, ready, register,
-    setevaya_applicant,
+    Browser, PASSWORD, Page, TestApp, id_of, kazenergo_legal, kazenergo_submit,
+    kazenergo_submit_object, operator, ready, register, setevaya_applicant,
 };
 
 const STAFF_PASSWORD: &str = "office-pass-123";
@@ -248,25 +248,7 @@ async fn the_office_search_matches_values_not_the_stored_json() {
     let app = TestApp::spawn().await;
     let mut a = kazenergo_legal(&app, "json@example.ru", "+79005100003").await;
     kazenergo_submit(&mut a, "json@example.ru", "+79005100003").await;
-    office::add_staff(
-        app.db(),
-        "kazenergo",
-        "op@kazenergo.ru",
-        "Оператор",
-        StaffRole::Operator,
-        STAFF_PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
-    let mut b = app.browser("kazenergo");
-    b.get("/office/login").await;
-    b.post(
-        "/office/login",
-        &[("email", "op@kazenergo.ru"), ("password", STAFF_PASSWORD)],
-    )
-    .await
-    .assert_redirect("/t/kazenergo/office/");
+    let mut b = operator(&app, "kazenergo", "op@kazenergo.ru").await;
     assert!(b.get("/office/?q=Баумана").await.has("Найдено: 1"));
     assert!(b.get("/office/?q=7707083893").await.has("Найдено: 1"));
     for q in [
@@ -682,54 +664,20 @@ async fn nul_characters_are_taken_out_of_what_is_posted() {
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     let mut a = kazenergo_legal(&app, "nul@example.ru", "+79005100009").await;
-    let r = a
-        .post("/applications/new", &[("kind", "tech_conditions")])
-        .await;
-    let id = id_of(r.location.as_deref().unwrap());
-    let v = a.follow(&r).await.hidden("version").unwrap();
-    let r = a
-        .post(
-            &format!("/applications/{id}"),
-            &[
-                ("action", "submit"),
-                ("version", &v),
-                ("city", "Казань"),
-                ("object_address", "ул. Бау\0мана, 1"),
-                ("object_name", "Маг\0азин"),
-                ("load_gcal_h", "0,1"),
-                ("phone", "+79005100009"),
-                ("email", "nul@example.ru"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (id, _) = kazenergo_submit_object(
+        &mut a,
+        "nul@example.ru",
+        "+79005100009",
+        "ул. Бау\0мана, 1",
+        "Маг\0азин",
+    )
+    .await;
     // The path's id with a NUL after it is the same application.
     let view = a.get(&format!("/applications/{id}%00")).await;
     assert_eq!(view.status, 200, "{}", view.body);
     assert!(view.has("ул. Баумана, 1") && view.has("Магазин"));
 
-    office::add_staff(
-        app.db(),
-        "kazenergo",
-        "nul-op@kazenergo.ru",
-        "Оператор",
-        StaffRole::Operator,
-        STAFF_PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
-    let mut op = app.browser("kazenergo");
-    op.get("/office/login").await;
-    op.post(
-        "/office/login",
-        &[
-            ("email", "nul-op@kazenergo.ru"),
-            ("password", STAFF_PASSWORD),
-        ],
-    )
-    .await
-    .assert_redirect("/t/kazenergo/office/");
+    let mut op = operator(&app, "kazenergo", "nul-op@kazenergo.ru").await;
     // The stored address has no NUL, and neither has the search.
     for q in ["Баумана", "Бау%00мана", "%00Бау%%0000мана"] {
         let p = op.get(&format!("/office/?q={q}")).await;

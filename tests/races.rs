@@ -5,33 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tapline::office::{self, StaffRole};
-use tapline_e2e::{Browser, Setup, TestApp, kazenergo_legal, kazenergo_submit, setevaya_applicant};
-
-const STAFF_PASSWORD: &str = "office-pass-123";
-
-async fn operator(app: &TestApp, tenant: &str, email: &str) -> Browser {
-    office::add_staff(
-        app.db(),
-        tenant,
-        email,
-        "Оператор",
-        StaffRole::Operator,
-        STAFF_PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
-    let mut b = app.browser(tenant);
-    b.get("/office/login").await;
-    b.post(
-        "/office/login",
-        &[("email", email), ("password", STAFF_PASSWORD)],
-    )
-    .await
-    .assert_redirect(&format!("/t/{tenant}/office/"));
-    b
-}
+use tapline_e2e::{
+    Browser, Setup, TestApp, kazenergo_legal, kazenergo_submit, operator, setevaya_applicant,
+};
 
 /// A new kazenergo draft: its id and version.
 async fn draft(b: &mut Browser) -> (String, String) {

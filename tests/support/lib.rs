@@ -619,6 +619,17 @@ pub async fn kazenergo_legal(app: &TestApp, email: &str, phone: &str) -> Browser
 
 /// Create and submit a kazenergo application; its id and the submit reply.
 pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (String, Page) {
+    kazenergo_submit_object(b, email, phone, "ул. Баумана, 1", "Магазин").await
+}
+
+/// [`kazenergo_submit`] for an object of the given address and name.
+pub async fn kazenergo_submit_object(
+    b: &mut Browser,
+    email: &str,
+    phone: &str,
+    address: &str,
+    name: &str,
+) -> (String, Page) {
     let r = b
         .post("/applications/new", &[("kind", "tech_conditions")])
         .await;
@@ -631,8 +642,8 @@ pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (Str
                 ("action", "submit"),
                 ("version", &v),
                 ("city", "Казань"),
-                ("object_address", "ул. Баумана, 1"),
-                ("object_name", "Магазин"),
+                ("object_address", address),
+                ("object_name", name),
                 ("load_gcal_h", "0,1"),
                 ("phone", phone),
                 ("email", email),
@@ -641,6 +652,33 @@ pub async fn kazenergo_submit(b: &mut Browser, email: &str, phone: &str) -> (Str
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     (id, r)
+}
+
+/// The office password of the staff [`operator`] adds.
+pub const OPERATOR_PASSWORD: &str = "office-pass-123";
+
+/// A new operator of `tenant`, signed in to its office.
+pub async fn operator(app: &TestApp, tenant: &str, email: &str) -> Browser {
+    tapline::office::add_staff(
+        app.db(),
+        tenant,
+        email,
+        "Оператор",
+        tapline::office::StaffRole::Operator,
+        OPERATOR_PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut b = app.browser(tenant);
+    b.get("/office/login").await;
+    b.post(
+        "/office/login",
+        &[("email", email), ("password", OPERATOR_PASSWORD)],
+    )
+    .await
+    .assert_redirect(&format!("/t/{tenant}/office/"));
+    b
 }
 
 /// kazenergo files an organisation's application once the signed original

@@ -31,6 +31,9 @@ pub use embedded::TEMPLATES;
 const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// How long a SQLite statement waits for the write lock before it fails.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// The size past which SQLite's WAL is started over (see
+/// `writer::WalLimit`), and to which a WAL started over is cut back on disk.
+const WAL_BYTES: i64 = 64 << 20;
 /// A PostgreSQL connection idle this long is closed when next taken: a
 /// firewall or the server may have dropped it quietly, and the ping
 /// before use would spend the acquire's time finding out.
@@ -178,12 +181,10 @@ impl Db {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; the busy
                     // timeout makes writers queue instead of failing.
-                    // A WAL started over is cut back to 64 MiB on disk.
                     let pragmas = format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; \
-                         PRAGMA journal_size_limit = {};",
-                        64 << 20
+                         PRAGMA journal_size_limit = {WAL_BYTES};"
                     );
                     sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))
                         .execute(conn)

@@ -90,8 +90,7 @@ async fn truncate_wal(conn: &mut sqlx::AnyConnection, wait_ms: u64) -> Result<bo
 pub(super) struct WalLimit {
     /// How often the task counts the WAL's frames (after a run of writes).
     pub every: Duration,
-    /// Frames past which the WAL is started over: 16,384 pages of 4 KiB
-    /// are 64 MiB.
+    /// Frames past which the WAL is started over.
     pub frames: i64,
     /// How long starting over may hold the write lock, waiting for the
     /// readers of the moment to finish.
@@ -102,7 +101,8 @@ impl Default for WalLimit {
     fn default() -> Self {
         WalLimit {
             every: Duration::from_secs(5),
-            frames: 16_384,
+            // Pages of SQLite's default 4 KiB (16,384 for 64 MiB).
+            frames: super::WAL_BYTES / 4096,
             wait_ms: 1_000,
         }
     }
@@ -279,8 +279,8 @@ impl Task {
     /// waits for the readers in the WAL to finish (readers starting
     /// meanwhile read the database): batches queue behind it as behind any
     /// write, at most [`WalLimit::wait_ms`], after which it gives up until
-    /// the next count, twice as far off each time up to a minute. Counting
-    /// is a PASSIVE checkpoint, which waits for no one.
+    /// the next count ([`next_wal_count`]). Counting is a PASSIVE
+    /// checkpoint, which waits for no one.
     async fn tend_wal(&mut self) {
         if self.wal_counted.elapsed() < self.wal_every {
             return;

@@ -641,16 +641,19 @@ pub(crate) async fn stored_file(
 /// A urlencoded form's fields by name, NUL characters taken out of names
 /// and values (see [`without_nul`]).
 pub fn form_map(pairs: Vec<(String, String)>) -> BTreeMap<String, String> {
-    let clean = |mut s: String| {
-        if s.contains('\0') {
-            s.retain(|c| c != '\0');
-        }
-        s
-    };
     pairs
         .into_iter()
-        .map(|(k, v)| (clean(k), clean(v)))
+        .map(|(k, v)| (nul_taken_out(k), nul_taken_out(v)))
         .collect()
+}
+
+/// Decoded text posted in a form, without its NUL characters (see
+/// [`without_nul`] for why).
+pub(crate) fn nul_taken_out(mut s: String) -> String {
+    if s.contains('\0') {
+        s.retain(|c| c != '\0');
+    }
+    s
 }
 
 /// A percent-encoded path or query without its encoded NULs (`%00`). No

@@ -31,10 +31,9 @@ pub async fn small_text(
                 text.extend_from_slice(&chunk);
             }
             Ok(None) => {
-                let mut text = String::from_utf8_lossy(&text).into_owned();
                 // As in urlencoded forms (`form_map`): PostgreSQL refuses NUL.
-                text.retain(|c| c != '\0');
-                return Some(text);
+                let text = String::from_utf8_lossy(&text).into_owned();
+                return Some(super::nul_taken_out(text));
             }
             Err(_) => return None,
         }
